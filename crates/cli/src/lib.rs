@@ -1,0 +1,57 @@
+//! Command-line interface of suanwang. Parses arguments with clap and calls the
+//! library crates; human output is aligned tables, `--json` gives documents.
+
+mod simulate;
+mod topology;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// suanwang (算网): a control plane and simulator for a computing-power network.
+#[derive(Debug, Parser)]
+#[command(name = "suanwang", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show or check topologies.
+    #[command(subcommand)]
+    Topology(topology::TopologyCommand),
+    /// Replay a trace through a topology under one policy or all.
+    Simulate(Box<simulate::SimulateArgs>),
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Topology(cmd) => topology::run(cmd),
+        Command::Simulate(args) => simulate::run(*args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Loads a topology by built-in name or file path.
+pub(crate) fn load_topology(name_or_file: &str) -> anyhow::Result<suanwang_topology::Topology> {
+    if suanwang_topology::BUILTIN.contains(&name_or_file) {
+        return Ok(suanwang_topology::builtin(name_or_file)?);
+    }
+    let path = std::path::Path::new(name_or_file);
+    if !path.exists() {
+        anyhow::bail!(
+            "topology {name_or_file:?} is neither a built-in ({}) nor an existing file",
+            suanwang_topology::BUILTIN.join(", ")
+        );
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(suanwang_topology::parse(&text, &path.display().to_string())?)
+}

@@ -1,0 +1,297 @@
+//! `suanwang simulate`.
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::PathBuf;
+use suanwang_model::{ResourceClass, SimDuration};
+use suanwang_sched::PolicyKind;
+use suanwang_sim::trace::{TimeUnit, TraceFormat};
+use suanwang_sim::{SimulateParams, report};
+use suanwang_topology::CarbonSeries;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Swf,
+    AlibabaGpu,
+    Gaia,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum UnitArg {
+    Hours,
+    Seconds,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Built-in topology name or TOML file.
+    #[arg(long, default_value = "cn-west")]
+    topology: String,
+    /// Trace file (.swf, .swf.gz, Alibaba GPU pod list, GAIA CSV), or `synthetic`
+    /// for the built-in workload.
+    #[arg(long, default_value = "synthetic")]
+    trace: PathBuf,
+    /// Policy: local-fifo, least-loaded, cheapest, greenest-now, wait-for-green,
+    /// balanced, or all. Repeat or separate with commas for several.
+    #[arg(long, default_value = "all", value_delimiter = ',')]
+    policy: Vec<String>,
+    /// Print the report as JSON (suanwang.simulate/v1).
+    #[arg(long)]
+    json: bool,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Draw per-site load against carbon intensity over time to this SVG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Replace the built-in carbon shape by a real series (CSV: time, intensity).
+    #[arg(long)]
+    carbon_series: Option<PathBuf>,
+    /// Longitude where the --carbon-series was measured (degrees east), for the
+    /// solar-time shift to each site.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    carbon_series_lon: f64,
+    /// Seed of the fill-in rules and forecast errors.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Keep only the first N jobs of the trace.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Trace format (detected from the name and header by default).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Time unit of a GAIA CSV (detected by default).
+    #[arg(long, value_enum)]
+    time_unit: Option<UnitArg>,
+    /// Skip malformed trace lines, reporting how many, instead of failing.
+    #[arg(long)]
+    skip_bad_lines: bool,
+    /// Alibaba node list (default: beside the pod list).
+    #[arg(long)]
+    node_list: Option<PathBuf>,
+    /// Fill-in: every job's origin region.
+    #[arg(long)]
+    origin: Option<String>,
+    /// Fill-in: every job's input size, GiB.
+    #[arg(long)]
+    data_gib: Option<f64>,
+    /// Fill-in: deadline = release + run time + slack.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    deadline_slack: SimDuration,
+    /// Fill-in: share of mainland-origin jobs that must stay in the mainland.
+    #[arg(long, default_value_t = 0.8)]
+    residency_share: f64,
+    /// Fill-in: put every accelerator job on this model.
+    #[arg(long, value_parser = parse_class)]
+    gpu_model: Option<ResourceClass>,
+    /// Multiply every site's capacity (what-if).
+    #[arg(long, default_value_t = 1.0)]
+    capacity_scale: f64,
+    /// Relative forecast error (standard deviation at 24 h lead).
+    #[arg(long, default_value_t = 0.1)]
+    forecast_error: f64,
+    /// Calendar slot.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    slot: SimDuration,
+    /// Calendar horizon.
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    horizon: SimDuration,
+    /// Longest delay of a job without a deadline.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    max_delay: SimDuration,
+    /// Objective: shadow carbon price, CNY per tonne.
+    #[arg(long, default_value_t = 500.0)]
+    carbon_price: f64,
+    /// Objective: cost of an hour of waiting, as a fraction of an hour of compute.
+    #[arg(long, default_value_t = 0.05)]
+    wait_weight: f64,
+    /// Let `balanced` trade carbon for cost (or back) against the local
+    /// counterfactual instead of keeping to Pareto improvements.
+    #[arg(long)]
+    no_pareto_guard: bool,
+    /// Compute the LP lower bound only up to this many jobs.
+    #[arg(long, default_value_t = 5000)]
+    lp_max_jobs: usize,
+    /// Jobs of the synthetic workload.
+    #[arg(long, default_value_t = 1000)]
+    synthetic_jobs: usize,
+    /// Days of the synthetic workload.
+    #[arg(long, default_value_t = 7)]
+    synthetic_days: u32,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse_duration(text: &str) -> Result<SimDuration, String> {
+    SimDuration::parse(text)
+}
+
+fn parse_class(text: &str) -> Result<ResourceClass, String> {
+    ResourceClass::parse(text)
+        .filter(|c| c.is_accelerator())
+        .ok_or_else(|| format!("unknown accelerator model {text:?}"))
+}
+
+fn policies(names: &[String]) -> anyhow::Result<Vec<PolicyKind>> {
+    let mut out = Vec::new();
+    for name in names {
+        if name == "all" {
+            out.extend(PolicyKind::ALL);
+        } else {
+            let kind = PolicyKind::parse(name).with_context(|| {
+                format!(
+                    "unknown policy {name:?} (known: {}, all)",
+                    PolicyKind::ALL.map(|p| p.name()).join(", ")
+                )
+            })?;
+            out.push(kind);
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    let mut topology = crate::load_topology(&args.topology)?;
+    if !(args.capacity_scale > 0.0 && args.capacity_scale.is_finite()) {
+        bail!("--capacity-scale must be > 0");
+    }
+    if args.capacity_scale != 1.0 {
+        topology.scale_capacity(args.capacity_scale);
+    }
+    if !(0.0..=1.0).contains(&args.residency_share) {
+        bail!("--residency-share must be within 0..1");
+    }
+    if args.slot.0 <= 0 || args.horizon.0 < args.slot.0 {
+        bail!("--slot must be > 0 and --horizon at least one slot");
+    }
+    if let Some(origin) = &args.origin
+        && !topology.regions.iter().any(|r| &r.id.0 == origin)
+        && topology.site(origin).is_none()
+    {
+        bail!("--origin {origin:?} is not a region or site of topology {}", topology.name);
+    }
+    let carbon_series = match &args.carbon_series {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+            Some(CarbonSeries::parse_csv(&text, &path.display().to_string())?)
+        }
+        None => None,
+    };
+    let mut params = SimulateParams::new(topology, args.trace.clone());
+    params.read.format = args.format.map(|f| match f {
+        FormatArg::Swf => TraceFormat::Swf,
+        FormatArg::AlibabaGpu => TraceFormat::AlibabaGpu,
+        FormatArg::Gaia => TraceFormat::Gaia,
+    });
+    params.read.time_unit = args.time_unit.map(|u| match u {
+        UnitArg::Hours => TimeUnit::Hours,
+        UnitArg::Seconds => TimeUnit::Seconds,
+    });
+    params.read.skip_bad = args.skip_bad_lines;
+    params.read.node_list = args.node_list.clone();
+    params.limit = args.limit;
+    params.fill.seed = args.seed;
+    params.fill.origin = args.origin.clone();
+    params.fill.data_gib = args.data_gib;
+    params.fill.deadline_slack = args.deadline_slack;
+    params.fill.residency_share = args.residency_share;
+    params.fill.gpu_model = args.gpu_model;
+    params.config.seed = args.seed;
+    params.config.forecast_error = args.forecast_error;
+    params.config.slot_secs = args.slot.0;
+    params.config.horizon_slots = (args.horizon.0 / args.slot.0) as usize;
+    params.policies = policies(&args.policy)?;
+    params.weights.carbon_cny_per_t = args.carbon_price;
+    params.weights.wait = args.wait_weight;
+    params.max_delay_secs = args.max_delay.0;
+    params.carbon_series = carbon_series;
+    params.carbon_series_lon = args.carbon_series_lon;
+    params.lp_max_jobs = args.lp_max_jobs;
+    params.pareto_guard = !args.no_pareto_guard;
+    params.synthetic_jobs = args.synthetic_jobs;
+    params.synthetic_days = args.synthetic_days;
+
+    // Progress: one bar per policy and a spinner for the LP bound, on stderr.
+    let multi = MultiProgress::with_draw_target(if args.quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    });
+    let style = ProgressStyle::with_template("{prefix:>15} [{bar:30}] {pos}/{len} jobs {elapsed}")
+        .expect("valid template")
+        .progress_chars("=> ");
+    let bars: Vec<ProgressBar> = params
+        .policies
+        .iter()
+        .map(|p| {
+            let bar = multi.add(ProgressBar::new(0));
+            bar.set_style(style.clone());
+            bar.set_prefix(p.name());
+            bar
+        })
+        .collect();
+    let lp_bar = multi.add(ProgressBar::new_spinner());
+    lp_bar.set_prefix("LP bound");
+    lp_bar.set_style(ProgressStyle::with_template("{prefix:>15} {spinner} {msg} {elapsed}").expect("valid template"));
+    let total = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |policy: usize, done: usize| {
+        if policy == usize::MAX {
+            if done == 0 {
+                lp_bar.set_message("solving");
+                lp_bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            } else {
+                lp_bar.finish_with_message("done");
+            }
+            return;
+        }
+        let bar = &bars[policy];
+        if bar.length() == Some(0) {
+            bar.set_length(total.load(std::sync::atomic::Ordering::Relaxed) as u64);
+        }
+        bar.set_position(done as u64);
+    };
+    total.store(estimate_total(&params), std::sync::atomic::Ordering::Relaxed);
+    let simulation = suanwang_sim::run(&params, &progress)?;
+    for bar in &bars {
+        bar.finish();
+    }
+    lp_bar.finish_and_clear();
+    multi.clear().ok();
+
+    if let Some(path) = &args.plot {
+        let svg = suanwang_sim::plot::svg(
+            &simulation.world,
+            &simulation.runs,
+            simulation.hours.0,
+            simulation.hours.1,
+            &simulation.report.carbon_shape,
+        );
+        std::fs::write(path, svg).with_context(|| format!("{}", path.display()))?;
+    }
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&simulation.report)?;
+        s.push('\n');
+        s
+    } else {
+        report::render_tables(&simulation.report)
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("{}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// Number of jobs for the progress bars (exact after `--limit`; the trace is read
+/// again by the run, which is cheap next to the simulation).
+fn estimate_total(params: &SimulateParams) -> usize {
+    if params.trace.as_os_str() == "synthetic" {
+        return params.synthetic_jobs;
+    }
+    let lines = std::fs::read(&params.trace).map(|b| b.iter().filter(|c| **c == b'\n').count()).unwrap_or(0);
+    params.limit.map_or(lines, |l| l.min(lines))
+}

@@ -1,0 +1,547 @@
+//! `plan`: place pending jobs on a site and a start time, with reasons.
+//!
+//! Contract: pure and deterministic. The same snapshot, calendar, requests and
+//! policy give the same decisions, bit for bit. Post-condition (asserted): every
+//! placement was reserved in the calendar, so capacity is never exceeded; every
+//! placement respects residency, latency targets and the job's release time.
+
+use crate::calendar::{Calendar, Need, SiteCapacity};
+use crate::policy::{Policy, PolicyKind};
+use crate::snapshot::{NetView, Request, SiteView, Snapshot, Terms};
+use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
+use suanwang_model::{JobId, ResourceClass};
+
+/// One candidate (site, start) with its terms and objective value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Site index.
+    pub site: usize,
+    /// Start, seconds.
+    pub start: i64,
+    /// Score terms, on the forecast.
+    pub terms: Terms,
+    /// Objective value with the policy's weights.
+    pub score: f64,
+    /// The value the policy ranked by (the score for `balanced`).
+    pub key: f64,
+}
+
+/// A placed job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    /// Site index.
+    pub site: usize,
+    /// Start, seconds.
+    pub start: i64,
+    /// End, seconds.
+    pub end: i64,
+    /// The chosen candidate.
+    pub chosen: Candidate,
+    /// The best candidates not chosen (best per other site, and the earliest start
+    /// at the chosen site when the policy waited), best first.
+    pub alternatives: Vec<Candidate>,
+    /// Sites skipped because a lower bound on their score was already worse than
+    /// the best candidate: (site, bound).
+    pub pruned: Vec<(usize, f64)>,
+}
+
+/// Why a job cannot run anywhere, ever, under its rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Rejection {
+    /// No site in the allowed jurisdictions.
+    Residency,
+    /// No allowed site meets the latency target.
+    Latency {
+        /// Best latency among allowed sites, ms.
+        best_ms: f64,
+        /// The target, ms.
+        max_ms: f64,
+    },
+    /// No allowed site has enough units of a class.
+    Capacity {
+        /// The class.
+        class: ResourceClass,
+        /// Units asked.
+        asked: u32,
+        /// Most any allowed site offers.
+        largest: u32,
+    },
+    /// The pinned site does not exist.
+    UnknownPinnedSite,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::Residency => write!(f, "no site in the allowed jurisdictions"),
+            Rejection::Latency { best_ms, max_ms } => {
+                write!(f, "no allowed site within {max_ms} ms (best {best_ms:.1} ms)")
+            }
+            Rejection::Capacity { class, asked, largest } => {
+                write!(f, "asks {asked} {class} but the largest allowed site offers {largest}")
+            }
+            Rejection::UnknownPinnedSite => write!(f, "pinned site is not in the topology"),
+        }
+    }
+}
+
+/// Why a job waits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Wait {
+    /// Every allowed site is full over the whole horizon.
+    NoCapacityInHorizon,
+    /// The job's sites are all drained or unreachable.
+    SitesUnavailable,
+}
+
+/// What happened to one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Placed on a site and start.
+    Placed(Placement),
+    /// Still pending, for this reason.
+    Pending(Wait),
+    /// Refused for good.
+    Rejected(Rejection),
+}
+
+/// The decision for one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The job.
+    pub job: JobId,
+    /// Index of the job in the `pending` slice.
+    pub index: usize,
+    /// What was decided.
+    pub outcome: Outcome,
+}
+
+/// Places `pending` jobs under `policy`, booking them in `calendar`, which must
+/// cover the snapshot's forecast window. Returns one decision per job, in the order
+/// the policy considered them.
+pub fn plan(snapshot: &Snapshot, calendar: &mut Calendar, pending: &[Request], policy: &Policy) -> Vec<Decision> {
+    let mut order: Vec<usize> = (0..pending.len()).collect();
+    if policy.kind == PolicyKind::Balanced {
+        order.sort_by_key(|&i| {
+            let r = &pending[i];
+            (-r.priority, r.deadline.unwrap_or(i64::MAX), r.release, r.id)
+        });
+    } else {
+        order.sort_by_key(|&i| {
+            let r = &pending[i];
+            (-r.priority, r.release, r.id)
+        });
+    }
+    let mut planner = Planner { snapshot, policy, sites: Vec::with_capacity(snapshot.sites.len()) };
+    order
+        .into_iter()
+        .map(|index| {
+            let request = &pending[index];
+            let outcome = planner.place(calendar, request);
+            Decision { job: request.id, index, outcome }
+        })
+        .collect()
+}
+
+struct Planner<'a> {
+    snapshot: &'a Snapshot<'a>,
+    policy: &'a Policy,
+    sites: Vec<usize>,
+}
+
+/// Everything about one (job, site) pair that does not depend on the start.
+struct SiteEval {
+    site: usize,
+    need: Need,
+    compute_cny: f64,
+    compute_per_hour: f64,
+    kw: f64,
+    transfer: (i64, f64, f64),
+    earliest: i64,
+}
+
+impl Planner<'_> {
+    fn place(&mut self, calendar: &mut Calendar, request: &Request) -> Outcome {
+        if let Err(outcome) = self.allowed_sites(calendar, request) {
+            return outcome;
+        }
+        let kind = self.policy.kind;
+        if !kind.moves_in_space() {
+            let home = self.home_site(request);
+            self.sites.retain(|s| *s == home);
+        }
+        let mut evals: Vec<SiteEval> = self.sites.iter().map(|&site| self.site_eval(calendar, request, site)).collect();
+        let guard = if kind == PolicyKind::Balanced && self.policy.pareto_guard {
+            self.reference(calendar, request, &evals)
+        } else {
+            None
+        };
+        let weights = &self.policy.weights;
+        let forecast = self.snapshot.forecast;
+        let bound = |e: &SiteEval| -> f64 {
+            let rate = forecast.min_rate(e.site, weights.energy, weights.carbon_cny_per_kg());
+            weights.price * e.compute_cny
+                + weights.transfer * e.transfer.1
+                + e.kw * request.duration_secs as f64 / 3600.0 * rate
+                + e.compute_per_hour * weights.wait * (e.earliest - request.release).max(0) as f64 / 3600.0
+        };
+        let mut bounds: Vec<f64> = Vec::new();
+        if kind == PolicyKind::Balanced {
+            bounds = evals.iter().map(bound).collect();
+            let mut idx: Vec<usize> = (0..evals.len()).collect();
+            idx.sort_by(|&a, &b| bounds[a].total_cmp(&bounds[b]).then(a.cmp(&b)));
+            evals = {
+                let mut taken: Vec<Option<SiteEval>> = evals.into_iter().map(Some).collect();
+                idx.iter().map(|&i| taken[i].take().expect("each index once")).collect()
+            };
+            bounds = idx.iter().map(|&i| bounds[i]).collect();
+        }
+        let mut best_per_site: Vec<(bool, Candidate)> = Vec::with_capacity(evals.len());
+        let mut pruned = Vec::new();
+        let mut earliest_at_chosen: Option<Candidate> = None;
+        let mut best: Option<(bool, Candidate)> = None;
+        for (i, eval) in evals.iter().enumerate() {
+            if let (Some((false, b)), Some(lb)) = (&best, bounds.get(i))
+                && *lb >= b.score
+            {
+                pruned.push((eval.site, *lb));
+                continue;
+            }
+            let Some((late, candidate, earliest)) = self.best_at_site(calendar, request, eval, guard) else {
+                continue;
+            };
+            best_per_site.push((late, candidate));
+            let better = match &best {
+                None => true,
+                Some((best_late, b)) => rank(late, &candidate) < rank(*best_late, b),
+            };
+            if better {
+                best = Some((late, candidate));
+                earliest_at_chosen = earliest;
+            }
+        }
+        let Some((_, chosen)) = best else {
+            return Outcome::Pending(Wait::NoCapacityInHorizon);
+        };
+        let eval = evals.iter().find(|e| e.site == chosen.site).expect("chosen site was evaluated");
+        let end = chosen.start + request.duration_secs;
+        let slot = calendar.slot_secs();
+        let from = chosen.start.div_euclid(slot);
+        let to = (end - 1).max(chosen.start).div_euclid(slot) + 1;
+        if let Err(err) = calendar.reserve(chosen.site, &eval.need, from, to) {
+            panic!("post-condition: chosen candidate must fit the calendar: {err:?}");
+        }
+        let mut alternatives: Vec<(bool, Candidate)> =
+            best_per_site.into_iter().filter(|(_, c)| c.site != chosen.site).collect();
+        alternatives.sort_by(|(la, a), (lb, b)| rank(*la, a).partial_cmp(&rank(*lb, b)).expect("finite ranks"));
+        let mut alternatives: Vec<Candidate> =
+            alternatives.into_iter().take(self.policy.explain_top).map(|(_, c)| c).collect();
+        if let Some(early) = earliest_at_chosen
+            && early.start != chosen.start
+            && self.policy.explain_top > 0
+        {
+            alternatives.insert(0, early);
+        }
+        Outcome::Placed(Placement { site: chosen.site, start: chosen.start, end, chosen, alternatives, pruned })
+    }
+
+    /// Fills `self.sites` with the sites the job may use, or says why there are none.
+    fn allowed_sites(&mut self, calendar: &Calendar, request: &Request) -> Result<(), Outcome> {
+        let snapshot = self.snapshot;
+        let net = snapshot.network;
+        self.sites.clear();
+        let mut any_jurisdiction = false;
+        let mut best_latency = f64::INFINITY;
+        let mut largest = [0u32; suanwang_model::N_CLASSES];
+        let mut unavailable = false;
+        if let Some(pin) = request.pinned
+            && pin >= snapshot.sites.len()
+        {
+            return Err(Outcome::Rejected(Rejection::UnknownPinnedSite));
+        }
+        for (site, view) in snapshot.sites.iter().enumerate() {
+            if request.pinned.is_some_and(|p| p != site) {
+                continue;
+            }
+            if request.residency != 0 && request.residency & (1 << view.jurisdiction) == 0 {
+                continue;
+            }
+            any_jurisdiction = true;
+            if let Some((location, _)) = request.latency {
+                best_latency = best_latency.min(net.latency(location, site));
+            }
+            for (class, units) in calendar.capacity(site).units.iter().enumerate() {
+                largest[class] = largest[class].max(*units);
+            }
+            if admits(view, calendar.capacity(site), net, request, site) {
+                if view.available {
+                    self.sites.push(site);
+                } else {
+                    unavailable = true;
+                }
+            }
+        }
+        if !self.sites.is_empty() {
+            return Ok(());
+        }
+        if !any_jurisdiction {
+            return Err(Outcome::Rejected(Rejection::Residency));
+        }
+        if let Some((_, max_ms)) = request.latency
+            && best_latency > max_ms
+        {
+            return Err(Outcome::Rejected(Rejection::Latency { best_ms: best_latency, max_ms }));
+        }
+        if unavailable {
+            return Err(Outcome::Pending(Wait::SitesUnavailable));
+        }
+        let (class, asked) = request
+            .need
+            .classes()
+            .find(|(c, u)| largest[*c] < *u)
+            .unwrap_or((0, 0));
+        Err(Outcome::Rejected(Rejection::Capacity { class: ResourceClass::ALL[class], asked, largest: largest[class] }))
+    }
+
+    /// The home site of the job's origin if allowed, else the allowed site nearest
+    /// to the origin.
+    fn home_site(&self, request: &Request) -> usize {
+        let net = self.snapshot.network;
+        let home = net.home_site[request.origin];
+        if self.sites.contains(&home) {
+            return home;
+        }
+        *self
+            .sites
+            .iter()
+            .min_by(|&&a, &&b| net.latency(request.origin, a).total_cmp(&net.latency(request.origin, b)).then(a.cmp(&b)))
+            .expect("allowed sites are not empty")
+    }
+
+    fn site_eval(&self, calendar: &Calendar, request: &Request, site: usize) -> SiteEval {
+        let view = &self.snapshot.sites[site];
+        let mut need = request.need;
+        let kw = view.facility_kw(&need);
+        if calendar.capacity(site).watts.is_some() {
+            need.watts = (kw * 1000.0).ceil() as u32;
+        }
+        let hours = request.duration_secs as f64 / 3600.0;
+        let compute_per_hour = view.price_per_hour(&need);
+        let transfer = self.snapshot.network.transfer(request.data_location, site, request.data_gib);
+        let earliest = request.release.max(self.snapshot.now) + transfer.0;
+        SiteEval { site, need, compute_cny: compute_per_hour * hours, compute_per_hour, kw, transfer, earliest }
+    }
+
+    fn terms(&self, eval: &SiteEval, request: &Request, start: i64, from: i64, to: i64) -> Terms {
+        let (t, c) = self.snapshot.forecast.window(eval.site, from, to);
+        let slot = self.snapshot.forecast.slot_secs;
+        // The window is whole slots; scale to the run time.
+        let frac = request.duration_secs as f64 / ((to - from) * slot) as f64;
+        let end = start + request.duration_secs;
+        Terms {
+            compute_cny: eval.compute_cny,
+            energy_kwh: eval.kw * request.duration_secs as f64 / 3600.0,
+            energy_cny: eval.kw * t * frac,
+            carbon_kg: eval.kw * c * frac,
+            transfer_gb: eval.transfer.2,
+            transfer_cny: eval.transfer.1,
+            transfer_secs: eval.transfer.0,
+            wait_secs: start - request.release,
+            late_secs: request.deadline.map_or(0, |d| (end - d).max(0)),
+        }
+    }
+
+    fn key(&self, calendar: &Calendar, eval: &SiteEval, terms: &Terms, score: f64) -> f64 {
+        match self.policy.kind {
+            PolicyKind::LocalFifo => 0.0,
+            PolicyKind::LeastLoaded => {
+                // Load now, as a least-loaded dispatcher sees it.
+                let slot = calendar.base();
+                let cap = calendar.capacity(eval.site);
+                eval.need
+                    .classes()
+                    .map(|(c, _)| calendar.busy(eval.site, c, slot) as f64 / cap.units[c] as f64)
+                    .fold(0.0, f64::max)
+            }
+            PolicyKind::Cheapest => terms.compute_cny + terms.energy_cny,
+            PolicyKind::GreenestNow => {
+                self.snapshot.forecast.carbon(eval.site, calendar.slot_of(self.snapshot.now))
+            }
+            PolicyKind::WaitForGreen => terms.carbon_kg,
+            PolicyKind::Balanced => score,
+        }
+    }
+
+    /// The local-FIFO counterfactual for the Pareto guard: (money, carbon) of the
+    /// earliest start at the home site, if that start meets the deadline.
+    fn reference(&self, calendar: &Calendar, request: &Request, evals: &[SiteEval]) -> Option<(f64, f64)> {
+        let home = self.home_site(request);
+        let eval = evals.iter().find(|e| e.site == home)?;
+        let mut reference = None;
+        let horizon_end = calendar.end() * calendar.slot_secs();
+        feasible_starts(calendar, &eval.need, home, eval.earliest, horizon_end, request.duration_secs, |s, f, t| {
+            let terms = self.terms(eval, request, s, f, t);
+            if terms.late_secs == 0 {
+                reference = Some((money(&terms), terms.carbon_kg));
+            }
+            ControlFlow::Break(())
+        });
+        reference
+    }
+
+    /// The policy's best candidate at one site: (late, candidate, earliest-start
+    /// candidate when it differs), or `None` when the site is full over the horizon.
+    fn best_at_site(
+        &self,
+        calendar: &Calendar,
+        request: &Request,
+        eval: &SiteEval,
+        guard: Option<(f64, f64)>,
+    ) -> Option<(bool, Candidate, Option<Candidate>)> {
+        let slot = calendar.slot_secs();
+        let horizon_end = calendar.end() * slot;
+        let window_end = if self.policy.kind.moves_in_time() && request.delayable {
+            match request.deadline {
+                Some(deadline) => deadline - request.duration_secs,
+                None => eval.earliest + self.policy.max_delay_secs,
+            }
+        } else {
+            eval.earliest
+        };
+        let weights = &self.policy.weights;
+        let make = |start: i64, from: i64, to: i64| -> Candidate {
+            let terms = self.terms(eval, request, start, from, to);
+            let score = weights.score(&terms, eval.compute_per_hour);
+            let key = self.key(calendar, eval, &terms, score);
+            Candidate { site: eval.site, start, terms, score, key }
+        };
+        let mut first: Option<Candidate> = None;
+        let mut best: Option<Candidate> = None;
+        // On-time (or within the delay window) candidates first.
+        if window_end >= eval.earliest {
+            feasible_starts(calendar, &eval.need, eval.site, eval.earliest, window_end, request.duration_secs, |s, f, t| {
+                let c = make(s, f, t);
+                if first.is_none() {
+                    first = Some(c);
+                }
+                let admissible = guard.is_none_or(|(m, carbon)| {
+                    let tolerance = 1e-9 * (1.0 + m.abs() + carbon.abs());
+                    money(&c.terms) <= m + tolerance && c.terms.carbon_kg <= carbon + tolerance
+                });
+                if admissible && best.as_ref().is_none_or(|b| (c.key, c.start) < (b.key, b.start)) {
+                    best = Some(c);
+                }
+                if self.policy.kind.moves_in_time() && request.delayable {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            });
+        }
+        if let Some(b) = best {
+            let late = b.terms.late_secs > 0;
+            let early = first.filter(|f| f.start != b.start);
+            return Some((late, b, early));
+        }
+        if first.is_some() {
+            // Feasible in the window, but no start passes the Pareto guard here.
+            return None;
+        }
+        // Nothing in the window: the earliest feasible start anywhere in the horizon.
+        let mut late_candidate = None;
+        feasible_starts(calendar, &eval.need, eval.site, eval.earliest, horizon_end, request.duration_secs, |s, f, t| {
+            late_candidate = Some(make(s, f, t));
+            ControlFlow::Break(())
+        });
+        late_candidate.map(|c| (c.terms.late_secs > 0, c, None))
+    }
+}
+
+/// Whether `site` can ever run `request`: pinning, residency, latency target,
+/// capacity per class and power cap (availability aside). The planner and the LP
+/// bound use this one rule.
+pub fn admits(view: &SiteView, capacity: &SiteCapacity, net: &NetView, request: &Request, site: usize) -> bool {
+    if request.pinned.is_some_and(|p| p != site) {
+        return false;
+    }
+    if request.residency != 0 && request.residency & (1 << view.jurisdiction) == 0 {
+        return false;
+    }
+    if let Some((location, max_ms)) = request.latency
+        && net.latency(location, site) > max_ms
+    {
+        return false;
+    }
+    if request.need.classes().any(|(c, u)| capacity.units[c] < u) {
+        return false;
+    }
+    if let Some(watts) = capacity.watts
+        && view.facility_kw(&request.need) * 1000.0 > watts as f64
+    {
+        return false;
+    }
+    true
+}
+
+/// Money a candidate costs: compute, electricity and transfer, CNY.
+fn money(terms: &Terms) -> f64 {
+    terms.compute_cny + terms.energy_cny + terms.transfer_cny
+}
+
+/// Ranking of candidates across sites: on-time before late, then the policy's key,
+/// then earlier start, then lower site index (determinism).
+fn rank(late: bool, c: &Candidate) -> (bool, f64, i64, usize) {
+    (late, if late { c.terms.late_secs as f64 } else { c.key }, c.start, c.site)
+}
+
+/// Calls `visit(start_secs, from_slot, to_slot)` for each start in
+/// `earliest..=last_start` at which `need` fits at `site`: the exact earliest time
+/// first, then each later slot boundary, within the calendar's window.
+pub fn feasible_starts(
+    calendar: &Calendar,
+    need: &Need,
+    site: usize,
+    earliest: i64,
+    last_start: i64,
+    duration: i64,
+    mut visit: impl FnMut(i64, i64, i64) -> ControlFlow<()>,
+) {
+    let slot = calendar.slot_secs();
+    let duration = duration.max(1);
+    let k0 = calendar.slot_of(earliest).max(calendar.base());
+    let earliest = earliest.max(k0 * slot);
+    if k0 >= calendar.end() || last_start < earliest {
+        return;
+    }
+    let to0 = (earliest + duration - 1).div_euclid(slot) + 1;
+    if calendar.fits(site, need, k0, to0) && visit(earliest, k0, to0).is_break() {
+        return;
+    }
+    let d = (duration + slot - 1) / slot;
+    let first = k0 + 1;
+    let last = last_start.div_euclid(slot).min(calendar.end() - 1);
+    let mut last_blocked = first - 1;
+    let mut scanned = first;
+    let mut k = first;
+    while k <= last {
+        let upto = (k + d).min(calendar.end());
+        while scanned < upto {
+            if !calendar.fits_slot(site, need, scanned) {
+                last_blocked = scanned;
+            }
+            scanned += 1;
+        }
+        if last_blocked >= k {
+            k = last_blocked + 1;
+            continue;
+        }
+        if visit(k * slot, k, k + d).is_break() {
+            return;
+        }
+        k += 1;
+    }
+}

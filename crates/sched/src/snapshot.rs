@@ -1,0 +1,289 @@
+//! What the scheduler sees: sites, forecasts of price and carbon per slot, the
+//! network between locations, and compact job requests. Built by a driver (the
+//! simulator, the control plane) from its own sources; nothing here does IO.
+
+use crate::calendar::Need;
+use serde::{Deserialize, Serialize};
+use suanwang_model::{JobId, N_CLASSES, SimTime};
+
+/// A site as the scheduler sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteView {
+    /// Site id, for explanations.
+    pub id: String,
+    /// Index of its jurisdiction in [`NetView::jurisdictions`].
+    pub jurisdiction: usize,
+    /// Price per unit-hour, CNY, per class.
+    pub price_cny_per_unit_hour: [f64; N_CLASSES],
+    /// IT power per busy unit, kW, per class.
+    pub power_kw_per_unit: [f64; N_CLASSES],
+    /// Power usage effectiveness.
+    pub pue: f64,
+    /// Whether new work may be placed here (false when drained or unreachable).
+    pub available: bool,
+}
+
+impl SiteView {
+    /// Compute price of `need` for one hour, CNY.
+    pub fn price_per_hour(&self, need: &Need) -> f64 {
+        need.classes().map(|(c, u)| u as f64 * self.price_cny_per_unit_hour[c]).sum()
+    }
+    /// Facility power of `need` (IT power × PUE), kW.
+    pub fn facility_kw(&self, need: &Need) -> f64 {
+        need.classes().map(|(c, u)| u as f64 * self.power_kw_per_unit[c]).sum::<f64>() * self.pue
+    }
+}
+
+/// Forecast electricity price and effective carbon intensity (after green power)
+/// per site and slot, with prefix sums so a window's total costs O(1).
+#[derive(Debug, Clone)]
+pub struct Forecast {
+    /// First slot covered.
+    pub base: i64,
+    /// Slot length, seconds.
+    pub slot_secs: i64,
+    /// Number of slots covered.
+    pub n_slots: usize,
+    tariff: Vec<f32>,
+    carbon: Vec<f32>,
+    prefix_tariff: Vec<f64>,
+    prefix_carbon: Vec<f64>,
+    mean_tariff: Vec<f64>,
+    mean_carbon: Vec<f64>,
+}
+
+impl Forecast {
+    /// Builds a forecast for `n_sites` over slots `base .. base + n_slots`, calling
+    /// `value(site, slot_start)` for (CNY per kWh, kg CO2 per kWh after green power).
+    pub fn from_fn(
+        n_sites: usize,
+        base: i64,
+        slot_secs: i64,
+        n_slots: usize,
+        mut value: impl FnMut(usize, SimTime) -> (f64, f64),
+    ) -> Forecast {
+        let mut tariff = Vec::with_capacity(n_sites * n_slots);
+        let mut carbon = Vec::with_capacity(n_sites * n_slots);
+        for site in 0..n_sites {
+            for k in 0..n_slots {
+                let (t, c) = value(site, SimTime((base + k as i64) * slot_secs));
+                tariff.push(t as f32);
+                carbon.push(c as f32);
+            }
+        }
+        let mut forecast = Forecast {
+            base,
+            slot_secs,
+            n_slots,
+            tariff,
+            carbon,
+            prefix_tariff: Vec::new(),
+            prefix_carbon: Vec::new(),
+            mean_tariff: Vec::new(),
+            mean_carbon: Vec::new(),
+        };
+        forecast.rebuild_prefix(n_sites);
+        forecast
+    }
+
+    fn rebuild_prefix(&mut self, n_sites: usize) {
+        let hours = self.slot_secs as f64 / 3600.0;
+        let stride = self.n_slots + 1;
+        self.prefix_tariff = vec![0.0; n_sites * stride];
+        self.prefix_carbon = vec![0.0; n_sites * stride];
+        self.mean_tariff = vec![0.0; n_sites];
+        self.mean_carbon = vec![0.0; n_sites];
+        for site in 0..n_sites {
+            for k in 0..self.n_slots {
+                let i = site * self.n_slots + k;
+                let p = site * stride + k;
+                self.prefix_tariff[p + 1] = self.prefix_tariff[p] + self.tariff[i] as f64 * hours;
+                self.prefix_carbon[p + 1] = self.prefix_carbon[p] + self.carbon[i] as f64 * hours;
+            }
+            let total_hours = self.n_slots as f64 * hours;
+            self.mean_tariff[site] = self.prefix_tariff[site * stride + self.n_slots] / total_hours;
+            self.mean_carbon[site] = self.prefix_carbon[site * stride + self.n_slots] / total_hours;
+        }
+    }
+
+    /// Number of sites.
+    pub fn n_sites(&self) -> usize {
+        self.mean_tariff.len()
+    }
+
+    /// Forecast price at `site` in `slot`, CNY per kWh (the window's mean outside it).
+    pub fn tariff(&self, site: usize, slot: i64) -> f64 {
+        let k = slot - self.base;
+        if (0..self.n_slots as i64).contains(&k) {
+            self.tariff[site * self.n_slots + k as usize] as f64
+        } else {
+            self.mean_tariff[site]
+        }
+    }
+
+    /// Forecast effective carbon at `site` in `slot`, kg per kWh.
+    pub fn carbon(&self, site: usize, slot: i64) -> f64 {
+        let k = slot - self.base;
+        if (0..self.n_slots as i64).contains(&k) {
+            self.carbon[site * self.n_slots + k as usize] as f64
+        } else {
+            self.mean_carbon[site]
+        }
+    }
+
+    /// Smallest forecast (w_t × tariff + w_c × carbon) at `site` over the window.
+    pub fn min_rate(&self, site: usize, w_tariff: f64, w_carbon: f64) -> f64 {
+        let row = site * self.n_slots..(site + 1) * self.n_slots;
+        self.tariff[row.clone()]
+            .iter()
+            .zip(&self.carbon[row])
+            .map(|(t, c)| w_tariff * *t as f64 + w_carbon * *c as f64)
+            .fold(f64::INFINITY, f64::min)
+            .min(w_tariff * self.mean_tariff[site] + w_carbon * self.mean_carbon[site])
+    }
+
+    /// Sum over slots `from..to` at `site` of (price, carbon) × slot hours; slots
+    /// outside the window count at the window's mean.
+    #[inline]
+    pub fn window(&self, site: usize, from: i64, to: i64) -> (f64, f64) {
+        let stride = self.n_slots + 1;
+        let hours = self.slot_secs as f64 / 3600.0;
+        let lo = (from - self.base).clamp(0, self.n_slots as i64) as usize;
+        let hi = (to - self.base).clamp(0, self.n_slots as i64) as usize;
+        let outside = ((to - from) - (hi as i64 - lo as i64)).max(0) as f64 * hours;
+        let row = site * stride;
+        let (mut t, mut c) = if hi > lo {
+            (
+                self.prefix_tariff[row + hi] - self.prefix_tariff[row + lo],
+                self.prefix_carbon[row + hi] - self.prefix_carbon[row + lo],
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        t += outside * self.mean_tariff[site];
+        c += outside * self.mean_carbon[site];
+        (t, c)
+    }
+}
+
+/// The network as the scheduler sees it: from every location (site or demand region)
+/// to every site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetView {
+    /// Location ids: sites first (same order as the sites), then regions.
+    pub locations: Vec<String>,
+    /// Number of sites.
+    pub n_sites: usize,
+    /// Jurisdiction names; sites and locations refer to them by index.
+    pub jurisdictions: Vec<String>,
+    /// Jurisdiction of each location.
+    pub location_jurisdiction: Vec<usize>,
+    /// Site serving each location locally.
+    pub home_site: Vec<usize>,
+    /// Round-trip latency from location to site, ms: `[location * n_sites + site]`.
+    pub latency_ms: Vec<f64>,
+    /// Bandwidth from location to site, Gbit/s.
+    pub bandwidth_gbps: Vec<f64>,
+    /// Price from location to site, CNY per GB.
+    pub price_cny_per_gb: Vec<f64>,
+    /// Whether location and site are in one metro area (data need not cross a
+    /// long-haul link): `[location * n_sites + site]`.
+    pub metro: Vec<bool>,
+}
+
+impl NetView {
+    /// Index of location `id`.
+    pub fn location(&self, id: &str) -> Option<usize> {
+        self.locations.iter().position(|l| l == id)
+    }
+    /// Index of jurisdiction `name`.
+    pub fn jurisdiction(&self, name: &str) -> Option<usize> {
+        self.jurisdictions.iter().position(|j| j == name)
+    }
+    #[inline]
+    fn cell(&self, location: usize, site: usize) -> usize {
+        location * self.n_sites + site
+    }
+    /// Latency from `location` to `site`, ms.
+    pub fn latency(&self, location: usize, site: usize) -> f64 {
+        self.latency_ms[self.cell(location, site)]
+    }
+    /// Time and price of moving `gib` from `location` to `site`: (seconds, CNY, GB);
+    /// nothing within one metro area.
+    pub fn transfer(&self, location: usize, site: usize, gib: f64) -> (i64, f64, f64) {
+        let i = self.cell(location, site);
+        if gib <= 0.0 || location == site || self.metro[i] {
+            return (0, 0.0, 0.0);
+        }
+        let gb = gib * 1.073_741_824;
+        let secs = gb * 8.0 / self.bandwidth_gbps[i] + self.latency_ms[i] / 1000.0;
+        (secs.ceil() as i64, gb * self.price_cny_per_gb[i], gb)
+    }
+}
+
+/// A job as the scheduler sees it: indices instead of names, a dense demand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The job.
+    pub id: JobId,
+    /// Units held (watts are filled per site by the scheduler).
+    pub need: Need,
+    /// Run time, seconds.
+    pub duration_secs: i64,
+    /// Earliest start, seconds.
+    pub release: i64,
+    /// Latest completion, seconds.
+    pub deadline: Option<i64>,
+    /// Location the job was submitted from.
+    pub origin: usize,
+    /// Location of its input data.
+    pub data_location: usize,
+    /// Input size, GiB.
+    pub data_gib: f64,
+    /// Latency bound: (location, max round-trip ms).
+    pub latency: Option<(usize, f64)>,
+    /// Allowed jurisdictions as a bit set over [`NetView::jurisdictions`]; 0 = any.
+    pub residency: u64,
+    /// Higher goes first.
+    pub priority: i32,
+    /// Whether the start may be shifted past the earliest feasible time.
+    pub delayable: bool,
+    /// Pinned site.
+    pub pinned: Option<usize>,
+}
+
+/// Everything the scheduler reads, at one instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    /// Current time, seconds.
+    pub now: i64,
+    /// Sites.
+    pub sites: &'a [SiteView],
+    /// Forecast price and carbon.
+    pub forecast: &'a Forecast,
+    /// Network.
+    pub network: &'a NetView,
+}
+
+/// The score terms of one candidate (site, start), in natural units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Terms {
+    /// Price of the resources for the run, CNY.
+    pub compute_cny: f64,
+    /// Facility energy, kWh.
+    pub energy_kwh: f64,
+    /// Electricity cost, CNY.
+    pub energy_cny: f64,
+    /// Emissions after green power, kg CO2.
+    pub carbon_kg: f64,
+    /// Input data moved, GB.
+    pub transfer_gb: f64,
+    /// Price of moving it, CNY.
+    pub transfer_cny: f64,
+    /// Time to move it, seconds.
+    pub transfer_secs: i64,
+    /// Start minus release, seconds.
+    pub wait_secs: i64,
+    /// Completion past the deadline, seconds.
+    pub late_secs: i64,
+}

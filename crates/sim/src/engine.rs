@@ -1,0 +1,249 @@
+//! The discrete-event simulator: replays jobs through a world under one policy.
+//!
+//! Events are job arrivals and, while jobs wait for capacity, retries. At each
+//! event the calendar rolls forward to the current time, the scheduler gets the
+//! latest forecast (issued every `forecast_interval_secs`) and the pending jobs, and
+//! its decisions are final: a placed job runs from its start for its run time.
+//! Results are counted on the actual series, not the forecast.
+
+use crate::world::World;
+use serde::Serialize;
+use suanwang_model::N_CLASSES;
+use suanwang_sched::{Calendar, Forecast, Outcome, Policy, Request, Snapshot, Terms, plan};
+
+/// Simulation parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimConfig {
+    /// Calendar slot, seconds.
+    pub slot_secs: i64,
+    /// Calendar horizon, slots.
+    pub horizon_slots: usize,
+    /// Seed of the forecast errors.
+    pub seed: u64,
+    /// Relative standard deviation of the forecast error at 24 h lead.
+    pub forecast_error: f64,
+    /// How often a new forecast is issued, seconds.
+    pub forecast_interval_secs: i64,
+    /// How long a job waiting for capacity waits before the next try, seconds.
+    pub retry_secs: i64,
+    /// A job still waiting this long after its release is rejected as starved.
+    pub max_wait_secs: i64,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            slot_secs: 900,
+            horizon_slots: 672,
+            seed: 1,
+            forecast_error: 0.1,
+            forecast_interval_secs: 3600,
+            retry_secs: 3600,
+            max_wait_secs: 365 * 86400,
+        }
+    }
+}
+
+/// What happened to one job, on actuals.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum JobResult {
+    /// It ran.
+    Done {
+        /// Site index.
+        site: usize,
+        /// Start, seconds.
+        start: i64,
+        /// End, seconds.
+        end: i64,
+        /// Terms on actuals.
+        terms: Terms,
+        /// Green energy used, kWh.
+        green_kwh: f64,
+        /// Objective value on actuals, CNY.
+        objective: f64,
+    },
+    /// It was refused.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// The policy run.
+    pub policy: Policy,
+    /// One result per job, in the order of the `jobs` slice.
+    pub jobs: Vec<JobResult>,
+    /// Facility power per site and hour since the epoch, kW (hourly averages).
+    pub load_kw: Vec<Vec<f64>>,
+    /// Busy unit-seconds per site and class.
+    pub busy_unit_secs: Vec<[f64; N_CLASSES]>,
+    /// Number of calls to the scheduler.
+    pub plan_calls: usize,
+}
+
+/// Cost of rejecting `request`: `weights.reject` × its compute price at the cheapest
+/// site that has its classes (0 when none has).
+pub fn reject_cost(world: &World, policy: &Policy, request: &Request) -> f64 {
+    let hours = request.duration_secs as f64 / 3600.0;
+    world
+        .sites
+        .iter()
+        .zip(&world.capacity)
+        .filter(|(_, cap)| request.need.classes().all(|(c, u)| cap.units[c] >= u))
+        .map(|(view, _)| view.price_per_hour(&request.need) * hours)
+        .fold(None, |best: Option<f64>, v| Some(best.map_or(v, |b| b.min(v))))
+        .map_or(0.0, |v| v * policy.weights.reject)
+}
+
+/// Terms of running `request` at `site` over `start..end`, on the actual series.
+pub fn actual_terms(world: &World, request: &Request, site: usize, start: i64) -> (Terms, f64) {
+    let view = &world.sites[site];
+    let kw = view.facility_kw(&request.need);
+    let slot = world.actuals.slot_secs;
+    let end = start + request.duration_secs;
+    let (mut energy_cny, mut carbon_kg, mut green_kwh) = (0.0, 0.0, 0.0);
+    let mut t = start;
+    while t < end {
+        let k = t.div_euclid(slot);
+        let next = ((k + 1) * slot).min(end);
+        let hours = (next - t) as f64 / 3600.0;
+        let (tariff, carbon, green) = world.actual(site, k);
+        energy_cny += kw * hours * tariff;
+        carbon_kg += kw * hours * carbon * (1.0 - green);
+        green_kwh += kw * hours * green;
+        t = next;
+    }
+    let (transfer_secs, transfer_cny, transfer_gb) = world.net.transfer(request.data_location, site, request.data_gib);
+    let hours = request.duration_secs as f64 / 3600.0;
+    let terms = Terms {
+        compute_cny: view.price_per_hour(&request.need) * hours,
+        energy_kwh: kw * hours,
+        energy_cny,
+        carbon_kg,
+        transfer_gb,
+        transfer_cny,
+        transfer_secs,
+        wait_secs: start - request.release,
+        late_secs: request.deadline.map_or(0, |d| (end - d).max(0)),
+    };
+    (terms, green_kwh)
+}
+
+/// Runs `requests` (built from `jobs` by [`World::request`]; `None` for jobs that
+/// cannot become requests, with the reason) through `world` under `policy`.
+/// `progress(done)` is called as jobs are decided.
+pub fn simulate(
+    world: &World,
+    requests: &[Result<Request, String>],
+    policy: &Policy,
+    config: &SimConfig,
+    progress: &mut dyn FnMut(usize),
+) -> RunResult {
+    let n_sites = world.sites.len();
+    let mut results: Vec<Option<JobResult>> = vec![None; requests.len()];
+    let mut order: Vec<usize> = Vec::with_capacity(requests.len());
+    let mut decided = 0;
+    for (i, r) in requests.iter().enumerate() {
+        match r {
+            Ok(_) => order.push(i),
+            Err(reason) => {
+                results[i] = Some(JobResult::Rejected { reason: reason.clone() });
+                decided += 1;
+            }
+        }
+    }
+    let request = |i: usize| requests[i].as_ref().expect("only valid requests are ordered");
+    order.sort_by_key(|&i| (request(i).release, request(i).id));
+    let first = order.first().map_or(0, |&i| request(i).release);
+    let mut calendar = Calendar::new(world.capacity.clone(), config.slot_secs, config.horizon_slots, first);
+    let mut load_kw: Vec<Vec<f64>> = vec![Vec::new(); n_sites];
+    let mut busy_unit_secs = vec![[0.0; N_CLASSES]; n_sites];
+    let mut forecast: Option<(i64, Forecast)> = None;
+    let mut pending: Vec<usize> = Vec::new();
+    let mut batch: Vec<Request> = Vec::new();
+    let mut next = 0;
+    let mut now = first;
+    let mut plan_calls = 0;
+    loop {
+        while next < order.len() && request(order[next]).release <= now {
+            pending.push(order[next]);
+            next += 1;
+        }
+        if !pending.is_empty() {
+            calendar.advance_to(now);
+            let issued = now.div_euclid(config.forecast_interval_secs) * config.forecast_interval_secs;
+            if forecast.as_ref().is_none_or(|(at, _)| *at != issued) {
+                let base = calendar.slot_of(issued);
+                let n = config.horizon_slots + (calendar.base() - base) as usize;
+                forecast = Some((issued, world.forecast(issued, base, n, config.forecast_error, config.seed)));
+            }
+            let snapshot = Snapshot {
+                now,
+                sites: &world.sites,
+                forecast: &forecast.as_ref().expect("issued above").1,
+                network: &world.net,
+            };
+            batch.clear();
+            batch.extend(pending.iter().map(|&i| request(i).clone()));
+            let decisions = plan(&snapshot, &mut calendar, &batch, policy);
+            plan_calls += 1;
+            let mut still = Vec::new();
+            for decision in decisions {
+                let job = pending[decision.index];
+                match decision.outcome {
+                    Outcome::Placed(p) => {
+                        let req = request(job);
+                        let (terms, green_kwh) = actual_terms(world, req, p.site, p.start);
+                        let per_hour = world.sites[p.site].price_per_hour(&req.need);
+                        let objective = policy.weights.score(&terms, per_hour);
+                        account_load(&mut load_kw[p.site], p.start, p.end, terms.energy_kwh / (req.duration_secs as f64 / 3600.0));
+                        for (class, units) in req.need.classes() {
+                            busy_unit_secs[p.site][class] += units as f64 * req.duration_secs as f64;
+                        }
+                        results[job] = Some(JobResult::Done { site: p.site, start: p.start, end: p.end, terms, green_kwh, objective });
+                        decided += 1;
+                    }
+                    Outcome::Rejected(reason) => {
+                        results[job] = Some(JobResult::Rejected { reason: reason.to_string() });
+                        decided += 1;
+                    }
+                    Outcome::Pending(wait) if now - request(job).release > config.max_wait_secs => {
+                        results[job] = Some(JobResult::Rejected { reason: format!("starved: {wait:?} for over {} days", config.max_wait_secs / 86400) });
+                        decided += 1;
+                    }
+                    Outcome::Pending(_) => still.push(job),
+                }
+            }
+            pending = still;
+            progress(decided);
+        }
+        let next_arrival = order.get(next).map(|&i| request(i).release);
+        let retry = (!pending.is_empty()).then_some(now + config.retry_secs);
+        now = match (next_arrival, retry) {
+            (Some(a), Some(r)) => a.min(r),
+            (Some(a), None) => a,
+            (None, Some(r)) => r,
+            (None, None) => break,
+        };
+    }
+    let jobs = results.into_iter().map(|r| r.expect("every job is decided before the loop ends")).collect();
+    RunResult { policy: *policy, jobs, load_kw, busy_unit_secs, plan_calls }
+}
+
+/// Adds `kw` over `start..end` to hourly averages.
+fn account_load(hours: &mut Vec<f64>, start: i64, end: i64, kw: f64) {
+    let mut t = start.max(0);
+    while t < end {
+        let h = (t / 3600) as usize;
+        let next = ((h as i64 + 1) * 3600).min(end);
+        if hours.len() <= h {
+            hours.resize(h + 1, 0.0);
+        }
+        hours[h] += kw * (next - t) as f64 / 3600.0;
+        t = next;
+    }
+}

@@ -1,0 +1,308 @@
+//! Per-policy results and the `simulate` report: a stable JSON document
+//! (`suanwang.simulate/v1`, documented in docs/SIMULATOR.md) and aligned tables.
+//! Nothing here reads a clock, so the same inputs give byte-identical JSON.
+
+use crate::engine::{JobResult, RunResult};
+use crate::world::World;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use suanwang_model::ResourceClass;
+use suanwang_sched::{LpBoundReport, Request};
+
+/// Counts of jobs.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobCounts {
+    /// Jobs in the trace.
+    pub total: usize,
+    /// Jobs that ran.
+    pub done: usize,
+    /// Jobs refused.
+    pub rejected: usize,
+    /// Refusals by reason.
+    pub rejected_by_reason: BTreeMap<String, usize>,
+}
+
+/// Money, CNY.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cost {
+    /// Compute + energy + transfer.
+    pub total: f64,
+    /// Price of resources.
+    pub compute: f64,
+    /// Electricity.
+    pub energy: f64,
+    /// Data transfer.
+    pub transfer: f64,
+}
+
+/// Waiting, hours.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitStats {
+    /// Mean.
+    pub mean: f64,
+    /// 95th percentile.
+    pub p95: f64,
+}
+
+/// One site under one policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteResult {
+    /// Site id.
+    pub site: String,
+    /// Jobs run there.
+    pub jobs: usize,
+    /// Facility energy, MWh.
+    pub energy_mwh: f64,
+    /// Emissions, t CO2.
+    pub carbon_t: f64,
+    /// Busy unit-hours over capacity unit-hours in the report's span, per class
+    /// the site offers.
+    pub utilisation: BTreeMap<String, f64>,
+}
+
+/// One policy's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyResult {
+    /// Policy name.
+    pub policy: String,
+    /// Job counts.
+    pub jobs: JobCounts,
+    /// Cost.
+    pub cost_cny: Cost,
+    /// Facility energy, MWh.
+    pub energy_mwh: f64,
+    /// Emissions after green power, t CO2.
+    pub carbon_t: f64,
+    /// Green share of the energy used.
+    pub green_share: f64,
+    /// Waiting of jobs that ran, hours.
+    pub wait_h: WaitStats,
+    /// Jobs that finished after their deadline.
+    pub deadline_misses: usize,
+    /// Input data moved between locations, TB.
+    pub data_moved_tb: f64,
+    /// Weighted objective on actuals, CNY-equivalent (rejections included).
+    pub objective_cny: f64,
+    /// (objective − LP bound) / LP bound, when the bound was computed.
+    pub lp_gap: Option<f64>,
+    /// Calls to the scheduler.
+    pub plan_calls: usize,
+    /// Per site.
+    pub sites: Vec<SiteResult>,
+}
+
+/// Summarises one run. `span_hours` is the common span utilisation is taken over.
+pub fn summarise(world: &World, requests: &[Result<Request, String>], run: &RunResult, span_hours: f64, lp: Option<f64>) -> PolicyResult {
+    let mut counts = JobCounts { total: run.jobs.len(), done: 0, rejected: 0, rejected_by_reason: BTreeMap::new() };
+    let (mut compute, mut energy, mut transfer, mut kwh, mut carbon, mut green, mut gb, mut objective) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut waits = Vec::new();
+    let mut misses = 0;
+    let n_sites = world.sites.len();
+    let mut site_jobs = vec![0usize; n_sites];
+    let mut site_kwh = vec![0.0; n_sites];
+    let mut site_carbon = vec![0.0; n_sites];
+    for (i, job) in run.jobs.iter().enumerate() {
+        match job {
+            JobResult::Done { site, terms, green_kwh, objective: o, .. } => {
+                counts.done += 1;
+                compute += terms.compute_cny;
+                energy += terms.energy_cny;
+                transfer += terms.transfer_cny;
+                kwh += terms.energy_kwh;
+                carbon += terms.carbon_kg;
+                green += green_kwh;
+                gb += terms.transfer_gb;
+                objective += o;
+                waits.push(terms.wait_secs as f64 / 3600.0);
+                misses += usize::from(terms.late_secs > 0);
+                site_jobs[*site] += 1;
+                site_kwh[*site] += terms.energy_kwh;
+                site_carbon[*site] += terms.carbon_kg;
+            }
+            JobResult::Rejected { reason } => {
+                counts.rejected += 1;
+                *counts.rejected_by_reason.entry(reason.clone()).or_default() += 1;
+                if let Ok(request) = &requests[i] {
+                    objective += crate::engine::reject_cost(world, &run.policy, request);
+                }
+            }
+        }
+    }
+    waits.sort_by(f64::total_cmp);
+    let mean = if waits.is_empty() { 0.0 } else { waits.iter().sum::<f64>() / waits.len() as f64 };
+    let p95 = if waits.is_empty() { 0.0 } else { waits[((waits.len() as f64 * 0.95).ceil() as usize).clamp(1, waits.len()) - 1] };
+    let sites = (0..n_sites)
+        .map(|s| {
+            let cap = &world.capacity[s];
+            let utilisation = ResourceClass::ALL
+                .iter()
+                .filter(|c| cap.units[c.index()] > 0)
+                .map(|c| {
+                    let busy_h = run.busy_unit_secs[s][c.index()] / 3600.0;
+                    (c.name().to_string(), busy_h / (cap.units[c.index()] as f64 * span_hours.max(1e-9)))
+                })
+                .collect();
+            SiteResult {
+                site: world.sites[s].id.clone(),
+                jobs: site_jobs[s],
+                energy_mwh: site_kwh[s] / 1000.0,
+                carbon_t: site_carbon[s] / 1000.0,
+                utilisation,
+            }
+        })
+        .collect();
+    PolicyResult {
+        policy: run.policy.kind.name().to_string(),
+        jobs: counts,
+        cost_cny: Cost { total: compute + energy + transfer, compute, energy, transfer },
+        energy_mwh: kwh / 1000.0,
+        carbon_t: carbon / 1000.0,
+        green_share: if kwh > 0.0 { green / kwh } else { 0.0 },
+        wait_h: WaitStats { mean, p95 },
+        deadline_misses: misses,
+        data_moved_tb: gb / 1000.0,
+        objective_cny: objective,
+        lp_gap: lp.filter(|b| *b > 0.0).map(|b| (objective - b) / b),
+        plan_calls: run.plan_calls,
+        sites,
+    }
+}
+
+/// The trace part of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceSummary {
+    /// Path as given.
+    pub path: String,
+    /// Format read.
+    pub format: String,
+    /// GAIA time unit, and whether it was detected.
+    pub time_unit: Option<String>,
+    /// Jobs read (after `--limit`).
+    pub jobs: usize,
+    /// Malformed lines skipped with `--skip-bad-lines`.
+    pub skipped_lines: usize,
+}
+
+/// The whole `simulate` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Schema name and version.
+    pub schema: &'static str,
+    /// Topology name.
+    pub topology: String,
+    /// Trace read.
+    pub trace: TraceSummary,
+    /// Seed of fill-in rules and forecast errors.
+    pub seed: u64,
+    /// Simulation parameters.
+    pub config: crate::engine::SimConfig,
+    /// Fill-in rules in force.
+    pub fill: crate::fill::FillOptions,
+    /// Objective weights.
+    pub weights: suanwang_sched::Weights,
+    /// Where the carbon shape comes from.
+    pub carbon_shape: String,
+    /// Hours utilisation is taken over.
+    pub span_hours: f64,
+    /// The LP bound, or why it was not computed.
+    pub lp_bound: LpBoundReport,
+    /// One entry per policy run.
+    pub policies: Vec<PolicyResult>,
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// Renders aligned tables for people.
+pub fn render_tables(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "topology {} · trace {} ({} jobs, {} bad lines skipped) · seed {}",
+        report.topology, report.trace.path, report.trace.jobs, report.trace.skipped_lines, report.seed
+    );
+    let _ = writeln!(out, "carbon: {}", report.carbon_shape);
+    let _ = writeln!(out);
+    let header = [
+        "policy", "done", "rejected", "cost CNY", "energy MWh", "carbon t", "green", "wait mean h", "wait p95 h",
+        "misses", "moved TB", "objective", "LP gap",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for p in &report.policies {
+        rows.push(vec![
+            p.policy.clone(),
+            p.jobs.done.to_string(),
+            p.jobs.rejected.to_string(),
+            format!("{:.0}", p.cost_cny.total),
+            format!("{:.2}", p.energy_mwh),
+            format!("{:.3}", p.carbon_t),
+            pct(p.green_share),
+            format!("{:.2}", p.wait_h.mean),
+            format!("{:.2}", p.wait_h.p95),
+            p.deadline_misses.to_string(),
+            format!("{:.3}", p.data_moved_tb),
+            format!("{:.0}", p.objective_cny),
+            p.lp_gap.map_or("-".into(), pct),
+        ]);
+    }
+    out.push_str(&table(&rows));
+    let _ = writeln!(out);
+    match &report.lp_bound {
+        LpBoundReport::Computed { bound } => {
+            let _ = writeln!(
+                out,
+                "LP lower bound: {:.0} CNY ({} variables, {} constraints, {})",
+                bound.value, bound.variables, bound.constraints, bound.solver
+            );
+        }
+        LpBoundReport::NotComputed { reason } => {
+            let _ = writeln!(out, "LP lower bound: not computed ({reason})");
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "utilisation per site (busy / capacity over {:.0} h):", report.span_hours);
+    let mut rows: Vec<Vec<String>> = vec![std::iter::once("site".to_string()).chain(report.policies.iter().map(|p| p.policy.clone())).collect()];
+    if let Some(first) = report.policies.first() {
+        for (s, site) in first.sites.iter().enumerate() {
+            let mut row = vec![site.site.clone()];
+            for p in &report.policies {
+                let u = &p.sites[s].utilisation;
+                row.push(u.iter().map(|(c, v)| format!("{c} {}", pct(*v))).collect::<Vec<_>>().join(" "));
+            }
+            rows.push(row);
+        }
+    }
+    out.push_str(&table(&rows));
+    for p in &report.policies {
+        if !p.jobs.rejected_by_reason.is_empty() {
+            let _ = writeln!(out, "\n{} rejected:", p.policy);
+            for (reason, n) in &p.jobs.rejected_by_reason {
+                let _ = writeln!(out, "  {n:>7}  {reason}");
+            }
+        }
+    }
+    out
+}
+
+/// Left-aligns the first column and right-aligns the others.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let n = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, s)| {
+                let pad = widths[c] - s.chars().count();
+                if c == 0 { format!("{s}{}", " ".repeat(pad)) } else { format!("{}{s}", " ".repeat(pad)) }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

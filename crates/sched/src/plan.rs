@@ -25,6 +25,10 @@ pub struct Candidate {
     pub score: f64,
     /// The value the policy ranked by (the score for `balanced`).
     pub key: f64,
+    /// Set on an alternative that `balanced`'s Pareto guard refused: it would cost
+    /// more money or emit more carbon than running locally now.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guard_rejected: bool,
 }
 
 /// A placed job.
@@ -215,6 +219,9 @@ impl Planner<'_> {
                 continue;
             };
             best_per_site.push((late, candidate));
+            if candidate.guard_rejected {
+                continue;
+            }
             let better = match &best {
                 None => true,
                 Some((best_late, b)) => rank(late, &candidate) < rank(*best_late, b),
@@ -417,10 +424,11 @@ impl Planner<'_> {
             let terms = self.terms(eval, request, start, from, to);
             let score = weights.score(&terms, eval.compute_per_hour);
             let key = self.key(calendar, eval, &terms, score);
-            Candidate { site: eval.site, start, terms, score, key }
+            Candidate { site: eval.site, start, terms, score, key, guard_rejected: false }
         };
         let mut first: Option<Candidate> = None;
         let mut best: Option<Candidate> = None;
+        let mut best_refused: Option<Candidate> = None;
         // On-time (or within the delay window) candidates first.
         if window_end >= eval.earliest {
             feasible_starts(calendar, &eval.need, eval.site, eval.earliest, window_end, request.duration_secs, |s, f, t| {
@@ -432,8 +440,9 @@ impl Planner<'_> {
                     let tolerance = 1e-9 * (1.0 + m.abs() + carbon.abs());
                     money(&c.terms) <= m + tolerance && c.terms.carbon_kg <= carbon + tolerance
                 });
-                if admissible && best.as_ref().is_none_or(|b| (c.key, c.start) < (b.key, b.start)) {
-                    best = Some(c);
+                let slot = if admissible { &mut best } else { &mut best_refused };
+                if slot.as_ref().is_none_or(|b| (c.key, c.start) < (b.key, b.start)) {
+                    *slot = Some(c);
                 }
                 if self.policy.kind.moves_in_time() && request.delayable {
                     ControlFlow::Continue(())
@@ -447,9 +456,11 @@ impl Planner<'_> {
             let early = first.filter(|f| f.start != b.start);
             return Some((late, b, early));
         }
-        if first.is_some() {
-            // Feasible in the window, but no start passes the Pareto guard here.
-            return None;
+        if let Some(mut refused) = best_refused {
+            // Feasible in the window, but no start passes the Pareto guard here:
+            // kept only to explain the decision.
+            refused.guard_rejected = true;
+            return Some((refused.terms.late_secs > 0, refused, None));
         }
         // Nothing in the window: the earliest feasible start anywhere in the horizon.
         let mut late_candidate = None;

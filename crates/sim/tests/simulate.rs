@@ -1,0 +1,156 @@
+//! Simulator invariants (every job accounted for, the LP bound below every policy,
+//! determinism) on generated traces, and quality checks on the real traces in
+//! ../shared/data when present.
+
+use proptest::prelude::*;
+use std::path::PathBuf;
+use suanwang_sched::{LpBoundReport, Policy, PolicyKind};
+use suanwang_sim::engine::{JobResult, SimConfig, simulate};
+use suanwang_sim::fill::{FillOptions, fill};
+use suanwang_sim::trace::parse_gaia;
+use suanwang_sim::world::World;
+use suanwang_sim::{SimulateParams, bound, default_start_unix, report};
+use suanwang_topology::SeriesModel;
+
+fn gaia_text(jobs: &[(f64, f64, u32)]) -> String {
+    let mut text = String::from("arrival_time,length,cpus\n");
+    for (a, l, c) in jobs {
+        text.push_str(&format!("{a},{l},{c}\n"));
+    }
+    text
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Every job ends done or rejected, never before its release, and no policy's
+    /// objective falls below the LP lower bound.
+    #[test]
+    fn jobs_are_accounted_for_and_no_policy_beats_the_bound(
+        jobs in prop::collection::vec((0.0f64..48.0, 0.1f64..20.0, prop::sample::select(vec![1u32, 2, 4, 64, 900, 3000])), 1..25),
+        scale in prop::sample::select(vec![0.01f64, 0.05, 1.0]),
+        seed in 0u64..1000,
+    ) {
+        let trace = parse_gaia(&gaia_text(&jobs), "gen.csv", false, None).unwrap();
+        let mut topology = suanwang_topology::builtin("cn-west").unwrap();
+        topology.scale_capacity(scale);
+        let options = FillOptions { seed, ..FillOptions::default() };
+        let (filled, unrunnable) = fill(&trace, &topology, &options);
+        prop_assert!(unrunnable.is_empty());
+        let series = SeriesModel::new(&topology, default_start_unix(), None, 0.0);
+        let world = World::new(topology, series, 900, 40 * 86400);
+        let requests: Vec<_> = filled.iter().map(|j| world.request(j)).collect();
+        let config = SimConfig { seed, ..SimConfig::default() };
+        let policy = Policy::new(PolicyKind::Balanced);
+        let instance = bound::lp_instance(&world, &requests, &policy, 48, 24 * 30);
+        let lp = suanwang_sched::lp::lower_bound(&instance).unwrap();
+        for kind in PolicyKind::ALL {
+            let policy = Policy::new(kind);
+            let run = simulate(&world, &requests, &policy, &config, &mut |_| {});
+            prop_assert_eq!(run.jobs.len(), jobs.len());
+            for (job, result) in run.jobs.iter().enumerate() {
+                if let JobResult::Done { start, end, .. } = result {
+                    let r = requests[job].as_ref().unwrap();
+                    prop_assert!(*start >= r.release);
+                    prop_assert_eq!(*end, start + r.duration_secs);
+                }
+            }
+            let summary = report::summarise(&world, &requests, &run, 48.0, Some(lp.value));
+            prop_assert_eq!(summary.jobs.done + summary.jobs.rejected, jobs.len());
+            prop_assert!(
+                summary.objective_cny >= lp.value - 1e-6 * lp.value.abs(),
+                "{} objective {} below LP bound {}", kind.name(), summary.objective_cny, lp.value
+            );
+        }
+    }
+}
+
+fn small_params() -> SimulateParams {
+    let mut params = SimulateParams::new(suanwang_topology::builtin("cn-west").unwrap(), PathBuf::from("synthetic"));
+    params.synthetic_jobs = 150;
+    params.synthetic_days = 2;
+    params
+}
+
+#[test]
+fn same_inputs_and_seed_give_byte_identical_json() {
+    let params = small_params();
+    let a = serde_json::to_string(&suanwang_sim::run(&params, &|_, _| {}).unwrap().report).unwrap();
+    let b = serde_json::to_string(&suanwang_sim::run(&params, &|_, _| {}).unwrap().report).unwrap();
+    assert_eq!(a, b);
+    let mut other = small_params();
+    other.fill.seed = 2;
+    other.config.seed = 2;
+    let c = serde_json::to_string(&suanwang_sim::run(&other, &|_, _| {}).unwrap().report).unwrap();
+    assert_ne!(a, c, "the seed changes the fill-in rules");
+}
+
+/// Golden test: the full report of a small built-in run. A change here is a change
+/// of behaviour: review it (`INSTA_UPDATE=always cargo test` rewrites it).
+#[test]
+fn golden_report_of_the_small_synthetic_run() {
+    let simulation = suanwang_sim::run(&small_params(), &|_, _| {}).unwrap();
+    assert!(matches!(simulation.report.lp_bound, LpBoundReport::Computed { .. }));
+    insta::assert_snapshot!(report::render_tables(&simulation.report));
+}
+
+fn shared_data() -> Option<PathBuf> {
+    let dir = std::env::var_os("SUANWANG_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    if dir.join("traces").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: no real data at {} (set SUANWANG_DATA; CI has ../shared/data)", dir.display());
+        None
+    }
+}
+
+fn assert_balanced_beats_local(path: PathBuf, limit: Option<usize>) {
+    let mut params = SimulateParams::new(suanwang_topology::builtin("cn-west").unwrap(), path.clone());
+    params.policies = vec![PolicyKind::LocalFifo, PolicyKind::Balanced];
+    params.limit = limit;
+    params.lp_max_jobs = 0;
+    let simulation = suanwang_sim::run(&params, &|_, _| {}).unwrap();
+    let report = &simulation.report;
+    let (local, balanced) = (&report.policies[0], &report.policies[1]);
+    for p in &report.policies {
+        assert_eq!(p.jobs.done + p.jobs.rejected, report.trace.jobs, "{}: every job accounted for", p.policy);
+    }
+    assert_eq!(balanced.deadline_misses, 0, "{}", path.display());
+    assert!(balanced.cost_cny.total < local.cost_cny.total, "{}: cost {} vs {}", path.display(), balanced.cost_cny.total, local.cost_cny.total);
+    assert!(balanced.carbon_t < local.carbon_t, "{}: carbon {} vs {}", path.display(), balanced.carbon_t, local.carbon_t);
+}
+
+#[test]
+fn balanced_beats_local_fifo_on_real_traces() {
+    let Some(data) = shared_data() else { return };
+    let traces = data.join("traces");
+    assert_balanced_beats_local(traces.join("gaia_pai-100k.csv"), None);
+    assert_balanced_beats_local(traces.join("gaia_pai_1k.csv"), None);
+    assert_balanced_beats_local(traces.join("alibaba_gpu2023_openb_pod_list_default.csv"), None);
+    assert_balanced_beats_local(traces.join("NASA-iPSC-1993-3.1-cln.swf.gz"), None);
+}
+
+#[test]
+fn real_traces_read_completely() {
+    let Some(data) = shared_data() else { return };
+    let traces = data.join("traces");
+    let options = suanwang_sim::trace::ReadOptions::default();
+    let expect = [
+        ("gaia_pai-100k.csv", 99_998),
+        ("gaia_azure-100k.csv", 99_988),
+        ("gaia_pai_1k.csv", 1_000),
+        ("alibaba_gpu2023_openb_pod_list_default.csv", 8_152),
+        ("NASA-iPSC-1993-3.1-cln.swf.gz", 18_239),
+    ];
+    for (file, rows) in expect {
+        let trace = suanwang_sim::trace::read_trace(&traces.join(file), &options).unwrap();
+        assert_eq!(trace.jobs.len(), rows, "{file}");
+        assert!(trace.skipped.is_empty());
+    }
+    let small = suanwang_sim::trace::read_trace(&traces.join("gaia_pai_1k.csv"), &options).unwrap();
+    assert_eq!(small.time_unit, Some((suanwang_sim::trace::TimeUnit::Seconds, true)), "the _1k file is in seconds");
+    let alibaba = suanwang_sim::trace::read_trace(&traces.join("alibaba_gpu2023_openb_pod_list_default.csv"), &options).unwrap();
+    assert!(alibaba.gpu_models.iter().any(|(m, _)| m == "V100M32"), "node list read beside the pod list");
+}

@@ -52,6 +52,10 @@ pub(crate) fn load_topology(name_or_file: &str) -> anyhow::Result<suanwang_topol
             suanwang_topology::BUILTIN.join(", ")
         );
     }
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(suanwang_topology::parse(&text, &path.display().to_string())?)
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(suanwang_topology::parse(
+        &text,
+        &path.display().to_string(),
+    )?)
 }

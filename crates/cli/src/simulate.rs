@@ -172,11 +172,15 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         && !topology.regions.iter().any(|r| &r.id.0 == origin)
         && topology.site(origin).is_none()
     {
-        bail!("--origin {origin:?} is not a region or site of topology {}", topology.name);
+        bail!(
+            "--origin {origin:?} is not a region or site of topology {}",
+            topology.name
+        );
     }
     let carbon_series = match &args.carbon_series {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
             Some(CarbonSeries::parse_csv(&text, &path.display().to_string())?)
         }
         None => None,
@@ -236,7 +240,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         .collect();
     let lp_bar = multi.add(ProgressBar::new_spinner());
     lp_bar.set_prefix("LP bound");
-    lp_bar.set_style(ProgressStyle::with_template("{prefix:>15} {spinner} {msg} {elapsed}").expect("valid template"));
+    lp_bar.set_style(
+        ProgressStyle::with_template("{prefix:>15} {spinner} {msg} {elapsed}")
+            .expect("valid template"),
+    );
     let total = std::sync::atomic::AtomicUsize::new(0);
     let progress = |policy: usize, done: usize| {
         if policy == usize::MAX {
@@ -254,7 +261,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         }
         bar.set_position(done as u64);
     };
-    total.store(estimate_total(&params), std::sync::atomic::Ordering::Relaxed);
+    total.store(
+        estimate_total(&params),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let simulation = suanwang_sim::run(&params, &progress)?;
     for bar in &bars {
         bar.finish();
@@ -292,6 +302,8 @@ fn estimate_total(params: &SimulateParams) -> usize {
     if params.trace.as_os_str() == "synthetic" {
         return params.synthetic_jobs;
     }
-    let lines = std::fs::read(&params.trace).map(|b| b.iter().filter(|c| **c == b'\n').count()).unwrap_or(0);
+    let lines = std::fs::read(&params.trace)
+        .map(|b| b.iter().filter(|c| **c == b'\n').count())
+        .unwrap_or(0);
     params.limit.map_or(lines, |l| l.min(lines))
 }

@@ -38,7 +38,11 @@ pub fn run(command: TopologyCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        TopologyCommand::Show { topology, all_pairs, json } => {
+        TopologyCommand::Show {
+            topology,
+            all_pairs,
+            json,
+        } => {
             let topology = crate::load_topology(&topology)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&topology)?);
@@ -53,9 +57,20 @@ pub fn run(command: TopologyCommand) -> anyhow::Result<()> {
 pub fn render(topology: &suanwang_topology::Topology, all_pairs: bool) -> String {
     let mut out = format!("{} — {}\n\nsites\n", topology.name, topology.description);
     let mut rows = vec![
-        ["id", "name", "province", "hub", "jurisdiction", "PUE", "capacity", "tariff CNY/kWh", "grid kgCO2/kWh", "green"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "id",
+            "name",
+            "province",
+            "hub",
+            "jurisdiction",
+            "PUE",
+            "capacity",
+            "tariff CNY/kWh",
+            "grid kgCO2/kWh",
+            "green",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for site in &topology.sites {
         let capacity: Vec<String> = ResourceClass::ALL
@@ -71,27 +86,53 @@ pub fn render(topology: &suanwang_topology::Topology, all_pairs: bool) -> String
             site.jurisdiction.0.clone(),
             format!("{:.2}", site.pue),
             capacity.join(", "),
-            format!("{:.2}{}", site.tariff.base_cny_per_kwh, if site.tariff.bands.is_empty() { "" } else { " TOU" }),
+            format!(
+                "{:.2}{}",
+                site.tariff.base_cny_per_kwh,
+                if site.tariff.bands.is_empty() {
+                    ""
+                } else {
+                    " TOU"
+                }
+            ),
             format!("{:.4}", site.carbon.grid_kg_per_kwh),
-            format!("{:.0}%{}", site.green.share * 100.0, if site.green.shaped { " shaped" } else { "" }),
+            format!(
+                "{:.0}%{}",
+                site.green.share * 100.0,
+                if site.green.shaped { " shaped" } else { "" }
+            ),
         ]);
     }
     out.push_str(&table(&rows));
     out.push_str("\nregions\n");
     let network = Network::new(topology);
-    let mut rows = vec![["id", "name", "jurisdiction", "home site"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["id", "name", "jurisdiction", "home site"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for region in &topology.regions {
-        let idx = network.index(&region.id.0).expect("regions are in the network");
+        let idx = network
+            .index(&region.id.0)
+            .expect("regions are in the network");
         rows.push(vec![
             region.id.0.clone(),
-            format!("{} {}", region.name, region.name_zh.clone().unwrap_or_default()),
+            format!(
+                "{} {}",
+                region.name,
+                region.name_zh.clone().unwrap_or_default()
+            ),
             region.jurisdiction.0.clone(),
             network.ids[network.home_site[idx]].clone(),
         ]);
     }
     out.push_str(&table(&rows));
     out.push_str("\nlinks (latency: round trip; derived = from great-circle distance × 1.5 route factor at 200 km/ms)\n");
-    let mut rows = vec![["a", "b", "name", "km", "latency ms", "Gbit/s", "CNY/GB"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["a", "b", "name", "km", "latency ms", "Gbit/s", "CNY/GB"]
+            .map(String::from)
+            .to_vec(),
+    ];
     let mut push = |a: usize, b: usize| {
         let m = network.between(a, b);
         rows.push(vec![
@@ -99,13 +140,20 @@ pub fn render(topology: &suanwang_topology::Topology, all_pairs: bool) -> String
             network.ids[b].clone(),
             m.name.clone().unwrap_or_else(|| "(default)".into()),
             format!("{:.0}", m.distance_km),
-            format!("{:.1}{}", m.latency_ms, if m.latency_derived { " derived" } else { "" }),
+            format!(
+                "{:.1}{}",
+                m.latency_ms,
+                if m.latency_derived { " derived" } else { "" }
+            ),
             format!("{:.0}", m.bandwidth_gbps),
             format!("{:.2}", m.price_cny_per_gb),
         ]);
     };
     for link in &topology.links {
-        push(network.index(&link.a.0).expect("validated"), network.index(&link.b.0).expect("validated"));
+        push(
+            network.index(&link.a.0).expect("validated"),
+            network.index(&link.b.0).expect("validated"),
+        );
     }
     if all_pairs {
         for a in network.n_sites..network.len() {

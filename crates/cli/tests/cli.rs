@@ -4,11 +4,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn suanwang(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_suanwang")).args(args).output().expect("run suanwang")
+    Command::new(env!("CARGO_BIN_EXE_suanwang"))
+        .args(args)
+        .output()
+        .expect("run suanwang")
 }
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -26,7 +33,16 @@ fn topology_show_lists_every_site_and_the_backbones() {
     let out = suanwang(&["topology", "show", "cn-west"]);
     assert!(out.status.success());
     let stdout = text(&out.stdout);
-    for site in ["cq-liangjiang", "cd-tianfu", "hami", "zhongwei", "qingyang", "guian", "helinger", "singapore"] {
+    for site in [
+        "cq-liangjiang",
+        "cd-tianfu",
+        "hami",
+        "zhongwei",
+        "qingyang",
+        "guian",
+        "helinger",
+        "singapore",
+    ] {
         assert!(stdout.contains(site), "{site} missing");
     }
     assert!(stdout.contains("Chongqing–Hami backbone"));
@@ -47,11 +63,22 @@ fn topology_check_names_file_and_key() {
     assert!(text(&out.stdout).contains("ok (8 sites, 5 regions"));
 
     let bad = temp("bad.toml");
-    std::fs::write(&bad, builtin.replacen("green = { share = 0.40, shaped = true }", "green = { share = 1.40, shaped = true }", 1)).unwrap();
+    std::fs::write(
+        &bad,
+        builtin.replacen(
+            "green = { share = 0.40, shaped = true }",
+            "green = { share = 1.40, shaped = true }",
+            1,
+        ),
+    )
+    .unwrap();
     let out = suanwang(&["topology", "check", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("bad.toml: site[2] \"hami\".green.share: must be within 0..1"), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml: site[2] \"hami\".green.share: must be within 0..1"),
+        "{stderr}"
+    );
 
     let out = suanwang(&["topology", "check", "no-such-topology"]);
     assert_eq!(out.status.code(), Some(1));
@@ -60,7 +87,15 @@ fn topology_check_names_file_and_key() {
 
 #[test]
 fn simulate_json_is_byte_identical_for_the_same_seed() {
-    let args = ["simulate", "--quiet", "--json", "--synthetic-jobs", "120", "--synthetic-days", "2"];
+    let args = [
+        "simulate",
+        "--quiet",
+        "--json",
+        "--synthetic-jobs",
+        "120",
+        "--synthetic-days",
+        "2",
+    ];
     let a = suanwang(&args);
     let b = suanwang(&args);
     assert!(a.status.success(), "{}", text(&a.stderr));
@@ -76,12 +111,26 @@ fn simulate_json_is_byte_identical_for_the_same_seed() {
 #[test]
 fn a_malformed_trace_line_is_named_or_skipped_and_counted() {
     let bad = fixture("bad-line.csv");
-    let out = suanwang(&["simulate", "--quiet", "--trace", &bad, "--policy", "balanced"]);
+    let out = suanwang(&[
+        "simulate", "--quiet", "--trace", &bad, "--policy", "balanced",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("bad-line.csv: line 4: field \"length\": \"oops\" is not a number"), "{stderr}");
+    assert!(
+        stderr.contains("bad-line.csv: line 4: field \"length\": \"oops\" is not a number"),
+        "{stderr}"
+    );
 
-    let out = suanwang(&["simulate", "--quiet", "--json", "--trace", &bad, "--policy", "balanced", "--skip-bad-lines"]);
+    let out = suanwang(&[
+        "simulate",
+        "--quiet",
+        "--json",
+        "--trace",
+        &bad,
+        "--policy",
+        "balanced",
+        "--skip-bad-lines",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["trace"]["skipped_lines"], 1);
@@ -100,16 +149,39 @@ fn unknown_policy_and_region_are_clear_errors() {
 
 #[test]
 fn carbon_series_swaps_the_shape_and_the_plot_draws_every_site() {
-    let base = ["simulate", "--quiet", "--json", "--synthetic-jobs", "100", "--synthetic-days", "2", "--policy", "balanced", "--lp-max-jobs", "0"];
+    let base = [
+        "simulate",
+        "--quiet",
+        "--json",
+        "--synthetic-jobs",
+        "100",
+        "--synthetic-days",
+        "2",
+        "--policy",
+        "balanced",
+        "--lp-max-jobs",
+        "0",
+    ];
     let builtin = suanwang(&base);
     let series = fixture("night-clean-series.csv");
     let plot = temp("plot.svg");
-    let swapped = suanwang(&[&base[..], &["--carbon-series", &series, "--plot", plot.to_str().unwrap()]].concat());
+    let swapped = suanwang(
+        &[
+            &base[..],
+            &["--carbon-series", &series, "--plot", plot.to_str().unwrap()],
+        ]
+        .concat(),
+    );
     assert!(swapped.status.success(), "{}", text(&swapped.stderr));
     let a: serde_json::Value = serde_json::from_slice(&builtin.stdout).unwrap();
     let b: serde_json::Value = serde_json::from_slice(&swapped.stdout).unwrap();
     assert_ne!(a["policies"][0]["carbon_t"], b["policies"][0]["carbon_t"]);
-    assert!(b["carbon_shape"].as_str().unwrap().contains("night-clean-series.csv"));
+    assert!(
+        b["carbon_shape"]
+            .as_str()
+            .unwrap()
+            .contains("night-clean-series.csv")
+    );
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg"));
     for site in ["cq-liangjiang", "hami", "singapore"] {

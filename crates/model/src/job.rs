@@ -102,6 +102,10 @@ fn yes() -> bool {
 impl Job {
     /// Units of `class` the job holds.
     pub fn units(&self, class: ResourceClass) -> u32 {
-        self.demand.iter().filter(|d| d.class == class).map(|d| d.count).sum()
+        self.demand
+            .iter()
+            .filter(|d| d.class == class)
+            .map(|d| d.count)
+            .sum()
     }
 }

@@ -145,7 +145,9 @@ impl<T: Copy> ClassMap<T> {
     }
     /// Pairs of (class, value) in index order.
     pub fn iter(&self) -> impl Iterator<Item = (ResourceClass, T)> + '_ {
-        ResourceClass::ALL.iter().map(move |c| (*c, self.0[c.index()]))
+        ResourceClass::ALL
+            .iter()
+            .map(move |c| (*c, self.0[c.index()]))
     }
 }
 
@@ -169,7 +171,11 @@ impl<'de, T: Copy + Default + Deserialize<'de>> Deserialize<'de> for ClassMap<T>
         impl<'de, T: Copy + Default + Deserialize<'de>> Visitor<'de> for MapVisitor<T> {
             type Value = ClassMap<T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                write!(f, "a table from resource class ({}) to value", ResourceClass::known_names())
+                write!(
+                    f,
+                    "a table from resource class ({}) to value",
+                    ResourceClass::known_names()
+                )
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
                 let mut out = ClassMap::<T>::default();
@@ -182,7 +188,9 @@ impl<'de, T: Copy + Default + Deserialize<'de>> Deserialize<'de> for ClassMap<T>
                         ))
                     })?;
                     if std::mem::replace(&mut seen[class.index()], true) {
-                        return Err(de::Error::custom(format!("resource class {key:?} given twice")));
+                        return Err(de::Error::custom(format!(
+                            "resource class {key:?} given twice"
+                        )));
                     }
                     out.0[class.index()] = access.next_value()?;
                 }
@@ -202,8 +210,14 @@ mod tests {
         for class in ResourceClass::ALL {
             assert_eq!(ResourceClass::parse(class.name()), Some(class));
         }
-        assert_eq!(ResourceClass::parse("RTX-4090"), Some(ResourceClass::Rtx4090));
-        assert_eq!(ResourceClass::parse("910B"), Some(ResourceClass::Ascend910B));
+        assert_eq!(
+            ResourceClass::parse("RTX-4090"),
+            Some(ResourceClass::Rtx4090)
+        );
+        assert_eq!(
+            ResourceClass::parse("910B"),
+            Some(ResourceClass::Ascend910B)
+        );
         assert_eq!(ResourceClass::parse("v100"), None);
     }
 
@@ -216,6 +230,9 @@ mod tests {
         let back: ClassMap<u32> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, map);
         let err = serde_json::from_str::<ClassMap<u32>>(r#"{"v100":1}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown resource class \"v100\""), "{err}");
+        assert!(
+            err.to_string().contains("unknown resource class \"v100\""),
+            "{err}"
+        );
     }
 }

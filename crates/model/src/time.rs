@@ -6,12 +6,16 @@ use serde::{Deserialize, Serialize};
 use std::ops::{Add, Sub};
 
 /// An instant: seconds since the run's epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct SimTime(pub i64);
 
 /// A span of time in seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct SimDuration(pub i64);
 
@@ -48,7 +52,9 @@ impl SimDuration {
             .parse()
             .map_err(|_| format!("invalid duration {text:?} (expected e.g. 90s, 15m, 2h, 7d)"))?;
         if !value.is_finite() || value < 0.0 {
-            return Err(format!("invalid duration {text:?}: must be a non-negative number"));
+            return Err(format!(
+                "invalid duration {text:?}: must be a non-negative number"
+            ));
         }
         Ok(SimDuration((value * scale).round() as i64))
     }
@@ -142,7 +148,10 @@ mod tests {
     #[test]
     fn civil_dates_round_trip() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2024, 3, 1) - days_from_civil(2024, 2, 28), 2);
+        assert_eq!(
+            days_from_civil(2024, 3, 1) - days_from_civil(2024, 2, 28),
+            2
+        );
         for days in [-1000, 0, 19723, 20000, 30000] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);

@@ -21,7 +21,11 @@ pub struct Need {
 impl Need {
     /// Classes with a non-zero count.
     pub fn classes(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
-        self.units.iter().enumerate().filter(|(_, u)| **u > 0).map(|(c, u)| (c, *u))
+        self.units
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| **u > 0)
+            .map(|(c, u)| (c, *u))
     }
 }
 
@@ -75,8 +79,16 @@ const DIMS: usize = N_CLASSES + 1;
 
 impl Calendar {
     /// An empty calendar whose window starts at the slot containing `start_secs`.
-    pub fn new(capacity: Vec<SiteCapacity>, slot_secs: i64, horizon: usize, start_secs: i64) -> Calendar {
-        assert!(slot_secs > 0 && horizon > 0, "slot and horizon must be positive");
+    pub fn new(
+        capacity: Vec<SiteCapacity>,
+        slot_secs: i64,
+        horizon: usize,
+        start_secs: i64,
+    ) -> Calendar {
+        assert!(
+            slot_secs > 0 && horizon > 0,
+            "slot and horizon must be positive"
+        );
         let base = start_secs.div_euclid(slot_secs);
         let mut calendar = Calendar {
             slot_secs,
@@ -192,7 +204,9 @@ impl Calendar {
                 return false;
             }
         }
-        need.watts == 0 || self.capacity[site].watts.is_none() || self.free[row + N_CLASSES * self.horizon] >= need.watts
+        need.watts == 0
+            || self.capacity[site].watts.is_none()
+            || self.free[row + N_CLASSES * self.horizon] >= need.watts
     }
 
     /// Whether `need` fits at `site` over slots `from..to` (clipped to the window;
@@ -202,7 +216,13 @@ impl Calendar {
     }
 
     /// Books `need` at `site` over slots `from..to`. `from` must lie in the window.
-    pub fn reserve(&mut self, site: usize, need: &Need, from: i64, to: i64) -> Result<(), ReserveError> {
+    pub fn reserve(
+        &mut self,
+        site: usize,
+        need: &Need,
+        from: i64,
+        to: i64,
+    ) -> Result<(), ReserveError> {
         if from < self.base || from >= self.end() {
             return Err(ReserveError::OutsideWindow { slot: from });
         }
@@ -220,7 +240,12 @@ impl Calendar {
             self.take(site, need, k);
         }
         if to > last {
-            self.tails.push(Tail { site, need: *need, from: last, to });
+            self.tails.push(Tail {
+                site,
+                need: *need,
+                from: last,
+                to,
+            });
         }
         Ok(())
     }
@@ -251,7 +276,13 @@ mod tests {
     fn refuses_overbooking() {
         let mut cal = calendar(4, 8);
         cal.reserve(0, &need(3), 0, 4).unwrap();
-        assert_eq!(cal.reserve(0, &need(2), 3, 5), Err(ReserveError::Full { slot: 3, class: Some(ResourceClass::Cpu) }));
+        assert_eq!(
+            cal.reserve(0, &need(2), 3, 5),
+            Err(ReserveError::Full {
+                slot: 3,
+                class: Some(ResourceClass::Cpu)
+            })
+        );
         cal.reserve(0, &need(2), 4, 6).unwrap();
         assert_eq!(cal.free(0, 0, 3), 1);
         assert_eq!(cal.free(0, 0, 4), 2);

@@ -16,7 +16,7 @@ pub mod policy;
 pub mod snapshot;
 
 pub use calendar::{Calendar, Need, ReserveError, SiteCapacity};
-pub use plan::{Candidate, Decision, Outcome, Placement, Rejection, Wait, admits, plan};
 pub use lp::{LpBound, LpBoundReport};
+pub use plan::{Candidate, Decision, Outcome, Placement, Rejection, Wait, admits, plan};
 pub use policy::{Policy, PolicyKind, Weights};
 pub use snapshot::{Forecast, NetView, Request, SiteView, Snapshot, Terms};

@@ -127,7 +127,9 @@ pub fn lower_bound(instance: &LpInstance) -> Result<LpBound, LpError> {
         let mut first_unmodelled = f64::INFINITY;
         for opt in &job.options {
             let first = (opt.earliest_h.floor() as i64).max(instance.start_h);
-            let last = (job.window_end_h.ceil() as i64).min(end_h).min(first + instance.job_cells as i64);
+            let last = (job.window_end_h.ceil() as i64)
+                .min(end_h)
+                .min(first + instance.job_cells as i64);
             first_unmodelled = first_unmodelled.min(last.max(first) as f64);
             let fixed = w.price * opt.compute_per_hour + w.transfer * opt.transfer_cny / d;
             for h in first..last {
@@ -143,10 +145,14 @@ pub fn lower_bound(instance: &LpInstance) -> Result<LpBound, LpError> {
                 objective += cost * x;
                 total += x;
                 for (class, units) in job.need.classes() {
-                    rows.entry((opt.site, cell, class)).or_default().push((x, units as f64));
+                    rows.entry((opt.site, cell, class))
+                        .or_default()
+                        .push((x, units as f64));
                 }
                 if instance.capacity[opt.site].watts.is_some() {
-                    rows.entry((opt.site, cell, usize::MAX)).or_default().push((x, opt.kw * 1000.0));
+                    rows.entry((opt.site, cell, usize::MAX))
+                        .or_default()
+                        .push((x, opt.kw * 1000.0));
                 }
             }
         }
@@ -156,10 +162,19 @@ pub fn lower_bound(instance: &LpInstance) -> Result<LpBound, LpError> {
         let outside = job
             .options
             .iter()
-            .map(|o| w.price * o.compute_per_hour + o.kw * instance.site_min_rate[o.site] + w.transfer * o.transfer_cny / d)
+            .map(|o| {
+                w.price * o.compute_per_hour
+                    + o.kw * instance.site_min_rate[o.site]
+                    + w.transfer * o.transfer_cny / d
+            })
             .fold(f64::INFINITY, f64::min)
-            + job.options.iter().map(|o| o.compute_per_hour).fold(f64::INFINITY, f64::min)
-                * (w.wait * (t - d - job.release_h).max(0.0) + w.late * job.deadline_h.map_or(0.0, |dl| (t - dl).max(0.0)))
+            + job
+                .options
+                .iter()
+                .map(|o| o.compute_per_hour)
+                .fold(f64::INFINITY, f64::min)
+                * (w.wait * (t - d - job.release_h).max(0.0)
+                    + w.late * job.deadline_h.map_or(0.0, |dl| (t - dl).max(0.0)))
                 / d;
         let o = vars.add(variable().min(0.0));
         let r = vars.add(variable().min(0.0).max(1.0));
@@ -170,7 +185,12 @@ pub fn lower_bound(instance: &LpInstance) -> Result<LpBound, LpError> {
     }
     let n_constraints = assignments.len() + rows.len();
     if n_vars == 0 {
-        return Ok(LpBound { value: constant, variables: 0, constraints: 0, solver: "none".into() });
+        return Ok(LpBound {
+            value: constant,
+            variables: 0,
+            constraints: 0,
+            solver: "none".into(),
+        });
     }
     let mut problem = vars.minimise(objective.clone()).using(clarabel);
     for (expr, d) in assignments {
@@ -185,7 +205,9 @@ pub fn lower_bound(instance: &LpInstance) -> Result<LpBound, LpError> {
         let expr: Expression = entries.into_iter().map(|(x, u)| u * x).sum();
         problem = problem.with(expr.leq(cap));
     }
-    let solution = problem.solve().map_err(|e| LpError::Solver(e.to_string()))?;
+    let solution = problem
+        .solve()
+        .map_err(|e| LpError::Solver(e.to_string()))?;
     let value = solution.eval(&objective) + constant;
     Ok(LpBound {
         value: value - value.abs() * 1e-6,

@@ -81,10 +81,20 @@ impl std::fmt::Display for Rejection {
         match self {
             Rejection::Residency => write!(f, "no site in the allowed jurisdictions"),
             Rejection::Latency { best_ms, max_ms } => {
-                write!(f, "no allowed site within {max_ms} ms (best {best_ms:.1} ms)")
+                write!(
+                    f,
+                    "no allowed site within {max_ms} ms (best {best_ms:.1} ms)"
+                )
             }
-            Rejection::Capacity { class, asked, largest } => {
-                write!(f, "asks {asked} {class} but the largest allowed site offers {largest}")
+            Rejection::Capacity {
+                class,
+                asked,
+                largest,
+            } => {
+                write!(
+                    f,
+                    "asks {asked} {class} but the largest allowed site offers {largest}"
+                )
             }
             Rejection::UnknownPinnedSite => write!(f, "pinned site is not in the topology"),
         }
@@ -127,7 +137,12 @@ pub struct Decision {
 /// Places `pending` jobs under `policy`, booking them in `calendar`, which must
 /// cover the snapshot's forecast window. Returns one decision per job, in the order
 /// the policy considered them.
-pub fn plan(snapshot: &Snapshot, calendar: &mut Calendar, pending: &[Request], policy: &Policy) -> Vec<Decision> {
+pub fn plan(
+    snapshot: &Snapshot,
+    calendar: &mut Calendar,
+    pending: &[Request],
+    policy: &Policy,
+) -> Vec<Decision> {
     let mut order: Vec<usize> = (0..pending.len()).collect();
     if policy.kind == PolicyKind::Balanced {
         order.sort_by_key(|&i| {
@@ -140,13 +155,21 @@ pub fn plan(snapshot: &Snapshot, calendar: &mut Calendar, pending: &[Request], p
             (-r.priority, r.release, r.id)
         });
     }
-    let mut planner = Planner { snapshot, policy, sites: Vec::with_capacity(snapshot.sites.len()) };
+    let mut planner = Planner {
+        snapshot,
+        policy,
+        sites: Vec::with_capacity(snapshot.sites.len()),
+    };
     order
         .into_iter()
         .map(|index| {
             let request = &pending[index];
             let outcome = planner.place(calendar, request);
-            Decision { job: request.id, index, outcome }
+            Decision {
+                job: request.id,
+                index,
+                outcome,
+            }
         })
         .collect()
 }
@@ -170,7 +193,7 @@ struct SiteEval {
 
 impl Planner<'_> {
     fn place(&mut self, calendar: &mut Calendar, request: &Request) -> Outcome {
-        if let Err(outcome) = self.allowed_sites(calendar, request) {
+        if let Some(outcome) = self.allowed_sites(calendar, request) {
             return outcome;
         }
         let kind = self.policy.kind;
@@ -178,7 +201,11 @@ impl Planner<'_> {
             let home = self.home_site(request);
             self.sites.retain(|s| *s == home);
         }
-        let mut evals: Vec<SiteEval> = self.sites.iter().map(|&site| self.site_eval(calendar, request, site)).collect();
+        let mut evals: Vec<SiteEval> = self
+            .sites
+            .iter()
+            .map(|&site| self.site_eval(calendar, request, site))
+            .collect();
         let guard = if kind == PolicyKind::Balanced && self.policy.pareto_guard {
             self.reference(calendar, request, &evals)
         } else {
@@ -191,7 +218,8 @@ impl Planner<'_> {
             weights.price * e.compute_cny
                 + weights.transfer * e.transfer.1
                 + e.kw * request.duration_secs as f64 / 3600.0 * rate
-                + e.compute_per_hour * weights.wait * (e.earliest - request.release).max(0) as f64 / 3600.0
+                + e.compute_per_hour * weights.wait * (e.earliest - request.release).max(0) as f64
+                    / 3600.0
         };
         let mut bounds: Vec<f64> = Vec::new();
         if kind == PolicyKind::Balanced {
@@ -200,7 +228,9 @@ impl Planner<'_> {
             idx.sort_by(|&a, &b| bounds[a].total_cmp(&bounds[b]).then(a.cmp(&b)));
             evals = {
                 let mut taken: Vec<Option<SiteEval>> = evals.into_iter().map(Some).collect();
-                idx.iter().map(|&i| taken[i].take().expect("each index once")).collect()
+                idx.iter()
+                    .map(|&i| taken[i].take().expect("each index once"))
+                    .collect()
             };
             bounds = idx.iter().map(|&i| bounds[i]).collect();
         }
@@ -215,7 +245,9 @@ impl Planner<'_> {
                 pruned.push((eval.site, *lb));
                 continue;
             }
-            let Some((late, candidate, earliest)) = self.best_at_site(calendar, request, eval, guard) else {
+            let Some((late, candidate, earliest)) =
+                self.best_at_site(calendar, request, eval, guard)
+            else {
                 continue;
             };
             best_per_site.push((late, candidate));
@@ -234,7 +266,10 @@ impl Planner<'_> {
         let Some((_, chosen)) = best else {
             return Outcome::Pending(Wait::NoCapacityInHorizon);
         };
-        let eval = evals.iter().find(|e| e.site == chosen.site).expect("chosen site was evaluated");
+        let eval = evals
+            .iter()
+            .find(|e| e.site == chosen.site)
+            .expect("chosen site was evaluated");
         let end = chosen.start + request.duration_secs;
         let slot = calendar.slot_secs();
         let from = chosen.start.div_euclid(slot);
@@ -242,22 +277,39 @@ impl Planner<'_> {
         if let Err(err) = calendar.reserve(chosen.site, &eval.need, from, to) {
             panic!("post-condition: chosen candidate must fit the calendar: {err:?}");
         }
-        let mut alternatives: Vec<(bool, Candidate)> =
-            best_per_site.into_iter().filter(|(_, c)| c.site != chosen.site).collect();
-        alternatives.sort_by(|(la, a), (lb, b)| rank(*la, a).partial_cmp(&rank(*lb, b)).expect("finite ranks"));
-        let mut alternatives: Vec<Candidate> =
-            alternatives.into_iter().take(self.policy.explain_top).map(|(_, c)| c).collect();
+        let mut alternatives: Vec<(bool, Candidate)> = best_per_site
+            .into_iter()
+            .filter(|(_, c)| c.site != chosen.site)
+            .collect();
+        alternatives.sort_by(|(la, a), (lb, b)| {
+            rank(*la, a)
+                .partial_cmp(&rank(*lb, b))
+                .expect("finite ranks")
+        });
+        let mut alternatives: Vec<Candidate> = alternatives
+            .into_iter()
+            .take(self.policy.explain_top)
+            .map(|(_, c)| c)
+            .collect();
         if let Some(early) = earliest_at_chosen
             && early.start != chosen.start
             && self.policy.explain_top > 0
         {
             alternatives.insert(0, early);
         }
-        Outcome::Placed(Placement { site: chosen.site, start: chosen.start, end, chosen, alternatives, pruned })
+        Outcome::Placed(Placement {
+            site: chosen.site,
+            start: chosen.start,
+            end,
+            chosen,
+            alternatives,
+            pruned,
+        })
     }
 
-    /// Fills `self.sites` with the sites the job may use, or says why there are none.
-    fn allowed_sites(&mut self, calendar: &Calendar, request: &Request) -> Result<(), Outcome> {
+    /// Fills `self.sites` with the sites the job may use; when there are none,
+    /// returns the outcome saying why.
+    fn allowed_sites(&mut self, calendar: &Calendar, request: &Request) -> Option<Outcome> {
         let snapshot = self.snapshot;
         let net = snapshot.network;
         self.sites.clear();
@@ -268,7 +320,7 @@ impl Planner<'_> {
         if let Some(pin) = request.pinned
             && pin >= snapshot.sites.len()
         {
-            return Err(Outcome::Rejected(Rejection::UnknownPinnedSite));
+            return Some(Outcome::Rejected(Rejection::UnknownPinnedSite));
         }
         for (site, view) in snapshot.sites.iter().enumerate() {
             if request.pinned.is_some_and(|p| p != site) {
@@ -293,25 +345,32 @@ impl Planner<'_> {
             }
         }
         if !self.sites.is_empty() {
-            return Ok(());
+            return None;
         }
         if !any_jurisdiction {
-            return Err(Outcome::Rejected(Rejection::Residency));
+            return Some(Outcome::Rejected(Rejection::Residency));
         }
         if let Some((_, max_ms)) = request.latency
             && best_latency > max_ms
         {
-            return Err(Outcome::Rejected(Rejection::Latency { best_ms: best_latency, max_ms }));
+            return Some(Outcome::Rejected(Rejection::Latency {
+                best_ms: best_latency,
+                max_ms,
+            }));
         }
         if unavailable {
-            return Err(Outcome::Pending(Wait::SitesUnavailable));
+            return Some(Outcome::Pending(Wait::SitesUnavailable));
         }
         let (class, asked) = request
             .need
             .classes()
             .find(|(c, u)| largest[*c] < *u)
             .unwrap_or((0, 0));
-        Err(Outcome::Rejected(Rejection::Capacity { class: ResourceClass::ALL[class], asked, largest: largest[class] }))
+        Some(Outcome::Rejected(Rejection::Capacity {
+            class: ResourceClass::ALL[class],
+            asked,
+            largest: largest[class],
+        }))
     }
 
     /// The home site of the job's origin if allowed, else the allowed site nearest
@@ -325,7 +384,11 @@ impl Planner<'_> {
         *self
             .sites
             .iter()
-            .min_by(|&&a, &&b| net.latency(request.origin, a).total_cmp(&net.latency(request.origin, b)).then(a.cmp(&b)))
+            .min_by(|&&a, &&b| {
+                net.latency(request.origin, a)
+                    .total_cmp(&net.latency(request.origin, b))
+                    .then(a.cmp(&b))
+            })
             .expect("allowed sites are not empty")
     }
 
@@ -338,9 +401,20 @@ impl Planner<'_> {
         }
         let hours = request.duration_secs as f64 / 3600.0;
         let compute_per_hour = view.price_per_hour(&need);
-        let transfer = self.snapshot.network.transfer(request.data_location, site, request.data_gib);
+        let transfer =
+            self.snapshot
+                .network
+                .transfer(request.data_location, site, request.data_gib);
         let earliest = request.release.max(self.snapshot.now) + transfer.0;
-        SiteEval { site, need, compute_cny: compute_per_hour * hours, compute_per_hour, kw, transfer, earliest }
+        SiteEval {
+            site,
+            need,
+            compute_cny: compute_per_hour * hours,
+            compute_per_hour,
+            kw,
+            transfer,
+            earliest,
+        }
     }
 
     fn terms(&self, eval: &SiteEval, request: &Request, start: i64, from: i64, to: i64) -> Terms {
@@ -375,9 +449,10 @@ impl Planner<'_> {
                     .fold(0.0, f64::max)
             }
             PolicyKind::Cheapest => terms.compute_cny + terms.energy_cny,
-            PolicyKind::GreenestNow => {
-                self.snapshot.forecast.carbon(eval.site, calendar.slot_of(self.snapshot.now))
-            }
+            PolicyKind::GreenestNow => self
+                .snapshot
+                .forecast
+                .carbon(eval.site, calendar.slot_of(self.snapshot.now)),
             PolicyKind::WaitForGreen => terms.carbon_kg,
             PolicyKind::Balanced => score,
         }
@@ -385,18 +460,31 @@ impl Planner<'_> {
 
     /// The local-FIFO counterfactual for the Pareto guard: (money, carbon) of the
     /// earliest start at the home site, if that start meets the deadline.
-    fn reference(&self, calendar: &Calendar, request: &Request, evals: &[SiteEval]) -> Option<(f64, f64)> {
+    fn reference(
+        &self,
+        calendar: &Calendar,
+        request: &Request,
+        evals: &[SiteEval],
+    ) -> Option<(f64, f64)> {
         let home = self.home_site(request);
         let eval = evals.iter().find(|e| e.site == home)?;
         let mut reference = None;
         let horizon_end = calendar.end() * calendar.slot_secs();
-        feasible_starts(calendar, &eval.need, home, eval.earliest, horizon_end, request.duration_secs, |s, f, t| {
-            let terms = self.terms(eval, request, s, f, t);
-            if terms.late_secs == 0 {
-                reference = Some((money(&terms), terms.carbon_kg));
-            }
-            ControlFlow::Break(())
-        });
+        feasible_starts(
+            calendar,
+            &eval.need,
+            home,
+            eval.earliest,
+            horizon_end,
+            request.duration_secs,
+            |s, f, t| {
+                let terms = self.terms(eval, request, s, f, t);
+                if terms.late_secs == 0 {
+                    reference = Some((money(&terms), terms.carbon_kg));
+                }
+                ControlFlow::Break(())
+            },
+        );
         reference
     }
 
@@ -424,32 +512,54 @@ impl Planner<'_> {
             let terms = self.terms(eval, request, start, from, to);
             let score = weights.score(&terms, eval.compute_per_hour);
             let key = self.key(calendar, eval, &terms, score);
-            Candidate { site: eval.site, start, terms, score, key, guard_rejected: false }
+            Candidate {
+                site: eval.site,
+                start,
+                terms,
+                score,
+                key,
+                guard_rejected: false,
+            }
         };
         let mut first: Option<Candidate> = None;
         let mut best: Option<Candidate> = None;
         let mut best_refused: Option<Candidate> = None;
         // On-time (or within the delay window) candidates first.
         if window_end >= eval.earliest {
-            feasible_starts(calendar, &eval.need, eval.site, eval.earliest, window_end, request.duration_secs, |s, f, t| {
-                let c = make(s, f, t);
-                if first.is_none() {
-                    first = Some(c);
-                }
-                let admissible = guard.is_none_or(|(m, carbon)| {
-                    let tolerance = 1e-9 * (1.0 + m.abs() + carbon.abs());
-                    money(&c.terms) <= m + tolerance && c.terms.carbon_kg <= carbon + tolerance
-                });
-                let slot = if admissible { &mut best } else { &mut best_refused };
-                if slot.as_ref().is_none_or(|b| (c.key, c.start) < (b.key, b.start)) {
-                    *slot = Some(c);
-                }
-                if self.policy.kind.moves_in_time() && request.delayable {
-                    ControlFlow::Continue(())
-                } else {
-                    ControlFlow::Break(())
-                }
-            });
+            feasible_starts(
+                calendar,
+                &eval.need,
+                eval.site,
+                eval.earliest,
+                window_end,
+                request.duration_secs,
+                |s, f, t| {
+                    let c = make(s, f, t);
+                    if first.is_none() {
+                        first = Some(c);
+                    }
+                    let admissible = guard.is_none_or(|(m, carbon)| {
+                        let tolerance = 1e-9 * (1.0 + m.abs() + carbon.abs());
+                        money(&c.terms) <= m + tolerance && c.terms.carbon_kg <= carbon + tolerance
+                    });
+                    let slot = if admissible {
+                        &mut best
+                    } else {
+                        &mut best_refused
+                    };
+                    if slot
+                        .as_ref()
+                        .is_none_or(|b| (c.key, c.start) < (b.key, b.start))
+                    {
+                        *slot = Some(c);
+                    }
+                    if self.policy.kind.moves_in_time() && request.delayable {
+                        ControlFlow::Continue(())
+                    } else {
+                        ControlFlow::Break(())
+                    }
+                },
+            );
         }
         if let Some(b) = best {
             let late = b.terms.late_secs > 0;
@@ -464,10 +574,18 @@ impl Planner<'_> {
         }
         // Nothing in the window: the earliest feasible start anywhere in the horizon.
         let mut late_candidate = None;
-        feasible_starts(calendar, &eval.need, eval.site, eval.earliest, horizon_end, request.duration_secs, |s, f, t| {
-            late_candidate = Some(make(s, f, t));
-            ControlFlow::Break(())
-        });
+        feasible_starts(
+            calendar,
+            &eval.need,
+            eval.site,
+            eval.earliest,
+            horizon_end,
+            request.duration_secs,
+            |s, f, t| {
+                late_candidate = Some(make(s, f, t));
+                ControlFlow::Break(())
+            },
+        );
         late_candidate.map(|c| (c.terms.late_secs > 0, c, None))
     }
 }
@@ -475,7 +593,13 @@ impl Planner<'_> {
 /// Whether `site` can ever run `request`: pinning, residency, latency target,
 /// capacity per class and power cap (availability aside). The planner and the LP
 /// bound use this one rule.
-pub fn admits(view: &SiteView, capacity: &SiteCapacity, net: &NetView, request: &Request, site: usize) -> bool {
+pub fn admits(
+    view: &SiteView,
+    capacity: &SiteCapacity,
+    net: &NetView,
+    request: &Request,
+    site: usize,
+) -> bool {
     if request.pinned.is_some_and(|p| p != site) {
         return false;
     }
@@ -506,7 +630,16 @@ fn money(terms: &Terms) -> f64 {
 /// Ranking of candidates across sites: on-time before late, then the policy's key,
 /// then earlier start, then lower site index (determinism).
 fn rank(late: bool, c: &Candidate) -> (bool, f64, i64, usize) {
-    (late, if late { c.terms.late_secs as f64 } else { c.key }, c.start, c.site)
+    (
+        late,
+        if late {
+            c.terms.late_secs as f64
+        } else {
+            c.key
+        },
+        c.start,
+        c.site,
+    )
 }
 
 /// Calls `visit(start_secs, from_slot, to_slot)` for each start in

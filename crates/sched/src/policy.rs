@@ -97,7 +97,15 @@ pub struct Weights {
 
 impl Default for Weights {
     fn default() -> Weights {
-        Weights { price: 1.0, energy: 1.0, carbon_cny_per_t: 500.0, transfer: 1.0, wait: 0.05, late: 2.0, reject: 10.0 }
+        Weights {
+            price: 1.0,
+            energy: 1.0,
+            carbon_cny_per_t: 500.0,
+            transfer: 1.0,
+            wait: 0.05,
+            late: 2.0,
+            reject: 10.0,
+        }
     }
 }
 
@@ -114,7 +122,9 @@ impl Weights {
             + self.energy * terms.energy_cny
             + self.carbon_cny_per_kg() * terms.carbon_kg
             + self.transfer * terms.transfer_cny
-            + compute_per_hour * (self.wait * terms.wait_secs as f64 + self.late * terms.late_secs as f64) / 3600.0
+            + compute_per_hour
+                * (self.wait * terms.wait_secs as f64 + self.late * terms.late_secs as f64)
+                / 3600.0
     }
 }
 
@@ -140,6 +150,12 @@ pub struct Policy {
 impl Policy {
     /// `kind` with default parameters.
     pub fn new(kind: PolicyKind) -> Policy {
-        Policy { kind, weights: Weights::default(), max_delay_secs: 24 * 3600, explain_top: 3, pareto_guard: true }
+        Policy {
+            kind,
+            weights: Weights::default(),
+            max_delay_secs: 24 * 3600,
+            explain_top: 3,
+            pareto_guard: true,
+        }
     }
 }

@@ -26,11 +26,16 @@ pub struct SiteView {
 impl SiteView {
     /// Compute price of `need` for one hour, CNY.
     pub fn price_per_hour(&self, need: &Need) -> f64 {
-        need.classes().map(|(c, u)| u as f64 * self.price_cny_per_unit_hour[c]).sum()
+        need.classes()
+            .map(|(c, u)| u as f64 * self.price_cny_per_unit_hour[c])
+            .sum()
     }
     /// Facility power of `need` (IT power × PUE), kW.
     pub fn facility_kw(&self, need: &Need) -> f64 {
-        need.classes().map(|(c, u)| u as f64 * self.power_kw_per_unit[c]).sum::<f64>() * self.pue
+        need.classes()
+            .map(|(c, u)| u as f64 * self.power_kw_per_unit[c])
+            .sum::<f64>()
+            * self.pue
     }
 }
 

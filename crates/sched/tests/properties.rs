@@ -5,11 +5,16 @@
 use proptest::prelude::*;
 use suanwang_model::{JobId, N_CLASSES};
 use suanwang_sched::{
-    Calendar, Forecast, NetView, Need, Outcome, Policy, PolicyKind, Request, SiteCapacity, SiteView, Snapshot, plan,
+    Calendar, Forecast, Need, NetView, Outcome, Policy, PolicyKind, Request, SiteCapacity,
+    SiteView, Snapshot, plan,
 };
 
 const SLOT: i64 = 900;
 const HORIZON: usize = 96;
+
+/// (release, duration, units of three classes, deadline slack, residency bits,
+/// latency target, delayable).
+type GenJob = (i64, i64, [u32; 3], Option<i64>, u64, Option<f64>, bool);
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -17,7 +22,7 @@ struct Case {
     jurisdiction: Vec<usize>,
     latency: Vec<f64>,
     tariff: Vec<f64>,
-    jobs: Vec<(i64, i64, [u32; 3], Option<i64>, u64, Option<f64>, bool)>,
+    jobs: Vec<GenJob>,
     policy: usize,
     guard: bool,
 }
@@ -30,21 +35,31 @@ fn case() -> impl Strategy<Value = Case> {
             prop::collection::vec(1.0f64..60.0, n_sites),
             prop::collection::vec(0.2f64..1.5, n_sites),
             prop::collection::vec(
-                (0i64..40_000, 60i64..30_000, [0u32..3, 0u32..3, 0u32..2], prop::option::of(0i64..80_000), 0u64..4, prop::option::of(5.0f64..60.0), any::<bool>()),
+                (
+                    0i64..40_000,
+                    60i64..30_000,
+                    [0u32..3, 0u32..3, 0u32..2],
+                    prop::option::of(0i64..80_000),
+                    0u64..4,
+                    prop::option::of(5.0f64..60.0),
+                    any::<bool>(),
+                ),
                 1..40,
             ),
             0usize..6,
             any::<bool>(),
         )
-            .prop_map(|(capacity, jurisdiction, latency, tariff, jobs, policy, guard)| Case {
-                capacity,
-                jurisdiction,
-                latency,
-                tariff,
-                jobs,
-                policy,
-                guard,
-            })
+            .prop_map(
+                |(capacity, jurisdiction, latency, tariff, jobs, policy, guard)| Case {
+                    capacity,
+                    jurisdiction,
+                    latency,
+                    tariff,
+                    jobs,
+                    policy,
+                    guard,
+                },
+            )
     })
 }
 
@@ -66,7 +81,14 @@ fn world(case: &Case) -> World {
                 price[c] = 1.0 + c as f64 + s as f64 * 0.1;
                 power[c] = 0.1 * (c + 1) as f64;
             }
-            SiteView { id: format!("s{s}"), jurisdiction: case.jurisdiction[s], price_cny_per_unit_hour: price, power_kw_per_unit: power, pue: 1.2, available: true }
+            SiteView {
+                id: format!("s{s}"),
+                jurisdiction: case.jurisdiction[s],
+                price_cny_per_unit_hour: price,
+                power_kw_per_unit: power,
+                pue: 1.2,
+                available: true,
+            }
         })
         .collect();
     let capacity = case
@@ -88,7 +110,10 @@ fn world(case: &Case) -> World {
         }
     }
     let net = NetView {
-        locations: (0..n).map(|s| format!("s{s}")).chain(["r".to_string()]).collect(),
+        locations: (0..n)
+            .map(|s| format!("s{s}"))
+            .chain(["r".to_string()])
+            .collect(),
         n_sites: n,
         jurisdictions: vec!["a".into(), "b".into()],
         location_jurisdiction: case.jurisdiction.iter().copied().chain([0]).collect(),
@@ -100,36 +125,47 @@ fn world(case: &Case) -> World {
     };
     let forecast = Forecast::from_fn(n, 0, SLOT, HORIZON, |s, t| {
         let hour = (t.0 / 3600) % 24;
-        (case.tariff[s] * (1.0 + (hour as f64 / 24.0)), 0.5 + 0.01 * ((hour * 7 + s as i64) % 13) as f64)
+        (
+            case.tariff[s] * (1.0 + (hour as f64 / 24.0)),
+            0.5 + 0.01 * ((hour * 7 + s as i64) % 13) as f64,
+        )
     });
     let requests = case
         .jobs
         .iter()
         .enumerate()
-        .map(|(i, (release, duration, units, slack, residency, latency, delayable))| {
-            let mut need = Need::default();
-            need.units[..3].copy_from_slice(units);
-            if need.classes().count() == 0 {
-                need.units[0] = 1;
-            }
-            Request {
-                id: JobId(i as u64),
-                need,
-                duration_secs: *duration,
-                release: *release,
-                deadline: slack.map(|s| release + duration + s),
-                origin: n,
-                data_location: n,
-                data_gib: (i % 3) as f64 * 5.0,
-                latency: latency.map(|ms| (n, ms)),
-                residency: *residency,
-                priority: (i % 2) as i32,
-                delayable: *delayable,
-                pinned: None,
-            }
-        })
+        .map(
+            |(i, (release, duration, units, slack, residency, latency, delayable))| {
+                let mut need = Need::default();
+                need.units[..3].copy_from_slice(units);
+                if need.classes().count() == 0 {
+                    need.units[0] = 1;
+                }
+                Request {
+                    id: JobId(i as u64),
+                    need,
+                    duration_secs: *duration,
+                    release: *release,
+                    deadline: slack.map(|s| release + duration + s),
+                    origin: n,
+                    data_location: n,
+                    data_gib: (i % 3) as f64 * 5.0,
+                    latency: latency.map(|ms| (n, ms)),
+                    residency: *residency,
+                    priority: (i % 2) as i32,
+                    delayable: *delayable,
+                    pinned: None,
+                }
+            },
+        )
         .collect();
-    World { sites, capacity, net, forecast, requests }
+    World {
+        sites,
+        capacity,
+        net,
+        forecast,
+        requests,
+    }
 }
 
 proptest! {
@@ -211,13 +247,33 @@ fn pareto_guard_dominates_the_local_choice() {
         guard: true,
     };
     let w = world(&case);
-    let snapshot = Snapshot { now: 0, sites: &w.sites, forecast: &w.forecast, network: &w.net };
-    let local = plan(&snapshot, &mut Calendar::new(w.capacity.clone(), SLOT, HORIZON, 0), &w.requests, &Policy::new(PolicyKind::LocalFifo));
-    let balanced = plan(&snapshot, &mut Calendar::new(w.capacity.clone(), SLOT, HORIZON, 0), &w.requests, &Policy::new(PolicyKind::Balanced));
-    let (Outcome::Placed(l), Outcome::Placed(b)) = (&local[0].outcome, &balanced[0].outcome) else { panic!("both place the job") };
+    let snapshot = Snapshot {
+        now: 0,
+        sites: &w.sites,
+        forecast: &w.forecast,
+        network: &w.net,
+    };
+    let local = plan(
+        &snapshot,
+        &mut Calendar::new(w.capacity.clone(), SLOT, HORIZON, 0),
+        &w.requests,
+        &Policy::new(PolicyKind::LocalFifo),
+    );
+    let balanced = plan(
+        &snapshot,
+        &mut Calendar::new(w.capacity.clone(), SLOT, HORIZON, 0),
+        &w.requests,
+        &Policy::new(PolicyKind::Balanced),
+    );
+    let (Outcome::Placed(l), Outcome::Placed(b)) = (&local[0].outcome, &balanced[0].outcome) else {
+        panic!("both place the job")
+    };
     let money = |t: &suanwang_sched::Terms| t.compute_cny + t.energy_cny + t.transfer_cny;
     assert!(money(&b.chosen.terms) <= money(&l.chosen.terms) + 1e-9);
     assert!(b.chosen.terms.carbon_kg <= l.chosen.terms.carbon_kg + 1e-9);
-    assert!(b.chosen.score <= l.chosen.score + 1e-9, "balanced is never worse than local on its own objective: {b:?}");
+    assert!(
+        b.chosen.score <= l.chosen.score + 1e-9,
+        "balanced is never worse than local on its own objective: {b:?}"
+    );
     assert!(!b.alternatives.is_empty(), "the decision explains itself");
 }

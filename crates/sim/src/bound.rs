@@ -8,14 +8,31 @@ use suanwang_sched::{Policy, Request, admits};
 
 /// The LP instance for `requests` under `policy`'s weights: hour cells from the
 /// first release, at most `max_hours` of them, at most `job_cells` per job and site.
-pub fn lp_instance(world: &World, requests: &[Result<Request, String>], policy: &Policy, job_cells: usize, max_hours: usize) -> LpInstance {
+pub fn lp_instance(
+    world: &World,
+    requests: &[Result<Request, String>],
+    policy: &Policy,
+    job_cells: usize,
+    max_hours: usize,
+) -> LpInstance {
     let w = policy.weights;
     let valid: Vec<&Request> = requests.iter().filter_map(|r| r.as_ref().ok()).collect();
-    let start_h = valid.iter().map(|r| r.release).min().unwrap_or(0).div_euclid(3600);
+    let start_h = valid
+        .iter()
+        .map(|r| r.release)
+        .min()
+        .unwrap_or(0)
+        .div_euclid(3600);
     let window_end = |r: &Request| -> f64 {
-        (r.deadline.unwrap_or(r.release + policy.max_delay_secs + r.duration_secs)) as f64 / 3600.0
+        (r.deadline
+            .unwrap_or(r.release + policy.max_delay_secs + r.duration_secs)) as f64
+            / 3600.0
     };
-    let end_h = valid.iter().map(|r| window_end(r).ceil() as i64).max().unwrap_or(start_h + 1);
+    let end_h = valid
+        .iter()
+        .map(|r| window_end(r).ceil() as i64)
+        .max()
+        .unwrap_or(start_h + 1);
     let n_hours = ((end_h - start_h).max(1) as usize).min(max_hours);
     let n_sites = world.sites.len();
     let slot = world.actuals.slot_secs;
@@ -29,7 +46,9 @@ pub fn lp_instance(world: &World, requests: &[Result<Request, String>], policy: 
     for (site, min_rate) in site_min_rate.iter_mut().enumerate() {
         for h in 0..n_hours as i64 {
             let first = (start_h + h) * 3600 / slot;
-            let r = (first..first + per_hour).map(|k| rate_at(site, k)).fold(f64::INFINITY, f64::min);
+            let r = (first..first + per_hour)
+                .map(|k| rate_at(site, k))
+                .fold(f64::INFINITY, f64::min);
             rate.push(r);
         }
         // The least rate at any time a job might run: the precomputed span and a
@@ -68,5 +87,14 @@ pub fn lp_instance(world: &World, requests: &[Result<Request, String>], policy: 
             }
         })
         .collect();
-    LpInstance { start_h, n_hours, capacity: world.capacity.clone(), rate, site_min_rate, weights: w, job_cells, jobs }
+    LpInstance {
+        start_h,
+        n_hours,
+        capacity: world.capacity.clone(),
+        rate,
+        site_min_rate,
+        weights: w,
+        job_cells,
+        jobs,
+    }
 }

@@ -95,7 +95,9 @@ pub fn reject_cost(world: &World, policy: &Policy, request: &Request) -> f64 {
         .zip(&world.capacity)
         .filter(|(_, cap)| request.need.classes().all(|(c, u)| cap.units[c] >= u))
         .map(|(view, _)| view.price_per_hour(&request.need) * hours)
-        .fold(None, |best: Option<f64>, v| Some(best.map_or(v, |b| b.min(v))))
+        .fold(None, |best: Option<f64>, v| {
+            Some(best.map_or(v, |b| b.min(v)))
+        })
         .map_or(0.0, |v| v * policy.weights.reject)
 }
 
@@ -117,7 +119,10 @@ pub fn actual_terms(world: &World, request: &Request, site: usize, start: i64) -
         green_kwh += kw * hours * green;
         t = next;
     }
-    let (transfer_secs, transfer_cny, transfer_gb) = world.net.transfer(request.data_location, site, request.data_gib);
+    let (transfer_secs, transfer_cny, transfer_gb) =
+        world
+            .net
+            .transfer(request.data_location, site, request.data_gib);
     let hours = request.duration_secs as f64 / 3600.0;
     let terms = Terms {
         compute_cny: view.price_per_hour(&request.need) * hours,
@@ -151,15 +156,26 @@ pub fn simulate(
         match r {
             Ok(_) => order.push(i),
             Err(reason) => {
-                results[i] = Some(JobResult::Rejected { reason: reason.clone() });
+                results[i] = Some(JobResult::Rejected {
+                    reason: reason.clone(),
+                });
                 decided += 1;
             }
         }
     }
-    let request = |i: usize| requests[i].as_ref().expect("only valid requests are ordered");
+    let request = |i: usize| {
+        requests[i]
+            .as_ref()
+            .expect("only valid requests are ordered")
+    };
     order.sort_by_key(|&i| (request(i).release, request(i).id));
     let first = order.first().map_or(0, |&i| request(i).release);
-    let mut calendar = Calendar::new(world.capacity.clone(), config.slot_secs, config.horizon_slots, first);
+    let mut calendar = Calendar::new(
+        world.capacity.clone(),
+        config.slot_secs,
+        config.horizon_slots,
+        first,
+    );
     let mut load_kw: Vec<Vec<f64>> = vec![Vec::new(); n_sites];
     let mut busy_unit_secs = vec![[0.0; N_CLASSES]; n_sites];
     let mut forecast: Option<(i64, Forecast)> = None;
@@ -175,11 +191,15 @@ pub fn simulate(
         }
         if !pending.is_empty() {
             calendar.advance_to(now);
-            let issued = now.div_euclid(config.forecast_interval_secs) * config.forecast_interval_secs;
+            let issued =
+                now.div_euclid(config.forecast_interval_secs) * config.forecast_interval_secs;
             if forecast.as_ref().is_none_or(|(at, _)| *at != issued) {
                 let base = calendar.slot_of(issued);
                 let n = config.horizon_slots + (calendar.base() - base) as usize;
-                forecast = Some((issued, world.forecast(issued, base, n, config.forecast_error, config.seed)));
+                forecast = Some((
+                    issued,
+                    world.forecast(issued, base, n, config.forecast_error, config.seed),
+                ));
             }
             let snapshot = Snapshot {
                 now,
@@ -200,19 +220,39 @@ pub fn simulate(
                         let (terms, green_kwh) = actual_terms(world, req, p.site, p.start);
                         let per_hour = world.sites[p.site].price_per_hour(&req.need);
                         let objective = policy.weights.score(&terms, per_hour);
-                        account_load(&mut load_kw[p.site], p.start, p.end, terms.energy_kwh / (req.duration_secs as f64 / 3600.0));
+                        account_load(
+                            &mut load_kw[p.site],
+                            p.start,
+                            p.end,
+                            terms.energy_kwh / (req.duration_secs as f64 / 3600.0),
+                        );
                         for (class, units) in req.need.classes() {
-                            busy_unit_secs[p.site][class] += units as f64 * req.duration_secs as f64;
+                            busy_unit_secs[p.site][class] +=
+                                units as f64 * req.duration_secs as f64;
                         }
-                        results[job] = Some(JobResult::Done { site: p.site, start: p.start, end: p.end, terms, green_kwh, objective });
+                        results[job] = Some(JobResult::Done {
+                            site: p.site,
+                            start: p.start,
+                            end: p.end,
+                            terms,
+                            green_kwh,
+                            objective,
+                        });
                         decided += 1;
                     }
                     Outcome::Rejected(reason) => {
-                        results[job] = Some(JobResult::Rejected { reason: reason.to_string() });
+                        results[job] = Some(JobResult::Rejected {
+                            reason: reason.to_string(),
+                        });
                         decided += 1;
                     }
                     Outcome::Pending(wait) if now - request(job).release > config.max_wait_secs => {
-                        results[job] = Some(JobResult::Rejected { reason: format!("starved: {wait:?} for over {} days", config.max_wait_secs / 86400) });
+                        results[job] = Some(JobResult::Rejected {
+                            reason: format!(
+                                "starved: {wait:?} for over {} days",
+                                config.max_wait_secs / 86400
+                            ),
+                        });
                         decided += 1;
                     }
                     Outcome::Pending(_) => still.push(job),
@@ -230,8 +270,17 @@ pub fn simulate(
             (None, None) => break,
         };
     }
-    let jobs = results.into_iter().map(|r| r.expect("every job is decided before the loop ends")).collect();
-    RunResult { policy: *policy, jobs, load_kw, busy_unit_secs, plan_calls }
+    let jobs = results
+        .into_iter()
+        .map(|r| r.expect("every job is decided before the loop ends"))
+        .collect();
+    RunResult {
+        policy: *policy,
+        jobs,
+        load_kw,
+        busy_unit_secs,
+        plan_calls,
+    }
 }
 
 /// Adds `kw` over `start..end` to hourly averages.

@@ -8,7 +8,10 @@
 
 use crate::trace::{Trace, TraceJob};
 use serde::Serialize;
-use suanwang_model::{DataRef, Demand, Job, JobId, Jurisdiction, LatencyTarget, LocationId, ResourceClass, SimDuration, SimTime};
+use suanwang_model::{
+    DataRef, Demand, Job, JobId, Jurisdiction, LatencyTarget, LocationId, ResourceClass,
+    SimDuration, SimTime,
+};
 use suanwang_topology::Topology;
 
 /// Options of the fill-in rules.
@@ -76,13 +79,31 @@ pub fn draw(seed: u64, index: u64, tag: u64) -> f64 {
 /// 40%, Chengdu 20%, Shanghai 15%, Beijing 15%, Guangzhou 10% — an assumption);
 /// for any other topology, its regions uniformly (its sites when it has none).
 pub fn origin_weights(topology: &Topology) -> Vec<(String, f64)> {
-    let cn_west = [("chongqing", 0.40), ("chengdu", 0.20), ("shanghai", 0.15), ("beijing", 0.15), ("guangzhou", 0.10)];
+    let cn_west = [
+        ("chongqing", 0.40),
+        ("chengdu", 0.20),
+        ("shanghai", 0.15),
+        ("beijing", 0.15),
+        ("guangzhou", 0.10),
+    ];
     let regions: Vec<&str> = topology.regions.iter().map(|r| r.id.0.as_str()).collect();
-    if !regions.is_empty() && regions.iter().all(|r| cn_west.iter().any(|(id, _)| id == r)) {
-        return cn_west.iter().filter(|(id, _)| regions.contains(id)).map(|(id, w)| (id.to_string(), *w)).collect();
+    if !regions.is_empty()
+        && regions
+            .iter()
+            .all(|r| cn_west.iter().any(|(id, _)| id == r))
+    {
+        return cn_west
+            .iter()
+            .filter(|(id, _)| regions.contains(id))
+            .map(|(id, w)| (id.to_string(), *w))
+            .collect();
     }
     if regions.is_empty() {
-        return topology.sites.iter().map(|s| (s.id.0.clone(), 1.0)).collect();
+        return topology
+            .sites
+            .iter()
+            .map(|s| (s.id.0.clone(), 1.0))
+            .collect();
     }
     regions.iter().map(|r| (r.to_string(), 1.0)).collect()
 }
@@ -102,7 +123,7 @@ pub fn map_gpu_model(model: &str) -> ResourceClass {
     }
 }
 
-fn pick<'a>(weights: &'a [(String, f64)], u: f64) -> &'a str {
+fn pick(weights: &[(String, f64)], u: f64) -> &str {
     let total: f64 = weights.iter().map(|w| w.1).sum();
     let mut acc = 0.0;
     for (id, w) in weights {
@@ -138,7 +159,11 @@ const TAG_TENANT: u64 = 5;
 
 /// Applies the fill-in rules to every job of `trace`. Jobs come out with ids equal
 /// to their index in the trace; those that cannot run are returned apart.
-pub fn fill(trace: &Trace, topology: &Topology, options: &FillOptions) -> (Vec<Job>, Vec<Unrunnable>) {
+pub fn fill(
+    trace: &Trace,
+    topology: &Topology,
+    options: &FillOptions,
+) -> (Vec<Job>, Vec<Unrunnable>) {
     let weights = match &options.origin {
         Some(origin) => vec![(origin.clone(), 1.0)],
         None => origin_weights(topology),
@@ -156,7 +181,11 @@ pub fn fill(trace: &Trace, topology: &Topology, options: &FillOptions) -> (Vec<J
     for (index, tj) in trace.jobs.iter().enumerate() {
         match fill_one(index, tj, trace, &weights, &jurisdiction_of, options) {
             Ok(job) => jobs.push(job),
-            Err(reason) => unrunnable.push(Unrunnable { index, line: tj.line, reason }),
+            Err(reason) => unrunnable.push(Unrunnable {
+                index,
+                line: tj.line,
+                reason,
+            }),
         }
     }
     (jobs, unrunnable)
@@ -172,10 +201,14 @@ fn fill_one(
 ) -> Result<Job, String> {
     let seed = options.seed;
     let i = index as u64;
-    let duration = tj.duration_secs.ok_or_else(|| "trace gives no run time".to_string())?;
+    let duration = tj
+        .duration_secs
+        .ok_or_else(|| "trace gives no run time".to_string())?;
     let origin = pick(weights, draw(seed, i, TAG_ORIGIN)).to_string();
     // Log-uniform input size between 0.5 and 50 GiB.
-    let data_gib = options.data_gib.unwrap_or_else(|| 0.5 * 100f64.powf(draw(seed, i, TAG_DATA)));
+    let data_gib = options
+        .data_gib
+        .unwrap_or_else(|| 0.5 * 100f64.powf(draw(seed, i, TAG_DATA)));
     let mut demand = Vec::new();
     if tj.gpus > 0 {
         let class = options.gpu_model.unwrap_or_else(|| {
@@ -186,11 +219,20 @@ fn fill_one(
                 .unwrap_or("L40S");
             map_gpu_model(model)
         });
-        demand.push(Demand { class, count: tj.gpus });
+        demand.push(Demand {
+            class,
+            count: tj.gpus,
+        });
     }
-    demand.push(Demand { class: ResourceClass::Cpu, count: tj.cpus.max(1) });
+    demand.push(Demand {
+        class: ResourceClass::Cpu,
+        count: tj.cpus.max(1),
+    });
     if let Some(mem) = tj.mem_gib {
-        demand.push(Demand { class: ResourceClass::Memory, count: mem });
+        demand.push(Demand {
+            class: ResourceClass::Memory,
+            count: mem,
+        });
     }
     let residency = match jurisdiction_of(&origin) {
         Some(j) if j == "cn-mainland" && draw(seed, i, TAG_RESIDENCY) < options.residency_share => {
@@ -199,10 +241,12 @@ fn fill_one(
         _ => Vec::new(),
     };
     let release = SimTime(tj.submit_secs);
-    let tenant = tj
-        .user
-        .clone()
-        .unwrap_or_else(|| format!("tenant-{}", (draw(seed, i, TAG_TENANT) * options.tenants.max(1) as f64) as u32));
+    let tenant = tj.user.clone().unwrap_or_else(|| {
+        format!(
+            "tenant-{}",
+            (draw(seed, i, TAG_TENANT) * options.tenants.max(1) as f64) as u32
+        )
+    });
     Ok(Job {
         id: JobId(i),
         tenant,
@@ -210,12 +254,17 @@ fn fill_one(
         gang: 1,
         duration: SimDuration(duration),
         release,
-        deadline: (!tj.latency_sensitive).then(|| release + SimDuration(duration) + options.deadline_slack),
+        deadline: (!tj.latency_sensitive)
+            .then(|| release + SimDuration(duration) + options.deadline_slack),
         origin: LocationId(origin.clone()),
-        data: (data_gib > 0.0).then(|| DataRef { size_gib: data_gib, location: LocationId(origin.clone()) }),
-        latency_target: tj
-            .latency_sensitive
-            .then(|| LatencyTarget { region: LocationId(origin.clone()), max_ms: options.latency_target_ms }),
+        data: (data_gib > 0.0).then(|| DataRef {
+            size_gib: data_gib,
+            location: LocationId(origin.clone()),
+        }),
+        latency_target: tj.latency_sensitive.then(|| LatencyTarget {
+            region: LocationId(origin.clone()),
+            max_ms: options.latency_target_ms,
+        }),
         residency,
         priority: if tj.latency_sensitive { 1 } else { 0 },
         delayable: !tj.latency_sensitive,
@@ -237,11 +286,22 @@ mod tests {
         let a = fill(&trace, &topology, &FillOptions::default()).0;
         let b = fill(&trace, &topology, &FillOptions::default()).0;
         assert_eq!(a, b);
-        let c = fill(&trace, &topology, &FillOptions { seed: 7, ..FillOptions::default() }).0;
+        let c = fill(
+            &trace,
+            &topology,
+            &FillOptions {
+                seed: 7,
+                ..FillOptions::default()
+            },
+        )
+        .0;
         assert_ne!(a, c);
         for job in &a {
             let deadline = job.deadline.unwrap();
-            assert_eq!(deadline, job.release + job.duration + SimDuration::hours(24));
+            assert_eq!(
+                deadline,
+                job.release + job.duration + SimDuration::hours(24)
+            );
             let gib = job.data.as_ref().unwrap().size_gib;
             assert!((0.5..=50.0).contains(&gib));
         }
@@ -252,7 +312,12 @@ mod tests {
         let text = "arrival_time,length,cpus\n0,1,1\n";
         let trace = parse_gaia(text, "t.csv", false, None).unwrap();
         let topology = suanwang_topology::builtin("cn-west").unwrap();
-        let options = FillOptions { origin: Some("beijing".into()), data_gib: Some(3.0), residency_share: 1.0, ..Default::default() };
+        let options = FillOptions {
+            origin: Some("beijing".into()),
+            data_gib: Some(3.0),
+            residency_share: 1.0,
+            ..Default::default()
+        };
         let job = &fill(&trace, &topology, &options).0[0];
         assert_eq!(job.origin.0, "beijing");
         assert_eq!(job.data.as_ref().unwrap().size_gib, 3.0);

@@ -131,10 +131,25 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
         let models: Vec<(String, u32)> = suanwang_model::ResourceClass::ALL
             .iter()
             .filter(|c| c.is_accelerator())
-            .map(|c| (c.name().to_string(), params.topology.sites.iter().map(|s| s.capacity.get(*c)).sum()))
+            .map(|c| {
+                (
+                    c.name().to_string(),
+                    params
+                        .topology
+                        .sites
+                        .iter()
+                        .map(|s| s.capacity.get(*c))
+                        .sum(),
+                )
+            })
             .filter(|m| m.1 > 0)
             .collect();
-        trace::synthetic(params.fill.seed, params.synthetic_jobs, params.synthetic_days, &models)
+        trace::synthetic(
+            params.fill.seed,
+            params.synthetic_jobs,
+            params.synthetic_days,
+            &models,
+        )
     } else {
         trace::read_trace(&params.trace, &params.read)?
     };
@@ -147,10 +162,23 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
     let (jobs, unrunnable) = fill::fill(&trace, &params.topology, &params.fill);
     let max_release = jobs.iter().map(|j| j.release.0).max().unwrap_or(0);
     let max_duration = jobs.iter().map(|j| j.duration.0).max().unwrap_or(0);
-    let span = max_release + max_duration + params.config.horizon_slots as i64 * params.config.slot_secs + 2 * 86400;
-    let series = SeriesModel::new(&params.topology, params.start_unix, params.carbon_series.clone(), params.carbon_series_lon);
+    let span = max_release
+        + max_duration
+        + params.config.horizon_slots as i64 * params.config.slot_secs
+        + 2 * 86400;
+    let series = SeriesModel::new(
+        &params.topology,
+        params.start_unix,
+        params.carbon_series.clone(),
+        params.carbon_series_lon,
+    );
     let carbon_label = series.carbon_label();
-    let world = World::new(params.topology.clone(), series, params.config.slot_secs, span);
+    let world = World::new(
+        params.topology.clone(),
+        series,
+        params.config.slot_secs,
+        span,
+    );
     // Requests in trace order; unrunnable jobs keep their slot with the reason.
     let mut requests: Vec<Result<Request, String>> = Vec::with_capacity(trace.jobs.len());
     let mut filled = jobs.iter().peekable();
@@ -160,7 +188,9 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
             let u = bad.next().expect("peeked");
             requests.push(Err(u.reason.clone()));
         } else {
-            let job = filled.next().expect("every trace job is filled or unrunnable");
+            let job = filled
+                .next()
+                .expect("every trace job is filled or unrunnable");
             requests.push(world.request(job));
         }
     }
@@ -180,27 +210,54 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
         let lp = scope.spawn(|| {
             if n_valid > params.lp_max_jobs {
                 return LpBoundReport::NotComputed {
-                    reason: format!("{n_valid} jobs > --lp-max-jobs {} (use --limit to bound a prefix)", params.lp_max_jobs),
+                    reason: format!(
+                        "{n_valid} jobs > --lp-max-jobs {} (use --limit to bound a prefix)",
+                        params.lp_max_jobs
+                    ),
                 };
             }
             progress(usize::MAX, 0);
-            let policy = Policy { explain_top: 0, ..policies.first().copied().unwrap_or(Policy::new(PolicyKind::Balanced)) };
-            let instance = bound::lp_instance(&world, &requests, &policy, params.lp_job_cells, params.lp_max_hours);
+            let policy = Policy {
+                explain_top: 0,
+                ..policies
+                    .first()
+                    .copied()
+                    .unwrap_or(Policy::new(PolicyKind::Balanced))
+            };
+            let instance = bound::lp_instance(
+                &world,
+                &requests,
+                &policy,
+                params.lp_job_cells,
+                params.lp_max_hours,
+            );
             let result = match suanwang_sched::lp::lower_bound(&instance) {
                 Ok(bound) => LpBoundReport::Computed { bound },
-                Err(e) => LpBoundReport::NotComputed { reason: e.to_string() },
+                Err(e) => LpBoundReport::NotComputed {
+                    reason: e.to_string(),
+                },
             };
             progress(usize::MAX, 1);
             result
         });
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .max(1);
         let mut runs: Vec<Option<RunResult>> = vec![None; policies.len()];
         for chunk in (0..policies.len()).collect::<Vec<_>>().chunks(threads) {
             let handles: Vec<_> = chunk
                 .iter()
                 .map(|&p| {
-                    let (world, requests, policy, config) = (&world, &requests, &policies[p], &params.config);
-                    (p, scope.spawn(move || engine::simulate(world, requests, policy, config, &mut |done| progress(p, done))))
+                    let (world, requests, policy, config) =
+                        (&world, &requests, &policies[p], &params.config);
+                    (
+                        p,
+                        scope.spawn(move || {
+                            engine::simulate(world, requests, policy, config, &mut |done| {
+                                progress(p, done)
+                            })
+                        }),
+                    )
                 })
                 .collect();
             for (p, handle) in handles {
@@ -208,9 +265,20 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
             }
         }
         let lp_bound = lp.join().expect("the LP thread panicked");
-        (runs.into_iter().map(|r| r.expect("every policy ran")).collect::<Vec<_>>(), lp_bound)
+        (
+            runs.into_iter()
+                .map(|r| r.expect("every policy ran"))
+                .collect::<Vec<_>>(),
+            lp_bound,
+        )
     });
-    let first_h = requests.iter().filter_map(|r| r.as_ref().ok()).map(|r| r.release).min().unwrap_or(0) / 3600;
+    let first_h = requests
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|r| r.release)
+        .min()
+        .unwrap_or(0)
+        / 3600;
     let last_h = requests
         .iter()
         .filter_map(|r| r.as_ref().ok())
@@ -222,14 +290,19 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
         LpBoundReport::Computed { bound } => Some(bound.value),
         LpBoundReport::NotComputed { .. } => None,
     };
-    let results = runs.iter().map(|run| report::summarise(&world, &requests, run, span_hours, bound_value)).collect();
+    let results = runs
+        .iter()
+        .map(|run| report::summarise(&world, &requests, run, span_hours, bound_value))
+        .collect();
     let report = Report {
         schema: "suanwang.simulate/v1",
         topology: params.topology.name.clone(),
         trace: TraceSummary {
             path: trace.path.clone(),
             format: format!("{:?}", trace.format).to_lowercase(),
-            time_unit: trace.time_unit.map(|(u, detected)| format!("{u:?}{}", if detected { " (detected)" } else { "" }).to_lowercase()),
+            time_unit: trace.time_unit.map(|(u, detected)| {
+                format!("{u:?}{}", if detected { " (detected)" } else { "" }).to_lowercase()
+            }),
             jobs: trace.jobs.len(),
             skipped_lines: trace.skipped.len(),
         },
@@ -242,6 +315,15 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
         lp_bound,
         policies: results,
     };
-    let last_load_h = runs.iter().flat_map(|r| r.load_kw.iter().map(|l| l.len() as i64)).max().unwrap_or(last_h);
-    Ok(Simulation { report, runs, world, hours: (first_h, last_load_h.max(first_h + 1)) })
+    let last_load_h = runs
+        .iter()
+        .flat_map(|r| r.load_kw.iter().map(|l| l.len() as i64))
+        .max()
+        .unwrap_or(last_h);
+    Ok(Simulation {
+        report,
+        runs,
+        world,
+        hours: (first_h, last_load_h.max(first_h + 1)),
+    })
 }

@@ -6,10 +6,18 @@ use crate::world::World;
 use std::fmt::Write as _;
 use suanwang_model::SimTime;
 
-const COLOURS: [&str; 6] = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#e15759"];
+const COLOURS: [&str; 6] = [
+    "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#e15759",
+];
 
 /// Draws the plot for `runs` over hours `first_h .. last_h`.
-pub fn svg(world: &World, runs: &[RunResult], first_h: i64, last_h: i64, carbon_label: &str) -> String {
+pub fn svg(
+    world: &World,
+    runs: &[RunResult],
+    first_h: i64,
+    last_h: i64,
+    carbon_label: &str,
+) -> String {
     let n_sites = world.sites.len();
     let (width, panel_h, left, right, top) = (1100.0, 120.0, 70.0, 70.0, 50.0);
     let plot_w = width - left - right;
@@ -29,7 +37,11 @@ pub fn svg(world: &World, runs: &[RunResult], first_h: i64, last_h: i64, carbon_
         out,
         r##"<text x="{left}" y="18" font-size="14">Facility load per site (kW, left) against effective carbon intensity (kg CO2/kWh, right, grey)</text>"##
     );
-    let _ = writeln!(out, r##"<text x="{left}" y="34" fill="#666">Carbon: {}</text>"##, escape(carbon_label));
+    let _ = writeln!(
+        out,
+        r##"<text x="{left}" y="34" fill="#666">Carbon: {}</text>"##,
+        escape(carbon_label)
+    );
     for (p, run) in runs.iter().enumerate() {
         let lx = left + 110.0 * p as f64;
         let _ = writeln!(
@@ -53,13 +65,25 @@ pub fn svg(world: &World, runs: &[RunResult], first_h: i64, last_h: i64, carbon_
             .iter()
             .map(|run| {
                 let hours = &run.load_kw[site];
-                (0..n_buckets).map(|b| bucket_mean(&|h| hours.get(h as usize).copied().unwrap_or(0.0), b)).collect()
+                (0..n_buckets)
+                    .map(|b| bucket_mean(&|h| hours.get(h as usize).copied().unwrap_or(0.0), b))
+                    .collect()
             })
             .collect();
         let carbon: Vec<f64> = (0..n_buckets)
-            .map(|b| bucket_mean(&|h| world.series.effective_carbon(site, SimTime(h * 3600)), b))
+            .map(|b| {
+                bucket_mean(
+                    &|h| world.series.effective_carbon(site, SimTime(h * 3600)),
+                    b,
+                )
+            })
             .collect();
-        let max_load = loads.iter().flatten().copied().fold(0.0, f64::max).max(1e-9);
+        let max_load = loads
+            .iter()
+            .flatten()
+            .copied()
+            .fold(0.0, f64::max)
+            .max(1e-9);
         let max_carbon = carbon.iter().copied().fold(0.0, f64::max).max(1e-9);
         let _ = writeln!(
             out,
@@ -67,9 +91,26 @@ pub fn svg(world: &World, runs: &[RunResult], first_h: i64, last_h: i64, carbon_
             y0 - 4.0,
             escape(&world.sites[site].id)
         );
-        let _ = writeln!(out, r##"<text x="{}" y="{}" text-anchor="end">{:.0}</text>"##, left - 4.0, y0 + 10.0, max_load);
-        let _ = writeln!(out, r##"<text x="{}" y="{}" text-anchor="end">0</text>"##, left - 4.0, y0 + panel_h);
-        let _ = writeln!(out, r##"<text x="{}" y="{}" fill="#888">{:.2}</text>"##, left + plot_w + 4.0, y0 + 10.0, max_carbon);
+        let _ = writeln!(
+            out,
+            r##"<text x="{}" y="{}" text-anchor="end">{:.0}</text>"##,
+            left - 4.0,
+            y0 + 10.0,
+            max_load
+        );
+        let _ = writeln!(
+            out,
+            r##"<text x="{}" y="{}" text-anchor="end">0</text>"##,
+            left - 4.0,
+            y0 + panel_h
+        );
+        let _ = writeln!(
+            out,
+            r##"<text x="{}" y="{}" fill="#888">{:.2}</text>"##,
+            left + plot_w + 4.0,
+            y0 + 10.0,
+            max_carbon
+        );
         let points = |values: &[f64], max: f64| -> String {
             values
                 .iter()
@@ -78,7 +119,11 @@ pub fn svg(world: &World, runs: &[RunResult], first_h: i64, last_h: i64, carbon_
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        let _ = writeln!(out, r##"<polyline fill="none" stroke="#bbb" stroke-width="1" points="{}"/>"##, points(&carbon, max_carbon));
+        let _ = writeln!(
+            out,
+            r##"<polyline fill="none" stroke="#bbb" stroke-width="1" points="{}"/>"##,
+            points(&carbon, max_carbon)
+        );
         for (p, load) in loads.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -99,5 +144,7 @@ pub fn svg(world: &World, runs: &[RunResult], first_h: i64, last_h: i64, carbon_
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

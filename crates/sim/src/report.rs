@@ -93,10 +93,29 @@ pub struct PolicyResult {
 }
 
 /// Summarises one run. `span_hours` is the common span utilisation is taken over.
-pub fn summarise(world: &World, requests: &[Result<Request, String>], run: &RunResult, span_hours: f64, lp: Option<f64>) -> PolicyResult {
-    let mut counts = JobCounts { total: run.jobs.len(), done: 0, rejected: 0, rejected_by_reason: BTreeMap::new() };
-    let (mut compute, mut energy, mut transfer, mut kwh, mut carbon, mut green, mut gb, mut objective) =
-        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+pub fn summarise(
+    world: &World,
+    requests: &[Result<Request, String>],
+    run: &RunResult,
+    span_hours: f64,
+    lp: Option<f64>,
+) -> PolicyResult {
+    let mut counts = JobCounts {
+        total: run.jobs.len(),
+        done: 0,
+        rejected: 0,
+        rejected_by_reason: BTreeMap::new(),
+    };
+    let (
+        mut compute,
+        mut energy,
+        mut transfer,
+        mut kwh,
+        mut carbon,
+        mut green,
+        mut gb,
+        mut objective,
+    ) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     let mut waits = Vec::new();
     let mut misses = 0;
     let n_sites = world.sites.len();
@@ -105,7 +124,13 @@ pub fn summarise(world: &World, requests: &[Result<Request, String>], run: &RunR
     let mut site_carbon = vec![0.0; n_sites];
     for (i, job) in run.jobs.iter().enumerate() {
         match job {
-            JobResult::Done { site, terms, green_kwh, objective: o, .. } => {
+            JobResult::Done {
+                site,
+                terms,
+                green_kwh,
+                objective: o,
+                ..
+            } => {
                 counts.done += 1;
                 compute += terms.compute_cny;
                 energy += terms.energy_cny;
@@ -131,8 +156,16 @@ pub fn summarise(world: &World, requests: &[Result<Request, String>], run: &RunR
         }
     }
     waits.sort_by(f64::total_cmp);
-    let mean = if waits.is_empty() { 0.0 } else { waits.iter().sum::<f64>() / waits.len() as f64 };
-    let p95 = if waits.is_empty() { 0.0 } else { waits[((waits.len() as f64 * 0.95).ceil() as usize).clamp(1, waits.len()) - 1] };
+    let mean = if waits.is_empty() {
+        0.0
+    } else {
+        waits.iter().sum::<f64>() / waits.len() as f64
+    };
+    let p95 = if waits.is_empty() {
+        0.0
+    } else {
+        waits[((waits.len() as f64 * 0.95).ceil() as usize).clamp(1, waits.len()) - 1]
+    };
     let sites = (0..n_sites)
         .map(|s| {
             let cap = &world.capacity[s];
@@ -141,7 +174,10 @@ pub fn summarise(world: &World, requests: &[Result<Request, String>], run: &RunR
                 .filter(|c| cap.units[c.index()] > 0)
                 .map(|c| {
                     let busy_h = run.busy_unit_secs[s][c.index()] / 3600.0;
-                    (c.name().to_string(), busy_h / (cap.units[c.index()] as f64 * span_hours.max(1e-9)))
+                    (
+                        c.name().to_string(),
+                        busy_h / (cap.units[c.index()] as f64 * span_hours.max(1e-9)),
+                    )
                 })
                 .collect();
             SiteResult {
@@ -156,7 +192,12 @@ pub fn summarise(world: &World, requests: &[Result<Request, String>], run: &RunR
     PolicyResult {
         policy: run.policy.kind.name().to_string(),
         jobs: counts,
-        cost_cny: Cost { total: compute + energy + transfer, compute, energy, transfer },
+        cost_cny: Cost {
+            total: compute + energy + transfer,
+            compute,
+            energy,
+            transfer,
+        },
         energy_mwh: kwh / 1000.0,
         carbon_t: carbon / 1000.0,
         green_share: if kwh > 0.0 { green / kwh } else { 0.0 },
@@ -222,13 +263,28 @@ pub fn render_tables(report: &Report) -> String {
     let _ = writeln!(
         out,
         "topology {} · trace {} ({} jobs, {} bad lines skipped) · seed {}",
-        report.topology, report.trace.path, report.trace.jobs, report.trace.skipped_lines, report.seed
+        report.topology,
+        report.trace.path,
+        report.trace.jobs,
+        report.trace.skipped_lines,
+        report.seed
     );
     let _ = writeln!(out, "carbon: {}", report.carbon_shape);
     let _ = writeln!(out);
     let header = [
-        "policy", "done", "rejected", "cost CNY", "energy MWh", "carbon t", "green", "wait mean h", "wait p95 h",
-        "misses", "moved TB", "objective", "LP gap",
+        "policy",
+        "done",
+        "rejected",
+        "cost CNY",
+        "energy MWh",
+        "carbon t",
+        "green",
+        "wait mean h",
+        "wait p95 h",
+        "misses",
+        "moved TB",
+        "objective",
+        "LP gap",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for p in &report.policies {
@@ -263,14 +319,27 @@ pub fn render_tables(report: &Report) -> String {
         }
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "utilisation per site (busy / capacity over {:.0} h):", report.span_hours);
-    let mut rows: Vec<Vec<String>> = vec![std::iter::once("site".to_string()).chain(report.policies.iter().map(|p| p.policy.clone())).collect()];
+    let _ = writeln!(
+        out,
+        "utilisation per site (busy / capacity over {:.0} h):",
+        report.span_hours
+    );
+    let mut rows: Vec<Vec<String>> = vec![
+        std::iter::once("site".to_string())
+            .chain(report.policies.iter().map(|p| p.policy.clone()))
+            .collect(),
+    ];
     if let Some(first) = report.policies.first() {
         for (s, site) in first.sites.iter().enumerate() {
             let mut row = vec![site.site.clone()];
             for p in &report.policies {
                 let u = &p.sites[s].utilisation;
-                row.push(u.iter().map(|(c, v)| format!("{c} {}", pct(*v))).collect::<Vec<_>>().join(" "));
+                row.push(
+                    u.iter()
+                        .map(|(c, v)| format!("{c} {}", pct(*v)))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
             }
             rows.push(row);
         }
@@ -290,7 +359,15 @@ pub fn render_tables(report: &Report) -> String {
 /// Left-aligns the first column and right-aligns the others.
 pub fn table(rows: &[Vec<String>]) -> String {
     let n = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..n).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..n)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row
@@ -298,7 +375,11 @@ pub fn table(rows: &[Vec<String>]) -> String {
             .enumerate()
             .map(|(c, s)| {
                 let pad = widths[c] - s.chars().count();
-                if c == 0 { format!("{s}{}", " ".repeat(pad)) } else { format!("{}{s}", " ".repeat(pad)) }
+                if c == 0 {
+                    format!("{s}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{s}", " ".repeat(pad))
+                }
             })
             .collect();
         out.push_str(cells.join("  ").trim_end());

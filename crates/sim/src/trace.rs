@@ -127,7 +127,9 @@ pub enum TraceError {
         message: String,
     },
     /// The format could not be told from the file.
-    #[error("{path}: cannot tell the trace format from the name or header (use --format swf|alibaba-gpu|gaia)")]
+    #[error(
+        "{path}: cannot tell the trace format from the name or header (use --format swf|alibaba-gpu|gaia)"
+    )]
     UnknownFormat {
         /// File.
         path: String,
@@ -135,14 +137,20 @@ pub enum TraceError {
 }
 
 fn read_text(path: &Path) -> Result<String, TraceError> {
-    let io = |source| TraceError::Io { path: path.display().to_string(), source };
+    let io = |source| TraceError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let bytes = std::fs::read(path).map_err(io)?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut text = String::new();
-        GzDecoder::new(&bytes[..]).read_to_string(&mut text).map_err(io)?;
+        GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .map_err(io)?;
         Ok(text)
     } else {
-        String::from_utf8(bytes).map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+        String::from_utf8(bytes)
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
     }
 }
 
@@ -152,7 +160,8 @@ pub fn read_trace(path: &Path, options: &ReadOptions) -> Result<Trace, TraceErro
     let name = path.display().to_string();
     let format = match options.format {
         Some(f) => f,
-        None => detect_format(&name, &text).ok_or_else(|| TraceError::UnknownFormat { path: name.clone() })?,
+        None => detect_format(&name, &text)
+            .ok_or_else(|| TraceError::UnknownFormat { path: name.clone() })?,
     };
     let mut trace = match format {
         TraceFormat::Swf => parse_swf(&text, &name, options.skip_bad)?,
@@ -167,7 +176,12 @@ pub fn read_trace(path: &Path, options: &ReadOptions) -> Result<Trace, TraceErro
                 Some(p) => Some((p.display().to_string(), read_text(&p)?)),
                 None => None,
             };
-            parse_alibaba(&text, &name, options.skip_bad, nodes.as_ref().map(|(n, t)| (n.as_str(), t.as_str())))?
+            parse_alibaba(
+                &text,
+                &name,
+                options.skip_bad,
+                nodes.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+            )?
         }
     };
     trace.path = name;
@@ -184,7 +198,10 @@ pub fn detect_format(name: &str, text: &str) -> Option<TraceFormat> {
     if header.starts_with("name,cpu_milli") {
         return Some(TraceFormat::AlibabaGpu);
     }
-    if header.replace(' ', "").starts_with("arrival_time,length,cpus") {
+    if header
+        .replace(' ', "")
+        .starts_with("arrival_time,length,cpus")
+    {
         return Some(TraceFormat::Gaia);
     }
     if header.starts_with(';') {
@@ -199,11 +216,20 @@ struct LineError {
 }
 
 fn field_err(field: &str, message: impl Into<String>) -> LineError {
-    LineError { field: field.to_string(), message: message.into() }
+    LineError {
+        field: field.to_string(),
+        message: message.into(),
+    }
 }
 
 /// Runs `parse` on each data line, turning errors into a failure or a skip.
-fn each_line<F>(text: &str, path: &str, skip_bad: bool, skip_header: bool, mut parse: F) -> Result<Vec<BadLine>, TraceError>
+fn each_line<F>(
+    text: &str,
+    path: &str,
+    skip_bad: bool,
+    skip_header: bool,
+    mut parse: F,
+) -> Result<Vec<BadLine>, TraceError>
 where
     F: FnMut(usize, &str) -> Result<(), LineError>,
 {
@@ -215,9 +241,18 @@ where
         }
         if let Err(e) = parse(number, line) {
             if skip_bad {
-                skipped.push(BadLine { line: number, field: e.field, message: e.message });
+                skipped.push(BadLine {
+                    line: number,
+                    field: e.field,
+                    message: e.message,
+                });
             } else {
-                return Err(TraceError::Line { path: path.to_string(), line: number, field: e.field, message: e.message });
+                return Err(TraceError::Line {
+                    path: path.to_string(),
+                    line: number,
+                    field: e.field,
+                    message: e.message,
+                });
             }
         }
     }
@@ -225,7 +260,9 @@ where
 }
 
 fn number<T: std::str::FromStr>(text: &str, field: &str) -> Result<T, LineError> {
-    text.trim().parse().map_err(|_| field_err(field, format!("{:?} is not a number", text.trim())))
+    text.trim()
+        .parse()
+        .map_err(|_| field_err(field, format!("{:?} is not a number", text.trim())))
 }
 
 const SWF_FIELDS: [&str; 18] = [
@@ -258,7 +295,10 @@ pub fn parse_swf(text: &str, path: &str, skip_bad: bool) -> Result<Trace, TraceE
     let skipped = each_line(text, path, skip_bad, false, |line, raw| {
         let fields: Vec<&str> = raw.split_whitespace().collect();
         if fields.len() < 18 {
-            return Err(field_err(SWF_FIELDS[fields.len().min(17)], format!("missing: {} of 18 fields", fields.len())));
+            return Err(field_err(
+                SWF_FIELDS[fields.len().min(17)],
+                format!("missing: {} of 18 fields", fields.len()),
+            ));
         }
         let get = |i: usize| -> Result<f64, LineError> { number::<f64>(fields[i], SWF_FIELDS[i]) };
         let submit = get(1)?;
@@ -277,10 +317,14 @@ pub fn parse_swf(text: &str, path: &str, skip_bad: bool) -> Result<Trace, TraceE
         let procs = get(4)?;
         let procs = if procs > 0.0 { procs } else { get(7)? };
         if procs <= 0.0 {
-            return Err(field_err(SWF_FIELDS[4], "no processor count (fields 5 and 8 are unknown)"));
+            return Err(field_err(
+                SWF_FIELDS[4],
+                "no processor count (fields 5 and 8 are unknown)",
+            ));
         }
         let mem_kb = get(6)?;
-        let mem_gib = (mem_kb > 0.0).then(|| ((mem_kb * procs) / (1024.0 * 1024.0)).ceil().max(1.0) as u32);
+        let mem_gib =
+            (mem_kb > 0.0).then(|| ((mem_kb * procs) / (1024.0 * 1024.0)).ceil().max(1.0) as u32);
         let user = get(11)?;
         jobs.push(TraceJob {
             line,
@@ -296,13 +340,25 @@ pub fn parse_swf(text: &str, path: &str, skip_bad: bool) -> Result<Trace, TraceE
         });
         Ok(())
     })?;
-    Ok(Trace { path: path.into(), format: TraceFormat::Swf, time_unit: None, jobs, skipped, gpu_models: Vec::new() })
+    Ok(Trace {
+        path: path.into(),
+        format: TraceFormat::Swf,
+        time_unit: None,
+        jobs,
+        skipped,
+        gpu_models: Vec::new(),
+    })
 }
 
 /// GAIA CSV: `arrival_time,length,cpus`, in hours (the 100k files) or seconds
 /// (the `_1k` file). Without an explicit unit: seconds when the median length
 /// exceeds 48 (a two-day median job is implausible in hours), else hours.
-pub fn parse_gaia(text: &str, path: &str, skip_bad: bool, unit: Option<TimeUnit>) -> Result<Trace, TraceError> {
+pub fn parse_gaia(
+    text: &str,
+    path: &str,
+    skip_bad: bool,
+    unit: Option<TimeUnit>,
+) -> Result<Trace, TraceError> {
     let mut rows: Vec<(usize, f64, f64, u32)> = Vec::new();
     let header = text.lines().next().unwrap_or("");
     if header.replace(' ', "") != "arrival_time,length,cpus" {
@@ -317,7 +373,10 @@ pub fn parse_gaia(text: &str, path: &str, skip_bad: bool, unit: Option<TimeUnit>
         let fields: Vec<&str> = raw.split(',').collect();
         let names = ["arrival_time", "length", "cpus"];
         if fields.len() != 3 {
-            return Err(field_err(names[fields.len().min(2)], format!("expected 3 fields, found {}", fields.len())));
+            return Err(field_err(
+                names[fields.len().min(2)],
+                format!("expected 3 fields, found {}", fields.len()),
+            ));
         }
         let arrival: f64 = number(fields[0], names[0])?;
         let length: f64 = number(fields[1], names[1])?;
@@ -329,7 +388,10 @@ pub fn parse_gaia(text: &str, path: &str, skip_bad: bool, unit: Option<TimeUnit>
             return Err(field_err(names[1], format!("{length} is negative")));
         }
         if cpus < 1.0 || cpus.fract() != 0.0 || cpus > 1e6 {
-            return Err(field_err(names[2], format!("{cpus} is not a whole number of cores >= 1")));
+            return Err(field_err(
+                names[2],
+                format!("{cpus} is not a whole number of cores >= 1"),
+            ));
         }
         rows.push((line, arrival, length, cpus as u32));
         Ok(())
@@ -340,7 +402,14 @@ pub fn parse_gaia(text: &str, path: &str, skip_bad: bool, unit: Option<TimeUnit>
             let mut lengths: Vec<f64> = rows.iter().map(|r| r.2).collect();
             lengths.sort_by(f64::total_cmp);
             let median = lengths.get(lengths.len() / 2).copied().unwrap_or(0.0);
-            (if median > 48.0 { TimeUnit::Seconds } else { TimeUnit::Hours }, true)
+            (
+                if median > 48.0 {
+                    TimeUnit::Seconds
+                } else {
+                    TimeUnit::Hours
+                },
+                true,
+            )
         }
     };
     let scale = match unit {
@@ -376,9 +445,13 @@ pub fn parse_gaia(text: &str, path: &str, skip_bad: bool, unit: Option<TimeUnit>
 /// never scheduled (`Pending`) runs `deletion_time - creation_time` (how long its
 /// owner wanted it). `gpu_spec` is empty in this file, so the node list's models,
 /// weighted by their GPU counts, are returned for the fill-in rules.
-pub fn parse_alibaba(text: &str, path: &str, skip_bad: bool, nodes: Option<(&str, &str)>) -> Result<Trace, TraceError> {
-    const HEADER: &str =
-        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time";
+pub fn parse_alibaba(
+    text: &str,
+    path: &str,
+    skip_bad: bool,
+    nodes: Option<(&str, &str)>,
+) -> Result<Trace, TraceError> {
+    const HEADER: &str = "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time";
     let header = text.lines().next().unwrap_or("");
     if header.trim() != HEADER {
         return Err(TraceError::Line {
@@ -393,20 +466,30 @@ pub fn parse_alibaba(text: &str, path: &str, skip_bad: bool, nodes: Option<(&str
     let skipped = each_line(text, path, skip_bad, true, |line, raw| {
         let f: Vec<&str> = raw.split(',').collect();
         if f.len() != names.len() {
-            return Err(field_err(names[f.len().min(names.len() - 1)], format!("expected 11 fields, found {}", f.len())));
+            return Err(field_err(
+                names[f.len().min(names.len() - 1)],
+                format!("expected 11 fields, found {}", f.len()),
+            ));
         }
         let cpu_milli: f64 = number(f[1], names[1])?;
         let mem_mib: f64 = number(f[2], names[2])?;
         let num_gpu: f64 = number(f[3], names[3])?;
         let creation: i64 = number(f[8], names[8])?;
         let deletion: i64 = number(f[9], names[9])?;
-        let scheduled: Option<i64> = if f[10].trim().is_empty() { None } else { Some(number(f[10], names[10])?) };
+        let scheduled: Option<i64> = if f[10].trim().is_empty() {
+            None
+        } else {
+            Some(number(f[10], names[10])?)
+        };
         if cpu_milli < 0.0 || mem_mib < 0.0 || num_gpu < 0.0 {
             return Err(field_err(names[1], "negative resources"));
         }
         let start = scheduled.unwrap_or(creation);
         if deletion < start {
-            return Err(field_err(names[9], format!("{deletion} is before the start {start}")));
+            return Err(field_err(
+                names[9],
+                format!("{deletion} is before the start {start}"),
+            ));
         }
         jobs.push(TraceJob {
             line,
@@ -428,7 +511,10 @@ pub fn parse_alibaba(text: &str, path: &str, skip_bad: bool, nodes: Option<(&str
         each_line(node_text, node_path, false, true, |_, raw| {
             let f: Vec<&str> = raw.split(',').collect();
             if f.len() != 5 {
-                return Err(field_err("model", format!("expected 5 fields, found {}", f.len())));
+                return Err(field_err(
+                    "model",
+                    format!("expected 5 fields, found {}", f.len()),
+                ));
             }
             let gpus: u32 = number(f[3], "gpu")?;
             if gpus > 0 && !f[4].trim().is_empty() {
@@ -438,63 +524,14 @@ pub fn parse_alibaba(text: &str, path: &str, skip_bad: bool, nodes: Option<(&str
         })?;
         gpu_models = counts.into_iter().collect();
     }
-    Ok(Trace { path: path.into(), format: TraceFormat::AlibabaGpu, time_unit: None, jobs, skipped, gpu_models })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gaia_detects_hours_and_seconds() {
-        let hours = "arrival_time,length,cpus\n0.0,2.5,1\n1.0,0.5,4\n";
-        let t = parse_gaia(hours, "h.csv", false, None).unwrap();
-        assert_eq!(t.time_unit, Some((TimeUnit::Hours, true)));
-        assert_eq!(t.jobs[0].duration_secs, Some(9000));
-        assert_eq!(t.jobs[1].submit_secs, 3600);
-        let secs = "arrival_time,length,cpus\n0.0,6302.0,1\n68.0,1000.0,1\n";
-        let t = parse_gaia(secs, "s.csv", false, None).unwrap();
-        assert_eq!(t.time_unit, Some((TimeUnit::Seconds, true)));
-        assert_eq!(t.jobs[1].submit_secs, 68);
-    }
-
-    #[test]
-    fn bad_lines_name_file_line_and_field_or_are_counted() {
-        let text = "arrival_time,length,cpus\n0.0,2.5,1\n1.0,x,4\n2.0,1.0\n";
-        let err = parse_gaia(text, "g.csv", false, None).unwrap_err().to_string();
-        assert_eq!(err, "g.csv: line 3: field \"length\": \"x\" is not a number");
-        let t = parse_gaia(text, "g.csv", true, None).unwrap();
-        assert_eq!(t.jobs.len(), 1);
-        assert_eq!(t.skipped.len(), 2);
-        assert_eq!(t.skipped[1].line, 4);
-    }
-
-    #[test]
-    fn swf_reads_fields_and_unknowns() {
-        let text = "; comment\n    1        0     -1   1451  128     -1    -1   -1     -1    -1 -1   1   1  -1 -1 -1 -1 -1\n    2       10     -1     -1    4     -1  2048   -1    600    -1 -1   7   1  -1 -1 -1 -1 -1\n";
-        let t = parse_swf(text, "x.swf", false).unwrap();
-        assert_eq!(t.jobs.len(), 2);
-        assert_eq!(t.jobs[0].line, 2);
-        assert_eq!((t.jobs[0].cpus, t.jobs[0].duration_secs), (128, Some(1451)));
-        assert_eq!(t.jobs[1].duration_secs, Some(600), "falls back to requested time");
-        assert_eq!(t.jobs[1].user.as_deref(), Some("user-7"));
-        let err = parse_swf("1 2 3\n", "x.swf", false).unwrap_err().to_string();
-        assert!(err.starts_with("x.swf: line 1: field"), "{err}");
-    }
-
-    #[test]
-    fn alibaba_reads_pods_and_node_models() {
-        let pods = "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n\
-                    p0,12000,16384,1,1000,,LS,Running,0,100,10\n\
-                    p1,6000,12288,2,460,,BE,Pending,50,80,\n";
-        let nodes = "sn,cpu_milli,memory_mib,gpu,model\nn0,1,1,8,V100M32\nn1,1,1,2,T4\nn2,1,1,0,\n";
-        let t = parse_alibaba(pods, "p.csv", false, Some(("n.csv", nodes))).unwrap();
-        assert_eq!(t.jobs[0].duration_secs, Some(90));
-        assert!(t.jobs[0].latency_sensitive);
-        assert_eq!(t.jobs[1].duration_secs, Some(30), "pending pod: deletion - creation");
-        assert_eq!((t.jobs[1].cpus, t.jobs[1].mem_gib, t.jobs[1].gpus), (6, Some(12), 2));
-        assert_eq!(t.gpu_models, vec![("T4".to_string(), 2), ("V100M32".to_string(), 8)]);
-    }
+    Ok(Trace {
+        path: path.into(),
+        format: TraceFormat::AlibabaGpu,
+        time_unit: None,
+        jobs,
+        skipped,
+        gpu_models,
+    })
 }
 
 /// The built-in synthetic workload (`--trace synthetic`), the project's own data so
@@ -525,7 +562,12 @@ pub fn synthetic(seed: u64, jobs: usize, days: u32, gpu_models: &[(String, u32)]
         let kind = draw(seed, index, 103);
         let log_uniform = |lo: f64, hi: f64, tag: u64| lo * (hi / lo).powf(draw(seed, index, tag));
         let (cpus, gpus, hours, latency_sensitive) = if kind < 0.7 {
-            ((log_uniform(1.0, 17.0, 104) as u32).max(1), 0, log_uniform(0.25, 12.0, 105), false)
+            (
+                (log_uniform(1.0, 17.0, 104) as u32).max(1),
+                0,
+                log_uniform(0.25, 12.0, 105),
+                false,
+            )
         } else if kind < 0.9 {
             let gpus = [1, 2, 4, 8][(draw(seed, index, 106) * 4.0) as usize % 4];
             (gpus * 8, gpus, log_uniform(2.0, 48.0, 107), false)
@@ -535,10 +577,14 @@ pub fn synthetic(seed: u64, jobs: usize, days: u32, gpu_models: &[(String, u32)]
         let model = if gpus > 0 {
             let total: u32 = gpu_models.iter().map(|m| m.1).sum();
             let mut target = draw(seed, index, 109) * total as f64;
-            gpu_models.iter().find(|m| {
-                target -= m.1 as f64;
-                target < 0.0
-            }).or(gpu_models.last()).map(|m| m.0.clone())
+            gpu_models
+                .iter()
+                .find(|m| {
+                    target -= m.1 as f64;
+                    target < 0.0
+                })
+                .or(gpu_models.last())
+                .map(|m| m.0.clone())
         } else {
             None
         };
@@ -562,5 +608,103 @@ pub fn synthetic(seed: u64, jobs: usize, days: u32, gpu_models: &[(String, u32)]
         jobs: out,
         skipped: Vec::new(),
         gpu_models: gpu_models.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaia_detects_hours_and_seconds() {
+        let hours = "arrival_time,length,cpus\n0.0,2.5,1\n1.0,0.5,4\n";
+        let t = parse_gaia(hours, "h.csv", false, None).unwrap();
+        assert_eq!(t.time_unit, Some((TimeUnit::Hours, true)));
+        assert_eq!(t.jobs[0].duration_secs, Some(9000));
+        assert_eq!(t.jobs[1].submit_secs, 3600);
+        let secs = "arrival_time,length,cpus\n0.0,6302.0,1\n68.0,1000.0,1\n";
+        let t = parse_gaia(secs, "s.csv", false, None).unwrap();
+        assert_eq!(t.time_unit, Some((TimeUnit::Seconds, true)));
+        assert_eq!(t.jobs[1].submit_secs, 68);
+    }
+
+    #[test]
+    fn bad_lines_name_file_line_and_field_or_are_counted() {
+        let text = "arrival_time,length,cpus\n0.0,2.5,1\n1.0,x,4\n2.0,1.0\n";
+        let err = parse_gaia(text, "g.csv", false, None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "g.csv: line 3: field \"length\": \"x\" is not a number"
+        );
+        let t = parse_gaia(text, "g.csv", true, None).unwrap();
+        assert_eq!(t.jobs.len(), 1);
+        assert_eq!(t.skipped.len(), 2);
+        assert_eq!(t.skipped[1].line, 4);
+    }
+
+    #[test]
+    fn swf_reads_fields_and_unknowns() {
+        let text = "; comment\n    1        0     -1   1451  128     -1    -1   -1     -1    -1 -1   1   1  -1 -1 -1 -1 -1\n    2       10     -1     -1    4     -1  2048   -1    600    -1 -1   7   1  -1 -1 -1 -1 -1\n";
+        let t = parse_swf(text, "x.swf", false).unwrap();
+        assert_eq!(t.jobs.len(), 2);
+        assert_eq!(t.jobs[0].line, 2);
+        assert_eq!((t.jobs[0].cpus, t.jobs[0].duration_secs), (128, Some(1451)));
+        assert_eq!(
+            t.jobs[1].duration_secs,
+            Some(600),
+            "falls back to requested time"
+        );
+        assert_eq!(t.jobs[1].user.as_deref(), Some("user-7"));
+        let err = parse_swf("1 2 3\n", "x.swf", false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("x.swf: line 1: field"), "{err}");
+    }
+
+    #[test]
+    fn alibaba_reads_pods_and_node_models() {
+        let pods = "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n\
+                    p0,12000,16384,1,1000,,LS,Running,0,100,10\n\
+                    p1,6000,12288,2,460,,BE,Pending,50,80,\n";
+        let nodes = "sn,cpu_milli,memory_mib,gpu,model\nn0,1,1,8,V100M32\nn1,1,1,2,T4\nn2,1,1,0,\n";
+        let t = parse_alibaba(pods, "p.csv", false, Some(("n.csv", nodes))).unwrap();
+        assert_eq!(t.jobs[0].duration_secs, Some(90));
+        assert!(t.jobs[0].latency_sensitive);
+        assert_eq!(
+            t.jobs[1].duration_secs,
+            Some(30),
+            "pending pod: deletion - creation"
+        );
+        assert_eq!(
+            (t.jobs[1].cpus, t.jobs[1].mem_gib, t.jobs[1].gpus),
+            (6, Some(12), 2)
+        );
+        assert_eq!(
+            t.gpu_models,
+            vec![("T4".to_string(), 2), ("V100M32".to_string(), 8)]
+        );
+    }
+
+    #[test]
+    fn synthetic_workload_is_deterministic_and_mixed() {
+        let models = vec![("a800".to_string(), 64), ("l40s".to_string(), 128)];
+        let a = synthetic(1, 500, 7, &models);
+        assert_eq!(a.jobs, synthetic(1, 500, 7, &models).jobs);
+        assert_ne!(a.jobs, synthetic(2, 500, 7, &models).jobs);
+        assert_eq!(a.jobs.len(), 500);
+        let gpu = a.jobs.iter().filter(|j| j.gpus > 0).count();
+        assert!((100..200).contains(&gpu), "{gpu} accelerator jobs of 500");
+        let last = a.jobs.last().unwrap().submit_secs;
+        assert!(
+            (5 * 86400..9 * 86400).contains(&last),
+            "spans about a week: {last}"
+        );
+        assert!(
+            a.jobs
+                .windows(2)
+                .all(|w| w[0].submit_secs <= w[1].submit_secs)
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::fill::mix;
 use suanwang_model::{Job, N_CLASSES, ResourceClass, SimTime};
-use suanwang_sched::{Forecast, NetView, Need, Request, SiteCapacity, SiteView};
+use suanwang_sched::{Forecast, Need, NetView, Request, SiteCapacity, SiteView};
 use suanwang_topology::{Network, SeriesModel, Topology};
 
 /// Actual series per site and slot, precomputed over the simulated span.
@@ -74,7 +74,10 @@ impl World {
                 pue: site.pue,
                 available: true,
             });
-            capacity.push(SiteCapacity { units, watts: site.power_cap_kw.map(|kw| (kw * 1000.0) as u32) });
+            capacity.push(SiteCapacity {
+                units,
+                watts: site.power_cap_kw.map(|kw| (kw * 1000.0) as u32),
+            });
         }
         let mut location_jurisdiction: Vec<usize> = sites.iter().map(|s| s.jurisdiction).collect();
         for region in &topology.regions {
@@ -120,12 +123,24 @@ impl World {
         for site in 0..n_sites {
             for k in 0..n_slots {
                 let t = SimTime(k as i64 * slot_secs);
-                actuals.tariff.push(series.tariff_cny_per_kwh(site, t) as f32);
-                actuals.grid_carbon.push(series.carbon_kg_per_kwh(site, t) as f32);
+                actuals
+                    .tariff
+                    .push(series.tariff_cny_per_kwh(site, t) as f32);
+                actuals
+                    .grid_carbon
+                    .push(series.carbon_kg_per_kwh(site, t) as f32);
                 actuals.green.push(series.green_share(site, t) as f32);
             }
         }
-        World { topology, network, series, sites, net, capacity, actuals }
+        World {
+            topology,
+            network,
+            series,
+            sites,
+            net,
+            capacity,
+            actuals,
+        }
     }
 
     /// Actual (tariff, grid carbon, green share) at `site` in `slot`.
@@ -133,17 +148,32 @@ impl World {
         let a = &self.actuals;
         if slot >= 0 && (slot as usize) < a.n_slots {
             let i = site * a.n_slots + slot as usize;
-            (a.tariff[i] as f64, a.grid_carbon[i] as f64, a.green[i] as f64)
+            (
+                a.tariff[i] as f64,
+                a.grid_carbon[i] as f64,
+                a.green[i] as f64,
+            )
         } else {
             let t = SimTime(slot * a.slot_secs);
-            (self.series.tariff_cny_per_kwh(site, t), self.series.carbon_kg_per_kwh(site, t), self.series.green_share(site, t))
+            (
+                self.series.tariff_cny_per_kwh(site, t),
+                self.series.carbon_kg_per_kwh(site, t),
+                self.series.green_share(site, t),
+            )
         }
     }
 
     /// The forecast issued at `issued_secs` for slots `base .. base + n`: actual ×
     /// (1 + e), e uniform with standard deviation `error × sqrt(lead / 24 h)` (capped
     /// at 3 × `error`), drawn from a hash of (seed, site, slot, issue time).
-    pub fn forecast(&self, issued_secs: i64, base: i64, n: usize, error: f64, seed: u64) -> Forecast {
+    pub fn forecast(
+        &self,
+        issued_secs: i64,
+        base: i64,
+        n: usize,
+        error: f64,
+        seed: u64,
+    ) -> Forecast {
         let slot_secs = self.actuals.slot_secs;
         Forecast::from_fn(self.sites.len(), base, slot_secs, n, |site, t| {
             let slot = t.0.div_euclid(slot_secs);
@@ -168,7 +198,10 @@ impl World {
     /// error naming it.
     pub fn request(&self, job: &Job) -> Result<Request, String> {
         let net = &self.net;
-        let location = |id: &str, what: &str| net.location(id).ok_or_else(|| format!("{what} {id:?} is not in the topology"));
+        let location = |id: &str, what: &str| {
+            net.location(id)
+                .ok_or_else(|| format!("{what} {id:?} is not in the topology"))
+        };
         let origin = location(&job.origin.0, "origin")?;
         let (data_location, data_gib) = match &job.data {
             Some(d) => (location(&d.location.0, "data location")?, d.size_gib),
@@ -184,10 +217,12 @@ impl World {
             // then matches nothing, which the planner reports as a residency rejection.
             residency |= net.jurisdiction(&j.0).map_or(1 << 63, |i| 1 << i);
         }
-        let pinned = match &job.pinned_site {
-            Some(s) => Some(self.sites.iter().position(|v| v.id == s.0).unwrap_or(usize::MAX)),
-            None => None,
-        };
+        let pinned = job.pinned_site.as_ref().map(|s| {
+            self.sites
+                .iter()
+                .position(|v| v.id == s.0)
+                .unwrap_or(usize::MAX)
+        });
         let mut need = Need::default();
         for d in &job.demand {
             need.units[d.class.index()] += d.count;

@@ -66,7 +66,10 @@ proptest! {
 }
 
 fn small_params() -> SimulateParams {
-    let mut params = SimulateParams::new(suanwang_topology::builtin("cn-west").unwrap(), PathBuf::from("synthetic"));
+    let mut params = SimulateParams::new(
+        suanwang_topology::builtin("cn-west").unwrap(),
+        PathBuf::from("synthetic"),
+    );
     params.synthetic_jobs = 150;
     params.synthetic_days = 2;
     params
@@ -90,7 +93,10 @@ fn same_inputs_and_seed_give_byte_identical_json() {
 #[test]
 fn golden_report_of_the_small_synthetic_run() {
     let simulation = suanwang_sim::run(&small_params(), &|_, _| {}).unwrap();
-    assert!(matches!(simulation.report.lp_bound, LpBoundReport::Computed { .. }));
+    assert!(matches!(
+        simulation.report.lp_bound,
+        LpBoundReport::Computed { .. }
+    ));
     insta::assert_snapshot!(report::render_tables(&simulation.report));
 }
 
@@ -101,13 +107,17 @@ fn shared_data() -> Option<PathBuf> {
     if dir.join("traces").is_dir() {
         Some(dir)
     } else {
-        eprintln!("skipped: no real data at {} (set SUANWANG_DATA; CI has ../shared/data)", dir.display());
+        eprintln!(
+            "skipped: no real data at {} (set SUANWANG_DATA; CI has ../shared/data)",
+            dir.display()
+        );
         None
     }
 }
 
 fn assert_balanced_beats_local(path: PathBuf, limit: Option<usize>) {
-    let mut params = SimulateParams::new(suanwang_topology::builtin("cn-west").unwrap(), path.clone());
+    let mut params =
+        SimulateParams::new(suanwang_topology::builtin("cn-west").unwrap(), path.clone());
     params.policies = vec![PolicyKind::LocalFifo, PolicyKind::Balanced];
     params.limit = limit;
     params.lp_max_jobs = 0;
@@ -115,11 +125,28 @@ fn assert_balanced_beats_local(path: PathBuf, limit: Option<usize>) {
     let report = &simulation.report;
     let (local, balanced) = (&report.policies[0], &report.policies[1]);
     for p in &report.policies {
-        assert_eq!(p.jobs.done + p.jobs.rejected, report.trace.jobs, "{}: every job accounted for", p.policy);
+        assert_eq!(
+            p.jobs.done + p.jobs.rejected,
+            report.trace.jobs,
+            "{}: every job accounted for",
+            p.policy
+        );
     }
     assert_eq!(balanced.deadline_misses, 0, "{}", path.display());
-    assert!(balanced.cost_cny.total < local.cost_cny.total, "{}: cost {} vs {}", path.display(), balanced.cost_cny.total, local.cost_cny.total);
-    assert!(balanced.carbon_t < local.carbon_t, "{}: carbon {} vs {}", path.display(), balanced.carbon_t, local.carbon_t);
+    assert!(
+        balanced.cost_cny.total < local.cost_cny.total,
+        "{}: cost {} vs {}",
+        path.display(),
+        balanced.cost_cny.total,
+        local.cost_cny.total
+    );
+    assert!(
+        balanced.carbon_t < local.carbon_t,
+        "{}: carbon {} vs {}",
+        path.display(),
+        balanced.carbon_t,
+        local.carbon_t
+    );
 }
 
 #[test]
@@ -128,7 +155,10 @@ fn balanced_beats_local_fifo_on_real_traces() {
     let traces = data.join("traces");
     assert_balanced_beats_local(traces.join("gaia_pai-100k.csv"), None);
     assert_balanced_beats_local(traces.join("gaia_pai_1k.csv"), None);
-    assert_balanced_beats_local(traces.join("alibaba_gpu2023_openb_pod_list_default.csv"), None);
+    assert_balanced_beats_local(
+        traces.join("alibaba_gpu2023_openb_pod_list_default.csv"),
+        None,
+    );
     assert_balanced_beats_local(traces.join("NASA-iPSC-1993-3.1-cln.swf.gz"), None);
 }
 
@@ -150,7 +180,18 @@ fn real_traces_read_completely() {
         assert!(trace.skipped.is_empty());
     }
     let small = suanwang_sim::trace::read_trace(&traces.join("gaia_pai_1k.csv"), &options).unwrap();
-    assert_eq!(small.time_unit, Some((suanwang_sim::trace::TimeUnit::Seconds, true)), "the _1k file is in seconds");
-    let alibaba = suanwang_sim::trace::read_trace(&traces.join("alibaba_gpu2023_openb_pod_list_default.csv"), &options).unwrap();
-    assert!(alibaba.gpu_models.iter().any(|(m, _)| m == "V100M32"), "node list read beside the pod list");
+    assert_eq!(
+        small.time_unit,
+        Some((suanwang_sim::trace::TimeUnit::Seconds, true)),
+        "the _1k file is in seconds"
+    );
+    let alibaba = suanwang_sim::trace::read_trace(
+        &traces.join("alibaba_gpu2023_openb_pod_list_default.csv"),
+        &options,
+    )
+    .unwrap();
+    assert!(
+        alibaba.gpu_models.iter().any(|(m, _)| m == "V100M32"),
+        "node list read beside the pod list"
+    );
 }

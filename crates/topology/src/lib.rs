@@ -7,12 +7,15 @@
 
 pub mod network;
 #[rustfmt::skip]
+#[allow(clippy::approx_constant)] // measured data, not an approximation of pi
 pub mod profiles;
 pub mod series;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use suanwang_model::{ClassMap, Link, LinkDefaults, LocationId, Region, ResourceClass, Site, SiteId};
+use suanwang_model::{
+    ClassMap, Link, LinkDefaults, LocationId, Region, ResourceClass, Site, SiteId,
+};
 
 pub use network::{LinkMetrics, Network};
 pub use series::{CarbonSeries, SeriesModel};
@@ -78,7 +81,11 @@ pub enum TopologyError {
 pub fn builtin(name: &str) -> Result<Topology, TopologyError> {
     let text = match name {
         "cn-west" => include_str!("../topologies/cn-west.toml"),
-        _ => return Err(TopologyError::UnknownBuiltin { name: name.to_string() }),
+        _ => {
+            return Err(TopologyError::UnknownBuiltin {
+                name: name.to_string(),
+            });
+        }
     };
     parse(text, name)
 }
@@ -101,7 +108,11 @@ impl Topology {
     /// IT power per busy unit of `class` at `site`, kW.
     pub fn power_kw(&self, site: &Site, class: ResourceClass) -> f64 {
         let own = site.power_kw_per_unit.get(class);
-        if own > 0.0 { own } else { self.power_kw_per_unit.get(class) }
+        if own > 0.0 {
+            own
+        } else {
+            self.power_kw_per_unit.get(class)
+        }
     }
 
     /// The site with id `id`.
@@ -126,118 +137,247 @@ impl Topology {
 
 type Invalid = (String, String);
 
-fn check(ok: bool, key: impl FnOnce() -> String, message: impl FnOnce() -> String) -> Result<(), Invalid> {
+fn check(
+    ok: bool,
+    key: impl FnOnce() -> String,
+    message: impl FnOnce() -> String,
+) -> Result<(), Invalid> {
     if ok { Ok(()) } else { Err((key(), message())) }
 }
 
 fn validate(topology: &Topology) -> Result<(), Invalid> {
-    check(!topology.name.trim().is_empty(), || "name".into(), || "must not be empty".into())?;
-    check(!topology.sites.is_empty(), || "site".into(), || "a topology needs at least one [[site]]".into())?;
+    check(
+        !topology.name.trim().is_empty(),
+        || "name".into(),
+        || "must not be empty".into(),
+    )?;
+    check(
+        !topology.sites.is_empty(),
+        || "site".into(),
+        || "a topology needs at least one [[site]]".into(),
+    )?;
     let d = &topology.link_defaults;
-    check(d.bandwidth_gbps > 0.0, || "link_defaults.bandwidth_gbps".into(), || "must be > 0".into())?;
-    check(d.price_cny_per_gb >= 0.0, || "link_defaults.price_cny_per_gb".into(), || "must be >= 0".into())?;
+    check(
+        d.bandwidth_gbps > 0.0,
+        || "link_defaults.bandwidth_gbps".into(),
+        || "must be > 0".into(),
+    )?;
+    check(
+        d.price_cny_per_gb >= 0.0,
+        || "link_defaults.price_cny_per_gb".into(),
+        || "must be >= 0".into(),
+    )?;
     check(
         d.international_price_cny_per_gb >= 0.0,
         || "link_defaults.international_price_cny_per_gb".into(),
         || "must be >= 0".into(),
     )?;
-    check(d.fibre_km_per_ms > 0.0, || "link_defaults.fibre_km_per_ms".into(), || "must be > 0".into())?;
-    check(d.route_factor >= 1.0, || "link_defaults.route_factor".into(), || "must be >= 1".into())?;
+    check(
+        d.fibre_km_per_ms > 0.0,
+        || "link_defaults.fibre_km_per_ms".into(),
+        || "must be > 0".into(),
+    )?;
+    check(
+        d.route_factor >= 1.0,
+        || "link_defaults.route_factor".into(),
+        || "must be >= 1".into(),
+    )?;
     for (class, kw) in topology.power_kw_per_unit.iter() {
-        check(kw >= 0.0 && kw < 10.0, || format!("power_kw_per_unit.{class}"), || {
-            format!("{kw} kW per unit is out of range 0..10")
-        })?;
+        check(
+            (0.0..10.0).contains(&kw),
+            || format!("power_kw_per_unit.{class}"),
+            || format!("{kw} kW per unit is out of range 0..10"),
+        )?;
     }
 
     let mut ids: HashSet<&str> = HashSet::new();
     for (i, site) in topology.sites.iter().enumerate() {
         let at = |field: &str| format!("site[{i}] {:?}.{field}", site.id.0);
-        check(is_id(&site.id.0), || format!("site[{i}].id"), || {
-            format!("{:?} is not a valid id (lower-case letters, digits, '-' and '_')", site.id.0)
-        })?;
-        check(ids.insert(&site.id.0), || format!("site[{i}].id"), || format!("duplicate id {:?}", site.id.0))?;
+        check(
+            is_id(&site.id.0),
+            || format!("site[{i}].id"),
+            || {
+                format!(
+                    "{:?} is not a valid id (lower-case letters, digits, '-' and '_')",
+                    site.id.0
+                )
+            },
+        )?;
+        check(
+            ids.insert(&site.id.0),
+            || format!("site[{i}].id"),
+            || format!("duplicate id {:?}", site.id.0),
+        )?;
         check_point(site.location.lat, site.location.lon).map_err(|m| (at("location"), m))?;
-        check(site.pue >= 1.0 && site.pue <= 3.0, || at("pue"), || format!("{} is out of range 1..3", site.pue))?;
-        check(site.utc_offset_hours.abs() <= 14.0, || at("utc_offset_hours"), || "must be within -14..14".into())?;
+        check(
+            site.pue >= 1.0 && site.pue <= 3.0,
+            || at("pue"),
+            || format!("{} is out of range 1..3", site.pue),
+        )?;
+        check(
+            site.utc_offset_hours.abs() <= 14.0,
+            || at("utc_offset_hours"),
+            || "must be within -14..14".into(),
+        )?;
         if let Some(cap) = site.power_cap_kw {
             check(cap > 0.0, || at("power_cap_kw"), || "must be > 0".into())?;
         }
-        check(site.capacity.iter().any(|(_, u)| u > 0), || at("capacity"), || {
-            "a site must offer at least one resource class".into()
-        })?;
+        check(
+            site.capacity.iter().any(|(_, u)| u > 0),
+            || at("capacity"),
+            || "a site must offer at least one resource class".into(),
+        )?;
         for (class, units) in site.capacity.iter() {
             let price = site.price_cny_per_unit_hour.get(class);
             if units > 0 {
-                check(price > 0.0, || at(&format!("price_cny_per_unit_hour.{class}")), || {
-                    format!("missing or not > 0, but the site offers {units} {class}")
-                })?;
-                check(topology.power_kw(site, class) > 0.0, || at(&format!("power_kw_per_unit.{class}")), || {
-                    format!("no power per unit for {class}, here or in the topology's [power_kw_per_unit]")
-                })?;
+                check(
+                    price > 0.0,
+                    || at(&format!("price_cny_per_unit_hour.{class}")),
+                    || format!("missing or not > 0, but the site offers {units} {class}"),
+                )?;
+                check(
+                    topology.power_kw(site, class) > 0.0,
+                    || at(&format!("power_kw_per_unit.{class}")),
+                    || {
+                        format!(
+                            "no power per unit for {class}, here or in the topology's [power_kw_per_unit]"
+                        )
+                    },
+                )?;
             }
-            check(price >= 0.0 && price.is_finite(), || at(&format!("price_cny_per_unit_hour.{class}")), || {
-                "must be a finite number >= 0".into()
-            })?;
+            check(
+                price >= 0.0 && price.is_finite(),
+                || at(&format!("price_cny_per_unit_hour.{class}")),
+                || "must be a finite number >= 0".into(),
+            )?;
         }
-        check(site.tariff.base_cny_per_kwh > 0.0 && site.tariff.base_cny_per_kwh < 20.0, || at("tariff.base_cny_per_kwh"), || {
-            format!("{} CNY/kWh is out of range (0, 20)", site.tariff.base_cny_per_kwh)
-        })?;
+        check(
+            site.tariff.base_cny_per_kwh > 0.0 && site.tariff.base_cny_per_kwh < 20.0,
+            || at("tariff.base_cny_per_kwh"),
+            || {
+                format!(
+                    "{} CNY/kWh is out of range (0, 20)",
+                    site.tariff.base_cny_per_kwh
+                )
+            },
+        )?;
         let mut covered = [false; 24];
         for (b, band) in site.tariff.bands.iter().enumerate() {
             let key = || at(&format!("tariff.bands[{b}]"));
-            check(band.from < 24 && band.to >= 1 && band.to <= 24 && band.from != band.to, key, || {
-                format!("hours {}..{} are invalid (from 0..=23, to 1..=24, not equal)", band.from, band.to)
+            check(
+                band.from < 24 && band.to >= 1 && band.to <= 24 && band.from != band.to,
+                key,
+                || {
+                    format!(
+                        "hours {}..{} are invalid (from 0..=23, to 1..=24, not equal)",
+                        band.from, band.to
+                    )
+                },
+            )?;
+            check(band.multiplier > 0.0 && band.multiplier < 10.0, key, || {
+                "multiplier must be in (0, 10)".into()
             })?;
-            check(band.multiplier > 0.0 && band.multiplier < 10.0, key, || "multiplier must be in (0, 10)".into())?;
             for hour in (0..24u32).filter(|h| band.contains(*h)) {
-                check(!covered[hour as usize], key, || format!("hour {hour} is already in another band"))?;
+                check(!covered[hour as usize], key, || {
+                    format!("hour {hour} is already in another band")
+                })?;
                 covered[hour as usize] = true;
             }
         }
         check(
             site.carbon.grid_kg_per_kwh >= 0.0 && site.carbon.grid_kg_per_kwh <= 2.0,
             || at("carbon.grid_kg_per_kwh"),
-            || format!("{} kg/kWh is out of range 0..2", site.carbon.grid_kg_per_kwh),
+            || {
+                format!(
+                    "{} kg/kWh is out of range 0..2",
+                    site.carbon.grid_kg_per_kwh
+                )
+            },
         )?;
-        check((0.0..=1.0).contains(&site.green.share), || at("green.share"), || "must be within 0..1".into())?;
+        check(
+            (0.0..=1.0).contains(&site.green.share),
+            || at("green.share"),
+            || "must be within 0..1".into(),
+        )?;
     }
     let site_ids: HashSet<&str> = topology.sites.iter().map(|s| s.id.0.as_str()).collect();
     for (i, region) in topology.regions.iter().enumerate() {
-        check(is_id(&region.id.0), || format!("region[{i}].id"), || format!("{:?} is not a valid id", region.id.0))?;
-        check(ids.insert(&region.id.0), || format!("region[{i}].id"), || {
-            format!("duplicate id {:?} (sites and regions share one namespace)", region.id.0)
-        })?;
+        check(
+            is_id(&region.id.0),
+            || format!("region[{i}].id"),
+            || format!("{:?} is not a valid id", region.id.0),
+        )?;
+        check(
+            ids.insert(&region.id.0),
+            || format!("region[{i}].id"),
+            || {
+                format!(
+                    "duplicate id {:?} (sites and regions share one namespace)",
+                    region.id.0
+                )
+            },
+        )?;
         check_point(region.location.lat, region.location.lon)
             .map_err(|m| (format!("region[{i}] {:?}.location", region.id.0), m))?;
         if let Some(home) = &region.home_site {
-            check(site_ids.contains(home.0.as_str()), || format!("region[{i}] {:?}.home_site", region.id.0), || {
-                format!("no site {:?}", home.0)
-            })?;
+            check(
+                site_ids.contains(home.0.as_str()),
+                || format!("region[{i}] {:?}.home_site", region.id.0),
+                || format!("no site {:?}", home.0),
+            )?;
         }
     }
     let mut pairs: HashMap<(&str, &str), usize> = HashMap::new();
     for (i, link) in topology.links.iter().enumerate() {
         for (end, id) in [("a", &link.a), ("b", &link.b)] {
-            check(ids.contains(id.0.as_str()), || format!("link[{i}].{end}"), || {
-                format!("no site or region {:?}", id.0)
-            })?;
+            check(
+                ids.contains(id.0.as_str()),
+                || format!("link[{i}].{end}"),
+                || format!("no site or region {:?}", id.0),
+            )?;
         }
-        check(link.a != link.b, || format!("link[{i}]"), || "a link needs two different ends".into())?;
-        let key = if link.a.0 < link.b.0 { (link.a.0.as_str(), link.b.0.as_str()) } else { (link.b.0.as_str(), link.a.0.as_str()) };
+        check(
+            link.a != link.b,
+            || format!("link[{i}]"),
+            || "a link needs two different ends".into(),
+        )?;
+        let key = if link.a.0 < link.b.0 {
+            (link.a.0.as_str(), link.b.0.as_str())
+        } else {
+            (link.b.0.as_str(), link.a.0.as_str())
+        };
         if let Some(first) = pairs.insert(key, i) {
-            return Err((format!("link[{i}]"), format!("{} <-> {} is already link[{first}]", link.a, link.b)));
+            return Err((
+                format!("link[{i}]"),
+                format!("{} <-> {} is already link[{first}]", link.a, link.b),
+            ));
         }
-        check(link.bandwidth_gbps > 0.0, || format!("link[{i}].bandwidth_gbps"), || "must be > 0".into())?;
-        check(link.price_cny_per_gb >= 0.0, || format!("link[{i}].price_cny_per_gb"), || "must be >= 0".into())?;
+        check(
+            link.bandwidth_gbps > 0.0,
+            || format!("link[{i}].bandwidth_gbps"),
+            || "must be > 0".into(),
+        )?;
+        check(
+            link.price_cny_per_gb >= 0.0,
+            || format!("link[{i}].price_cny_per_gb"),
+            || "must be >= 0".into(),
+        )?;
         if let Some(ms) = link.latency_ms {
-            check(ms >= 0.0, || format!("link[{i}].latency_ms"), || "must be >= 0".into())?;
+            check(
+                ms >= 0.0,
+                || format!("link[{i}].latency_ms"),
+                || "must be >= 0".into(),
+            )?;
         }
     }
     Ok(())
 }
 
 fn is_id(id: &str) -> bool {
-    !id.is_empty() && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 fn check_point(lat: f64, lon: f64) -> Result<(), String> {
@@ -262,12 +402,29 @@ mod tests {
     #[test]
     fn cn_west_has_the_named_sites_regions_and_links() {
         let topology = builtin("cn-west").unwrap();
-        for id in ["cq-liangjiang", "cd-tianfu", "hami", "zhongwei", "qingyang", "guian", "helinger", "singapore"] {
+        for id in [
+            "cq-liangjiang",
+            "cd-tianfu",
+            "hami",
+            "zhongwei",
+            "qingyang",
+            "guian",
+            "helinger",
+            "singapore",
+        ] {
             assert!(topology.site(id).is_some(), "missing site {id}");
         }
         let regions: Vec<&str> = topology.regions.iter().map(|r| r.id.0.as_str()).collect();
-        assert_eq!(regions, ["chongqing", "chengdu", "shanghai", "beijing", "guangzhou"]);
-        let has = |a: &str, b: &str| topology.links.iter().any(|l| (l.a.0 == a && l.b.0 == b) || (l.a.0 == b && l.b.0 == a));
+        assert_eq!(
+            regions,
+            ["chongqing", "chengdu", "shanghai", "beijing", "guangzhou"]
+        );
+        let has = |a: &str, b: &str| {
+            topology
+                .links
+                .iter()
+                .any(|l| (l.a.0 == a && l.b.0 == b) || (l.a.0 == b && l.b.0 == a))
+        };
         assert!(has("chongqing", "hami"), "Chongqing–Hami backbone");
         assert!(has("cq-liangjiang", "singapore"), "Chongqing–Singapore");
         for city in ["beijing", "shanghai", "guangzhou"] {
@@ -285,14 +442,34 @@ mod tests {
     fn errors_name_file_and_key() {
         let err = invalid(&BASE.replacen("pue = 1.20", "pue = 0.5", 1));
         assert!(err.starts_with("t.toml: site[2] \"hami\".pue:"), "{err}");
-        let err = invalid(&BASE.replacen("a800 = 64, h20 = 128, l40s = 128 }", "a800 = 64, h20 = 128, l40s = 128, h800 = 8 }", 1));
-        assert!(err.contains("site[0] \"cq-liangjiang\".price_cny_per_unit_hour.h800"), "{err}");
+        let err = invalid(&BASE.replacen(
+            "a800 = 64, h20 = 128, l40s = 128 }",
+            "a800 = 64, h20 = 128, l40s = 128, h800 = 8 }",
+            1,
+        ));
+        assert!(
+            err.contains("site[0] \"cq-liangjiang\".price_cny_per_unit_hour.h800"),
+            "{err}"
+        );
         let err = invalid(&BASE.replacen("b = \"hami\"", "b = \"kashgar\"", 1));
-        assert!(err.contains("link[0].b: no site or region \"kashgar\""), "{err}");
+        assert!(
+            err.contains("link[0].b: no site or region \"kashgar\""),
+            "{err}"
+        );
         let err = invalid(&BASE.replacen("pue = 1.25", "peu = 1.25", 1));
-        assert!(err.starts_with("t.toml: ") && err.contains("peu") && err.contains("line"), "{err}");
-        let err = invalid(&BASE.replacen("{ name = \"valley\", from = 23, to = 7,", "{ name = \"valley\", from = 22, to = 7,", 1));
-        assert!(err.contains("tariff.bands[2]") && err.contains("hour 22"), "{err}");
+        assert!(
+            err.starts_with("t.toml: ") && err.contains("peu") && err.contains("line"),
+            "{err}"
+        );
+        let err = invalid(&BASE.replacen(
+            "{ name = \"valley\", from = 23, to = 7,",
+            "{ name = \"valley\", from = 22, to = 7,",
+            1,
+        ));
+        assert!(
+            err.contains("tariff.bands[2]") && err.contains("hour 22"),
+            "{err}"
+        );
         let err = invalid(&BASE.replacen("id = \"cd-tianfu\"", "id = \"hami\"", 1));
         assert!(err.contains("site[2].id: duplicate id \"hami\""), "{err}");
     }

@@ -72,9 +72,14 @@ impl Network {
             jurisdictions.push(region.jurisdiction.0.clone());
         }
         let n = ids.len();
-        let index: HashMap<String, usize> = ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
+        let index: HashMap<String, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect();
         let d = &topology.link_defaults;
-        let latency = |km: f64| (2.0 * km * d.route_factor / d.fibre_km_per_ms).max(d.min_latency_ms);
+        let latency =
+            |km: f64| (2.0 * km * d.route_factor / d.fibre_km_per_ms).max(d.min_latency_ms);
         let mut matrix = Vec::with_capacity(n * n);
         for a in 0..n {
             for b in 0..n {
@@ -83,7 +88,11 @@ impl Network {
                 let metro = km < METRO_KM && same_jurisdiction;
                 matrix.push(LinkMetrics {
                     latency_ms: if a == b { 0.0 } else { latency(km) },
-                    bandwidth_gbps: if metro { d.bandwidth_gbps * 10.0 } else { d.bandwidth_gbps },
+                    bandwidth_gbps: if metro {
+                        d.bandwidth_gbps * 10.0
+                    } else {
+                        d.bandwidth_gbps
+                    },
                     price_cny_per_gb: if metro {
                         0.0
                     } else if same_jurisdiction {
@@ -117,19 +126,33 @@ impl Network {
                 continue;
             }
             let region = &topology.regions[loc - n_sites];
-            let chosen = region.home_site.as_ref().map(|s| index[&s.0]).unwrap_or_else(|| {
-                let candidates = (0..n_sites).filter(|&s| jurisdictions[s] == jurisdictions[loc]);
-                let mut all: Vec<usize> = candidates.collect();
-                if all.is_empty() {
-                    all = (0..n_sites).collect();
-                }
-                all.into_iter()
-                    .min_by(|&x, &y| distance_km(*point, points[x]).total_cmp(&distance_km(*point, points[y])))
-                    .unwrap_or(0)
-            });
+            let chosen = region
+                .home_site
+                .as_ref()
+                .map(|s| index[&s.0])
+                .unwrap_or_else(|| {
+                    let candidates =
+                        (0..n_sites).filter(|&s| jurisdictions[s] == jurisdictions[loc]);
+                    let mut all: Vec<usize> = candidates.collect();
+                    if all.is_empty() {
+                        all = (0..n_sites).collect();
+                    }
+                    all.into_iter()
+                        .min_by(|&x, &y| {
+                            distance_km(*point, points[x])
+                                .total_cmp(&distance_km(*point, points[y]))
+                        })
+                        .unwrap_or(0)
+                });
             home_site.push(chosen);
         }
-        Network { ids, n_sites, home_site, index, matrix }
+        Network {
+            ids,
+            n_sites,
+            home_site,
+            index,
+            matrix,
+        }
     }
 
     /// Number of locations.
@@ -164,12 +187,19 @@ mod tests {
         let (cq, hami) = (net.index("chongqing").unwrap(), net.index("hami").unwrap());
         let link = net.between(cq, hami);
         // Chongqing to Hami is about 2,000 km as the crow flies.
-        assert!((1800.0..2200.0).contains(&link.distance_km), "{}", link.distance_km);
+        assert!(
+            (1800.0..2200.0).contains(&link.distance_km),
+            "{}",
+            link.distance_km
+        );
         assert!((link.latency_ms - 2.0 * link.distance_km * 1.5 / 200.0).abs() < 1e-9);
         assert_eq!(link.name.as_deref(), Some("Chongqing–Hami backbone (渝疆)"));
         assert_eq!(link.bandwidth_gbps, 400.0);
         // Symmetric.
-        assert_eq!(net.between(hami, cq).price_cny_per_gb, link.price_cny_per_gb);
+        assert_eq!(
+            net.between(hami, cq).price_cny_per_gb,
+            link.price_cny_per_gb
+        );
     }
 
     #[test]
@@ -180,9 +210,16 @@ mod tests {
         let home = net.home_site[cq];
         assert_eq!(net.ids[home], "cq-liangjiang");
         assert_eq!(net.between(cq, home).price_cny_per_gb, 0.0);
-        assert_eq!(net.ids[net.home_site[net.index("beijing").unwrap()]], "helinger");
+        assert_eq!(
+            net.ids[net.home_site[net.index("beijing").unwrap()]],
+            "helinger"
+        );
         let sg = net.index("singapore").unwrap();
         let bj = net.index("beijing").unwrap();
-        assert_eq!(net.between(bj, sg).price_cny_per_gb, 0.80, "international default");
+        assert_eq!(
+            net.between(bj, sg).price_cny_per_gb,
+            0.80,
+            "international default"
+        );
     }
 }

@@ -85,14 +85,22 @@ impl CarbonSeries {
     /// co2 (else the first other column). Rows must be evenly spaced.
     pub fn parse_csv(text: &str, origin: &str) -> Result<CarbonSeries, SeriesError> {
         let mut lines = text.lines().enumerate();
-        let (_, header) = lines.next().ok_or_else(|| SeriesError::TooShort { origin: origin.into() })?;
+        let (_, header) = lines.next().ok_or_else(|| SeriesError::TooShort {
+            origin: origin.into(),
+        })?;
         let names: Vec<String> = header.split(',').map(|h| h.trim().to_string()).collect();
         let lower: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
-        let time_col = lower.iter().position(|n| n.contains("time") || n.contains("date")).unwrap_or(0);
+        let time_col = lower
+            .iter()
+            .position(|n| n.contains("time") || n.contains("date"))
+            .unwrap_or(0);
         let value_col = lower
             .iter()
             .enumerate()
-            .position(|(i, n)| i != time_col && (n.contains("carbon") || n.contains("intensity") || n.contains("co2")))
+            .position(|(i, n)| {
+                i != time_col
+                    && (n.contains("carbon") || n.contains("intensity") || n.contains("co2"))
+            })
             .or_else(|| (0..names.len()).find(|&i| i != time_col))
             .ok_or_else(|| SeriesError::Header {
                 origin: origin.into(),
@@ -111,27 +119,46 @@ impl CarbonSeries {
                 field: names[field].clone(),
                 message,
             };
-            let time_text = fields.get(time_col).ok_or_else(|| row_err(time_col, "missing".into()))?;
-            let unix = parse_timestamp(time_text)
-                .ok_or_else(|| row_err(time_col, format!("{time_text:?} is not a timestamp like 2020-01-31 13:45:00")))?;
-            let value_text = fields.get(value_col).ok_or_else(|| row_err(value_col, "missing".into()))?;
+            let time_text = fields
+                .get(time_col)
+                .ok_or_else(|| row_err(time_col, "missing".into()))?;
+            let unix = parse_timestamp(time_text).ok_or_else(|| {
+                row_err(
+                    time_col,
+                    format!("{time_text:?} is not a timestamp like 2020-01-31 13:45:00"),
+                )
+            })?;
+            let value_text = fields
+                .get(value_col)
+                .ok_or_else(|| row_err(value_col, "missing".into()))?;
             let value: f64 = value_text
                 .trim()
                 .parse()
                 .ok()
                 .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| row_err(value_col, format!("{value_text:?} is not a number >= 0")))?;
+                .ok_or_else(|| {
+                    row_err(value_col, format!("{value_text:?} is not a number >= 0"))
+                })?;
             if let (Some(&prev), Some(&first)) = (times.last(), times.first()) {
-                let step = if times.len() >= 2 { times[1] - first } else { unix - prev };
+                let step = if times.len() >= 2 {
+                    times[1] - first
+                } else {
+                    unix - prev
+                };
                 if unix - prev != step || step <= 0 {
-                    return Err(row_err(time_col, format!("not one step ({step} s) after the previous row")));
+                    return Err(row_err(
+                        time_col,
+                        format!("not one step ({step} s) after the previous row"),
+                    ));
                 }
             }
             times.push(unix);
             values.push(value);
         }
         if values.len() < 2 {
-            return Err(SeriesError::TooShort { origin: origin.into() });
+            return Err(SeriesError::TooShort {
+                origin: origin.into(),
+            });
         }
         let raw_mean = values.iter().sum::<f64>() / values.len() as f64;
         let norm = if raw_mean > 0.0 { raw_mean } else { 1.0 };
@@ -190,8 +217,17 @@ fn table_at(table: &[[f32; 24]; 12], unix: f64) -> f64 {
 impl SeriesModel {
     /// Series for `topology`, with `SimTime(0)` at unix time `start_unix`; a given
     /// `carbon_series` replaces the built-in carbon shape.
-    pub fn new(topology: &Topology, start_unix: i64, carbon_series: Option<CarbonSeries>, carbon_series_lon: f64) -> SeriesModel {
-        let shape_lon = if carbon_series.is_some() { carbon_series_lon } else { CARBON_SHAPE_LON };
+    pub fn new(
+        topology: &Topology,
+        start_unix: i64,
+        carbon_series: Option<CarbonSeries>,
+        carbon_series_lon: f64,
+    ) -> SeriesModel {
+        let shape_lon = if carbon_series.is_some() {
+            carbon_series_lon
+        } else {
+            CARBON_SHAPE_LON
+        };
         let sites = topology
             .sites
             .iter()
@@ -212,7 +248,12 @@ impl SeriesModel {
                 }
             })
             .collect();
-        SeriesModel { start_unix, carbon_series, carbon_series_lon, sites }
+        SeriesModel {
+            start_unix,
+            carbon_series,
+            carbon_series_lon,
+            sites,
+        }
     }
 
     /// A label saying where the carbon shape comes from.
@@ -232,7 +273,10 @@ impl SeriesModel {
     pub fn carbon_kg_per_kwh(&self, site: usize, t: SimTime) -> f64 {
         let p = &self.sites[site];
         let shape = match &self.carbon_series {
-            None => table_at(&CARBON_SHAPE, (self.start_unix + t.0) as f64 + p.carbon_shift_secs),
+            None => table_at(
+                &CARBON_SHAPE,
+                (self.start_unix + t.0) as f64 + p.carbon_shift_secs,
+            ),
             Some(series) => {
                 let offset = t.0 as f64 + p.carbon_shift_secs;
                 let idx = (offset / series.step_secs as f64).floor() as i64;
@@ -248,7 +292,10 @@ impl SeriesModel {
         if !p.green_shaped {
             return p.green_share;
         }
-        let shape = table_at(&RENEWABLE_SHAPE, (self.start_unix + t.0) as f64 + p.green_shift_secs);
+        let shape = table_at(
+            &RENEWABLE_SHAPE,
+            (self.start_unix + t.0) as f64 + p.green_shift_secs,
+        );
         (p.green_share * shape).clamp(0.0, 1.0)
     }
 
@@ -278,7 +325,12 @@ mod tests {
 
     fn model() -> SeriesModel {
         let topology = crate::builtin("cn-west").unwrap();
-        SeriesModel::new(&topology, days_from_civil(2024, 1, 1) * 86400 - 8 * 3600, None, 0.0)
+        SeriesModel::new(
+            &topology,
+            days_from_civil(2024, 1, 1) * 86400 - 8 * 3600,
+            None,
+            0.0,
+        )
     }
 
     #[test]
@@ -286,7 +338,10 @@ mod tests {
         let model = model();
         let hami = 2;
         let hours = 24 * 366;
-        let mean: f64 = (0..hours).map(|h| model.carbon_kg_per_kwh(hami, SimTime(h * 3600))).sum::<f64>() / hours as f64;
+        let mean: f64 = (0..hours)
+            .map(|h| model.carbon_kg_per_kwh(hami, SimTime(h * 3600)))
+            .sum::<f64>()
+            / hours as f64;
         assert!((mean - 0.6231).abs() / 0.6231 < 0.03, "mean {mean}");
     }
 
@@ -319,10 +374,17 @@ mod tests {
         assert_eq!(series.step_secs, 1800);
         assert_eq!(series.values, vec![0.5, 1.5, 1.0]);
         let bad = "Time,Carbon Intensity\n2020-01-01 00:00:00,100\n2020-01-01 00:30:00,abc\n";
-        let err = CarbonSeries::parse_csv(bad, "x.csv").unwrap_err().to_string();
-        assert_eq!(err, "x.csv: line 3: field \"Carbon Intensity\": \"abc\" is not a number >= 0");
+        let err = CarbonSeries::parse_csv(bad, "x.csv")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "x.csv: line 3: field \"Carbon Intensity\": \"abc\" is not a number >= 0"
+        );
         let gap = "Time,ci\n2020-01-01 00:00:00,1\n2020-01-01 00:30:00,1\n2020-01-01 02:00:00,1\n";
-        let err = CarbonSeries::parse_csv(gap, "g.csv").unwrap_err().to_string();
+        let err = CarbonSeries::parse_csv(gap, "g.csv")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("g.csv: line 4: field \"Time\""), "{err}");
     }
 }

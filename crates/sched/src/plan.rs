@@ -522,8 +522,17 @@ impl Planner<'_> {
             }
         };
         let mut first: Option<Candidate> = None;
-        let mut best: Option<Candidate> = None;
-        let mut best_refused: Option<Candidate> = None;
+        let mut best: Option<(f64, Candidate)> = None;
+        let mut best_refused: Option<(f64, Candidate)> = None;
+        let scans = self.policy.kind.moves_in_time() && request.delayable;
+        // Scanning many starts: compute the ranking key from the prefix sums alone
+        // and build a full candidate only when it improves on the best so far.
+        let forecast = self.snapshot.forecast;
+        let fixed_money = eval.compute_cny + eval.transfer.1;
+        let fixed_score = weights.price * eval.compute_cny + weights.transfer * eval.transfer.1;
+        let wait_rate = eval.compute_per_hour * weights.wait / 3600.0;
+        let carbon_price = weights.carbon_cny_per_kg();
+        let balanced = self.policy.kind == PolicyKind::Balanced;
         // On-time (or within the delay window) candidates first.
         if window_end >= eval.earliest {
             feasible_starts(
@@ -534,26 +543,39 @@ impl Planner<'_> {
                 window_end,
                 request.duration_secs,
                 |s, f, t| {
-                    let c = make(s, f, t);
+                    let (dt, dc) = forecast.window(eval.site, f, t);
+                    let frac = request.duration_secs as f64 / ((t - f) * slot) as f64;
+                    let energy_cny = eval.kw * dt * frac;
+                    let carbon_kg = eval.kw * dc * frac;
+                    let key = if !scans {
+                        0.0
+                    } else if balanced {
+                        fixed_score
+                            + weights.energy * energy_cny
+                            + carbon_price * carbon_kg
+                            + wait_rate * (s - request.release) as f64
+                    } else {
+                        carbon_kg
+                    };
                     if first.is_none() {
-                        first = Some(c);
+                        first = Some(make(s, f, t));
                     }
                     let admissible = guard.is_none_or(|(m, carbon)| {
                         let tolerance = 1e-9 * (1.0 + m.abs() + carbon.abs());
-                        money(&c.terms) <= m + tolerance && c.terms.carbon_kg <= carbon + tolerance
+                        fixed_money + energy_cny <= m + tolerance && carbon_kg <= carbon + tolerance
                     });
-                    let slot = if admissible {
+                    let target = if admissible {
                         &mut best
                     } else {
                         &mut best_refused
                     };
-                    if slot
+                    if target
                         .as_ref()
-                        .is_none_or(|b| (c.key, c.start) < (b.key, b.start))
+                        .is_none_or(|(k, b)| (key, s) < (*k, b.start))
                     {
-                        *slot = Some(c);
+                        *target = Some((key, make(s, f, t)));
                     }
-                    if self.policy.kind.moves_in_time() && request.delayable {
+                    if scans {
                         ControlFlow::Continue(())
                     } else {
                         ControlFlow::Break(())
@@ -561,6 +583,8 @@ impl Planner<'_> {
                 },
             );
         }
+        let best = best.map(|(_, c)| c);
+        let best_refused = best_refused.map(|(_, c)| c);
         if let Some(b) = best {
             let late = b.terms.late_secs > 0;
             let early = first.filter(|f| f.start != b.start);

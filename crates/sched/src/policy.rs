@@ -56,12 +56,12 @@ impl PolicyKind {
     }
 
     /// Whether the policy considers every allowed site (else only the home site).
-    pub(crate) fn moves_in_space(self) -> bool {
+    pub fn moves_in_space(self) -> bool {
         !matches!(self, PolicyKind::LocalFifo | PolicyKind::WaitForGreen)
     }
 
     /// Whether the policy considers later starts than the earliest feasible one.
-    pub(crate) fn moves_in_time(self) -> bool {
+    pub fn moves_in_time(self) -> bool {
         matches!(self, PolicyKind::WaitForGreen | PolicyKind::Balanced)
     }
 }

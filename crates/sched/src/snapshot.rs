@@ -55,6 +55,8 @@ pub struct Forecast {
     prefix_carbon: Vec<f64>,
     mean_tariff: Vec<f64>,
     mean_carbon: Vec<f64>,
+    min_tariff: Vec<f64>,
+    min_carbon: Vec<f64>,
 }
 
 impl Forecast {
@@ -86,6 +88,8 @@ impl Forecast {
             prefix_carbon: Vec::new(),
             mean_tariff: Vec::new(),
             mean_carbon: Vec::new(),
+            min_tariff: Vec::new(),
+            min_carbon: Vec::new(),
         };
         forecast.rebuild_prefix(n_sites);
         forecast
@@ -98,6 +102,8 @@ impl Forecast {
         self.prefix_carbon = vec![0.0; n_sites * stride];
         self.mean_tariff = vec![0.0; n_sites];
         self.mean_carbon = vec![0.0; n_sites];
+        self.min_tariff = Vec::with_capacity(n_sites);
+        self.min_carbon = Vec::with_capacity(n_sites);
         for site in 0..n_sites {
             for k in 0..self.n_slots {
                 let i = site * self.n_slots + k;
@@ -108,6 +114,17 @@ impl Forecast {
             let total_hours = self.n_slots as f64 * hours;
             self.mean_tariff[site] = self.prefix_tariff[site * stride + self.n_slots] / total_hours;
             self.mean_carbon[site] = self.prefix_carbon[site * stride + self.n_slots] / total_hours;
+            let row = site * self.n_slots..(site + 1) * self.n_slots;
+            let min = |values: &[f32]| {
+                values
+                    .iter()
+                    .map(|v| *v as f64)
+                    .fold(f64::INFINITY, f64::min)
+            };
+            self.min_tariff
+                .push(min(&self.tariff[row.clone()]).min(self.mean_tariff[site]));
+            self.min_carbon
+                .push(min(&self.carbon[row]).min(self.mean_carbon[site]));
         }
     }
 
@@ -136,15 +153,10 @@ impl Forecast {
         }
     }
 
-    /// Smallest forecast (w_t × tariff + w_c × carbon) at `site` over the window.
+    /// A lower bound on (w_t × tariff + w_c × carbon) at `site` at any time: the
+    /// weighted sum of the smallest price and the smallest carbon (weights ≥ 0).
     pub fn min_rate(&self, site: usize, w_tariff: f64, w_carbon: f64) -> f64 {
-        let row = site * self.n_slots..(site + 1) * self.n_slots;
-        self.tariff[row.clone()]
-            .iter()
-            .zip(&self.carbon[row])
-            .map(|(t, c)| w_tariff * *t as f64 + w_carbon * *c as f64)
-            .fold(f64::INFINITY, f64::min)
-            .min(w_tariff * self.mean_tariff[site] + w_carbon * self.mean_carbon[site])
+        w_tariff * self.min_tariff[site] + w_carbon * self.min_carbon[site]
     }
 
     /// Sum over slots `from..to` at `site` of (price, carbon) × slot hours; slots

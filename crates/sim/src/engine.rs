@@ -193,9 +193,32 @@ pub fn simulate(
             calendar.advance_to(now);
             let issued =
                 now.div_euclid(config.forecast_interval_secs) * config.forecast_interval_secs;
-            if forecast.as_ref().is_none_or(|(at, _)| *at != issued) {
-                let base = calendar.slot_of(issued);
-                let n = config.horizon_slots + (calendar.base() - base) as usize;
+            // The forecast covers the horizon, but only as far as a pending job can
+            // use it (beyond, the scheduler assumes the window's mean): building it
+            // is most of a simulation's cost otherwise.
+            let base = calendar.slot_of(issued);
+            let horizon_slots = config.horizon_slots + (calendar.base() - base) as usize;
+            let until = pending
+                .iter()
+                .map(|&i| {
+                    let r = request(i);
+                    let start = r.release.max(now) + r.duration_secs;
+                    if policy.kind.moves_in_time() && r.delayable {
+                        r.deadline.unwrap_or(0).max(start + policy.max_delay_secs)
+                    } else {
+                        start
+                    }
+                })
+                .max()
+                .unwrap_or(now)
+                + 2 * 3600;
+            let needed = ((until.div_euclid(config.slot_secs) - base + 1).max(1) as usize)
+                .min(horizon_slots);
+            if forecast
+                .as_ref()
+                .is_none_or(|(at, f)| *at != issued || f.n_slots < needed)
+            {
+                let n = (needed * 2).min(horizon_slots).max(needed);
                 forecast = Some((
                     issued,
                     world.forecast(issued, base, n, config.forecast_error, config.seed),

@@ -245,8 +245,13 @@ impl Planner<'_> {
                 pruned.push((eval.site, *lb));
                 continue;
             }
+            // The best on-time key so far bounds the scan at the next site.
+            let bound = match &best {
+                Some((false, b)) => Some(b.key),
+                _ => None,
+            };
             let Some((late, candidate, earliest)) =
-                self.best_at_site(calendar, request, eval, guard)
+                self.best_at_site(calendar, request, eval, guard, bound)
             else {
                 continue;
             };
@@ -496,6 +501,7 @@ impl Planner<'_> {
         request: &Request,
         eval: &SiteEval,
         guard: Option<(f64, f64)>,
+        bound: Option<f64>,
     ) -> Option<(bool, Candidate, Option<Candidate>)> {
         let slot = calendar.slot_secs();
         let horizon_end = calendar.end() * slot;
@@ -533,6 +539,12 @@ impl Planner<'_> {
         let wait_rate = eval.compute_per_hour * weights.wait / 3600.0;
         let carbon_price = weights.carbon_cny_per_kg();
         let balanced = self.policy.kind == PolicyKind::Balanced;
+        // A lower bound on a start's key apart from waiting, which only grows with
+        // the start: once it reaches the best key found (here or at an earlier
+        // site), no later start at this site can win.
+        let floor = fixed_score
+            + eval.kw * request.duration_secs as f64 / 3600.0
+                * forecast.min_rate(eval.site, weights.energy, carbon_price);
         // On-time (or within the delay window) candidates first.
         if window_end >= eval.earliest {
             feasible_starts(
@@ -543,6 +555,18 @@ impl Planner<'_> {
                 window_end,
                 request.duration_secs,
                 |s, f, t| {
+                    if balanced && scans && first.is_some() {
+                        let best_key = best.as_ref().map(|(k, _)| *k);
+                        let target = match (best_key, bound) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
+                        if target
+                            .is_some_and(|k| floor + wait_rate * (s - request.release) as f64 >= k)
+                        {
+                            return ControlFlow::Break(());
+                        }
+                    }
                     let (dt, dc) = forecast.window(eval.site, f, t);
                     let frac = request.duration_secs as f64 / ((t - f) * slot) as f64;
                     let energy_cny = eval.kw * dt * frac;

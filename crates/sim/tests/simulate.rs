@@ -55,6 +55,14 @@ proptest! {
                     prop_assert_eq!(*end, start + r.duration_secs);
                 }
             }
+            if kind == PolicyKind::Balanced && scale == 1.0 {
+                // Ample capacity and a day of slack: every deadline is met.
+                for result in &run.jobs {
+                    if let JobResult::Done { terms, .. } = result {
+                        prop_assert_eq!(terms.late_secs, 0);
+                    }
+                }
+            }
             let summary = report::summarise(&world, &requests, &run, 48.0, Some(lp.value));
             prop_assert_eq!(summary.jobs.done + summary.jobs.rejected, jobs.len());
             prop_assert!(
@@ -194,4 +202,17 @@ fn real_traces_read_completely() {
         alibaba.gpu_models.iter().any(|(m, _)| m == "V100M32"),
         "node list read beside the pod list"
     );
+}
+
+/// Golden tests on small traces in each real format (the project's own fixtures).
+#[test]
+fn golden_reports_of_small_traces_in_each_format() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for file in ["small.swf", "small-alibaba.csv", "small-gaia.csv"] {
+        let mut params = SimulateParams::new(suanwang_topology::builtin("cn-west").unwrap(), fixtures.join(file));
+        params.read.node_list = Some(fixtures.join("small-alibaba-nodes.csv"));
+        let mut simulation = suanwang_sim::run(&params, &|_, _| {}).unwrap();
+        simulation.report.trace.path = file.to_string();
+        insta::assert_snapshot!(file, report::render_tables(&simulation.report));
+    }
 }

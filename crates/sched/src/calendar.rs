@@ -209,6 +209,25 @@ impl Calendar {
             || self.free[row + N_CLASSES * self.horizon] >= need.watts
     }
 
+    /// Like [`Calendar::fits_slot`] for a need given as its non-zero dimensions
+    /// (class index, units) and its watts: the scheduler's inner loop.
+    #[inline]
+    pub fn fits_slot_dims(
+        &self,
+        site: usize,
+        dims: &[(usize, u32)],
+        watts: u32,
+        slot: i64,
+    ) -> bool {
+        let ring = slot.rem_euclid(self.horizon as i64) as usize;
+        let row = site * DIMS * self.horizon + ring;
+        dims.iter()
+            .all(|&(dim, units)| self.free[row + dim * self.horizon] >= units)
+            && (watts == 0
+                || self.capacity[site].watts.is_none()
+                || self.free[row + N_CLASSES * self.horizon] >= watts)
+    }
+
     /// Whether `need` fits at `site` over slots `from..to` (clipped to the window;
     /// slots past the window are free by construction).
     pub fn fits(&self, site: usize, need: &Need, from: i64, to: i64) -> bool {

@@ -201,7 +201,7 @@ impl Planner<'_> {
             let home = self.home_site(request);
             self.sites.retain(|s| *s == home);
         }
-        let mut evals: Vec<SiteEval> = self
+        let evals: Vec<SiteEval> = self
             .sites
             .iter()
             .map(|&site| self.site_eval(calendar, request, site))
@@ -221,29 +221,36 @@ impl Planner<'_> {
                 + e.compute_per_hour * weights.wait * (e.earliest - request.release).max(0) as f64
                     / 3600.0
         };
-        let mut bounds: Vec<f64> = Vec::new();
-        if kind == PolicyKind::Balanced {
-            bounds = evals.iter().map(bound).collect();
-            let mut idx: Vec<usize> = (0..evals.len()).collect();
-            idx.sort_by(|&a, &b| bounds[a].total_cmp(&bounds[b]).then(a.cmp(&b)));
-            evals = {
-                let mut taken: Vec<Option<SiteEval>> = evals.into_iter().map(Some).collect();
-                idx.iter()
-                    .map(|&i| taken[i].take().expect("each index once"))
-                    .collect()
-            };
-            bounds = idx.iter().map(|&i| bounds[i]).collect();
-        }
+        // Balanced visits sites in order of a lower bound on their score, so that
+        // it can stop at the first whose bound is no better than the best found.
+        let mut order: Vec<(f64, usize)> = if kind == PolicyKind::Balanced {
+            evals
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (bound(e), i))
+                .collect()
+        } else {
+            (0..evals.len()).map(|i| (f64::NEG_INFINITY, i)).collect()
+        };
+        order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let mut best_per_site: Vec<(bool, Candidate)> = Vec::with_capacity(evals.len());
         let mut pruned = Vec::new();
         let mut earliest_at_chosen: Option<Candidate> = None;
         let mut best: Option<(bool, Candidate)> = None;
-        for (i, eval) in evals.iter().enumerate() {
-            if let (Some((false, b)), Some(lb)) = (&best, bounds.get(i))
-                && *lb >= b.score
+        for (n, &(lb, i)) in order.iter().enumerate() {
+            let eval = &evals[i];
+            if let Some((false, b)) = &best
+                && lb >= b.score
             {
-                pruned.push((eval.site, *lb));
-                continue;
+                // Sites come in bound order: every later one is pruned too. Keep the
+                // most competitive few for the explanation.
+                pruned.extend(
+                    order[n..]
+                        .iter()
+                        .take(self.policy.explain_top)
+                        .map(|&(lb, i)| (evals[i].site, lb)),
+                );
+                break;
             }
             // The best on-time key so far bounds the scan at the next site.
             let bound = match &best {
@@ -714,6 +721,13 @@ pub fn feasible_starts(
         return;
     }
     let d = (duration + slot - 1) / slot;
+    let mut dims = [(0usize, 0u32); suanwang_model::N_CLASSES];
+    let mut n_dims = 0;
+    for (dim, units) in need.classes() {
+        dims[n_dims] = (dim, units);
+        n_dims += 1;
+    }
+    let dims = &dims[..n_dims];
     let first = k0 + 1;
     let last = last_start.div_euclid(slot).min(calendar.end() - 1);
     let mut last_blocked = first - 1;
@@ -722,7 +736,7 @@ pub fn feasible_starts(
     while k <= last {
         let upto = (k + d).min(calendar.end());
         while scanned < upto {
-            if !calendar.fits_slot(site, need, scanned) {
+            if !calendar.fits_slot_dims(site, dims, need.watts, scanned) {
                 last_blocked = scanned;
             }
             scanned += 1;

@@ -209,7 +209,10 @@ fn real_traces_read_completely() {
 fn golden_reports_of_small_traces_in_each_format() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     for file in ["small.swf", "small-alibaba.csv", "small-gaia.csv"] {
-        let mut params = SimulateParams::new(suanwang_topology::builtin("cn-west").unwrap(), fixtures.join(file));
+        let mut params = SimulateParams::new(
+            suanwang_topology::builtin("cn-west").unwrap(),
+            fixtures.join(file),
+        );
         params.read.node_list = Some(fixtures.join("small-alibaba-nodes.csv"));
         let mut simulation = suanwang_sim::run(&params, &|_, _| {}).unwrap();
         simulation.report.trace.path = file.to_string();

@@ -232,20 +232,40 @@ impl Planner<'_> {
         } else {
             (0..evals.len()).map(|i| (f64::NEG_INFINITY, i)).collect()
         };
-        order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        // Usually only the first few sites are scanned: order those fully and the
+        // rest only if the search gets that far.
+        let by_bound = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+        const HEAD: usize = 8;
+        if order.len() > HEAD {
+            order.select_nth_unstable_by(HEAD, by_bound);
+            order[..HEAD].sort_unstable_by(by_bound);
+        } else {
+            order.sort_unstable_by(by_bound);
+        }
+        let mut tail_sorted = order.len() <= HEAD;
         let mut best_per_site: Vec<(bool, Candidate)> = Vec::with_capacity(evals.len());
         let mut pruned = Vec::new();
         let mut earliest_at_chosen: Option<Candidate> = None;
         let mut best: Option<(bool, Candidate)> = None;
-        for (n, &(lb, i)) in order.iter().enumerate() {
+        let mut n = 0;
+        while n < order.len() {
+            if n == HEAD && !tail_sorted {
+                order[HEAD..].sort_unstable_by(by_bound);
+                tail_sorted = true;
+            }
+            let (lb, i) = order[n];
+            n += 1;
             let eval = &evals[i];
             if let Some((false, b)) = &best
                 && lb >= b.score
             {
                 // Sites come in bound order: every later one is pruned too. Keep the
                 // most competitive few for the explanation.
+                if !tail_sorted {
+                    order[HEAD..].sort_unstable_by(by_bound);
+                }
                 pruned.extend(
-                    order[n..]
+                    order[n - 1..]
                         .iter()
                         .take(self.policy.explain_top)
                         .map(|&(lb, i)| (evals[i].site, lb)),
@@ -716,11 +736,6 @@ pub fn feasible_starts(
     if k0 >= calendar.end() || last_start < earliest {
         return;
     }
-    let to0 = (earliest + duration - 1).div_euclid(slot) + 1;
-    if calendar.fits(site, need, k0, to0) && visit(earliest, k0, to0).is_break() {
-        return;
-    }
-    let d = (duration + slot - 1) / slot;
     let mut dims = [(0usize, 0u32); suanwang_model::N_CLASSES];
     let mut n_dims = 0;
     for (dim, units) in need.classes() {
@@ -728,19 +743,30 @@ pub fn feasible_starts(
         n_dims += 1;
     }
     let dims = &dims[..n_dims];
-    let first = k0 + 1;
-    let last = last_start.div_euclid(slot).min(calendar.end() - 1);
-    let mut last_blocked = first - 1;
-    let mut scanned = first;
-    let mut k = first;
-    while k <= last {
-        let upto = (k + d).min(calendar.end());
+    // One pass over the slots from k0 on, remembering the last slot where the
+    // need does not fit: a start at k is feasible when that slot lies before k.
+    let mut last_blocked = k0 - 1;
+    let mut scanned = k0;
+    let mut scan_to = |upto: i64, last_blocked: &mut i64| {
         while scanned < upto {
             if !calendar.fits_slot_dims(site, dims, need.watts, scanned) {
-                last_blocked = scanned;
+                *last_blocked = scanned;
             }
             scanned += 1;
         }
+    };
+    // The exact earliest time first (it may fall inside slot k0).
+    let to0 = (earliest + duration - 1).div_euclid(slot) + 1;
+    scan_to(to0.min(calendar.end()), &mut last_blocked);
+    if last_blocked < k0 && visit(earliest, k0, to0).is_break() {
+        return;
+    }
+    let d = (duration + slot - 1) / slot;
+    let first = k0 + 1;
+    let last = last_start.div_euclid(slot).min(calendar.end() - 1);
+    let mut k = first;
+    while k <= last {
+        scan_to((k + d).min(calendar.end()), &mut last_blocked);
         if last_blocked >= k {
             k = last_blocked + 1;
             continue;

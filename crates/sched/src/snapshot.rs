@@ -26,14 +26,20 @@ pub struct SiteView {
 impl SiteView {
     /// Compute price of `need` for one hour, CNY.
     pub fn price_per_hour(&self, need: &Need) -> f64 {
-        need.classes()
-            .map(|(c, u)| u as f64 * self.price_cny_per_unit_hour[c])
+        // A dense dot product: zero units add exact zeros, so the sum equals the
+        // sparse one, without branches.
+        need.units
+            .iter()
+            .zip(&self.price_cny_per_unit_hour)
+            .map(|(u, p)| *u as f64 * p)
             .sum()
     }
     /// Facility power of `need` (IT power × PUE), kW.
     pub fn facility_kw(&self, need: &Need) -> f64 {
-        need.classes()
-            .map(|(c, u)| u as f64 * self.power_kw_per_unit[c])
+        need.units
+            .iter()
+            .zip(&self.power_kw_per_unit)
+            .map(|(u, p)| *u as f64 * p)
             .sum::<f64>()
             * self.pue
     }

@@ -141,22 +141,22 @@ fn run(bencher: Bencher, kind: PolicyKind, explain_top: usize) {
         });
 }
 
-#[divan::bench(sample_count = 10)]
+#[divan::bench(sample_count = 10, sample_size = 1)]
 fn balanced(bencher: Bencher) {
     run(bencher, PolicyKind::Balanced, 3);
 }
 
-#[divan::bench(sample_count = 10)]
+#[divan::bench(sample_count = 10, sample_size = 1)]
 fn balanced_no_explanations(bencher: Bencher) {
     run(bencher, PolicyKind::Balanced, 0);
 }
 
-#[divan::bench(sample_count = 10)]
+#[divan::bench(sample_count = 10, sample_size = 1)]
 fn local_fifo(bencher: Bencher) {
     run(bencher, PolicyKind::LocalFifo, 3);
 }
 
-#[divan::bench(sample_count = 10)]
+#[divan::bench(sample_count = 10, sample_size = 1)]
 fn greenest_now(bencher: Bencher) {
     run(bencher, PolicyKind::GreenestNow, 3);
 }

@@ -261,13 +261,17 @@ impl Planner<'_> {
             {
                 // Sites come in bound order: every later one is pruned too. Keep the
                 // most competitive few for the explanation.
-                if !tail_sorted {
+                let keep = self.policy.explain_top;
+                if keep == 0 {
+                    break;
+                }
+                if !tail_sorted && n - 1 + keep > HEAD {
                     order[HEAD..].sort_unstable_by(by_bound);
                 }
                 pruned.extend(
                     order[n - 1..]
                         .iter()
-                        .take(self.policy.explain_top)
+                        .take(keep)
                         .map(|&(lb, i)| (evals[i].site, lb)),
                 );
                 break;

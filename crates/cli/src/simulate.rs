@@ -119,6 +119,10 @@ pub struct SimulateArgs {
     /// Days of the synthetic workload.
     #[arg(long, default_value_t = 7)]
     synthetic_days: u32,
+    /// Explain the decisions for these jobs (trace index from 0; comma-separated
+    /// or repeated): every candidate weighed, with its score terms.
+    #[arg(long, value_delimiter = ',')]
+    explain: Vec<usize>,
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
@@ -206,6 +210,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     params.fill.gpu_model = args.gpu_model;
     params.config.seed = args.seed;
     params.config.forecast_error = args.forecast_error;
+    params.config.explain_jobs = args.explain.clone();
     params.config.slot_secs = args.slot.0;
     params.config.horizon_slots = (args.horizon.0 / args.slot.0) as usize;
     params.policies = policies(&args.policy)?;

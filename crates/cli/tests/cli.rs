@@ -188,3 +188,55 @@ fn carbon_series_swaps_the_shape_and_the_plot_draws_every_site() {
         assert!(svg.contains(&format!(">{site}<")), "{site} panel missing");
     }
 }
+
+#[test]
+fn explain_shows_the_candidates_weighed() {
+    let args = [
+        "simulate",
+        "--quiet",
+        "--json",
+        "--synthetic-jobs",
+        "60",
+        "--synthetic-days",
+        "1",
+        "--lp-max-jobs",
+        "0",
+        "--policy",
+        "balanced,local-fifo",
+        "--explain",
+        "3,7",
+    ];
+    let out = suanwang(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let explanations = json["explanations"].as_array().unwrap();
+    assert_eq!(explanations.len(), 4, "two jobs under two policies");
+    let balanced = explanations
+        .iter()
+        .find(|e| e["policy"] == "balanced" && e["job"] == 3)
+        .unwrap();
+    let chosen = balanced["chosen"]["score"].as_f64().unwrap();
+    let alternatives = balanced["alternatives"].as_array().unwrap();
+    assert!(!alternatives.is_empty(), "balanced weighs other sites");
+    for alt in alternatives {
+        if alt["guard_rejected"] == false {
+            assert!(
+                alt["score"].as_f64().unwrap() >= chosen - 1e-9,
+                "the chosen candidate is the best admissible"
+            );
+        }
+    }
+    let table = suanwang(
+        &args[..args.len()]
+            .iter()
+            .copied()
+            .filter(|a| *a != "--json")
+            .collect::<Vec<_>>(),
+    );
+    let stdout = text(&table.stdout);
+    assert!(stdout.contains("job 3 under balanced:"), "{stdout}");
+    // Without --explain the JSON carries no explanations.
+    let plain = suanwang(&args[..args.len() - 2]);
+    let json: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(json.get("explanations").is_none());
+}

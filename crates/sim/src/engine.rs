@@ -9,7 +9,9 @@
 use crate::world::World;
 use serde::Serialize;
 use suanwang_model::N_CLASSES;
-use suanwang_sched::{Calendar, Forecast, Outcome, Policy, Request, Snapshot, Terms, plan};
+use suanwang_sched::{
+    Calendar, Forecast, Outcome, Placement, Policy, Request, Snapshot, Terms, plan,
+};
 
 /// Simulation parameters.
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +30,9 @@ pub struct SimConfig {
     pub retry_secs: i64,
     /// A job still waiting this long after its release is rejected as starved.
     pub max_wait_secs: i64,
+    /// Trace indices of jobs whose decisions to keep, with their explanations.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub explain_jobs: Vec<usize>,
 }
 
 impl Default for SimConfig {
@@ -40,6 +45,7 @@ impl Default for SimConfig {
             forecast_interval_secs: 3600,
             retry_secs: 3600,
             max_wait_secs: 365 * 86400,
+            explain_jobs: Vec::new(),
         }
     }
 }
@@ -83,6 +89,9 @@ pub struct RunResult {
     pub busy_unit_secs: Vec<[f64; N_CLASSES]>,
     /// Number of calls to the scheduler.
     pub plan_calls: usize,
+    /// The placements of the jobs in `SimConfig::explain_jobs`, with their
+    /// explanations (on the forecast the scheduler saw), by trace index.
+    pub explained: Vec<(usize, Placement)>,
 }
 
 /// Cost of rejecting `request`: `weights.reject` × its compute price at the cheapest
@@ -184,6 +193,7 @@ pub fn simulate(
     let mut next = 0;
     let mut now = first;
     let mut plan_calls = 0;
+    let mut explained = Vec::new();
     loop {
         while next < order.len() && request(order[next]).release <= now {
             pending.push(order[next]);
@@ -239,6 +249,9 @@ pub fn simulate(
                 let job = pending[decision.index];
                 match decision.outcome {
                     Outcome::Placed(p) => {
+                        if config.explain_jobs.contains(&job) {
+                            explained.push((job, p.clone()));
+                        }
                         let req = request(job);
                         let (terms, green_kwh) = actual_terms(world, req, p.site, p.start);
                         let per_hour = world.sites[p.site].price_per_hour(&req.need);
@@ -303,6 +316,7 @@ pub fn simulate(
         load_kw,
         busy_unit_secs,
         plan_calls,
+        explained,
     }
 }
 

@@ -314,6 +314,19 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
         span_hours,
         lp_bound,
         policies: results,
+        explanations: runs
+            .iter()
+            .flat_map(|run| {
+                let mut explained = run.explained.clone();
+                explained.sort_by_key(|(job, _)| *job);
+                explained
+                    .into_iter()
+                    .map(|(job, placement)| {
+                        report::explain(&world, job, run.policy.kind.name(), &placement)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
     };
     let last_load_h = runs
         .iter()

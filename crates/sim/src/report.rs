@@ -251,6 +251,150 @@ pub struct Report {
     pub lp_bound: LpBoundReport,
     /// One entry per policy run.
     pub policies: Vec<PolicyResult>,
+    /// Decisions asked for with `--explain`, per policy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub explanations: Vec<Explanation>,
+}
+
+/// A candidate as shown in an explanation: terms on the forecast the scheduler saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateView {
+    /// Site id.
+    pub site: String,
+    /// Start, hours since the epoch.
+    pub start_h: f64,
+    /// Objective value, CNY-equivalent.
+    pub score: f64,
+    /// Compute price, CNY.
+    pub compute_cny: f64,
+    /// Electricity, CNY.
+    pub energy_cny: f64,
+    /// Emissions, kg CO2.
+    pub carbon_kg: f64,
+    /// Transfer price, CNY.
+    pub transfer_cny: f64,
+    /// Transfer time, hours.
+    pub transfer_h: f64,
+    /// Waiting, hours.
+    pub wait_h: f64,
+    /// Lateness, hours.
+    pub late_h: f64,
+    /// Refused by `balanced`'s Pareto guard.
+    pub guard_rejected: bool,
+}
+
+/// Why one job went where it went under one policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// Trace index of the job.
+    pub job: usize,
+    /// Policy.
+    pub policy: String,
+    /// The candidate chosen.
+    pub chosen: CandidateView,
+    /// The best candidates not chosen, best first.
+    pub alternatives: Vec<CandidateView>,
+    /// Sites skipped because a lower bound on their score was already worse:
+    /// (site, bound).
+    pub pruned: Vec<(String, f64)>,
+}
+
+/// The explanation of `placement` in names and hours.
+pub fn explain(
+    world: &World,
+    job: usize,
+    policy: &str,
+    placement: &suanwang_sched::Placement,
+) -> Explanation {
+    let view = |c: &suanwang_sched::Candidate| CandidateView {
+        site: world.sites[c.site].id.clone(),
+        start_h: c.start as f64 / 3600.0,
+        score: c.score,
+        compute_cny: c.terms.compute_cny,
+        energy_cny: c.terms.energy_cny,
+        carbon_kg: c.terms.carbon_kg,
+        transfer_cny: c.terms.transfer_cny,
+        transfer_h: c.terms.transfer_secs as f64 / 3600.0,
+        wait_h: c.terms.wait_secs as f64 / 3600.0,
+        late_h: c.terms.late_secs as f64 / 3600.0,
+        guard_rejected: c.guard_rejected,
+    };
+    Explanation {
+        job,
+        policy: policy.to_string(),
+        chosen: view(&placement.chosen),
+        alternatives: placement.alternatives.iter().map(view).collect(),
+        pruned: placement
+            .pruned
+            .iter()
+            .map(|(s, b)| (world.sites[*s].id.clone(), *b))
+            .collect(),
+    }
+}
+
+/// Renders explanations as tables.
+pub fn render_explanations(explanations: &[Explanation]) -> String {
+    let mut out = String::new();
+    for e in explanations {
+        let _ = writeln!(
+            out,
+            "\njob {} under {}: {} at {:.2} h (waited {:.2} h)",
+            e.job, e.policy, e.chosen.site, e.chosen.start_h, e.chosen.wait_h
+        );
+        let mut rows = vec![
+            [
+                "",
+                "site",
+                "start h",
+                "score",
+                "compute",
+                "energy",
+                "carbon kg",
+                "transfer",
+                "transfer h",
+                "wait h",
+                "late h",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for (mark, c) in
+            std::iter::once(("chosen", &e.chosen)).chain(e.alternatives.iter().map(|c| {
+                (
+                    if c.guard_rejected {
+                        "guard-refused"
+                    } else {
+                        "not chosen"
+                    },
+                    c,
+                )
+            }))
+        {
+            rows.push(vec![
+                mark.to_string(),
+                c.site.clone(),
+                format!("{:.2}", c.start_h),
+                format!("{:.3}", c.score),
+                format!("{:.3}", c.compute_cny),
+                format!("{:.3}", c.energy_cny),
+                format!("{:.3}", c.carbon_kg),
+                format!("{:.3}", c.transfer_cny),
+                format!("{:.3}", c.transfer_h),
+                format!("{:.2}", c.wait_h),
+                format!("{:.2}", c.late_h),
+            ]);
+        }
+        out.push_str(&table(&rows));
+        if !e.pruned.is_empty() {
+            let list: Vec<String> = e
+                .pruned
+                .iter()
+                .map(|(s, b)| format!("{s} (≥ {b:.3})"))
+                .collect();
+            let _ = writeln!(out, "pruned: {}", list.join(", "));
+        }
+    }
+    out
 }
 
 fn pct(x: f64) -> String {
@@ -345,6 +489,7 @@ pub fn render_tables(report: &Report) -> String {
         }
     }
     out.push_str(&table(&rows));
+    out.push_str(&render_explanations(&report.explanations));
     for p in &report.policies {
         if !p.jobs.rejected_by_reason.is_empty() {
             let _ = writeln!(out, "\n{} rejected:", p.policy);

@@ -217,7 +217,17 @@ fn explain_shows_the_candidates_weighed() {
         .unwrap();
     let chosen = balanced["chosen"]["score"].as_f64().unwrap();
     let alternatives = balanced["alternatives"].as_array().unwrap();
-    assert!(!alternatives.is_empty(), "balanced weighs other sites");
+    let pruned = balanced["pruned"].as_array().unwrap();
+    assert!(
+        !alternatives.is_empty() || !pruned.is_empty(),
+        "balanced weighs other sites"
+    );
+    for p in pruned {
+        assert!(
+            p[1].as_f64().unwrap() >= chosen - 1e-9,
+            "a pruned site's bound is no better than the choice"
+        );
+    }
     for alt in alternatives {
         if alt["guard_rejected"] == false {
             assert!(

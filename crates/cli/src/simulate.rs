@@ -216,7 +216,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     params.policies = policies(&args.policy)?;
     params.weights.carbon_cny_per_t = args.carbon_price;
     params.weights.wait = args.wait_weight;
-    params.max_delay_secs = args.max_delay.0;
+    params.max_delay = args.max_delay;
     params.carbon_series = carbon_series;
     params.carbon_series_lon = args.carbon_series_lon;
     params.lp_max_jobs = args.lp_max_jobs;

@@ -4,7 +4,7 @@
 //! items (placements) per second.
 
 use divan::{Bencher, counter::ItemsCount};
-use suanwang_model::{JobId, N_CLASSES};
+use suanwang_model::{JobId, N_CLASSES, SimDuration, SimTime};
 use suanwang_sched::{
     Calendar, Forecast, Need, NetView, Policy, PolicyKind, Request, SiteCapacity, SiteView,
     Snapshot, plan,
@@ -97,9 +97,9 @@ fn fixture() -> Fixture {
             Request {
                 id: JobId(i as u64),
                 need,
-                duration_secs: duration,
-                release: 0,
-                deadline: Some(duration + 24 * 3600),
+                duration: SimDuration(duration),
+                release: SimTime(0),
+                deadline: Some(SimTime(duration + 24 * 3600)),
                 origin: SITES + (i % 5),
                 data_location: SITES + (i % 5),
                 data_gib: (h >> 24) as f64 % 50.0,
@@ -126,13 +126,13 @@ fn run(bencher: Bencher, kind: PolicyKind, explain_top: usize) {
         explain_top,
         ..Policy::new(kind)
     };
-    let calendar = Calendar::new(f.capacity.clone(), SLOT, SLOTS, 0);
+    let calendar = Calendar::new(f.capacity.clone(), SLOT, SLOTS, SimTime(0));
     bencher
         .counter(ItemsCount::new(BATCH))
         .with_inputs(|| calendar.clone())
         .bench_local_refs(|calendar| {
             let snapshot = Snapshot {
-                now: 0,
+                now: SimTime(0),
                 sites: &f.sites,
                 forecast: &f.forecast,
                 network: &f.net,

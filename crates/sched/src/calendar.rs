@@ -7,7 +7,7 @@
 //! window keeps its tail aside and applies it as each later slot enters the window,
 //! so a slot is always complete when anyone can book it.
 
-use suanwang_model::{N_CLASSES, ResourceClass};
+use suanwang_model::{N_CLASSES, ResourceClass, SimTime};
 
 /// Units of each class a job holds, plus facility power in watts (for power caps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,13 +78,14 @@ pub struct Calendar {
 const DIMS: usize = N_CLASSES + 1;
 
 impl Calendar {
-    /// An empty calendar whose window starts at the slot containing `start_secs`.
+    /// An empty calendar whose window starts at the slot containing `start`.
     pub fn new(
         capacity: Vec<SiteCapacity>,
         slot_secs: i64,
         horizon: usize,
-        start_secs: i64,
+        start: SimTime,
     ) -> Calendar {
+        let start_secs = start.0;
         assert!(
             slot_secs > 0 && horizon > 0,
             "slot and horizon must be positive"
@@ -128,7 +129,7 @@ impl Calendar {
     pub fn capacity(&self, site: usize) -> &SiteCapacity {
         &self.capacity[site]
     }
-    /// The slot containing `secs`.
+    /// The slot containing the instant `secs` seconds after the epoch.
     pub fn slot_of(&self, secs: i64) -> i64 {
         secs.div_euclid(self.slot_secs)
     }
@@ -167,11 +168,11 @@ impl Calendar {
         }
     }
 
-    /// Moves the window so that it starts at the slot containing `now_secs`. Slots
-    /// that enter the window get their full capacity less the tails of reservations
-    /// made earlier. Never moves backwards.
-    pub fn advance_to(&mut self, now_secs: i64) {
-        let new_base = self.slot_of(now_secs);
+    /// Moves the window so that it starts at the slot containing `now`. Slots that
+    /// enter the window get their full capacity less the tails of reservations made
+    /// earlier. Never moves backwards.
+    pub fn advance_to(&mut self, now: SimTime) {
+        let new_base = self.slot_of(now.0);
         if new_base <= self.base {
             return;
         }
@@ -288,7 +289,7 @@ mod tests {
     fn calendar(cpu: u32, horizon: usize) -> Calendar {
         let mut cap = SiteCapacity::default();
         cap.units[0] = cpu;
-        Calendar::new(vec![cap], 900, horizon, 0)
+        Calendar::new(vec![cap], 900, horizon, SimTime(0))
     }
 
     #[test]
@@ -312,12 +313,12 @@ mod tests {
         let mut cal = calendar(4, 4);
         // Runs slots 2..10 with a window of 0..4.
         cal.reserve(0, &need(4), 2, 10).unwrap();
-        cal.advance_to(6 * 900);
+        cal.advance_to(SimTime(6 * 900));
         assert_eq!(cal.base(), 6);
         for k in 6..10 {
             assert_eq!(cal.free(0, 0, k), 0, "slot {k}");
         }
-        cal.advance_to(9 * 900);
+        cal.advance_to(SimTime(9 * 900));
         assert_eq!(cal.free(0, 0, 9), 0);
         assert_eq!(cal.free(0, 0, 10), 4);
         assert_eq!(cal.free(0, 0, 12), 4);
@@ -327,7 +328,7 @@ mod tests {
     fn jumps_past_the_whole_window() {
         let mut cal = calendar(4, 4);
         cal.reserve(0, &need(1), 0, 2).unwrap();
-        cal.advance_to(100 * 900);
+        cal.advance_to(SimTime(100 * 900));
         assert!((100..104).all(|k| cal.free(0, 0, k) == 4));
     }
 }

@@ -10,15 +10,15 @@ use crate::policy::{Policy, PolicyKind};
 use crate::snapshot::{NetView, Request, SiteView, Snapshot, Terms};
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
-use suanwang_model::{JobId, ResourceClass};
+use suanwang_model::{Cny, JobId, KgCo2, Kwh, ResourceClass, SimDuration, SimTime};
 
 /// One candidate (site, start) with its terms and objective value.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     /// Site index.
     pub site: usize,
-    /// Start, seconds.
-    pub start: i64,
+    /// Start.
+    pub start: SimTime,
     /// Score terms, on the forecast.
     pub terms: Terms,
     /// Objective value with the policy's weights.
@@ -36,10 +36,10 @@ pub struct Candidate {
 pub struct Placement {
     /// Site index.
     pub site: usize,
-    /// Start, seconds.
-    pub start: i64,
-    /// End, seconds.
-    pub end: i64,
+    /// Start.
+    pub start: SimTime,
+    /// End.
+    pub end: SimTime,
     /// The chosen candidate.
     pub chosen: Candidate,
     /// The best candidates not chosen (best per other site, and the earliest start
@@ -147,7 +147,12 @@ pub fn plan(
     if policy.kind == PolicyKind::Balanced {
         order.sort_by_key(|&i| {
             let r = &pending[i];
-            (-r.priority, r.deadline.unwrap_or(i64::MAX), r.release, r.id)
+            (
+                -r.priority,
+                r.deadline.map_or(i64::MAX, |d| d.0),
+                r.release,
+                r.id,
+            )
         });
     } else {
         order.sort_by_key(|&i| {
@@ -217,8 +222,8 @@ impl Planner<'_> {
             let rate = forecast.min_rate(e.site, weights.energy, weights.carbon_cny_per_kg());
             weights.price * e.compute_cny
                 + weights.transfer * e.transfer.1
-                + e.kw * request.duration_secs as f64 / 3600.0 * rate
-                + e.compute_per_hour * weights.wait * (e.earliest - request.release).max(0) as f64
+                + e.kw * request.duration.0 as f64 / 3600.0 * rate
+                + e.compute_per_hour * weights.wait * (e.earliest - request.release.0).max(0) as f64
                     / 3600.0
         };
         // Balanced visits sites in order of a lower bound on their score, so that
@@ -306,10 +311,10 @@ impl Planner<'_> {
             .iter()
             .find(|e| e.site == chosen.site)
             .expect("chosen site was evaluated");
-        let end = chosen.start + request.duration_secs;
+        let end = chosen.start + request.duration;
         let slot = calendar.slot_secs();
-        let from = chosen.start.div_euclid(slot);
-        let to = (end - 1).max(chosen.start).div_euclid(slot) + 1;
+        let from = chosen.start.0.div_euclid(slot);
+        let to = (end.0 - 1).max(chosen.start.0).div_euclid(slot) + 1;
         if let Err(err) = calendar.reserve(chosen.site, &eval.need, from, to) {
             panic!("post-condition: chosen candidate must fit the calendar: {err:?}");
         }
@@ -435,13 +440,14 @@ impl Planner<'_> {
         if calendar.capacity(site).watts.is_some() {
             need.watts = (kw * 1000.0).ceil() as u32;
         }
-        let hours = request.duration_secs as f64 / 3600.0;
+        let hours = request.duration.0 as f64 / 3600.0;
         let compute_per_hour = view.price_per_hour(&need);
-        let transfer =
+        let (transfer_time, transfer_cny, transfer_gb) =
             self.snapshot
                 .network
                 .transfer(request.data_location, site, request.data_gib);
-        let earliest = request.release.max(self.snapshot.now) + transfer.0;
+        let transfer = (transfer_time.0, transfer_cny, transfer_gb);
+        let earliest = request.release.0.max(self.snapshot.now.0) + transfer.0;
         SiteEval {
             site,
             need,
@@ -457,18 +463,23 @@ impl Planner<'_> {
         let (t, c) = self.snapshot.forecast.window(eval.site, from, to);
         let slot = self.snapshot.forecast.slot_secs;
         // The window is whole slots; scale to the run time.
-        let frac = request.duration_secs as f64 / ((to - from) * slot) as f64;
-        let end = start + request.duration_secs;
+        let frac = request.duration.0 as f64 / ((to - from) * slot) as f64;
+        let end = start + request.duration.0;
         Terms {
-            compute_cny: eval.compute_cny,
-            energy_kwh: eval.kw * request.duration_secs as f64 / 3600.0,
-            energy_cny: eval.kw * t * frac,
-            carbon_kg: eval.kw * c * frac,
+            compute_cny: Cny(eval.compute_cny),
+            energy_kwh: Kwh(eval.kw * request.duration.as_hours()),
+            energy_cny: Cny(eval.kw * t * frac),
+            carbon_kg: KgCo2(eval.kw * c * frac),
             transfer_gb: eval.transfer.2,
-            transfer_cny: eval.transfer.1,
-            transfer_secs: eval.transfer.0,
-            wait_secs: start - request.release,
-            late_secs: request.deadline.map_or(0, |d| (end - d).max(0)),
+            transfer_cny: Cny(eval.transfer.1),
+            transfer_secs: SimDuration(eval.transfer.0),
+            wait_secs: SimDuration(start - request.release.0),
+            late_secs: SimDuration(
+                request
+                    .deadline
+                    .map(|d| d.0)
+                    .map_or(0, |d| (end - d).max(0)),
+            ),
         }
     }
 
@@ -484,12 +495,12 @@ impl Planner<'_> {
                     .map(|(c, _)| calendar.busy(eval.site, c, slot) as f64 / cap.units[c] as f64)
                     .fold(0.0, f64::max)
             }
-            PolicyKind::Cheapest => terms.compute_cny + terms.energy_cny,
+            PolicyKind::Cheapest => (terms.compute_cny + terms.energy_cny).0,
             PolicyKind::GreenestNow => self
                 .snapshot
                 .forecast
-                .carbon(eval.site, calendar.slot_of(self.snapshot.now)),
-            PolicyKind::WaitForGreen => terms.carbon_kg,
+                .carbon(eval.site, calendar.slot_of(self.snapshot.now.0)),
+            PolicyKind::WaitForGreen => terms.carbon_kg.0,
             PolicyKind::Balanced => score,
         }
     }
@@ -512,11 +523,11 @@ impl Planner<'_> {
             home,
             eval.earliest,
             horizon_end,
-            request.duration_secs,
+            request.duration.0,
             |s, f, t| {
                 let terms = self.terms(eval, request, s, f, t);
-                if terms.late_secs == 0 {
-                    reference = Some((money(&terms), terms.carbon_kg));
+                if terms.late_secs == SimDuration::ZERO {
+                    reference = Some((money(&terms), terms.carbon_kg.0));
                 }
                 ControlFlow::Break(())
             },
@@ -537,9 +548,9 @@ impl Planner<'_> {
         let slot = calendar.slot_secs();
         let horizon_end = calendar.end() * slot;
         let window_end = if self.policy.kind.moves_in_time() && request.delayable {
-            match request.deadline {
-                Some(deadline) => deadline - request.duration_secs,
-                None => eval.earliest + self.policy.max_delay_secs,
+            match request.deadline.map(|d| d.0) {
+                Some(deadline) => deadline - request.duration.0,
+                None => eval.earliest + self.policy.max_delay.0,
             }
         } else {
             eval.earliest
@@ -551,7 +562,7 @@ impl Planner<'_> {
             let key = self.key(calendar, eval, &terms, score);
             Candidate {
                 site: eval.site,
-                start,
+                start: SimTime(start),
                 terms,
                 score,
                 key,
@@ -574,7 +585,7 @@ impl Planner<'_> {
         // the start: once it reaches the best key found (here or at an earlier
         // site), no later start at this site can win.
         let floor = fixed_score
-            + eval.kw * request.duration_secs as f64 / 3600.0
+            + eval.kw * request.duration.0 as f64 / 3600.0
                 * forecast.min_rate(eval.site, weights.energy, carbon_price);
         // On-time (or within the delay window) candidates first.
         if window_end >= eval.earliest {
@@ -584,7 +595,7 @@ impl Planner<'_> {
                 eval.site,
                 eval.earliest,
                 window_end,
-                request.duration_secs,
+                request.duration.0,
                 |s, f, t| {
                     if balanced && scans && first.is_some() {
                         let best_key = best.as_ref().map(|(k, _)| *k);
@@ -592,14 +603,14 @@ impl Planner<'_> {
                             (Some(a), Some(b)) => Some(a.min(b)),
                             (a, b) => a.or(b),
                         };
-                        if target
-                            .is_some_and(|k| floor + wait_rate * (s - request.release) as f64 >= k)
-                        {
+                        if target.is_some_and(|k| {
+                            floor + wait_rate * (s - request.release.0) as f64 >= k
+                        }) {
                             return ControlFlow::Break(());
                         }
                     }
                     let (dt, dc) = forecast.window(eval.site, f, t);
-                    let frac = request.duration_secs as f64 / ((t - f) * slot) as f64;
+                    let frac = request.duration.0 as f64 / ((t - f) * slot) as f64;
                     let energy_cny = eval.kw * dt * frac;
                     let carbon_kg = eval.kw * dc * frac;
                     let key = if !scans {
@@ -608,7 +619,7 @@ impl Planner<'_> {
                         fixed_score
                             + weights.energy * energy_cny
                             + carbon_price * carbon_kg
-                            + wait_rate * (s - request.release) as f64
+                            + wait_rate * (s - request.release.0) as f64
                     } else {
                         carbon_kg
                     };
@@ -626,7 +637,7 @@ impl Planner<'_> {
                     };
                     if target
                         .as_ref()
-                        .is_none_or(|(k, b)| (key, s) < (*k, b.start))
+                        .is_none_or(|(k, b)| (key, s) < (*k, b.start.0))
                     {
                         *target = Some((key, make(s, f, t)));
                     }
@@ -641,7 +652,7 @@ impl Planner<'_> {
         let best = best.map(|(_, c)| c);
         let best_refused = best_refused.map(|(_, c)| c);
         if let Some(b) = best {
-            let late = b.terms.late_secs > 0;
+            let late = b.terms.late_secs > SimDuration::ZERO;
             let early = first.filter(|f| f.start != b.start);
             return Some((late, b, early));
         }
@@ -649,7 +660,7 @@ impl Planner<'_> {
             // Feasible in the window, but no start passes the Pareto guard here:
             // kept only to explain the decision.
             refused.guard_rejected = true;
-            return Some((refused.terms.late_secs > 0, refused, None));
+            return Some((refused.terms.late_secs > SimDuration::ZERO, refused, None));
         }
         // Nothing in the window: the earliest feasible start anywhere in the horizon.
         let mut late_candidate = None;
@@ -659,13 +670,13 @@ impl Planner<'_> {
             eval.site,
             eval.earliest,
             horizon_end,
-            request.duration_secs,
+            request.duration.0,
             |s, f, t| {
                 late_candidate = Some(make(s, f, t));
                 ControlFlow::Break(())
             },
         );
-        late_candidate.map(|c| (c.terms.late_secs > 0, c, None))
+        late_candidate.map(|c| (c.terms.late_secs > SimDuration::ZERO, c, None))
     }
 }
 
@@ -703,7 +714,7 @@ pub fn admits(
 
 /// Money a candidate costs: compute, electricity and transfer, CNY.
 fn money(terms: &Terms) -> f64 {
-    terms.compute_cny + terms.energy_cny + terms.transfer_cny
+    terms.money().0
 }
 
 /// Ranking of candidates across sites: on-time before late, then the policy's key,
@@ -712,11 +723,11 @@ fn rank(late: bool, c: &Candidate) -> (bool, f64, i64, usize) {
     (
         late,
         if late {
-            c.terms.late_secs as f64
+            c.terms.late_secs.0 as f64
         } else {
             c.key
         },
-        c.start,
+        c.start.0,
         c.site,
     )
 }

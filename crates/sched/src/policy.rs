@@ -2,6 +2,7 @@
 
 use crate::snapshot::Terms;
 use serde::{Deserialize, Serialize};
+use suanwang_model::SimDuration;
 
 /// Which placement rule to use. The five baselines are kept for honest comparison;
 /// `Balanced` is suanwang's own.
@@ -118,13 +119,12 @@ impl Weights {
     /// The objective value of `terms` for a job whose compute costs
     /// `compute_per_hour` CNY per hour at the candidate site.
     pub fn score(&self, terms: &Terms, compute_per_hour: f64) -> f64 {
-        self.price * terms.compute_cny
-            + self.energy * terms.energy_cny
-            + self.carbon_cny_per_kg() * terms.carbon_kg
-            + self.transfer * terms.transfer_cny
+        self.price * terms.compute_cny.0
+            + self.energy * terms.energy_cny.0
+            + self.carbon_cny_per_kg() * terms.carbon_kg.0
+            + self.transfer * terms.transfer_cny.0
             + compute_per_hour
-                * (self.wait * terms.wait_secs as f64 + self.late * terms.late_secs as f64)
-                / 3600.0
+                * (self.wait * terms.wait_secs.as_hours() + self.late * terms.late_secs.as_hours())
     }
 }
 
@@ -135,8 +135,8 @@ pub struct Policy {
     pub kind: PolicyKind,
     /// Objective weights (used by `balanced`; also reported for the others).
     pub weights: Weights,
-    /// How far a job without a deadline may be delayed, seconds.
-    pub max_delay_secs: i64,
+    /// How far a job without a deadline may be delayed.
+    pub max_delay: SimDuration,
     /// How many rejected candidates each decision keeps for its explanation.
     pub explain_top: usize,
     /// `balanced` only: accept a candidate only if, on the forecast, it costs no
@@ -153,7 +153,7 @@ impl Policy {
         Policy {
             kind,
             weights: Weights::default(),
-            max_delay_secs: 24 * 3600,
+            max_delay: SimDuration::hours(24),
             explain_top: 3,
             pareto_guard: true,
         }

@@ -4,7 +4,7 @@
 
 use crate::calendar::Need;
 use serde::{Deserialize, Serialize};
-use suanwang_model::{JobId, N_CLASSES, SimTime};
+use suanwang_model::{Cny, JobId, KgCo2, Kwh, N_CLASSES, SimDuration, SimTime};
 
 /// A site as the scheduler sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -231,16 +231,20 @@ impl NetView {
     pub fn latency(&self, location: usize, site: usize) -> f64 {
         self.latency_ms[self.cell(location, site)]
     }
-    /// Time and price of moving `gib` from `location` to `site`: (seconds, CNY, GB);
+    /// Time and price of moving `gib` from `location` to `site`: (time, CNY, GB);
     /// nothing within one metro area.
-    pub fn transfer(&self, location: usize, site: usize, gib: f64) -> (i64, f64, f64) {
+    pub fn transfer(&self, location: usize, site: usize, gib: f64) -> (SimDuration, f64, f64) {
         let i = self.cell(location, site);
         if gib <= 0.0 || location == site || self.metro[i] {
-            return (0, 0.0, 0.0);
+            return (SimDuration::ZERO, 0.0, 0.0);
         }
         let gb = gib * 1.073_741_824;
         let secs = gb * 8.0 / self.bandwidth_gbps[i] + self.latency_ms[i] / 1000.0;
-        (secs.ceil() as i64, gb * self.price_cny_per_gb[i], gb)
+        (
+            SimDuration(secs.ceil() as i64),
+            gb * self.price_cny_per_gb[i],
+            gb,
+        )
     }
 }
 
@@ -251,12 +255,12 @@ pub struct Request {
     pub id: JobId,
     /// Units held (watts are filled per site by the scheduler).
     pub need: Need,
-    /// Run time, seconds.
-    pub duration_secs: i64,
-    /// Earliest start, seconds.
-    pub release: i64,
-    /// Latest completion, seconds.
-    pub deadline: Option<i64>,
+    /// Run time.
+    pub duration: SimDuration,
+    /// Earliest start.
+    pub release: SimTime,
+    /// Latest completion.
+    pub deadline: Option<SimTime>,
     /// Location the job was submitted from.
     pub origin: usize,
     /// Location of its input data.
@@ -278,8 +282,8 @@ pub struct Request {
 /// Everything the scheduler reads, at one instant.
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot<'a> {
-    /// Current time, seconds.
-    pub now: i64,
+    /// Current time.
+    pub now: SimTime,
     /// Sites.
     pub sites: &'a [SiteView],
     /// Forecast price and carbon.
@@ -291,22 +295,29 @@ pub struct Snapshot<'a> {
 /// The score terms of one candidate (site, start), in natural units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Terms {
-    /// Price of the resources for the run, CNY.
-    pub compute_cny: f64,
-    /// Facility energy, kWh.
-    pub energy_kwh: f64,
-    /// Electricity cost, CNY.
-    pub energy_cny: f64,
-    /// Emissions after green power, kg CO2.
-    pub carbon_kg: f64,
-    /// Input data moved, GB.
+    /// Price of the resources for the run.
+    pub compute_cny: Cny,
+    /// Facility energy.
+    pub energy_kwh: Kwh,
+    /// Electricity cost.
+    pub energy_cny: Cny,
+    /// Emissions after green power.
+    pub carbon_kg: KgCo2,
+    /// Input data moved, GB (10^9 bytes).
     pub transfer_gb: f64,
-    /// Price of moving it, CNY.
-    pub transfer_cny: f64,
-    /// Time to move it, seconds.
-    pub transfer_secs: i64,
-    /// Start minus release, seconds.
-    pub wait_secs: i64,
-    /// Completion past the deadline, seconds.
-    pub late_secs: i64,
+    /// Price of moving it.
+    pub transfer_cny: Cny,
+    /// Time to move it (serialised in seconds).
+    pub transfer_secs: SimDuration,
+    /// Start minus release (seconds).
+    pub wait_secs: SimDuration,
+    /// Completion past the deadline (seconds).
+    pub late_secs: SimDuration,
+}
+
+impl Terms {
+    /// Money: compute, electricity and transfer.
+    pub fn money(&self) -> Cny {
+        self.compute_cny + self.energy_cny + self.transfer_cny
+    }
 }

@@ -3,7 +3,7 @@
 //! hold, every job gets exactly one decision, and planning is deterministic.
 
 use proptest::prelude::*;
-use suanwang_model::{JobId, N_CLASSES};
+use suanwang_model::{JobId, N_CLASSES, SimDuration, SimTime};
 use suanwang_sched::{
     Calendar, Forecast, Need, NetView, Outcome, Policy, PolicyKind, Request, SiteCapacity,
     SiteView, Snapshot, plan,
@@ -144,9 +144,9 @@ fn world(case: &Case) -> World {
                 Request {
                     id: JobId(i as u64),
                     need,
-                    duration_secs: *duration,
-                    release: *release,
-                    deadline: slack.map(|s| release + duration + s),
+                    duration: SimDuration(*duration),
+                    release: SimTime(*release),
+                    deadline: slack.map(|s| SimTime(release + duration + s)),
                     origin: n,
                     data_location: n,
                     data_gib: (i % 3) as f64 * 5.0,
@@ -176,8 +176,8 @@ proptest! {
         let w = world(&case);
         let mut policy = Policy::new(PolicyKind::ALL[case.policy]);
         policy.pareto_guard = case.guard;
-        let snapshot = Snapshot { now: 0, sites: &w.sites, forecast: &w.forecast, network: &w.net };
-        let mut calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, 0);
+        let snapshot = Snapshot { now: SimTime(0), sites: &w.sites, forecast: &w.forecast, network: &w.net };
+        let mut calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
         let decisions = plan(&snapshot, &mut calendar, &w.requests, &policy);
 
         // Exactly one decision per job.
@@ -196,7 +196,7 @@ proptest! {
             if let Outcome::Placed(p) = &d.outcome {
                 let (transfer_secs, _, _) = w.net.transfer(r.data_location, p.site, r.data_gib);
                 prop_assert!(p.start >= r.release + transfer_secs, "starts before release + transfer");
-                prop_assert_eq!(p.end, p.start + r.duration_secs);
+                prop_assert_eq!(p.end, p.start + r.duration);
                 if r.residency != 0 {
                     prop_assert!(r.residency & (1 << w.sites[p.site].jurisdiction) != 0, "residency");
                 }
@@ -208,8 +208,8 @@ proptest! {
                     // one slot earlier must not fit.
                     prop_assert!(p.start >= r.release);
                 }
-                let from = p.start / SLOT;
-                let to = (p.end - 1) / SLOT + 1;
+                let from = p.start.0 / SLOT;
+                let to = (p.end.0 - 1) / SLOT + 1;
                 for k in from..to {
                     let cell = &mut used[p.site * HORIZON * 4 + k as usize];
                     for (c, u) in r.need.classes() {
@@ -225,8 +225,8 @@ proptest! {
     fn planning_is_deterministic(case in case()) {
         let w = world(&case);
         let policy = Policy::new(PolicyKind::ALL[case.policy]);
-        let snapshot = Snapshot { now: 0, sites: &w.sites, forecast: &w.forecast, network: &w.net };
-        let calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, 0);
+        let snapshot = Snapshot { now: SimTime(0), sites: &w.sites, forecast: &w.forecast, network: &w.net };
+        let calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
         let a = plan(&snapshot, &mut calendar.clone(), &w.requests, &policy);
         let b = plan(&snapshot, &mut calendar.clone(), &w.requests, &policy);
         prop_assert_eq!(a, b);
@@ -248,29 +248,29 @@ fn pareto_guard_dominates_the_local_choice() {
     };
     let w = world(&case);
     let snapshot = Snapshot {
-        now: 0,
+        now: SimTime(0),
         sites: &w.sites,
         forecast: &w.forecast,
         network: &w.net,
     };
     let local = plan(
         &snapshot,
-        &mut Calendar::new(w.capacity.clone(), SLOT, HORIZON, 0),
+        &mut Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0)),
         &w.requests,
         &Policy::new(PolicyKind::LocalFifo),
     );
     let balanced = plan(
         &snapshot,
-        &mut Calendar::new(w.capacity.clone(), SLOT, HORIZON, 0),
+        &mut Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0)),
         &w.requests,
         &Policy::new(PolicyKind::Balanced),
     );
     let (Outcome::Placed(l), Outcome::Placed(b)) = (&local[0].outcome, &balanced[0].outcome) else {
         panic!("both place the job")
     };
-    let money = |t: &suanwang_sched::Terms| t.compute_cny + t.energy_cny + t.transfer_cny;
+    let money = |t: &suanwang_sched::Terms| t.money().0;
     assert!(money(&b.chosen.terms) <= money(&l.chosen.terms) + 1e-9);
-    assert!(b.chosen.terms.carbon_kg <= l.chosen.terms.carbon_kg + 1e-9);
+    assert!(b.chosen.terms.carbon_kg.0 <= l.chosen.terms.carbon_kg.0 + 1e-9);
     assert!(
         b.chosen.score <= l.chosen.score + 1e-9,
         "balanced is never worse than local on its own objective: {b:?}"

@@ -19,14 +19,14 @@ pub fn lp_instance(
     let valid: Vec<&Request> = requests.iter().filter_map(|r| r.as_ref().ok()).collect();
     let start_h = valid
         .iter()
-        .map(|r| r.release)
+        .map(|r| r.release.0)
         .min()
         .unwrap_or(0)
         .div_euclid(3600);
     let window_end = |r: &Request| -> f64 {
-        (r.deadline
-            .unwrap_or(r.release + policy.max_delay_secs + r.duration_secs)) as f64
-            / 3600.0
+        r.deadline
+            .unwrap_or(r.release + policy.max_delay + r.duration)
+            .as_hours()
     };
     let end_h = valid
         .iter()
@@ -69,7 +69,7 @@ pub fn lp_instance(
                     let (secs, cny, _) = world.net.transfer(r.data_location, s, r.data_gib);
                     LpOption {
                         site: s,
-                        earliest_h: (r.release + secs) as f64 / 3600.0,
+                        earliest_h: (r.release + secs).as_hours(),
                         compute_per_hour: view.price_per_hour(&r.need),
                         kw: view.facility_kw(&r.need),
                         transfer_cny: cny,
@@ -77,9 +77,9 @@ pub fn lp_instance(
                 })
                 .collect();
             LpJob {
-                duration_h: r.duration_secs as f64 / 3600.0,
-                release_h: r.release as f64 / 3600.0,
-                deadline_h: r.deadline.map(|d| d as f64 / 3600.0),
+                duration_h: r.duration.as_hours(),
+                release_h: r.release.as_hours(),
+                deadline_h: r.deadline.map(|d| d.as_hours()),
                 window_end_h: window_end(r),
                 need: r.need,
                 reject_cny: reject_cost(world, policy, r),

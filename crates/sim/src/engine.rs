@@ -8,7 +8,7 @@
 
 use crate::world::World;
 use serde::Serialize;
-use suanwang_model::N_CLASSES;
+use suanwang_model::{Cny, KgCo2, Kwh, N_CLASSES, SimDuration, SimTime};
 use suanwang_sched::{
     Calendar, Forecast, Outcome, Placement, Policy, Request, Snapshot, Terms, plan,
 };
@@ -58,10 +58,10 @@ pub enum JobResult {
     Done {
         /// Site index.
         site: usize,
-        /// Start, seconds.
-        start: i64,
-        /// End, seconds.
-        end: i64,
+        /// Start.
+        start: SimTime,
+        /// End.
+        end: SimTime,
         /// Terms on actuals.
         terms: Terms,
         /// Green energy used, kWh.
@@ -97,7 +97,7 @@ pub struct RunResult {
 /// Cost of rejecting `request`: `weights.reject` × its compute price at the cheapest
 /// site that has its classes (0 when none has).
 pub fn reject_cost(world: &World, policy: &Policy, request: &Request) -> f64 {
-    let hours = request.duration_secs as f64 / 3600.0;
+    let hours = request.duration.as_hours();
     world
         .sites
         .iter()
@@ -110,17 +110,18 @@ pub fn reject_cost(world: &World, policy: &Policy, request: &Request) -> f64 {
         .map_or(0.0, |v| v * policy.weights.reject)
 }
 
-/// Terms of running `request` at `site` over `start..end`, on the actual series.
-pub fn actual_terms(world: &World, request: &Request, site: usize, start: i64) -> (Terms, f64) {
+/// Terms of running `request` at `site` from `start`, on the actual series, and the
+/// green energy used (kWh).
+pub fn actual_terms(world: &World, request: &Request, site: usize, start: SimTime) -> (Terms, f64) {
     let view = &world.sites[site];
     let kw = view.facility_kw(&request.need);
     let slot = world.actuals.slot_secs;
-    let end = start + request.duration_secs;
+    let end = start + request.duration;
     let (mut energy_cny, mut carbon_kg, mut green_kwh) = (0.0, 0.0, 0.0);
-    let mut t = start;
-    while t < end {
+    let mut t = start.0;
+    while t < end.0 {
         let k = t.div_euclid(slot);
-        let next = ((k + 1) * slot).min(end);
+        let next = ((k + 1) * slot).min(end.0);
         let hours = (next - t) as f64 / 3600.0;
         let (tariff, carbon, green) = world.actual(site, k);
         energy_cny += kw * hours * tariff;
@@ -132,17 +133,17 @@ pub fn actual_terms(world: &World, request: &Request, site: usize, start: i64) -
         world
             .net
             .transfer(request.data_location, site, request.data_gib);
-    let hours = request.duration_secs as f64 / 3600.0;
+    let hours = request.duration.as_hours();
     let terms = Terms {
-        compute_cny: view.price_per_hour(&request.need) * hours,
-        energy_kwh: kw * hours,
-        energy_cny,
-        carbon_kg,
+        compute_cny: Cny(view.price_per_hour(&request.need) * hours),
+        energy_kwh: Kwh(kw * hours),
+        energy_cny: Cny(energy_cny),
+        carbon_kg: KgCo2(carbon_kg),
         transfer_gb,
-        transfer_cny,
+        transfer_cny: Cny(transfer_cny),
         transfer_secs,
         wait_secs: start - request.release,
-        late_secs: request.deadline.map_or(0, |d| (end - d).max(0)),
+        late_secs: SimDuration(request.deadline.map_or(0, |d| (end.0 - d.0).max(0))),
     };
     (terms, green_kwh)
 }
@@ -178,7 +179,7 @@ pub fn simulate(
             .expect("only valid requests are ordered")
     };
     order.sort_by_key(|&i| (request(i).release, request(i).id));
-    let first = order.first().map_or(0, |&i| request(i).release);
+    let first = order.first().map_or(SimTime::ZERO, |&i| request(i).release);
     let mut calendar = Calendar::new(
         world.capacity.clone(),
         config.slot_secs,
@@ -187,7 +188,7 @@ pub fn simulate(
     );
     let mut load_kw: Vec<Vec<f64>> = vec![Vec::new(); n_sites];
     let mut busy_unit_secs = vec![[0.0; N_CLASSES]; n_sites];
-    let mut forecast: Option<(i64, Forecast)> = None;
+    let mut forecast: Option<(SimTime, Forecast)> = None;
     let mut pending: Vec<usize> = Vec::new();
     let mut batch: Vec<Request> = Vec::new();
     let mut next = 0;
@@ -201,28 +202,31 @@ pub fn simulate(
         }
         if !pending.is_empty() {
             calendar.advance_to(now);
-            let issued =
-                now.div_euclid(config.forecast_interval_secs) * config.forecast_interval_secs;
+            let issued = SimTime(
+                now.0.div_euclid(config.forecast_interval_secs) * config.forecast_interval_secs,
+            );
             // The forecast covers the horizon, but only as far as a pending job can
             // use it (beyond, the scheduler assumes the window's mean): building it
             // is most of a simulation's cost otherwise.
-            let base = calendar.slot_of(issued);
+            let base = calendar.slot_of(issued.0);
             let horizon_slots = config.horizon_slots + (calendar.base() - base) as usize;
             let until = pending
                 .iter()
                 .map(|&i| {
                     let r = request(i);
-                    let start = r.release.max(now) + r.duration_secs;
+                    let start = r.release.max(now) + r.duration;
                     if policy.kind.moves_in_time() && r.delayable {
-                        r.deadline.unwrap_or(0).max(start + policy.max_delay_secs)
+                        r.deadline
+                            .unwrap_or(SimTime::ZERO)
+                            .max(start + policy.max_delay)
                     } else {
                         start
                     }
                 })
                 .max()
                 .unwrap_or(now)
-                + 2 * 3600;
-            let needed = ((until.div_euclid(config.slot_secs) - base + 1).max(1) as usize)
+                + SimDuration::hours(2);
+            let needed = ((until.0.div_euclid(config.slot_secs) - base + 1).max(1) as usize)
                 .min(horizon_slots);
             if forecast
                 .as_ref()
@@ -231,7 +235,7 @@ pub fn simulate(
                 let n = (needed * 2).min(horizon_slots).max(needed);
                 forecast = Some((
                     issued,
-                    world.forecast(issued, base, n, config.forecast_error, config.seed),
+                    world.forecast(issued.0, base, n, config.forecast_error, config.seed),
                 ));
             }
             let snapshot = Snapshot {
@@ -258,13 +262,12 @@ pub fn simulate(
                         let objective = policy.weights.score(&terms, per_hour);
                         account_load(
                             &mut load_kw[p.site],
-                            p.start,
-                            p.end,
-                            terms.energy_kwh / (req.duration_secs as f64 / 3600.0),
+                            p.start.0,
+                            p.end.0,
+                            terms.energy_kwh.0 / req.duration.as_hours(),
                         );
                         for (class, units) in req.need.classes() {
-                            busy_unit_secs[p.site][class] +=
-                                units as f64 * req.duration_secs as f64;
+                            busy_unit_secs[p.site][class] += units as f64 * req.duration.0 as f64;
                         }
                         results[job] = Some(JobResult::Done {
                             site: p.site,
@@ -282,7 +285,9 @@ pub fn simulate(
                         });
                         decided += 1;
                     }
-                    Outcome::Pending(wait) if now - request(job).release > config.max_wait_secs => {
+                    Outcome::Pending(wait)
+                        if (now - request(job).release).0 > config.max_wait_secs =>
+                    {
                         results[job] = Some(JobResult::Rejected {
                             reason: format!(
                                 "starved: {wait:?} for over {} days",
@@ -298,7 +303,7 @@ pub fn simulate(
             progress(decided);
         }
         let next_arrival = order.get(next).map(|&i| request(i).release);
-        let retry = (!pending.is_empty()).then_some(now + config.retry_secs);
+        let retry = (!pending.is_empty()).then_some(now + SimDuration(config.retry_secs));
         now = match (next_arrival, retry) {
             (Some(a), Some(r)) => a.min(r),
             (Some(a), None) => a,

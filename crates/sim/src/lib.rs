@@ -18,6 +18,7 @@ use engine::{RunResult, SimConfig};
 use fill::FillOptions;
 use report::{Report, TraceSummary};
 use std::path::PathBuf;
+use suanwang_model::SimDuration;
 use suanwang_model::time::days_from_civil;
 use suanwang_sched::{LpBoundReport, Policy, PolicyKind, Request, Weights};
 use suanwang_topology::{CarbonSeries, SeriesModel, Topology};
@@ -43,8 +44,8 @@ pub struct SimulateParams {
     pub policies: Vec<PolicyKind>,
     /// Objective weights.
     pub weights: Weights,
-    /// Maximum delay of a job without a deadline, seconds.
-    pub max_delay_secs: i64,
+    /// Maximum delay of a job without a deadline.
+    pub max_delay: SimDuration,
     /// A real series replacing the built-in carbon shape.
     pub carbon_series: Option<CarbonSeries>,
     /// Longitude that series was measured at.
@@ -78,7 +79,7 @@ impl SimulateParams {
             config: SimConfig::default(),
             policies: PolicyKind::ALL.to_vec(),
             weights: Weights::default(),
-            max_delay_secs: 24 * 3600,
+            max_delay: SimDuration::hours(24),
             carbon_series: None,
             carbon_series_lon: 0.0,
             start_unix: default_start_unix(),
@@ -200,7 +201,7 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
         .map(|&kind| Policy {
             kind,
             weights: params.weights,
-            max_delay_secs: params.max_delay_secs,
+            max_delay: params.max_delay,
             explain_top: 3,
             pareto_guard: params.pareto_guard,
         })
@@ -275,14 +276,14 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
     let first_h = requests
         .iter()
         .filter_map(|r| r.as_ref().ok())
-        .map(|r| r.release)
+        .map(|r| r.release.0)
         .min()
         .unwrap_or(0)
         / 3600;
     let last_h = requests
         .iter()
         .filter_map(|r| r.as_ref().ok())
-        .map(|r| (r.release + r.duration_secs + 3599) / 3600)
+        .map(|r| ((r.release + r.duration).0 + 3599) / 3600)
         .max()
         .unwrap_or(first_h + 1);
     let span_hours = (last_h - first_h).max(1) as f64;

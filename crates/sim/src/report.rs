@@ -132,19 +132,19 @@ pub fn summarise(
                 ..
             } => {
                 counts.done += 1;
-                compute += terms.compute_cny;
-                energy += terms.energy_cny;
-                transfer += terms.transfer_cny;
-                kwh += terms.energy_kwh;
-                carbon += terms.carbon_kg;
+                compute += terms.compute_cny.0;
+                energy += terms.energy_cny.0;
+                transfer += terms.transfer_cny.0;
+                kwh += terms.energy_kwh.0;
+                carbon += terms.carbon_kg.0;
                 green += green_kwh;
                 gb += terms.transfer_gb;
                 objective += o;
-                waits.push(terms.wait_secs as f64 / 3600.0);
-                misses += usize::from(terms.late_secs > 0);
+                waits.push(terms.wait_secs.as_hours());
+                misses += usize::from(terms.late_secs.0 > 0);
                 site_jobs[*site] += 1;
-                site_kwh[*site] += terms.energy_kwh;
-                site_carbon[*site] += terms.carbon_kg;
+                site_kwh[*site] += terms.energy_kwh.0;
+                site_carbon[*site] += terms.carbon_kg.0;
             }
             JobResult::Rejected { reason } => {
                 counts.rejected += 1;
@@ -308,15 +308,15 @@ pub fn explain(
 ) -> Explanation {
     let view = |c: &suanwang_sched::Candidate| CandidateView {
         site: world.sites[c.site].id.clone(),
-        start_h: c.start as f64 / 3600.0,
+        start_h: c.start.as_hours(),
         score: c.score,
-        compute_cny: c.terms.compute_cny,
-        energy_cny: c.terms.energy_cny,
-        carbon_kg: c.terms.carbon_kg,
-        transfer_cny: c.terms.transfer_cny,
-        transfer_h: c.terms.transfer_secs as f64 / 3600.0,
-        wait_h: c.terms.wait_secs as f64 / 3600.0,
-        late_h: c.terms.late_secs as f64 / 3600.0,
+        compute_cny: c.terms.compute_cny.0,
+        energy_cny: c.terms.energy_cny.0,
+        carbon_kg: c.terms.carbon_kg.0,
+        transfer_cny: c.terms.transfer_cny.0,
+        transfer_h: c.terms.transfer_secs.as_hours(),
+        wait_h: c.terms.wait_secs.as_hours(),
+        late_h: c.terms.late_secs.as_hours(),
         guard_rejected: c.guard_rejected,
     };
     Explanation {

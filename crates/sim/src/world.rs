@@ -2,7 +2,7 @@
 //! the actual price and carbon per slot, and the forecasts the scheduler sees.
 
 use crate::fill::mix;
-use suanwang_model::{Job, N_CLASSES, ResourceClass, SimTime};
+use suanwang_model::{Job, N_CLASSES, ResourceClass, SimDuration, SimTime};
 use suanwang_sched::{Forecast, Need, NetView, Request, SiteCapacity, SiteView};
 use suanwang_topology::{Network, SeriesModel, Topology};
 
@@ -230,9 +230,9 @@ impl World {
         Ok(Request {
             id: job.id,
             need,
-            duration_secs: job.duration.0.max(1),
-            release: job.release.0,
-            deadline: job.deadline.map(|d| d.0),
+            duration: SimDuration(job.duration.0.max(1)),
+            release: job.release,
+            deadline: job.deadline,
             origin,
             data_location,
             data_gib,

@@ -210,17 +210,33 @@ impl Calendar {
             || self.free[row + N_CLASSES * self.horizon] >= need.watts
     }
 
-    /// Like [`Calendar::fits_slot`] for a need given as its non-zero dimensions
-    /// (class index, units) and its watts: the scheduler's inner loop.
+    /// Position of `slot` in the ring that stores the window.
     #[inline]
-    pub fn fits_slot_dims(
+    pub fn ring(&self, slot: i64) -> usize {
+        slot.rem_euclid(self.horizon as i64) as usize
+    }
+
+    /// The ring position after `ring`.
+    #[inline]
+    pub fn next_ring(&self, ring: usize) -> usize {
+        if ring + 1 == self.horizon {
+            0
+        } else {
+            ring + 1
+        }
+    }
+
+    /// Like [`Calendar::fits_slot`] for a need given as its non-zero dimensions
+    /// (class index, units) and its watts, at a ring position: the scheduler's
+    /// inner loop, which walks slots in order and so avoids a division per slot.
+    #[inline]
+    pub fn fits_at_ring(
         &self,
         site: usize,
         dims: &[(usize, u32)],
         watts: u32,
-        slot: i64,
+        ring: usize,
     ) -> bool {
-        let ring = slot.rem_euclid(self.horizon as i64) as usize;
         let row = site * DIMS * self.horizon + ring;
         dims.iter()
             .all(|&(dim, units)| self.free[row + dim * self.horizon] >= units)
@@ -247,17 +263,36 @@ impl Calendar {
             return Err(ReserveError::OutsideWindow { slot: from });
         }
         let last = to.min(self.end());
+        let mut dims = [(0usize, 0u32); N_CLASSES];
+        let mut n = 0;
+        for (dim, units) in need.classes() {
+            dims[n] = (dim, units);
+            n += 1;
+        }
+        let dims = &dims[..n];
+        let capped = self.capacity[site].watts.is_some() && need.watts > 0;
+        let start_ring = self.ring(from);
+        let mut ring = start_ring;
         for k in from..last {
-            if !self.fits_slot(site, need, k) {
+            if !self.fits_at_ring(site, dims, need.watts, ring) {
                 let class = need
                     .classes()
                     .find(|(dim, units)| self.free(site, *dim, k) < *units)
                     .map(|(dim, _)| ResourceClass::ALL[dim]);
                 return Err(ReserveError::Full { slot: k, class });
             }
+            ring = self.next_ring(ring);
         }
-        for k in from..last {
-            self.take(site, need, k);
+        let row = site * DIMS * self.horizon;
+        let mut ring = start_ring;
+        for _ in from..last {
+            for &(dim, units) in dims {
+                self.free[row + dim * self.horizon + ring] -= units;
+            }
+            if capped {
+                self.free[row + N_CLASSES * self.horizon + ring] -= need.watts;
+            }
+            ring = self.next_ring(ring);
         }
         if to > last {
             self.tails.push(Tail {

@@ -164,6 +164,8 @@ pub fn plan(
         snapshot,
         policy,
         sites: Vec::with_capacity(snapshot.sites.len()),
+        evals: Vec::with_capacity(snapshot.sites.len()),
+        order: Vec::with_capacity(snapshot.sites.len()),
     };
     order
         .into_iter()
@@ -183,6 +185,32 @@ struct Planner<'a> {
     snapshot: &'a Snapshot<'a>,
     policy: &'a Policy,
     sites: Vec<usize>,
+    // Buffers reused from job to job.
+    evals: Vec<SiteEval>,
+    order: Vec<(f64, usize)>,
+}
+
+/// The non-zero classes of a need, in class order.
+struct Dims {
+    dims: [(usize, u32); suanwang_model::N_CLASSES],
+    len: usize,
+}
+
+impl Dims {
+    fn of(need: &Need) -> Dims {
+        let mut out = Dims {
+            dims: [(0, 0); suanwang_model::N_CLASSES],
+            len: 0,
+        };
+        for (class, units) in need.classes() {
+            out.dims[out.len] = (class, units);
+            out.len += 1;
+        }
+        out
+    }
+    fn as_slice(&self) -> &[(usize, u32)] {
+        &self.dims[..self.len]
+    }
 }
 
 /// Everything about one (job, site) pair that does not depend on the start.
@@ -206,11 +234,14 @@ impl Planner<'_> {
             let home = self.home_site(request);
             self.sites.retain(|s| *s == home);
         }
-        let evals: Vec<SiteEval> = self
-            .sites
-            .iter()
-            .map(|&site| self.site_eval(calendar, request, site))
-            .collect();
+        let mut evals = std::mem::take(&mut self.evals);
+        evals.clear();
+        let dims = Dims::of(&request.need);
+        evals.extend(
+            self.sites
+                .iter()
+                .map(|&site| self.site_eval(calendar, request, &dims, site)),
+        );
         let guard = if kind == PolicyKind::Balanced && self.policy.pareto_guard {
             self.reference(calendar, request, &evals)
         } else {
@@ -228,15 +259,13 @@ impl Planner<'_> {
         };
         // Balanced visits sites in order of a lower bound on their score, so that
         // it can stop at the first whose bound is no better than the best found.
-        let mut order: Vec<(f64, usize)> = if kind == PolicyKind::Balanced {
-            evals
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (bound(e), i))
-                .collect()
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        if kind == PolicyKind::Balanced {
+            order.extend(evals.iter().enumerate().map(|(i, e)| (bound(e), i)));
         } else {
-            (0..evals.len()).map(|i| (f64::NEG_INFINITY, i)).collect()
-        };
+            order.extend((0..evals.len()).map(|i| (f64::NEG_INFINITY, i)));
+        }
         // Usually only the first few sites are scanned: order those fully and the
         // rest only if the search gets that far.
         let by_bound = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
@@ -338,6 +367,8 @@ impl Planner<'_> {
         {
             alternatives.insert(0, early);
         }
+        self.evals = evals;
+        self.order = order;
         Outcome::Placed(Placement {
             site: chosen.site,
             start: chosen.start,
@@ -433,15 +464,27 @@ impl Planner<'_> {
             .expect("allowed sites are not empty")
     }
 
-    fn site_eval(&self, calendar: &Calendar, request: &Request, site: usize) -> SiteEval {
+    fn site_eval(
+        &self,
+        calendar: &Calendar,
+        request: &Request,
+        dims: &Dims,
+        site: usize,
+    ) -> SiteEval {
         let view = &self.snapshot.sites[site];
         let mut need = request.need;
-        let kw = view.facility_kw(&need);
+        // Sums over the job's classes only (the same values as the dense sums:
+        // zero units add exact zeros).
+        let (mut compute_per_hour, mut kw_it) = (0.0, 0.0);
+        for &(class, units) in dims.as_slice() {
+            compute_per_hour += units as f64 * view.price_cny_per_unit_hour[class];
+            kw_it += units as f64 * view.power_kw_per_unit[class];
+        }
+        let kw = kw_it * view.pue;
         if calendar.capacity(site).watts.is_some() {
             need.watts = (kw * 1000.0).ceil() as u32;
         }
         let hours = request.duration.0 as f64 / 3600.0;
-        let compute_per_hour = view.price_per_hour(&need);
         let (transfer_time, transfer_cny, transfer_gb) =
             self.snapshot
                 .network
@@ -751,23 +794,20 @@ pub fn feasible_starts(
     if k0 >= calendar.end() || last_start < earliest {
         return;
     }
-    let mut dims = [(0usize, 0u32); suanwang_model::N_CLASSES];
-    let mut n_dims = 0;
-    for (dim, units) in need.classes() {
-        dims[n_dims] = (dim, units);
-        n_dims += 1;
-    }
-    let dims = &dims[..n_dims];
+    let dims = Dims::of(need);
+    let dims = dims.as_slice();
     // One pass over the slots from k0 on, remembering the last slot where the
     // need does not fit: a start at k is feasible when that slot lies before k.
     let mut last_blocked = k0 - 1;
     let mut scanned = k0;
+    let mut ring = calendar.ring(k0);
     let mut scan_to = |upto: i64, last_blocked: &mut i64| {
         while scanned < upto {
-            if !calendar.fits_slot_dims(site, dims, need.watts, scanned) {
+            if !calendar.fits_at_ring(site, dims, need.watts, ring) {
                 *last_blocked = scanned;
             }
             scanned += 1;
+            ring = calendar.next_ring(ring);
         }
     };
     // The exact earliest time first (it may fall inside slot k0).

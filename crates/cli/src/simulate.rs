@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use suanwang_model::{ResourceClass, SimDuration};
 use suanwang_sched::PolicyKind;
 use suanwang_sim::trace::{TimeUnit, TraceFormat};
-use suanwang_sim::{SimulateParams, report};
+use suanwang_sim::{ProgressEvent, SimulateParams, report};
 use suanwang_topology::CarbonSeries;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -243,33 +243,28 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             bar
         })
         .collect();
-    let lp_bar = multi.add(ProgressBar::new_spinner());
+    let lp_bar = ProgressBar::new_spinner();
     lp_bar.set_prefix("LP bound");
     lp_bar.set_style(
         ProgressStyle::with_template("{prefix:>15} {spinner} {msg} {elapsed}")
             .expect("valid template"),
     );
-    let total = std::sync::atomic::AtomicUsize::new(0);
-    let progress = |policy: usize, done: usize| {
-        if policy == usize::MAX {
-            if done == 0 {
-                lp_bar.set_message("solving");
-                lp_bar.enable_steady_tick(std::time::Duration::from_millis(200));
-            } else {
-                lp_bar.finish_with_message("done");
+    let progress = |event: ProgressEvent| match event {
+        ProgressEvent::Jobs(total) => bars.iter().for_each(|bar| bar.set_length(total as u64)),
+        ProgressEvent::Decided(policy, done) => {
+            let bar = &bars[policy];
+            bar.set_position(done as u64);
+            if bar.length() == Some(done as u64) {
+                bar.finish();
             }
-            return;
         }
-        let bar = &bars[policy];
-        if bar.length() == Some(0) {
-            bar.set_length(total.load(std::sync::atomic::Ordering::Relaxed) as u64);
+        ProgressEvent::LpStarted => {
+            let bar = multi.add(lp_bar.clone());
+            bar.set_message("solving");
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
         }
-        bar.set_position(done as u64);
+        ProgressEvent::LpFinished => lp_bar.finish_with_message("done"),
     };
-    total.store(
-        estimate_total(&params),
-        std::sync::atomic::Ordering::Relaxed,
-    );
     let simulation = suanwang_sim::run(&params, &progress)?;
     for bar in &bars {
         bar.finish();
@@ -299,16 +294,4 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         None => print!("{text}"),
     }
     Ok(())
-}
-
-/// Number of jobs for the progress bars (exact after `--limit`; the trace is read
-/// again by the run, which is cheap next to the simulation).
-fn estimate_total(params: &SimulateParams) -> usize {
-    if params.trace.as_os_str() == "synthetic" {
-        return params.synthetic_jobs;
-    }
-    let lines = std::fs::read(&params.trace)
-        .map(|b| b.iter().filter(|c| **c == b'\n').count())
-        .unwrap_or(0);
-    params.limit.map_or(lines, |l| l.min(lines))
 }

@@ -109,9 +109,22 @@ pub enum SimError {
     Empty(String),
 }
 
-/// Progress of a run: `(policy index, jobs decided)`; `usize::MAX` as the policy
-/// index reports the LP bound starting (0) or finishing (1).
-pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+/// What a run reports as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// The trace is read: this many jobs will be decided under each policy.
+    Jobs(usize),
+    /// Under the policy at this index (in `SimulateParams::policies`), this many
+    /// jobs are decided.
+    Decided(usize, usize),
+    /// The LP bound started solving.
+    LpStarted,
+    /// The LP bound is done.
+    LpFinished,
+}
+
+/// Receives progress events, possibly from several threads at once.
+pub type Progress<'a> = &'a (dyn Fn(ProgressEvent) + Sync);
 
 /// The outcome of [`run`].
 pub struct Simulation {
@@ -160,6 +173,7 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
     if trace.jobs.is_empty() {
         return Err(SimError::Empty(trace.path));
     }
+    progress(ProgressEvent::Jobs(trace.jobs.len()));
     let (jobs, unrunnable) = fill::fill(&trace, &params.topology, &params.fill);
     let max_release = jobs.iter().map(|j| j.release.0).max().unwrap_or(0);
     let max_duration = jobs.iter().map(|j| j.duration.0).max().unwrap_or(0);
@@ -217,7 +231,7 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
                     ),
                 };
             }
-            progress(usize::MAX, 0);
+            progress(ProgressEvent::LpStarted);
             let policy = Policy {
                 explain_top: 0,
                 ..policies
@@ -238,7 +252,7 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
                     reason: e.to_string(),
                 },
             };
-            progress(usize::MAX, 1);
+            progress(ProgressEvent::LpFinished);
             result
         });
         let threads = std::thread::available_parallelism()
@@ -255,7 +269,7 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
                         p,
                         scope.spawn(move || {
                             engine::simulate(world, requests, policy, config, &mut |done| {
-                                progress(p, done)
+                                progress(ProgressEvent::Decided(p, done))
                             })
                         }),
                     )

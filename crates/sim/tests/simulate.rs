@@ -86,13 +86,13 @@ fn small_params() -> SimulateParams {
 #[test]
 fn same_inputs_and_seed_give_byte_identical_json() {
     let params = small_params();
-    let a = serde_json::to_string(&suanwang_sim::run(&params, &|_, _| {}).unwrap().report).unwrap();
-    let b = serde_json::to_string(&suanwang_sim::run(&params, &|_, _| {}).unwrap().report).unwrap();
+    let a = serde_json::to_string(&suanwang_sim::run(&params, &|_| {}).unwrap().report).unwrap();
+    let b = serde_json::to_string(&suanwang_sim::run(&params, &|_| {}).unwrap().report).unwrap();
     assert_eq!(a, b);
     let mut other = small_params();
     other.fill.seed = 2;
     other.config.seed = 2;
-    let c = serde_json::to_string(&suanwang_sim::run(&other, &|_, _| {}).unwrap().report).unwrap();
+    let c = serde_json::to_string(&suanwang_sim::run(&other, &|_| {}).unwrap().report).unwrap();
     assert_ne!(a, c, "the seed changes the fill-in rules");
 }
 
@@ -100,7 +100,7 @@ fn same_inputs_and_seed_give_byte_identical_json() {
 /// of behaviour: review it (`INSTA_UPDATE=always cargo test` rewrites it).
 #[test]
 fn golden_report_of_the_small_synthetic_run() {
-    let simulation = suanwang_sim::run(&small_params(), &|_, _| {}).unwrap();
+    let simulation = suanwang_sim::run(&small_params(), &|_| {}).unwrap();
     assert!(matches!(
         simulation.report.lp_bound,
         LpBoundReport::Computed { .. }
@@ -129,7 +129,7 @@ fn assert_balanced_beats_local(path: PathBuf, limit: Option<usize>) {
     params.policies = vec![PolicyKind::LocalFifo, PolicyKind::Balanced];
     params.limit = limit;
     params.lp_max_jobs = 0;
-    let simulation = suanwang_sim::run(&params, &|_, _| {}).unwrap();
+    let simulation = suanwang_sim::run(&params, &|_| {}).unwrap();
     let report = &simulation.report;
     let (local, balanced) = (&report.policies[0], &report.policies[1]);
     for p in &report.policies {
@@ -214,7 +214,7 @@ fn golden_reports_of_small_traces_in_each_format() {
             fixtures.join(file),
         );
         params.read.node_list = Some(fixtures.join("small-alibaba-nodes.csv"));
-        let mut simulation = suanwang_sim::run(&params, &|_, _| {}).unwrap();
+        let mut simulation = suanwang_sim::run(&params, &|_| {}).unwrap();
         simulation.report.trace.path = file.to_string();
         insta::assert_snapshot!(file, report::render_tables(&simulation.report));
     }

@@ -1,0 +1,338 @@
+//! The durable store of suanwang: tenants, API tokens (as digests), jobs with their
+//! state machine and idempotency keys, and scheduling decisions.
+//!
+//! One [`Store`] trait, two backends — [`SqliteStore`] (embedded, WAL, the default)
+//! and [`PostgresStore`] — sharing the same SQL and checked by one shared test suite
+//! ([`suite`]). The database is the truth: every state change is one statement or
+//! one transaction, and transitions are validated in pure code ([`JobState`])
+//! before they reach SQL.
+//!
+//! Architecture invariant: this crate owns every SQL statement of the project;
+//! nothing else talks to the database. It knows nothing of HTTP or scheduling.
+
+mod backend;
+pub mod suite;
+
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+pub use backend::{PostgresStore, SqliteStore};
+
+/// The life of a job. `Pending → Placed → Dispatched → Running → Succeeded |
+/// Failed`; `Cancelled` from any live state; `Lost` when a site stops answering
+/// for a dispatched or running job; a lost or placed job may go back to `Pending`
+/// to be placed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JobState {
+    /// Waiting to be placed.
+    Pending,
+    /// Has a site and a start time.
+    Placed,
+    /// Handed to the site's agent.
+    Dispatched,
+    /// Running at the site.
+    Running,
+    /// Finished with exit code 0.
+    Succeeded,
+    /// Finished otherwise.
+    Failed,
+    /// Cancelled by its tenant or an operator.
+    Cancelled,
+    /// Its site stopped answering.
+    Lost,
+}
+
+impl JobState {
+    /// Every state.
+    pub const ALL: [JobState; 8] = [
+        JobState::Pending,
+        JobState::Placed,
+        JobState::Dispatched,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+        JobState::Lost,
+    ];
+
+    /// The name stored and shown.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Pending => "Pending",
+            JobState::Placed => "Placed",
+            JobState::Dispatched => "Dispatched",
+            JobState::Running => "Running",
+            JobState::Succeeded => "Succeeded",
+            JobState::Failed => "Failed",
+            JobState::Cancelled => "Cancelled",
+            JobState::Lost => "Lost",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|s| s.name() == text)
+    }
+
+    /// Whether the job has ended for good.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
+    }
+
+    /// Whether `self → to` is a legal transition.
+    pub fn can_become(self, to: JobState) -> bool {
+        use JobState::*;
+        match (self, to) {
+            (Pending, Placed) => true,
+            (Placed, Dispatched) | (Placed, Pending) => true,
+            (Dispatched, Running) | (Dispatched, Lost) | (Dispatched, Failed) => true,
+            (Running, Succeeded) | (Running, Failed) | (Running, Lost) => true,
+            (Lost, Pending) => true,
+            (from, Cancelled) => !from.is_terminal(),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An API role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including tenants and tokens.
+    Admin,
+    /// Sites, links and every job.
+    Operator,
+    /// Its own jobs only.
+    Tenant,
+}
+
+impl Role {
+    /// The name stored.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Tenant => "tenant",
+        }
+    }
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Admin, Role::Operator, Role::Tenant]
+            .into_iter()
+            .find(|r| r.name() == text)
+    }
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+}
+
+/// A stored API token: its digest, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Hex digest of the token.
+    pub digest: String,
+    /// Tenant it acts for (tenant role).
+    pub tenant_id: Option<i64>,
+    /// Role.
+    pub role: Role,
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Id, assigned by the store.
+    pub id: i64,
+    /// Owning tenant.
+    pub tenant_id: i64,
+    /// The submitter's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// The job as submitted (JSON).
+    pub spec: String,
+    /// Current state.
+    pub state: JobState,
+    /// Site, once placed.
+    pub site: Option<String>,
+    /// Planned or actual start, unix seconds.
+    pub start_at: Option<i64>,
+    /// Exit code, once finished.
+    pub exit_code: Option<i32>,
+    /// Incremented by every change (optimistic concurrency).
+    pub version: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// Which jobs to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only this state.
+    pub state: Option<JobState>,
+    /// Only this site.
+    pub site: Option<String>,
+    /// Only this tenant.
+    pub tenant_id: Option<i64>,
+    /// Only ids greater than this (the cursor of the previous page).
+    pub after_id: Option<i64>,
+    /// At most this many (capped at 1,000).
+    pub limit: u32,
+}
+
+/// A state change to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The state the caller saw.
+    pub from: JobState,
+    /// The state to move to.
+    pub to: JobState,
+    /// Set the site (None leaves it).
+    pub site: Option<String>,
+    /// Set the start (None leaves it).
+    pub start_at: Option<i64>,
+    /// Set the exit code (None leaves it).
+    pub exit_code: Option<i32>,
+}
+
+/// A stored scheduling decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// Job.
+    pub job_id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// The decision with its reasons (JSON).
+    pub body: String,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such job, tenant or token.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What was looked for.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The transition is not allowed from the job's current state.
+    #[error("job {job} is {actual}, cannot go from {from} to {to}")]
+    Conflict {
+        /// Job id.
+        job: i64,
+        /// The state it is in.
+        actual: JobState,
+        /// The state the caller expected.
+        from: JobState,
+        /// The state asked for.
+        to: JobState,
+    },
+    /// A value read back from the database is not valid.
+    #[error("corrupt value in column {column}: {value:?}")]
+    Corrupt {
+        /// Column.
+        column: &'static str,
+        /// Value.
+        value: String,
+    },
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[source] sqlx::Error),
+    /// A migration failed.
+    #[error("migration: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        StoreError::Database(e)
+    }
+}
+
+/// Result of store operations.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The store. Every method is one transaction.
+pub trait Store: Send + Sync {
+    /// The tenant named `name`, created if new.
+    fn tenant(&self, name: &str, now: i64) -> impl Future<Output = Result<Tenant>> + Send;
+    /// Stores a token digest with its role.
+    fn insert_token(
+        &self,
+        token: &TokenRecord,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The token with this digest.
+    fn token(&self, digest: &str) -> impl Future<Output = Result<Option<TokenRecord>>> + Send;
+    /// Stores a new Pending job, or — when `idempotency_key` was used before by the
+    /// same tenant — returns the job stored then. The flag says whether it is new.
+    fn submit(
+        &self,
+        tenant_id: i64,
+        idempotency_key: Option<&str>,
+        spec: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<(JobRecord, bool)>> + Send;
+    /// The job with this id.
+    fn job(&self, id: i64) -> impl Future<Output = Result<JobRecord>> + Send;
+    /// Jobs matching `filter`, by id.
+    fn list_jobs(&self, filter: &JobFilter) -> impl Future<Output = Result<Vec<JobRecord>>> + Send;
+    /// Applies `change` if the job is still in `change.from` and the transition is
+    /// legal; returns the updated job.
+    fn transition(
+        &self,
+        id: i64,
+        change: &Transition,
+        now: i64,
+    ) -> impl Future<Output = Result<JobRecord>> + Send;
+    /// Stores a decision for a job.
+    fn record_decision(
+        &self,
+        job_id: i64,
+        body: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The decisions stored for a job, oldest first.
+    fn decisions(&self, job_id: i64) -> impl Future<Output = Result<Vec<DecisionRecord>>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_follow_the_documented_machine() {
+        use JobState::*;
+        assert!(Pending.can_become(Placed));
+        assert!(Placed.can_become(Dispatched));
+        assert!(Running.can_become(Succeeded));
+        assert!(Lost.can_become(Pending));
+        assert!(Running.can_become(Cancelled));
+        assert!(
+            !Pending.can_become(Running),
+            "must be placed and dispatched first"
+        );
+        assert!(!Succeeded.can_become(Cancelled), "terminal states stay");
+        assert!(!Cancelled.can_become(Pending));
+        for s in JobState::ALL {
+            assert_eq!(JobState::parse(s.name()), Some(s));
+            assert!(!s.can_become(s), "{s} to itself is not a change");
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The shared store test suite: every backend must pass the same checks.
+//! [`store_test_suite!`](crate::store_test_suite) instantiates it for a backend.
+
+use crate::{JobFilter, JobState, Role, Store, StoreError, TokenRecord, Transition};
+
+/// Tenants are created once; tokens are found by digest with their role.
+pub async fn tenants_and_tokens<S: Store>(store: &S) {
+    let a = store.tenant("acme", 1).await.unwrap();
+    let again = store.tenant("acme", 2).await.unwrap();
+    assert_eq!(a, again, "a tenant is created once");
+    let b = store.tenant("beta", 3).await.unwrap();
+    assert_ne!(a.id, b.id);
+    let token = TokenRecord {
+        digest: "ab12".repeat(16),
+        tenant_id: Some(a.id),
+        role: Role::Tenant,
+    };
+    store.insert_token(&token, 4).await.unwrap();
+    assert_eq!(
+        store.token(&token.digest).await.unwrap(),
+        Some(token.clone())
+    );
+    assert_eq!(store.token("00").await.unwrap(), None);
+    assert!(
+        store.insert_token(&token, 5).await.is_err(),
+        "a digest is stored once"
+    );
+}
+
+/// A retried submit with the same key returns the same job; other tenants and
+/// other keys get new jobs.
+pub async fn idempotent_submits<S: Store>(store: &S) {
+    let a = store.tenant("acme", 1).await.unwrap();
+    let b = store.tenant("beta", 1).await.unwrap();
+    let (first, new) = store
+        .submit(a.id, Some("k1"), r#"{"n":1}"#, 10)
+        .await
+        .unwrap();
+    assert!(new);
+    assert_eq!(first.state, JobState::Pending);
+    assert_eq!(first.version, 1);
+    let (again, new) = store
+        .submit(a.id, Some("k1"), r#"{"n":2}"#, 11)
+        .await
+        .unwrap();
+    assert!(!new);
+    assert_eq!(again, first, "the first submission wins");
+    let (other_tenant, new) = store
+        .submit(b.id, Some("k1"), r#"{"n":3}"#, 12)
+        .await
+        .unwrap();
+    assert!(new);
+    assert_ne!(other_tenant.id, first.id);
+    let (no_key_1, _) = store.submit(a.id, None, "{}", 13).await.unwrap();
+    let (no_key_2, _) = store.submit(a.id, None, "{}", 14).await.unwrap();
+    assert_ne!(
+        no_key_1.id, no_key_2.id,
+        "without a key every submit is new"
+    );
+}
+
+/// Transitions are validated, applied atomically against the state the caller
+/// saw, and refused otherwise.
+pub async fn transitions_follow_the_machine<S: Store>(store: &S) {
+    let t = store.tenant("acme", 1).await.unwrap();
+    let (job, _) = store.submit(t.id, None, "{}", 1).await.unwrap();
+    let place = Transition {
+        from: JobState::Pending,
+        to: JobState::Placed,
+        site: Some("hami".into()),
+        start_at: Some(3600),
+        exit_code: None,
+    };
+    let placed = store.transition(job.id, &place, 2).await.unwrap();
+    assert_eq!(
+        (
+            placed.state,
+            placed.site.as_deref(),
+            placed.start_at,
+            placed.version
+        ),
+        (JobState::Placed, Some("hami"), Some(3600), 2)
+    );
+    // Replaying the same change finds the job no longer Pending.
+    match store.transition(job.id, &place, 3).await {
+        Err(StoreError::Conflict {
+            actual: JobState::Placed,
+            ..
+        }) => {}
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // Illegal in pure code, before any SQL.
+    let skip = Transition {
+        from: JobState::Placed,
+        to: JobState::Succeeded,
+        site: None,
+        start_at: None,
+        exit_code: Some(0),
+    };
+    assert!(matches!(
+        store.transition(job.id, &skip, 4).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    for (from, to) in [
+        (JobState::Placed, JobState::Dispatched),
+        (JobState::Dispatched, JobState::Running),
+    ] {
+        store
+            .transition(
+                job.id,
+                &Transition {
+                    from,
+                    to,
+                    site: None,
+                    start_at: None,
+                    exit_code: None,
+                },
+                5,
+            )
+            .await
+            .unwrap();
+    }
+    let done = store
+        .transition(
+            job.id,
+            &Transition {
+                from: JobState::Running,
+                to: JobState::Succeeded,
+                site: None,
+                start_at: None,
+                exit_code: Some(0),
+            },
+            6,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.state, done.exit_code, done.site.as_deref()),
+        (JobState::Succeeded, Some(0), Some("hami"))
+    );
+    let cancel = Transition {
+        from: JobState::Succeeded,
+        to: JobState::Cancelled,
+        site: None,
+        start_at: None,
+        exit_code: None,
+    };
+    assert!(
+        store.transition(job.id, &cancel, 7).await.is_err(),
+        "a finished job stays finished"
+    );
+    assert!(matches!(
+        store.job(999_999).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+/// Lists filter by state, site and tenant, and page by id.
+pub async fn listing_filters_and_pages<S: Store>(store: &S) {
+    let a = store.tenant("acme", 1).await.unwrap();
+    let b = store.tenant("beta", 1).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let tenant = if i % 5 == 0 { b.id } else { a.id };
+        let (job, _) = store.submit(tenant, None, "{}", i).await.unwrap();
+        ids.push(job.id);
+        if i % 2 == 0 {
+            let site = if i % 4 == 0 { "hami" } else { "guian" };
+            let change = Transition {
+                from: JobState::Pending,
+                to: JobState::Placed,
+                site: Some(site.into()),
+                start_at: Some(0),
+                exit_code: None,
+            };
+            store.transition(job.id, &change, i).await.unwrap();
+        }
+    }
+    let all = store
+        .list_jobs(&JobFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 25);
+    let placed = store
+        .list_jobs(&JobFilter {
+            state: Some(JobState::Placed),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(placed.len(), 13);
+    let hami = store
+        .list_jobs(&JobFilter {
+            site: Some("hami".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(hami.len(), 7);
+    let beta = store
+        .list_jobs(&JobFilter {
+            tenant_id: Some(b.id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(beta.len(), 5);
+    assert!(beta.iter().all(|j| j.tenant_id == b.id));
+    // Pages of 10 cover everything once, in id order.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_jobs(&JobFilter {
+                after_id: after,
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|j| j.id);
+        seen.extend(page.into_iter().map(|j| j.id));
+    }
+    assert_eq!(seen, ids);
+}
+
+/// Decisions are stored in order for their job.
+pub async fn decisions_are_kept<S: Store>(store: &S) {
+    let t = store.tenant("acme", 1).await.unwrap();
+    let (job, _) = store.submit(t.id, None, "{}", 1).await.unwrap();
+    store
+        .record_decision(job.id, r#"{"outcome":"pending"}"#, 2)
+        .await
+        .unwrap();
+    store
+        .record_decision(job.id, r#"{"outcome":"placed","site":"hami"}"#, 3)
+        .await
+        .unwrap();
+    let decisions = store.decisions(job.id).await.unwrap();
+    assert_eq!(decisions.len(), 2);
+    assert!(decisions[1].body.contains("hami"));
+    assert!(
+        store.record_decision(999_999, "{}", 4).await.is_err(),
+        "a decision needs its job"
+    );
+}
+
+/// Concurrent submits with distinct keys all land, once each.
+pub async fn concurrent_submits_land_once<S: Store + Clone + 'static>(store: &S) {
+    let t = store.tenant("acme", 1).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            // Every key is submitted twice, racing.
+            let key = format!("key-{}", i / 2);
+            store.submit(t.id, Some(&key), "{}", i).await.unwrap().0.id
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 32, "one job per key");
+    let all = store
+        .list_jobs(&JobFilter {
+            tenant_id: Some(t.id),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 32);
+}
+
+/// Runs every check of the shared suite against a backend: `$make` is an async
+/// expression giving a fresh, empty store.
+#[macro_export]
+macro_rules! store_test_suite {
+    ($make:expr) => {
+        #[tokio::test]
+        async fn tenants_and_tokens() {
+            let Some(store) = $make else { return };
+            $crate::suite::tenants_and_tokens(&store).await;
+        }
+        #[tokio::test]
+        async fn idempotent_submits() {
+            let Some(store) = $make else { return };
+            $crate::suite::idempotent_submits(&store).await;
+        }
+        #[tokio::test]
+        async fn transitions_follow_the_machine() {
+            let Some(store) = $make else { return };
+            $crate::suite::transitions_follow_the_machine(&store).await;
+        }
+        #[tokio::test]
+        async fn listing_filters_and_pages() {
+            let Some(store) = $make else { return };
+            $crate::suite::listing_filters_and_pages(&store).await;
+        }
+        #[tokio::test]
+        async fn decisions_are_kept() {
+            let Some(store) = $make else { return };
+            $crate::suite::decisions_are_kept(&store).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn concurrent_submits_land_once() {
+            let Some(store) = $make else { return };
+            $crate::suite::concurrent_submits_land_once(&store).await;
+        }
+    };
+}

@@ -1,6 +1,7 @@
 //! Command-line interface of suanwang. Parses arguments with clap and calls the
 //! library crates; human output is aligned tables, `--json` gives documents.
 
+mod serve;
 mod simulate;
 mod topology;
 
@@ -22,6 +23,11 @@ enum Command {
     Topology(topology::TopologyCommand),
     /// Replay a trace through a topology under one policy or all.
     Simulate(Box<simulate::SimulateArgs>),
+    /// Run the control plane's HTTP API.
+    Serve(serve::ServeArgs),
+    /// Administration offline, against the database.
+    #[command(subcommand)]
+    Admin(serve::AdminCommand),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -30,6 +36,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Topology(cmd) => topology::run(cmd),
         Command::Simulate(args) => simulate::run(*args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Admin(cmd) => serve::admin(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

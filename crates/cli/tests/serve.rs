@@ -1,0 +1,181 @@
+//! The control plane as a real process: `admin token` offline, `serve` on a real
+//! socket, and an acknowledged submit surviving `kill -9`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_suanwang")
+}
+
+fn admin_token(database: &str, role: &str, tenant: Option<&str>) -> String {
+    let mut args = vec!["admin", "token", "--database", database, "--role", role];
+    if let Some(t) = tenant {
+        args.extend(["--tenant", t]);
+    }
+    let out = Command::new(bin()).args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Starts `serve` on a free port and returns it with its base URL.
+fn serve(database: &str) -> (Child, String) {
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+fn temp_db(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("suanwang-serve-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    format!("sqlite://{}", Path::new(&dir).join("db.sqlite").display())
+}
+
+#[test]
+fn admin_token_refuses_a_tenant_token_without_a_tenant_and_bad_urls() {
+    let db = temp_db("admin");
+    let out = Command::new(bin())
+        .args(["admin", "token", "--database", &db, "--role", "tenant"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--role tenant needs --tenant NAME"));
+    let out = Command::new(bin())
+        .args([
+            "admin",
+            "token",
+            "--database",
+            "mysql://x",
+            "--role",
+            "admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected sqlite://PATH or postgres://"));
+    let token = admin_token(&db, "admin", None);
+    assert!(token.starts_with("sw_") && token.len() == 67, "{token}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_submits_survive_kill_9() {
+    let db = temp_db("kill9");
+    let token = admin_token(&db, "tenant", Some("acme"));
+    let (mut server, url) = serve(&db);
+    let client = reqwest::Client::new();
+    let body = serde_json::json!({"demand": [{"class": "cpu", "count": 4}], "duration": "1h"});
+    // Four writers submit as fast as they can; the server is killed mid-stream.
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (client, url, token, body) = (client.clone(), url.clone(), token.clone(), body.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in 0..10_000 {
+                let key = format!("w{w}-{i}");
+                let resp = client
+                    .post(format!("{url}/v1/jobs"))
+                    .bearer_auth(&token)
+                    .header("Idempotency-Key", &key)
+                    .json(&body)
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status().is_success() => {
+                        let doc: serde_json::Value = match r.json().await {
+                            Ok(doc) => doc,
+                            Err(_) => break,
+                        };
+                        acknowledged.push((key, doc["id"].as_i64().unwrap()));
+                    }
+                    _ => break,
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // SIGKILL: no shutdown, no flush.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for w in writers {
+        acknowledged.extend(w.await.unwrap());
+    }
+    assert!(
+        acknowledged.len() > 20,
+        "the writers got going ({} acknowledged)",
+        acknowledged.len()
+    );
+
+    let (mut server, url) = serve(&db);
+    let mut stored = Vec::new();
+    let mut after: Option<i64> = None;
+    loop {
+        let mut page_url = format!("{url}/v1/jobs?limit=1000");
+        if let Some(a) = after {
+            page_url.push_str(&format!("&after={a}"));
+        }
+        let page: serde_json::Value = client
+            .get(page_url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let jobs = page["jobs"].as_array().unwrap();
+        stored.extend(jobs.iter().map(|j| {
+            (
+                j["idempotency_key"].as_str().unwrap().to_string(),
+                j["id"].as_i64().unwrap(),
+            )
+        }));
+        match page["next"].as_i64() {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let stored_map: std::collections::HashMap<_, _> = stored.iter().cloned().collect();
+    assert_eq!(stored_map.len(), stored.len(), "every key is stored once");
+    for (key, id) in &acknowledged {
+        assert_eq!(
+            stored_map.get(key),
+            Some(id),
+            "acknowledged job {key} (id {id}) survived"
+        );
+    }
+    // A retry of an acknowledged submit after the restart returns the same job.
+    let (key, id) = &acknowledged[0];
+    let retry: serde_json::Value = client
+        .post(format!("{url}/v1/jobs"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(retry["id"].as_i64(), Some(*id));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

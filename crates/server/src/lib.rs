@@ -1,0 +1,288 @@
+//! The control plane's HTTP API (first slice): authentication by bearer token,
+//! tenant isolation, job submission with idempotency keys, get, list, cancel.
+//!
+//! `run(listener, store, shutdown)` takes its IO and its shutdown signal as
+//! arguments, so tests bind `127.0.0.1:0` and call the same function as
+//! `suanwang serve`.
+//!
+//! Architecture invariant: handlers do no SQL (the store does) and no scheduling
+//! (the core does); every error leaves through [`error::ApiError`], the one
+//! mapping to HTTP status.
+
+pub mod auth;
+pub mod error;
+mod submission;
+
+use auth::Principal;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use error::ApiError;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::sync::Arc;
+use suanwang_store::{JobFilter, JobRecord, JobState, Role, Store, Transition};
+use suanwang_topology::Topology;
+
+pub use submission::JobSubmission;
+
+/// Largest request body accepted, bytes.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Shared state of the handlers.
+#[derive(Debug)]
+pub struct App<S> {
+    /// The store.
+    pub store: S,
+    /// The topology jobs are checked against.
+    pub topology: Topology,
+}
+
+type Shared<S> = State<Arc<App<S>>>;
+
+/// The router of the API.
+pub fn router<S: Store + 'static>(app: App<S>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/jobs", post(submit::<S>).get(list::<S>))
+        .route("/v1/jobs/{id}", get(job::<S>))
+        .route("/v1/jobs/{id}/cancel", post(cancel::<S>))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(Arc::new(app))
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes the
+/// requests in flight.
+pub async fn run<S: Store + 'static>(
+    listener: tokio::net::TcpListener,
+    app: App<S>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+async fn authenticate<S: Store>(app: &App<S>, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer token".into()))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("Authorization must be \"Bearer TOKEN\"".into()))?;
+    let record = app
+        .store
+        .token(&auth::digest(token))
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("unknown token".into()))?;
+    Ok(Principal {
+        role: record.role,
+        tenant_id: record.tenant_id,
+    })
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JobDoc {
+    /// Id.
+    pub id: i64,
+    /// Owning tenant's id.
+    pub tenant_id: i64,
+    /// State.
+    pub state: JobState,
+    /// Site, once placed.
+    pub site: Option<String>,
+    /// Start, unix seconds, once placed.
+    pub start_at: Option<i64>,
+    /// Exit code, once finished.
+    pub exit_code: Option<i32>,
+    /// The job as submitted (normalised).
+    pub spec: serde_json::Value,
+    /// Idempotency key given at submission.
+    pub idempotency_key: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl JobDoc {
+    fn from(record: JobRecord) -> Result<JobDoc, ApiError> {
+        let spec = serde_json::from_str(&record.spec).map_err(|e| {
+            ApiError::Internal(format!("stored spec of job {} is not JSON: {e}", record.id))
+        })?;
+        Ok(JobDoc {
+            id: record.id,
+            tenant_id: record.tenant_id,
+            state: record.state,
+            site: record.site,
+            start_at: record.start_at,
+            exit_code: record.exit_code,
+            spec,
+            idempotency_key: record.idempotency_key,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+}
+
+async fn submit<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let principal = authenticate(&app, &headers).await?;
+    let tenant_id = match (principal.role, principal.tenant_id) {
+        (Role::Tenant, Some(t)) => t,
+        _ => {
+            return Err(ApiError::Forbidden(
+                "only a tenant token may submit jobs (its tenant owns them)".into(),
+            ));
+        }
+    };
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v.to_str().ok().filter(|k| {
+                !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic())
+            });
+            Some(key.ok_or_else(|| ApiError::BadRequest {
+                message: "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+                field: Some("Idempotency-Key".into()),
+            })?)
+        }
+    };
+    let submission = submission::parse(&body, &app.topology)?;
+    let spec = serde_json::to_string(&submission).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (record, created) = app.store.submit(tenant_id, key, &spec, now()).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(JobDoc::from(record)?)))
+}
+
+async fn job<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<JobDoc>, ApiError> {
+    let principal = authenticate(&app, &headers).await?;
+    let record = app.store.job(id).await?;
+    if !principal.may_see(record.tenant_id) {
+        // Another tenant's job does not exist as far as this caller can tell.
+        return Err(ApiError::NotFound(format!("job {id} not found")));
+    }
+    Ok(Json(JobDoc::from(record)?))
+}
+
+/// Query of `GET /v1/jobs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this site.
+    pub site: Option<String>,
+    /// Only this tenant id (operators and admins).
+    pub tenant_id: Option<i64>,
+    /// Cursor: the `next` of the previous page.
+    pub after: Option<i64>,
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// A page of jobs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JobPage {
+    /// Jobs, by id.
+    pub jobs: Vec<JobDoc>,
+    /// Cursor of the next page, if there may be one.
+    pub next: Option<i64>,
+}
+
+async fn list<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<JobPage>, ApiError> {
+    let principal = authenticate(&app, &headers).await?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest {
+        message: e.body_text(),
+        field: None,
+    })?;
+    let state = match query.state.as_deref() {
+        None => None,
+        Some(s) => Some(JobState::parse(s).ok_or_else(|| ApiError::Invalid {
+            message: format!("unknown state {s:?}"),
+            field: "state".into(),
+        })?),
+    };
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::Invalid {
+            message: "limit must be 1..=1000".into(),
+            field: "limit".into(),
+        });
+    }
+    let tenant_id = match principal.role {
+        Role::Tenant => principal.tenant_id,
+        _ => query.tenant_id,
+    };
+    let filter = JobFilter {
+        state,
+        site: query.site,
+        tenant_id,
+        after_id: query.after,
+        limit,
+    };
+    let records = app.store.list_jobs(&filter).await?;
+    let next = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.id))
+        .flatten();
+    let jobs = records
+        .into_iter()
+        .map(JobDoc::from)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(JobPage { jobs, next }))
+}
+
+async fn cancel<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<JobDoc>, ApiError> {
+    let principal = authenticate(&app, &headers).await?;
+    let record = app.store.job(id).await?;
+    if !principal.may_see(record.tenant_id) {
+        return Err(ApiError::NotFound(format!("job {id} not found")));
+    }
+    if record.state.is_terminal() {
+        return Err(ApiError::Conflict(format!(
+            "job {id} is already {}",
+            record.state
+        )));
+    }
+    let change = Transition {
+        from: record.state,
+        to: JobState::Cancelled,
+        site: None,
+        start_at: None,
+        exit_code: None,
+    };
+    let updated = app.store.transition(id, &change, now()).await?;
+    Ok(Json(JobDoc::from(updated)?))
+}

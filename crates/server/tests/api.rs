@@ -1,0 +1,388 @@
+//! The HTTP API over a real socket and a real SQLite database: auth, tenant
+//! isolation on every job route, idempotency, and bad input naming the field.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use suanwang_server::{App, auth};
+use suanwang_store::{Role, SqliteStore, Store, TokenRecord};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+struct Server {
+    base: String,
+    admin: String,
+    acme: String,
+    beta: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn token(store: &SqliteStore, role: Role, tenant: Option<&str>) -> String {
+    let tenant_id = match tenant {
+        Some(name) => Some(store.tenant(name, 0).await.unwrap().id),
+        None => None,
+    };
+    let token = auth::new_token();
+    store
+        .insert_token(
+            &TokenRecord {
+                digest: auth::digest(&token),
+                tenant_id,
+                role,
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    token
+}
+
+async fn start() -> Server {
+    let dir = std::env::temp_dir().join(format!("suanwang-api-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{}.db", COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_file(&path);
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let admin = token(&store, Role::Admin, None).await;
+    let acme = token(&store, Role::Tenant, Some("acme")).await;
+    let beta = token(&store, Role::Tenant, Some("beta")).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let topology = suanwang_topology::builtin("cn-west").unwrap();
+    tokio::spawn(suanwang_server::run(
+        listener,
+        App { store, topology },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Server {
+        base,
+        admin,
+        acme,
+        beta,
+        _stop: stop,
+    }
+}
+
+fn job() -> Value {
+    json!({
+        "demand": [{"class": "A800", "count": 8}, {"class": "cpu", "count": 64}],
+        "duration": "2h",
+        "deadline": "24h",
+        "origin": "chongqing",
+        "data": {"size_gib": 500, "location": "chongqing"},
+        "residency": ["cn-mainland"],
+        "command": ["python", "train.py"]
+    })
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+    key: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = client.post(url).bearer_auth(token).json(body);
+    if let Some(key) = key {
+        req = req.header("Idempotency-Key", key);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn submit_get_list_cancel_with_idempotency() {
+    let s = start().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/jobs", s.base);
+    let (status, first) = post(&client, &url, &s.acme, &job(), Some("run-1")).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["state"], "Pending");
+    assert_eq!(
+        first["spec"]["duration"], 7200,
+        "durations are normalised to seconds"
+    );
+    assert_eq!(
+        first["spec"]["demand"][0]["class"], "a800",
+        "class names are canonical"
+    );
+    let (status, again) = post(&client, &url, &s.acme, &job(), Some("run-1")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        again["id"], first["id"],
+        "a retried submit returns the same job"
+    );
+    let id = first["id"].as_i64().unwrap();
+    let got: Value = client
+        .get(format!("{url}/{id}"))
+        .bearer_auth(&s.acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["id"], id);
+    for _ in 0..3 {
+        post(&client, &url, &s.acme, &job(), None).await;
+    }
+    let page: Value = client
+        .get(format!("{url}?limit=2"))
+        .bearer_auth(&s.acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 2);
+    let next = page["next"].as_i64().unwrap();
+    let rest: Value = client
+        .get(format!("{url}?after={next}"))
+        .bearer_auth(&s.acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["jobs"].as_array().unwrap().len(), 2);
+    let cancelled = client
+        .post(format!("{url}/{id}/cancel"))
+        .bearer_auth(&s.acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    let again = client
+        .post(format!("{url}/{id}/cancel"))
+        .bearer_auth(&s.acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let pending: Value = client
+        .get(format!("{url}?state=Pending"))
+        .bearer_auth(&s.acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pending["jobs"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn tenants_see_and_touch_only_their_own_jobs() {
+    let s = start().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/jobs", s.base);
+    let (_, mine) = post(&client, &url, &s.acme, &job(), Some("same-key")).await;
+    let id = mine["id"].as_i64().unwrap();
+    // The other tenant: same key is its own, get and cancel are 404, list is empty.
+    let (status, theirs) = post(&client, &url, &s.beta, &job(), Some("same-key")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_ne!(theirs["id"], mine["id"]);
+    let get = client
+        .get(format!("{url}/{id}"))
+        .bearer_auth(&s.beta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::NOT_FOUND);
+    let cancel = client
+        .post(format!("{url}/{id}/cancel"))
+        .bearer_auth(&s.beta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), StatusCode::NOT_FOUND);
+    let list: Value = client
+        .get(format!("{url}?tenant_id=1"))
+        .bearer_auth(&s.beta)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["id"] != mine["id"]),
+        "a tenant filter cannot widen a tenant's view"
+    );
+    // The admin sees both; but only tenants submit.
+    let all: Value = client
+        .get(&url)
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["jobs"].as_array().unwrap().len(), 2);
+    let (status, _) = post(&client, &url, &s.admin, &job(), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn missing_or_unknown_tokens_are_401_on_every_route() {
+    let s = start().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/jobs", s.base);
+    let routes = [
+        client.post(&url).json(&job()),
+        client.get(&url),
+        client.get(format!("{url}/1")),
+        client.post(format!("{url}/1/cancel")),
+    ];
+    for req in routes {
+        let req = req.build().unwrap();
+        let (method, path) = (req.method().clone(), req.url().path().to_string());
+        let no_token = client.execute(req.try_clone().unwrap()).await.unwrap();
+        assert_eq!(
+            no_token.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
+        let body: Value = no_token.json().await.unwrap();
+        assert_eq!(body["code"], "unauthorized");
+        let mut wrong = req;
+        wrong
+            .headers_mut()
+            .insert("authorization", "Bearer sw_nope".parse().unwrap());
+        assert_eq!(
+            client.execute(wrong).await.unwrap().status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
+    }
+    let health = client
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_is_never_a_500() {
+    let s = start().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/jobs", s.base);
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (
+            json!({"demand": [{"class": "a800", "count": 1}], "duration": "1h", "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "/",
+        ),
+        (
+            json!({"demand": [{"class": "a800", "count": "many"}], "duration": "1h"}),
+            StatusCode::BAD_REQUEST,
+            "/demand/0/count",
+        ),
+        (
+            json!({"demand": [{"class": "v100", "count": 1}], "duration": "1h"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "/demand/0/class",
+        ),
+        (
+            json!({"demand": [{"class": "a800", "count": -4}], "duration": "1h"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "/demand/0/count",
+        ),
+        (
+            json!({"demand": [{"class": "a800", "count": 10_000_000}], "duration": "1h"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "/demand/0/count",
+        ),
+        (
+            json!({"demand": [{"class": "a800", "count": 1}], "duration": "2h", "deadline": "1h"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "/deadline",
+        ),
+        (
+            json!({"demand": [{"class": "a800", "count": 1}], "duration": "soon"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "/duration",
+        ),
+        (
+            json!({"demand": [], "duration": "1h"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "/demand",
+        ),
+        (
+            json!({"demand": [{"class": "a800", "count": 1}], "duration": "1h", "origin": "mars"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "/origin",
+        ),
+        (
+            json!({"demand": [{"class": "a800", "count": 1}], "duration": "1h", "residency": ["atlantis"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "/residency/0",
+        ),
+    ];
+    for (body, status, field) in cases {
+        let (got, answer) = post(&client, &url, &s.acme, &body, None).await;
+        assert_eq!(got, status, "{body} -> {answer}");
+        let reported = answer["field"].as_str().unwrap_or("");
+        assert!(
+            reported.starts_with(field),
+            "{body}: field {reported:?}, expected {field:?} ({answer})"
+        );
+        assert!(!answer["message"].as_str().unwrap_or("").is_empty());
+    }
+    // Not JSON at all, and too large.
+    let resp = client
+        .post(&url)
+        .bearer_auth(&s.acme)
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let big = format!("{{\"command\": [\"{}\"]}}", "x".repeat(200_000));
+    let resp = client
+        .post(&url)
+        .bearer_auth(&s.acme)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let resp = client
+        .post(&url)
+        .bearer_auth(&s.acme)
+        .header("Idempotency-Key", "has space")
+        .json(&job())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = client
+        .get(format!("{url}?limit=0"))
+        .bearer_auth(&s.acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let resp = client
+        .get(format!("{url}?bogus=1"))
+        .bearer_auth(&s.acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}

@@ -2,6 +2,8 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use std::time::Duration;
+use suanwang_server::scheduler::Scheduler;
 use suanwang_server::{App, auth};
 use suanwang_store::{PostgresStore, Role, SqliteStore, Store, TokenRecord};
 
@@ -131,7 +133,22 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.database
         );
         with_store!(&args.database, |store| {
-            suanwang_server::run(listener, App { store, topology }, shutdown_signal()).await?;
+            let app = App::new(store.clone(), topology.clone());
+            let wakeup = app.wakeup.clone();
+            let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(());
+            let scheduler = Scheduler::new(topology, now());
+            let loop_task =
+                tokio::spawn(
+                    scheduler.run(store, wakeup, Duration::from_secs(5), async move {
+                        let _ = stop_rx.changed().await;
+                    }),
+                );
+            suanwang_server::run(listener, app, async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(());
+            })
+            .await?;
+            let _ = loop_task.await;
             eprintln!("suanwang stopped");
             Ok(())
         })

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod scheduler;
 mod submission;
 
 use auth::Principal;
@@ -38,6 +39,19 @@ pub struct App<S> {
     pub store: S,
     /// The topology jobs are checked against.
     pub topology: Topology,
+    /// Poked after each submission so that the scheduler runs soon.
+    pub wakeup: Arc<scheduler::Wakeup>,
+}
+
+impl<S> App<S> {
+    /// An app over `store` and `topology`.
+    pub fn new(store: S, topology: Topology) -> App<S> {
+        App {
+            store,
+            topology,
+            wakeup: Arc::new(scheduler::Wakeup::default()),
+        }
+    }
 }
 
 type Shared<S> = State<Arc<App<S>>>;
@@ -49,6 +63,9 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/jobs", post(submit::<S>).get(list::<S>))
         .route("/v1/jobs/{id}", get(job::<S>))
         .route("/v1/jobs/{id}/cancel", post(cancel::<S>))
+        .route("/v1/jobs/{id}/explain", get(explain::<S>))
+        .route("/v1/sites", get(sites::<S>))
+        .route("/v1/sites/{id}", get(site::<S>))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(Arc::new(app))
 }
@@ -167,6 +184,9 @@ async fn submit<S: Store>(
     let submission = submission::parse(&body, &app.topology)?;
     let spec = serde_json::to_string(&submission).map_err(|e| ApiError::Internal(e.to_string()))?;
     let (record, created) = app.store.submit(tenant_id, key, &spec, now()).await?;
+    if created {
+        app.wakeup.poke();
+    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -285,4 +305,90 @@ async fn cancel<S: Store>(
     };
     let updated = app.store.transition(id, &change, now()).await?;
     Ok(Json(JobDoc::from(updated)?))
+}
+
+/// Why a job is where it is.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Explanation {
+    /// The job.
+    pub job: JobDoc,
+    /// The scheduler's decisions, oldest first: for a placement, the candidates
+    /// weighed with their score terms; for a waiting or refused job, why.
+    pub decisions: Vec<serde_json::Value>,
+}
+
+async fn explain<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Explanation>, ApiError> {
+    let principal = authenticate(&app, &headers).await?;
+    let record = app.store.job(id).await?;
+    if !principal.may_see(record.tenant_id) {
+        return Err(ApiError::NotFound(format!("job {id} not found")));
+    }
+    let decisions = app
+        .store
+        .decisions(id)
+        .await?
+        .into_iter()
+        .map(|d| {
+            serde_json::from_str(&d.body)
+                .map_err(|e| ApiError::Internal(format!("decision of job {id}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let decisions = if decisions.is_empty() {
+        vec![
+            serde_json::json!({"outcome": "pending", "reason": "not yet considered by the scheduler"}),
+        ]
+    } else {
+        decisions
+    };
+    Ok(Json(Explanation {
+        job: JobDoc::from(record)?,
+        decisions,
+    }))
+}
+
+/// A site as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SiteDoc {
+    /// Id.
+    pub id: String,
+    /// The site as configured in the topology.
+    pub site: serde_json::Value,
+}
+
+fn site_doc(site: &suanwang_model::Site) -> Result<SiteDoc, ApiError> {
+    Ok(SiteDoc {
+        id: site.id.0.clone(),
+        site: serde_json::to_value(site).map_err(|e| ApiError::Internal(e.to_string()))?,
+    })
+}
+
+async fn sites<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<SiteDoc>>, ApiError> {
+    authenticate(&app, &headers).await?;
+    Ok(Json(
+        app.topology
+            .sites
+            .iter()
+            .map(site_doc)
+            .collect::<Result<_, _>>()?,
+    ))
+}
+
+async fn site<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<SiteDoc>, ApiError> {
+    authenticate(&app, &headers).await?;
+    let site = app
+        .topology
+        .site(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("site {id:?} not found")))?;
+    Ok(Json(site_doc(site)?))
 }

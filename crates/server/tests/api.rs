@@ -54,7 +54,7 @@ async fn start() -> Server {
     let topology = suanwang_topology::builtin("cn-west").unwrap();
     tokio::spawn(suanwang_server::run(
         listener,
-        App { store, topology },
+        App::new(store, topology),
         async {
             let _ = stopped.await;
         },
@@ -385,4 +385,127 @@ async fn bad_input_names_the_field_and_is_never_a_500() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_scheduler_places_refuses_and_explains() {
+    use suanwang_server::scheduler::Scheduler;
+    let dir = std::env::temp_dir().join(format!("suanwang-sched-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.db");
+    let _ = std::fs::remove_file(&path);
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let acme = token(&store, Role::Tenant, Some("acme")).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let topology = suanwang_topology::builtin("cn-west").unwrap();
+    tokio::spawn(suanwang_server::run(
+        listener,
+        App::new(store.clone(), topology.clone()),
+        std::future::pending(),
+    ));
+    let client = reqwest::Client::new();
+    let url = format!("{base}/v1/jobs");
+    let (_, ok) = post(&client, &url, &acme, &job(), None).await;
+    let too_big = json!({"demand": [{"class": "a800", "count": 5000}], "duration": "1h"});
+    let (_, big) = post(&client, &url, &acme, &too_big, None).await;
+    let before: Value = client
+        .get(format!("{url}/{}/explain", ok["id"]))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before["decisions"][0]["outcome"], "pending");
+
+    let now = ok["created_at"].as_i64().unwrap();
+    let scheduler = Scheduler::new(topology, now);
+    let report = scheduler.pass(&store, now).await.unwrap();
+    assert_eq!((report.placed, report.rejected), (1, 1), "{report:?}");
+
+    let placed: Value = client
+        .get(format!("{url}/{}", ok["id"]))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(placed["state"], "Placed");
+    let site = placed["site"].as_str().unwrap();
+    assert!(
+        suanwang_topology::builtin("cn-west")
+            .unwrap()
+            .site(site)
+            .unwrap()
+            .jurisdiction
+            .0
+            == "cn-mainland",
+        "residency holds"
+    );
+    assert!(placed["start_at"].as_i64().unwrap() >= now);
+    let why: Value = client
+        .get(format!("{url}/{}/explain", ok["id"]))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let decision = &why["decisions"][0];
+    assert_eq!(decision["outcome"], "placed");
+    assert_eq!(decision["explanation"]["chosen"]["site"], site);
+    assert!(decision["explanation"]["chosen"]["score"].as_f64().unwrap() > 0.0);
+
+    let refused: Value = client
+        .get(format!("{url}/{}/explain", big["id"]))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["job"]["state"], "Failed");
+    assert!(
+        refused["decisions"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("largest allowed site offers"),
+        "{refused}"
+    );
+
+    // A second pass has nothing left to do, and the placement stays.
+    let again = scheduler.pass(&store, now + 10).await.unwrap();
+    assert_eq!((again.placed, again.rejected, again.waiting), (0, 0, 0));
+    let sites: Value = client
+        .get(format!("{base}/v1/sites"))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sites.as_array().unwrap().len(), 8);
+    let hami = client
+        .get(format!("{base}/v1/sites/hami"))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hami.status(), StatusCode::OK);
+    let nowhere = client
+        .get(format!("{base}/v1/sites/atlantis"))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nowhere.status(), StatusCode::NOT_FOUND);
 }

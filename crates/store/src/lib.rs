@@ -19,7 +19,8 @@ use std::future::Future;
 pub use backend::{PostgresStore, SqliteStore};
 
 /// The life of a job. `Pending → Placed → Dispatched → Running → Succeeded |
-/// Failed`; `Cancelled` from any live state; `Lost` when a site stops answering
+/// Failed`; `Pending → Failed` when the scheduler refuses it for good; `Cancelled`
+/// from any live state; `Lost` when a site stops answering
 /// for a dispatched or running job; a lost or placed job may go back to `Pending`
 /// to be placed again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -87,6 +88,8 @@ impl JobState {
         use JobState::*;
         match (self, to) {
             (Pending, Placed) => true,
+            // Refused by the scheduler (no site can ever run it).
+            (Pending, Failed) => true,
             (Placed, Dispatched) | (Placed, Pending) => true,
             (Dispatched, Running) | (Dispatched, Lost) | (Dispatched, Failed) => true,
             (Running, Succeeded) | (Running, Failed) | (Running, Lost) => true,

@@ -1,0 +1,325 @@
+//! The scheduler loop: on a tick and whenever a job is submitted, read the pending
+//! jobs and the booked ones from the store, run the pure scheduling core on that
+//! snapshot (off the async workers), and write the decisions back — the placement
+//! as a state change, the reasons as a stored decision.
+//!
+//! Live time maps onto the core's `SimTime` as seconds since the loop's epoch (the
+//! day it started, UTC); the topology's series give prices and carbon, and the
+//! forecast the core sees is the series itself (a forecast service is future work).
+
+use crate::submission::{DurationValue, JobSubmission};
+use std::sync::Arc;
+use std::time::Duration;
+use suanwang_model::{
+    DataRef, Demand, Job, JobId, Jurisdiction, LatencyTarget, LocationId, ResourceClass,
+    SimDuration, SimTime, SiteId,
+};
+use suanwang_sched::{Calendar, Outcome, Policy, PolicyKind, Request, Snapshot, plan};
+use suanwang_sim::world::World;
+use suanwang_store::{JobFilter, JobRecord, JobState, Store, Transition};
+use suanwang_topology::{SeriesModel, Topology};
+use tokio::sync::Notify;
+
+/// Calendar slot, seconds.
+const SLOT: i64 = 900;
+/// Calendar horizon, slots (7 days).
+const HORIZON: usize = 672;
+
+/// Wakes the loop early (after a submission).
+#[derive(Debug, Default)]
+pub struct Wakeup(Notify);
+
+impl Wakeup {
+    /// Asks for a pass soon.
+    pub fn poke(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassReport {
+    /// Jobs placed.
+    pub placed: usize,
+    /// Jobs refused for good.
+    pub rejected: usize,
+    /// Jobs still waiting.
+    pub waiting: usize,
+}
+
+/// The loop's fixed context.
+pub struct Scheduler {
+    epoch_unix: i64,
+    world: Arc<World>,
+    policy: Policy,
+}
+
+impl Scheduler {
+    /// A scheduler over `topology` whose epoch is the start of the current UTC day.
+    pub fn new(topology: Topology, now_unix: i64) -> Scheduler {
+        let epoch_unix = now_unix - now_unix.rem_euclid(86400);
+        let series = SeriesModel::new(&topology, epoch_unix, None, 0.0);
+        // Actuals for the first 30 days are precomputed; later instants are
+        // computed on demand.
+        let world = World::new(topology, series, SLOT, 30 * 86400);
+        Scheduler {
+            epoch_unix,
+            world: Arc::new(world),
+            policy: Policy::new(PolicyKind::Balanced),
+        }
+    }
+
+    fn sim_time(&self, unix: i64) -> SimTime {
+        SimTime(unix - self.epoch_unix)
+    }
+
+    /// The core's view of a stored job.
+    fn request(&self, record: &JobRecord) -> Result<Request, String> {
+        let spec: JobSubmission =
+            serde_json::from_str(&record.spec).map_err(|e| format!("stored spec: {e}"))?;
+        let secs = |d: &DurationValue| match d {
+            DurationValue::Seconds(s) => SimDuration(*s),
+            DurationValue::Text(t) => SimDuration::parse(t).unwrap_or(SimDuration(1)),
+        };
+        let release = self.sim_time(record.created_at);
+        let origin = spec
+            .origin
+            .clone()
+            .or_else(|| self.world.topology.regions.first().map(|r| r.id.0.clone()))
+            .unwrap_or_else(|| self.world.topology.sites[0].id.0.clone());
+        let mut demand = Vec::new();
+        for d in &spec.demand {
+            let class = ResourceClass::parse(&d.class)
+                .ok_or_else(|| format!("unknown class {}", d.class))?;
+            demand.push(Demand {
+                class,
+                count: d.count as u32,
+            });
+        }
+        let job = Job {
+            id: JobId(record.id as u64),
+            tenant: record.tenant_id.to_string(),
+            demand,
+            gang: spec.gang,
+            duration: secs(&spec.duration),
+            release,
+            deadline: spec.deadline.as_ref().map(|d| release + secs(d)),
+            origin: LocationId(origin.clone()),
+            data: spec.data.as_ref().map(|d| DataRef {
+                size_gib: d.size_gib,
+                location: LocationId(d.location.clone()),
+            }),
+            latency_target: spec.latency_target.as_ref().map(|l| LatencyTarget {
+                region: LocationId(l.region.clone()),
+                max_ms: l.max_ms,
+            }),
+            residency: spec
+                .residency
+                .iter()
+                .map(|j| Jurisdiction(j.clone()))
+                .collect(),
+            priority: spec.priority,
+            delayable: spec.delayable,
+            preemptible: false,
+            pinned_site: spec.site.clone().map(SiteId),
+        };
+        self.world.request(&job)
+    }
+
+    /// One pass: place what can be placed now.
+    pub async fn pass<S: Store>(
+        &self,
+        store: &S,
+        now_unix: i64,
+    ) -> suanwang_store::Result<PassReport> {
+        let pending = all_jobs(store, JobState::Pending).await?;
+        let mut report = PassReport::default();
+        if pending.is_empty() {
+            return Ok(report);
+        }
+        let mut booked = Vec::new();
+        for state in [JobState::Placed, JobState::Dispatched, JobState::Running] {
+            booked.extend(all_jobs(store, state).await?);
+        }
+        let now = self.sim_time(now_unix);
+        let mut calendar = Calendar::new(self.world.capacity.clone(), SLOT, HORIZON, now);
+        for record in &booked {
+            let (Some(site), Some(start)) = (&record.site, record.start_at) else {
+                continue;
+            };
+            let Some(site) = self.world.sites.iter().position(|s| &s.id == site) else {
+                continue;
+            };
+            let Ok(request) = self.request(record) else {
+                continue;
+            };
+            let start = self.sim_time(start).max(now);
+            let end = self.sim_time(record.start_at.unwrap_or(now_unix)) + request.duration;
+            if end <= start {
+                continue;
+            }
+            let from = calendar.slot_of(start.0);
+            let to = calendar.slot_of(end.0 - 1) + 1;
+            if let Err(e) = calendar.reserve(site, &request.need, from, to) {
+                tracing::warn!(job = record.id, error = ?e, "a booked job no longer fits the calendar");
+            }
+        }
+        let mut requests = Vec::new();
+        let mut ids = Vec::new();
+        for record in &pending {
+            match self.request(record) {
+                Ok(r) => {
+                    requests.push(r);
+                    ids.push(record.id);
+                }
+                Err(reason) => {
+                    reject(
+                        store,
+                        record.id,
+                        &format!("cannot be scheduled: {reason}"),
+                        now_unix,
+                    )
+                    .await?;
+                    report.rejected += 1;
+                }
+            }
+        }
+        let world = Arc::clone(&self.world);
+        let policy = self.policy;
+        let job_ids = ids.clone();
+        // The core is pure CPU work: keep it off the async workers.
+        let decisions = tokio::task::spawn_blocking(move || {
+            let forecast = world.forecast(now.0, calendar.base(), HORIZON, 0.0, 0);
+            let snapshot = Snapshot { now, sites: &world.sites, forecast: &forecast, network: &world.net };
+            let decisions = plan(&snapshot, &mut calendar, &requests, &policy);
+            decisions
+                .into_iter()
+                .map(|d| {
+                    let body = match &d.outcome {
+                        Outcome::Placed(p) => serde_json::json!({
+                            "outcome": "placed",
+                            "policy": policy.kind.name(),
+                            "explanation": suanwang_sim::report::explain(&world, job_ids[d.index] as usize, policy.kind.name(), p),
+                        }),
+                        Outcome::Pending(wait) => serde_json::json!({"outcome": "pending", "reason": wait}),
+                        Outcome::Rejected(reason) => {
+                            serde_json::json!({"outcome": "rejected", "reason": reason.to_string()})
+                        }
+                    };
+                    (d, body)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| suanwang_store::StoreError::Corrupt { column: "scheduler", value: e.to_string() })?;
+        for (decision, body) in decisions {
+            let id = ids[decision.index];
+            match &decision.outcome {
+                Outcome::Placed(p) => {
+                    let change = Transition {
+                        from: JobState::Pending,
+                        to: JobState::Placed,
+                        site: Some(self.world.sites[p.site].id.clone()),
+                        start_at: Some(p.start.0 + self.epoch_unix),
+                        exit_code: None,
+                    };
+                    // A job cancelled meanwhile is simply not placed.
+                    if store.transition(id, &change, now_unix).await.is_ok() {
+                        store
+                            .record_decision(id, &body.to_string(), now_unix)
+                            .await?;
+                        report.placed += 1;
+                    }
+                }
+                Outcome::Rejected(reason) => {
+                    reject(store, id, &reason.to_string(), now_unix).await?;
+                    report.rejected += 1;
+                }
+                Outcome::Pending(_) => {
+                    // Record why it waits once, not on every pass.
+                    if store.decisions(id).await?.is_empty() {
+                        store
+                            .record_decision(id, &body.to_string(), now_unix)
+                            .await?;
+                    }
+                    report.waiting += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs passes on every `tick` and on every poke until `stop` resolves.
+    pub async fn run<S: Store>(
+        self,
+        store: S,
+        wakeup: Arc<Wakeup>,
+        tick: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            match self.pass(&store, now).await {
+                Ok(r) if r.placed + r.rejected > 0 => {
+                    tracing::info!(
+                        placed = r.placed,
+                        rejected = r.rejected,
+                        waiting = r.waiting,
+                        "scheduler pass"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "scheduler pass failed"),
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(tick) => {}
+                _ = wakeup.0.notified() => {}
+            }
+        }
+    }
+}
+
+async fn reject<S: Store>(
+    store: &S,
+    id: i64,
+    reason: &str,
+    now: i64,
+) -> suanwang_store::Result<()> {
+    let change = Transition {
+        from: JobState::Pending,
+        to: JobState::Failed,
+        site: None,
+        start_at: None,
+        exit_code: None,
+    };
+    if store.transition(id, &change, now).await.is_ok() {
+        let body = serde_json::json!({"outcome": "rejected", "reason": reason});
+        store.record_decision(id, &body.to_string(), now).await?;
+    }
+    Ok(())
+}
+
+async fn all_jobs<S: Store>(store: &S, state: JobState) -> suanwang_store::Result<Vec<JobRecord>> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_jobs(&JobFilter {
+                state: Some(state),
+                after_id: after,
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        let full = page.len() == 1000;
+        after = page.last().map(|j| j.id);
+        out.extend(page);
+        if !full {
+            return Ok(out);
+        }
+    }
+}

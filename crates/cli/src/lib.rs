@@ -1,6 +1,7 @@
 //! Command-line interface of suanwang. Parses arguments with clap and calls the
 //! library crates; human output is aligned tables, `--json` gives documents.
 
+mod remote;
 mod serve;
 mod simulate;
 mod topology;
@@ -28,6 +29,18 @@ enum Command {
     /// Administration offline, against the database.
     #[command(subcommand)]
     Admin(serve::AdminCommand),
+    /// Submit a job; prints its id.
+    Submit(Box<remote::SubmitArgs>),
+    /// List jobs.
+    Jobs(remote::JobsArgs),
+    /// Show one job.
+    Job(remote::JobArgs),
+    /// Cancel a job.
+    Cancel(remote::JobArgs),
+    /// Why a job is where it is: the candidates weighed, or why it waits.
+    Explain(remote::JobArgs),
+    /// List the sites.
+    Sites(remote::SitesArgs),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -38,6 +51,12 @@ pub fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(*args),
         Command::Serve(args) => serve::serve(args),
         Command::Admin(cmd) => serve::admin(cmd),
+        Command::Submit(args) => remote::submit(*args),
+        Command::Jobs(args) => remote::jobs(args),
+        Command::Job(args) => remote::job(args),
+        Command::Cancel(args) => remote::cancel(args),
+        Command::Explain(args) => remote::explain(args),
+        Command::Sites(args) => remote::sites(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -179,3 +179,122 @@ async fn acknowledged_submits_survive_kill_9() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+fn cli(url: &str, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .args(args)
+        .env("SUANWANG_URL", url)
+        .env("SUANWANG_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_cli_submits_lists_explains_and_cancels() {
+    let db = temp_db("cli");
+    let token = admin_token(&db, "tenant", Some("acme"));
+    let (mut server, url) = serve(&db);
+    let out = cli(
+        &url,
+        &token,
+        &[
+            "submit",
+            "--gpus",
+            "2",
+            "--gpu-model",
+            "h20",
+            "--cpus",
+            "16",
+            "--duration",
+            "3h",
+            "--deadline",
+            "12h",
+            "--data",
+            "200GiB@beijing",
+            "--origin",
+            "beijing",
+            "--idempotency-key",
+            "cli-1",
+            "--",
+            "python",
+            "serve.py",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(id.parse::<i64>().is_ok(), "prints the job id: {id}");
+    // The same key gives the same job.
+    let again = cli(
+        &url,
+        &token,
+        &[
+            "submit",
+            "--cpus",
+            "1",
+            "--duration",
+            "1h",
+            "--idempotency-key",
+            "cli-1",
+        ],
+    );
+    assert_eq!(String::from_utf8(again.stdout).unwrap().trim(), id);
+    // The scheduler loop is poked by the submission; give it a moment.
+    let mut placed = false;
+    for _ in 0..50 {
+        let out = cli(&url, &token, &["job", &id, "--json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if doc["state"] == "Placed" {
+            placed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(placed, "the scheduler placed the job");
+    let jobs = cli(&url, &token, &["jobs"]);
+    let table = String::from_utf8(jobs.stdout).unwrap();
+    assert!(
+        table.contains("Placed") && table.contains("2 h20"),
+        "{table}"
+    );
+    let why = cli(&url, &token, &["explain", &id]);
+    let text = String::from_utf8(why.stdout).unwrap();
+    assert!(text.contains("chosen"), "{text}");
+    let cancel = cli(&url, &token, &["cancel", &id]);
+    assert!(
+        String::from_utf8(cancel.stdout)
+            .unwrap()
+            .contains("Cancelled")
+    );
+    let bad = cli(
+        &url,
+        &token,
+        &[
+            "submit",
+            "--gpus",
+            "1",
+            "--gpu-model",
+            "v100",
+            "--duration",
+            "1h",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown resource class \"v100\""));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("/demand/0/class"));
+    let sites = cli(&url, &token, &["sites"]);
+    assert!(String::from_utf8(sites.stdout).unwrap().contains("hami"));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    // Nobody listening: a clear message, not a stack of errors.
+    let gone = cli(&url, &token, &["jobs"]);
+    assert_eq!(gone.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&gone.stderr);
+    assert!(
+        stderr.contains("cannot reach the control plane") && stderr.contains("suanwang serve"),
+        "{stderr}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Command-line interface of suanwang. Parses arguments with clap and calls the
 //! library crates; human output is aligned tables, `--json` gives documents.
 
+mod loadgen;
 mod remote;
 mod serve;
 mod simulate;
@@ -41,6 +42,8 @@ enum Command {
     Explain(remote::JobArgs),
     /// List the sites.
     Sites(remote::SitesArgs),
+    /// Load generator: concurrent durable submits against a running server.
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Cancel(args) => remote::cancel(args),
         Command::Explain(args) => remote::explain(args),
         Command::Sites(args) => remote::sites(args),
+        Command::Loadgen(args) => loadgen::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@
 //! mapping to HTTP status.
 
 pub mod auth;
+pub mod commit;
 pub mod error;
 pub mod scheduler;
 mod submission;
@@ -41,15 +42,20 @@ pub struct App<S> {
     pub topology: Topology,
     /// Poked after each submission so that the scheduler runs soon.
     pub wakeup: Arc<scheduler::Wakeup>,
+    /// Submissions go through group commit.
+    pub commit: commit::GroupCommit,
 }
 
-impl<S> App<S> {
-    /// An app over `store` and `topology`.
+impl<S: Store + Clone + 'static> App<S> {
+    /// An app over `store` and `topology`; starts the group-commit writer, so it
+    /// must be called inside a Tokio runtime.
     pub fn new(store: S, topology: Topology) -> App<S> {
+        let commit = commit::GroupCommit::start(store.clone(), now);
         App {
             store,
             topology,
             wakeup: Arc::new(scheduler::Wakeup::default()),
+            commit,
         }
     }
 }
@@ -183,7 +189,12 @@ async fn submit<S: Store>(
     };
     let submission = submission::parse(&body, &app.topology)?;
     let spec = serde_json::to_string(&submission).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let (record, created) = app.store.submit(tenant_id, key, &spec, now()).await?;
+    let job = suanwang_store::NewJob {
+        tenant_id,
+        idempotency_key: key.map(str::to_string),
+        spec,
+    };
+    let (record, created) = app.commit.submit(job).await?;
     if created {
         app.wakeup.poke();
     }

@@ -3,8 +3,8 @@
 //! that they cannot drift, and the shared suite checks that they behave alike.
 
 use crate::{
-    DecisionRecord, JobFilter, JobRecord, JobState, Result, Role, Store, StoreError, Tenant,
-    TokenRecord, Transition,
+    DecisionRecord, JobFilter, JobRecord, JobState, NewJob, Result, Role, Store, StoreError,
+    Tenant, TokenRecord, Transition,
 };
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -101,6 +101,22 @@ where
     })
 }
 
+/// Inserts a Pending job unless the tenant used the idempotency key before.
+const SUBMIT_SQL: &str = concat!(
+    "INSERT INTO jobs (tenant_id, idempotency_key, spec, state, version, created_at, updated_at) ",
+    "VALUES ($1, $2, $3, 'Pending', 1, $4, $4) ",
+    "ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING ",
+    "RETURNING ",
+    job_columns!()
+);
+
+/// The job a tenant submitted with an idempotency key.
+const SUBMITTED_SQL: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs WHERE tenant_id = $1 AND idempotency_key = $2"
+);
+
 macro_rules! impl_store {
     ($store:ty) => {
         impl Store for $store {
@@ -149,14 +165,7 @@ macro_rules! impl_store {
                 spec: &str,
                 now: i64,
             ) -> Result<(JobRecord, bool)> {
-                let insert = concat!(
-                    "INSERT INTO jobs (tenant_id, idempotency_key, spec, state, version, created_at, updated_at) ",
-                    "VALUES ($1, $2, $3, 'Pending', 1, $4, $4) ",
-                    "ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING ",
-                    "RETURNING ",
-                    job_columns!()
-                );
-                let row = sqlx::query(insert)
+                let row = sqlx::query(SUBMIT_SQL)
                     .bind(tenant_id)
                     .bind(idempotency_key)
                     .bind(spec)
@@ -167,13 +176,39 @@ macro_rules! impl_store {
                     return Ok((job_from_row(&row)?, true));
                 }
                 // The key was used before: the first submission wins.
-                let select = concat!("SELECT ", job_columns!(), " FROM jobs WHERE tenant_id = $1 AND idempotency_key = $2");
-                let row = sqlx::query(select)
+                let row = sqlx::query(SUBMITTED_SQL)
                     .bind(tenant_id)
                     .bind(idempotency_key)
                     .fetch_one(&self.pool)
                     .await?;
                 Ok((job_from_row(&row)?, false))
+            }
+
+            async fn submit_many(&self, jobs: &[NewJob], now: i64) -> Result<Vec<(JobRecord, bool)>> {
+                let mut tx = self.pool.begin().await?;
+                let mut out = Vec::with_capacity(jobs.len());
+                for job in jobs {
+                    let row = sqlx::query(SUBMIT_SQL)
+                        .bind(job.tenant_id)
+                        .bind(job.idempotency_key.as_deref())
+                        .bind(&job.spec)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    match row {
+                        Some(row) => out.push((job_from_row(&row)?, true)),
+                        None => {
+                            let row = sqlx::query(SUBMITTED_SQL)
+                                .bind(job.tenant_id)
+                                .bind(job.idempotency_key.as_deref())
+                                .fetch_one(&mut *tx)
+                                .await?;
+                            out.push((job_from_row(&row)?, false));
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(out)
             }
 
             async fn job(&self, id: i64) -> Result<JobRecord> {

@@ -182,6 +182,17 @@ pub struct JobRecord {
     pub updated_at: i64,
 }
 
+/// A job to submit with [`Store::submit_many`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// Owning tenant.
+    pub tenant_id: i64,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+    /// The job (JSON).
+    pub spec: String,
+}
+
 /// Which jobs to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobFilter {
@@ -292,6 +303,13 @@ pub trait Store: Send + Sync {
         spec: &str,
         now: i64,
     ) -> impl Future<Output = Result<(JobRecord, bool)>> + Send;
+    /// [`Store::submit`] for many jobs in one transaction (group commit): one
+    /// durable write for the whole batch. Results are in input order.
+    fn submit_many(
+        &self,
+        jobs: &[NewJob],
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<(JobRecord, bool)>>> + Send;
     /// The job with this id.
     fn job(&self, id: i64) -> impl Future<Output = Result<JobRecord>> + Send;
     /// Jobs matching `filter`, by id.

@@ -314,10 +314,53 @@ macro_rules! store_test_suite {
             let Some(store) = $make else { return };
             $crate::suite::decisions_are_kept(&store).await;
         }
+        #[tokio::test]
+        async fn batches_keep_idempotency() {
+            let Some(store) = $make else { return };
+            $crate::suite::batches_keep_idempotency(&store).await;
+        }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_submits_land_once() {
             let Some(store) = $make else { return };
             $crate::suite::concurrent_submits_land_once(&store).await;
         }
     };
+}
+
+/// A batch is one transaction and keeps idempotency, within it and across batches.
+pub async fn batches_keep_idempotency<S: Store>(store: &S) {
+    use crate::NewJob;
+    let t = store.tenant("acme", 1).await.unwrap();
+    let job = |key: Option<&str>| NewJob {
+        tenant_id: t.id,
+        idempotency_key: key.map(str::to_string),
+        spec: "{}".into(),
+    };
+    let out = store
+        .submit_many(
+            &[job(Some("a")), job(None), job(Some("a")), job(Some("b"))],
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.iter().map(|(_, new)| *new).collect::<Vec<_>>(),
+        [true, true, false, true]
+    );
+    assert_eq!(
+        out[0].0.id, out[2].0.id,
+        "the same key twice in a batch is one job"
+    );
+    let again = store.submit_many(&[job(Some("b"))], 6).await.unwrap();
+    assert_eq!((again[0].0.id, again[0].1), (out[3].0.id, false));
+    let all = store
+        .list_jobs(&JobFilter {
+            tenant_id: Some(t.id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(store.submit_many(&[], 7).await.unwrap().is_empty());
 }

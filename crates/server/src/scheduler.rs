@@ -24,6 +24,12 @@ use tokio::sync::Notify;
 const SLOT: i64 = 900;
 /// Calendar horizon, slots (7 days).
 const HORIZON: usize = 672;
+/// Most pending jobs considered in one pass (the oldest first); the rest wait for
+/// the next pass, so that a flood of submissions cannot make one pass unbounded.
+pub const MAX_PER_PASS: u32 = 2_000;
+/// Least time between two passes, so that a stream of submissions is handled in
+/// batches rather than one pass per job.
+const MIN_GAP: Duration = Duration::from_millis(200);
 
 /// Wakes the loop early (after a submission).
 #[derive(Debug, Default)]
@@ -132,7 +138,13 @@ impl Scheduler {
         store: &S,
         now_unix: i64,
     ) -> suanwang_store::Result<PassReport> {
-        let pending = all_jobs(store, JobState::Pending).await?;
+        let pending = store
+            .list_jobs(&JobFilter {
+                state: Some(JobState::Pending),
+                limit: MAX_PER_PASS,
+                ..Default::default()
+            })
+            .await?;
         let mut report = PassReport::default();
         if pending.is_empty() {
             return Ok(report);
@@ -277,7 +289,12 @@ impl Scheduler {
             tokio::select! {
                 _ = &mut stop => return,
                 _ = tokio::time::sleep(tick) => {}
-                _ = wakeup.0.notified() => {}
+                _ = wakeup.0.notified() => {
+                    tokio::select! {
+                        _ = &mut stop => return,
+                        _ = tokio::time::sleep(MIN_GAP) => {}
+                    }
+                }
             }
         }
     }

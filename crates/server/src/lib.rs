@@ -44,7 +44,16 @@ pub struct App<S> {
     pub wakeup: Arc<scheduler::Wakeup>,
     /// Submissions go through group commit.
     pub commit: commit::GroupCommit,
+    /// Tokens seen recently: digest → (principal, when looked up). Saves a
+    /// database read per request; an entry is trusted for [`TOKEN_CACHE_SECS`].
+    tokens: TokenCache,
 }
+
+type TokenCache =
+    std::sync::RwLock<std::collections::HashMap<String, (Principal, std::time::Instant)>>;
+
+/// How long a looked-up token is trusted without asking the database again.
+pub const TOKEN_CACHE_SECS: u64 = 30;
 
 impl<S: Store + Clone + 'static> App<S> {
     /// An app over `store` and `topology`; starts the group-commit writer, so it
@@ -56,6 +65,7 @@ impl<S: Store + Clone + 'static> App<S> {
             topology,
             wakeup: Arc::new(scheduler::Wakeup::default()),
             commit,
+            tokens: TokenCache::default(),
         }
     }
 }
@@ -105,15 +115,29 @@ async fn authenticate<S: Store>(app: &App<S>, headers: &HeaderMap) -> Result<Pri
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::Unauthorized("Authorization must be \"Bearer TOKEN\"".into()))?;
+    let digest = auth::digest(token);
+    let ttl = std::time::Duration::from_secs(TOKEN_CACHE_SECS);
+    if let Some((principal, at)) = app.tokens.read().ok().and_then(|c| c.get(&digest).cloned())
+        && at.elapsed() < ttl
+    {
+        return Ok(principal);
+    }
     let record = app
         .store
-        .token(&auth::digest(token))
+        .token(&digest)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("unknown token".into()))?;
-    Ok(Principal {
+    let principal = Principal {
         role: record.role,
         tenant_id: record.tenant_id,
-    })
+    };
+    if let Ok(mut cache) = app.tokens.write() {
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert(digest, (principal.clone(), std::time::Instant::now()));
+    }
+    Ok(principal)
 }
 
 /// A job as the API shows it.

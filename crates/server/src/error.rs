@@ -38,6 +38,9 @@ pub enum ApiError {
     /// The change conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
+    /// A dependency (the database) is not available (503).
+    #[error("{0}")]
+    Unavailable(String),
     /// The server failed (500); the message is logged, not sent.
     #[error("{0}")]
     Internal(String),
@@ -60,6 +63,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

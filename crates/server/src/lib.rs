@@ -76,6 +76,7 @@ type Shared<S> = State<Arc<App<S>>>;
 pub fn router<S: Store + 'static>(app: App<S>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz::<S>))
         .route("/v1/jobs", post(submit::<S>).get(list::<S>))
         .route("/v1/jobs/{id}", get(job::<S>))
         .route("/v1/jobs/{id}/cancel", post(cancel::<S>))
@@ -426,4 +427,16 @@ async fn site<S: Store>(
         .site(&id)
         .ok_or_else(|| ApiError::NotFound(format!("site {id:?} not found")))?;
     Ok(Json(site_doc(site)?))
+}
+
+/// Ready when the database answers.
+async fn readyz<S: Store>(State(app): Shared<S>) -> Result<&'static str, ApiError> {
+    app.store
+        .list_jobs(&JobFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("database not ready: {e}")))?;
+    Ok("ready")
 }

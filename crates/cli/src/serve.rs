@@ -140,14 +140,18 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         with_store!(&args.database, |store| {
             let app = App::new(store.clone(), topology.clone());
             let wakeup = app.wakeup.clone();
+            let metrics = app.metrics.clone();
             let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(());
             let scheduler = Scheduler::new(topology, now());
-            let loop_task =
-                tokio::spawn(
-                    scheduler.run(store, wakeup, Duration::from_secs(5), async move {
-                        let _ = stop_rx.changed().await;
-                    }),
-                );
+            let loop_task = tokio::spawn(scheduler.run(
+                store,
+                wakeup,
+                metrics,
+                Duration::from_secs(5),
+                async move {
+                    let _ = stop_rx.changed().await;
+                },
+            ));
             suanwang_server::run(listener, app, async move {
                 shutdown_signal().await;
                 let _ = stop_tx.send(());

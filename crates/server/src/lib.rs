@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod commit;
 pub mod error;
+pub mod metrics;
 pub mod scheduler;
 mod submission;
 
@@ -44,6 +45,8 @@ pub struct App<S> {
     pub wakeup: Arc<scheduler::Wakeup>,
     /// Submissions go through group commit.
     pub commit: commit::GroupCommit,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
     /// Tokens seen recently: digest → (principal, when looked up). Saves a
     /// database read per request; an entry is trusted for [`TOKEN_CACHE_SECS`].
     tokens: TokenCache,
@@ -65,6 +68,7 @@ impl<S: Store + Clone + 'static> App<S> {
             topology,
             wakeup: Arc::new(scheduler::Wakeup::default()),
             commit,
+            metrics: Arc::new(metrics::Metrics::default()),
             tokens: TokenCache::default(),
         }
     }
@@ -74,9 +78,11 @@ type Shared<S> = State<Arc<App<S>>>;
 
 /// The router of the API.
 pub fn router<S: Store + 'static>(app: App<S>) -> Router {
+    let metrics = Arc::clone(&app.metrics);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz::<S>))
+        .route("/metrics", get(metrics_text::<S>))
         .route("/v1/jobs", post(submit::<S>).get(list::<S>))
         .route("/v1/jobs/{id}", get(job::<S>))
         .route("/v1/jobs/{id}/cancel", post(cancel::<S>))
@@ -85,6 +91,10 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/sites/{id}", get(site::<S>))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(Arc::new(app))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the
@@ -439,4 +449,14 @@ async fn readyz<S: Store>(State(app): Shared<S>) -> Result<&'static str, ApiErro
         .await
         .map_err(|e| ApiError::Unavailable(format!("database not ready: {e}")))?;
     Ok("ready")
+}
+
+async fn metrics_text<S: Store>(State(app): Shared<S>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.encode(),
+    )
 }

@@ -261,11 +261,13 @@ impl Scheduler {
         Ok(report)
     }
 
-    /// Runs passes on every `tick` and on every poke until `stop` resolves.
+    /// Runs passes on every `tick` and on every poke until `stop` resolves,
+    /// counting them in `metrics`.
     pub async fn run<S: Store>(
         self,
         store: S,
         wakeup: Arc<Wakeup>,
+        metrics: Arc<crate::metrics::Metrics>,
         tick: Duration,
         stop: impl std::future::Future<Output = ()>,
     ) {
@@ -274,7 +276,16 @@ impl Scheduler {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
-            match self.pass(&store, now).await {
+            let result = self.pass(&store, now).await;
+            metrics.passes.inc();
+            if let Ok(r) = &result {
+                metrics.placed.inc_by(r.placed as u64);
+                metrics.rejected.inc_by(r.rejected as u64);
+                metrics
+                    .queue_depth
+                    .set((r.placed + r.rejected + r.waiting) as i64);
+            }
+            match result {
                 Ok(r) if r.placed + r.rejected > 0 => {
                     tracing::info!(
                         placed = r.placed,

@@ -27,9 +27,11 @@ const HORIZON: usize = 672;
 /// Most pending jobs considered in one pass (the oldest first); the rest wait for
 /// the next pass, so that a flood of submissions cannot make one pass unbounded.
 pub const MAX_PER_PASS: u32 = 2_000;
+/// Decisions written per transaction.
+const DECISION_CHUNK: usize = 64;
 /// Least time between two passes, so that a stream of submissions is handled in
 /// batches rather than one pass per job.
-const MIN_GAP: Duration = Duration::from_millis(200);
+const MIN_GAP: Duration = Duration::from_millis(1000);
 
 /// Wakes the loop early (after a submission).
 #[derive(Debug, Default)]
@@ -224,6 +226,9 @@ impl Scheduler {
         })
         .await
         .map_err(|e| suanwang_store::StoreError::Corrupt { column: "scheduler", value: e.to_string() })?;
+        // Placements and refusals are written in one transaction (the store's
+        // group commit for decisions); a job cancelled meanwhile is skipped.
+        let mut batch = Vec::new();
         for (decision, body) in decisions {
             let id = ids[decision.index];
             match &decision.outcome {
@@ -235,17 +240,17 @@ impl Scheduler {
                         start_at: Some(p.start.0 + self.epoch_unix),
                         exit_code: None,
                     };
-                    // A job cancelled meanwhile is simply not placed.
-                    if store.transition(id, &change, now_unix).await.is_ok() {
-                        store
-                            .record_decision(id, &body.to_string(), now_unix)
-                            .await?;
-                        report.placed += 1;
-                    }
+                    batch.push((id, change, body.to_string(), true));
                 }
-                Outcome::Rejected(reason) => {
-                    reject(store, id, &reason.to_string(), now_unix).await?;
-                    report.rejected += 1;
+                Outcome::Rejected(_) => {
+                    let change = Transition {
+                        from: JobState::Pending,
+                        to: JobState::Failed,
+                        site: None,
+                        start_at: None,
+                        exit_code: None,
+                    };
+                    batch.push((id, change, body.to_string(), false));
                 }
                 Outcome::Pending(_) => {
                     // Record why it waits once, not on every pass.
@@ -256,6 +261,23 @@ impl Scheduler {
                     }
                     report.waiting += 1;
                 }
+            }
+        }
+        let items: Vec<(i64, Transition, String)> = batch
+            .iter()
+            .map(|(id, change, body, _)| (*id, change.clone(), body.clone()))
+            .collect();
+        // In chunks, so that submissions (group-committed between them) are not
+        // held behind one long write.
+        let mut applied = Vec::with_capacity(items.len());
+        for chunk in items.chunks(DECISION_CHUNK) {
+            applied.extend(store.decide_many(chunk, now_unix).await?);
+        }
+        for ((_, _, _, placed), done) in batch.iter().zip(applied) {
+            match (done, placed) {
+                (true, true) => report.placed += 1,
+                (true, false) => report.rejected += 1,
+                (false, _) => {}
             }
         }
         Ok(report)

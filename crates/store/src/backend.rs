@@ -117,6 +117,14 @@ const SUBMITTED_SQL: &str = concat!(
     " FROM jobs WHERE tenant_id = $1 AND idempotency_key = $2"
 );
 
+/// Applies a change if the job is still in the state the caller saw.
+const TRANSITION_SQL: &str = concat!(
+    "UPDATE jobs SET state = $1, site = COALESCE($2, site), start_at = COALESCE($3, start_at), ",
+    "exit_code = COALESCE($4, exit_code), version = version + 1, updated_at = $5 ",
+    "WHERE id = $6 AND state = $7 RETURNING ",
+    job_columns!()
+);
+
 macro_rules! impl_store {
     ($store:ty) => {
         impl Store for $store {
@@ -245,13 +253,7 @@ macro_rules! impl_store {
                 if !change.from.can_become(change.to) {
                     return Err(conflict(change.from));
                 }
-                let update = concat!(
-                    "UPDATE jobs SET state = $1, site = COALESCE($2, site), start_at = COALESCE($3, start_at), ",
-                    "exit_code = COALESCE($4, exit_code), version = version + 1, updated_at = $5 ",
-                    "WHERE id = $6 AND state = $7 RETURNING ",
-                    job_columns!()
-                );
-                let row = sqlx::query(update)
+                let row = sqlx::query(TRANSITION_SQL)
                     .bind(change.to.name())
                     .bind(change.site.as_deref())
                     .bind(change.start_at)
@@ -265,6 +267,39 @@ macro_rules! impl_store {
                     Some(row) => job_from_row(&row),
                     None => Err(conflict(self.job(id).await?.state)),
                 }
+            }
+
+            async fn decide_many(&self, items: &[(i64, Transition, String)], now: i64) -> Result<Vec<bool>> {
+                let mut tx = self.pool.begin().await?;
+                let mut out = Vec::with_capacity(items.len());
+                for (id, change, body) in items {
+                    if !change.from.can_become(change.to) {
+                        out.push(false);
+                        continue;
+                    }
+                    let done = sqlx::query(TRANSITION_SQL)
+                        .bind(change.to.name())
+                        .bind(change.site.as_deref())
+                        .bind(change.start_at)
+                        .bind(change.exit_code.map(i64::from))
+                        .bind(now)
+                        .bind(*id)
+                        .bind(change.from.name())
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some();
+                    if done {
+                        sqlx::query("INSERT INTO decisions (job_id, at, body) VALUES ($1, $2, $3)")
+                            .bind(*id)
+                            .bind(now)
+                            .bind(body)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    out.push(done);
+                }
+                tx.commit().await?;
+                Ok(out)
             }
 
             async fn record_decision(&self, job_id: i64, body: &str, now: i64) -> Result<()> {

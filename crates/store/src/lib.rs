@@ -322,6 +322,15 @@ pub trait Store: Send + Sync {
         change: &Transition,
         now: i64,
     ) -> impl Future<Output = Result<JobRecord>> + Send;
+    /// Applies many decided changes in one transaction: for each (job, change,
+    /// decision), the change if the job is still in `change.from` (and the
+    /// transition is legal), and then its decision. Returns, in order, whether
+    /// each change was applied; a job that moved meanwhile is skipped.
+    fn decide_many(
+        &self,
+        items: &[(i64, Transition, String)],
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<bool>>> + Send;
     /// Stores a decision for a job.
     fn record_decision(
         &self,

@@ -233,6 +233,44 @@ pub async fn listing_filters_and_pages<S: Store>(store: &S) {
     assert_eq!(seen, ids);
 }
 
+/// Many decisions apply in one transaction; a job that moved meanwhile is skipped
+/// and gets no decision.
+pub async fn decisions_apply_in_batches<S: Store>(store: &S) {
+    let t = store.tenant("acme", 1).await.unwrap();
+    let (a, _) = store.submit(t.id, None, "{}", 1).await.unwrap();
+    let (b, _) = store.submit(t.id, None, "{}", 1).await.unwrap();
+    let cancel = Transition {
+        from: JobState::Pending,
+        to: JobState::Cancelled,
+        site: None,
+        start_at: None,
+        exit_code: None,
+    };
+    store.transition(b.id, &cancel, 2).await.unwrap();
+    let place = Transition {
+        from: JobState::Pending,
+        to: JobState::Placed,
+        site: Some("hami".into()),
+        start_at: Some(9),
+        exit_code: None,
+    };
+    let applied = store
+        .decide_many(
+            &[
+                (a.id, place.clone(), "{\"placed\":1}".into()),
+                (b.id, place, "{\"placed\":2}".into()),
+            ],
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied, [true, false]);
+    assert_eq!(store.job(a.id).await.unwrap().site.as_deref(), Some("hami"));
+    assert_eq!(store.job(b.id).await.unwrap().state, JobState::Cancelled);
+    assert_eq!(store.decisions(a.id).await.unwrap().len(), 1);
+    assert!(store.decisions(b.id).await.unwrap().is_empty());
+}
+
 /// Decisions are stored in order for their job.
 pub async fn decisions_are_kept<S: Store>(store: &S) {
     let t = store.tenant("acme", 1).await.unwrap();
@@ -308,6 +346,11 @@ macro_rules! store_test_suite {
         async fn listing_filters_and_pages() {
             let Some(store) = $make else { return };
             $crate::suite::listing_filters_and_pages(&store).await;
+        }
+        #[tokio::test]
+        async fn decisions_apply_in_batches() {
+            let Some(store) = $make else { return };
+            $crate::suite::decisions_apply_in_batches(&store).await;
         }
         #[tokio::test]
         async fn decisions_are_kept() {

@@ -151,6 +151,22 @@ async fn authenticate<S: Store>(app: &App<S>, headers: &HeaderMap) -> Result<Pri
     Ok(principal)
 }
 
+/// The job `id` if the caller may see it. Another tenant's job does not exist as
+/// far as this caller can tell: 404, like a job that is not there.
+async fn visible_job<S: Store>(
+    app: &App<S>,
+    principal: &Principal,
+    id: i64,
+) -> Result<JobRecord, ApiError> {
+    match app.store.job(id).await {
+        Ok(record) if principal.may_see(record.tenant_id) => Ok(record),
+        Ok(_) | Err(suanwang_store::StoreError::NotFound { .. }) => {
+            Err(ApiError::NotFound(format!("job {id} not found")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A job as the API shows it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct JobDoc {
@@ -247,11 +263,7 @@ async fn job<S: Store>(
     Path(id): Path<i64>,
 ) -> Result<Json<JobDoc>, ApiError> {
     let principal = authenticate(&app, &headers).await?;
-    let record = app.store.job(id).await?;
-    if !principal.may_see(record.tenant_id) {
-        // Another tenant's job does not exist as far as this caller can tell.
-        return Err(ApiError::NotFound(format!("job {id} not found")));
-    }
+    let record = visible_job(&app, &principal, id).await?;
     Ok(Json(JobDoc::from(record)?))
 }
 
@@ -332,10 +344,7 @@ async fn cancel<S: Store>(
     Path(id): Path<i64>,
 ) -> Result<Json<JobDoc>, ApiError> {
     let principal = authenticate(&app, &headers).await?;
-    let record = app.store.job(id).await?;
-    if !principal.may_see(record.tenant_id) {
-        return Err(ApiError::NotFound(format!("job {id} not found")));
-    }
+    let record = visible_job(&app, &principal, id).await?;
     if record.state.is_terminal() {
         return Err(ApiError::Conflict(format!(
             "job {id} is already {}",
@@ -369,10 +378,7 @@ async fn explain<S: Store>(
     Path(id): Path<i64>,
 ) -> Result<Json<Explanation>, ApiError> {
     let principal = authenticate(&app, &headers).await?;
-    let record = app.store.job(id).await?;
-    if !principal.may_see(record.tenant_id) {
-        return Err(ApiError::NotFound(format!("job {id} not found")));
-    }
+    let record = visible_job(&app, &principal, id).await?;
     let decisions = app
         .store
         .decisions(id)

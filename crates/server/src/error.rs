@@ -46,12 +46,17 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    message: String,
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable code: unauthorized, forbidden, not_found, bad_request,
+    /// invalid, conflict, unavailable, internal.
+    pub code: String,
+    /// What is wrong, for people.
+    pub message: String,
+    /// The JSON pointer, query parameter or header at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<String>,
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -83,8 +88,8 @@ impl IntoResponse for ApiError {
         };
         (
             status,
-            Json(Body {
-                code,
+            Json(ErrorBody {
+                code: code.to_string(),
                 message,
                 field,
             }),

@@ -83,6 +83,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz::<S>))
         .route("/metrics", get(metrics_text::<S>))
+        .route("/openapi.json", get(|| async { Json(openapi()) }))
         .route("/v1/jobs", post(submit::<S>).get(list::<S>))
         .route("/v1/jobs/{id}", get(job::<S>))
         .route("/v1/jobs/{id}/cancel", post(cancel::<S>))
@@ -168,13 +169,14 @@ async fn visible_job<S: Store>(
 }
 
 /// A job as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobDoc {
     /// Id.
     pub id: i64,
     /// Owning tenant's id.
     pub tenant_id: i64,
-    /// State.
+    /// State: Pending, Placed, Dispatched, Running, Succeeded, Failed, Cancelled, Lost.
+    #[schema(value_type = String)]
     pub state: JobState,
     /// Site, once placed.
     pub site: Option<String>,
@@ -183,6 +185,7 @@ pub struct JobDoc {
     /// Exit code, once finished.
     pub exit_code: Option<i32>,
     /// The job as submitted (normalised).
+    #[schema(value_type = Object)]
     pub spec: serde_json::Value,
     /// Idempotency key given at submission.
     pub idempotency_key: Option<String>,
@@ -212,6 +215,11 @@ impl JobDoc {
     }
 }
 
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", request_body = JobSubmission,
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retried submit with the same key returns the same job")),
+    responses((status = 201, description = "created", body = JobDoc), (status = 200, description = "an earlier submit with this key", body = JobDoc),
+        (status = 400, body = error::ErrorBody), (status = 401, body = error::ErrorBody), (status = 403, body = error::ErrorBody), (status = 422, body = error::ErrorBody)),
+    security(("bearer" = [])))]
 async fn submit<S: Store>(
     State(app): Shared<S>,
     headers: HeaderMap,
@@ -257,6 +265,8 @@ async fn submit<S: Store>(
     Ok((status, Json(JobDoc::from(record)?)))
 }
 
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, body = JobDoc), (status = 401, body = error::ErrorBody), (status = 404, body = error::ErrorBody)), security(("bearer" = [])))]
 async fn job<S: Store>(
     State(app): Shared<S>,
     headers: HeaderMap,
@@ -284,7 +294,7 @@ pub struct ListQuery {
 }
 
 /// A page of jobs.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobPage {
     /// Jobs, by id.
     pub jobs: Vec<JobDoc>,
@@ -292,6 +302,9 @@ pub struct JobPage {
     pub next: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs",
+    params(("state" = Option<String>, Query), ("site" = Option<String>, Query), ("tenant_id" = Option<i64>, Query), ("after" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = JobPage), (status = 400, body = error::ErrorBody), (status = 401, body = error::ErrorBody)), security(("bearer" = [])))]
 async fn list<S: Store>(
     State(app): Shared<S>,
     headers: HeaderMap,
@@ -338,6 +351,8 @@ async fn list<S: Store>(
     Ok(Json(JobPage { jobs, next }))
 }
 
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 200, body = JobDoc), (status = 404, body = error::ErrorBody), (status = 409, body = error::ErrorBody)), security(("bearer" = [])))]
 async fn cancel<S: Store>(
     State(app): Shared<S>,
     headers: HeaderMap,
@@ -363,15 +378,18 @@ async fn cancel<S: Store>(
 }
 
 /// Why a job is where it is.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Explanation {
     /// The job.
     pub job: JobDoc,
     /// The scheduler's decisions, oldest first: for a placement, the candidates
     /// weighed with their score terms; for a waiting or refused job, why.
+    #[schema(value_type = Vec<Object>)]
     pub decisions: Vec<serde_json::Value>,
 }
 
+#[utoipa::path(get, path = "/v1/jobs/{id}/explain", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 200, body = Explanation), (status = 404, body = error::ErrorBody)), security(("bearer" = [])))]
 async fn explain<S: Store>(
     State(app): Shared<S>,
     headers: HeaderMap,
@@ -403,11 +421,12 @@ async fn explain<S: Store>(
 }
 
 /// A site as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SiteDoc {
     /// Id.
     pub id: String,
     /// The site as configured in the topology.
+    #[schema(value_type = Object)]
     pub site: serde_json::Value,
 }
 
@@ -418,6 +437,7 @@ fn site_doc(site: &suanwang_model::Site) -> Result<SiteDoc, ApiError> {
     })
 }
 
+#[utoipa::path(get, path = "/v1/sites", tag = "sites", responses((status = 200, body = Vec<SiteDoc>)), security(("bearer" = [])))]
 async fn sites<S: Store>(
     State(app): Shared<S>,
     headers: HeaderMap,
@@ -432,6 +452,8 @@ async fn sites<S: Store>(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/sites/{id}", tag = "sites", params(("id" = String, Path)),
+    responses((status = 200, body = SiteDoc), (status = 404, body = error::ErrorBody)), security(("bearer" = [])))]
 async fn site<S: Store>(
     State(app): Shared<S>,
     headers: HeaderMap,
@@ -465,4 +487,31 @@ async fn metrics_text<S: Store>(State(app): Shared<S>) -> impl IntoResponse {
         )],
         app.metrics.encode(),
     )
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "suanwang", description = "The control plane of a computing-power network (算网)."),
+    paths(submit, job, list, cancel, explain, sites, site),
+    components(schemas(JobSubmission, JobDoc, JobPage, Explanation, SiteDoc, error::ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of the API, generated from the handlers' annotations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
 }

@@ -13,7 +13,7 @@ pub const MAX_UNITS: u32 = 100_000;
 pub const MAX_DURATION: SimDuration = SimDuration::hours(24 * 90);
 
 /// A duration as seconds or as text (`90s`, `15m`, `2h`, `7d`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum DurationValue {
     /// Seconds.
@@ -23,7 +23,7 @@ pub enum DurationValue {
 }
 
 /// `count` units of a class.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DemandIn {
     /// Class name (`a800`, `cpu`, …).
@@ -33,7 +33,7 @@ pub struct DemandIn {
 }
 
 /// Input data.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataIn {
     /// Size, GiB.
@@ -43,7 +43,7 @@ pub struct DataIn {
 }
 
 /// Latency bound to a region.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyIn {
     /// Region.
@@ -53,7 +53,7 @@ pub struct LatencyIn {
 }
 
 /// A job submission (`POST /v1/jobs`). The stored spec is this, normalised.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSubmission {
     /// Resources held for the whole run.

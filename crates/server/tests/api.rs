@@ -509,3 +509,31 @@ async fn the_scheduler_places_refuses_and_explains() {
         .unwrap();
     assert_eq!(nowhere.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn openapi_document_describes_the_routes() {
+    let s = start().await;
+    let doc: Value = reqwest::get(format!("{}/openapi.json", s.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1/jobs",
+        "/v1/jobs/{id}",
+        "/v1/jobs/{id}/cancel",
+        "/v1/jobs/{id}/explain",
+        "/v1/sites",
+        "/v1/sites/{id}",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    assert!(doc["paths"]["/v1/jobs"]["post"]["responses"]["422"].is_object());
+    assert!(doc["components"]["schemas"]["JobSubmission"]["properties"]["demand"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}

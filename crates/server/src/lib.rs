@@ -13,6 +13,7 @@ pub mod auth;
 pub mod commit;
 pub mod error;
 pub mod metrics;
+pub mod overview;
 pub mod scheduler;
 mod submission;
 
@@ -88,6 +89,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/jobs/{id}", get(job::<S>))
         .route("/v1/jobs/{id}/cancel", post(cancel::<S>))
         .route("/v1/jobs/{id}/explain", get(explain::<S>))
+        .route("/v1/overview", get(overview_route::<S>))
         .route("/v1/sites", get(sites::<S>))
         .route("/v1/sites/{id}", get(site::<S>))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -505,8 +507,8 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "suanwang", description = "The control plane of a computing-power network (算网)."),
-    paths(submit, job, list, cancel, explain, sites, site),
-    components(schemas(JobSubmission, JobDoc, JobPage, Explanation, SiteDoc, error::ErrorBody)),
+    paths(submit, job, list, cancel, explain, sites, site, overview_route),
+    components(schemas(JobSubmission, JobDoc, JobPage, Explanation, SiteDoc, overview::Overview, error::ErrorBody)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -514,4 +516,16 @@ struct ApiDoc;
 /// The OpenAPI document of the API, generated from the handlers' annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     <ApiDoc as utoipa::OpenApi>::openapi()
+}
+
+#[utoipa::path(get, path = "/v1/overview", tag = "network",
+    responses((status = 200, body = overview::Overview), (status = 401, body = error::ErrorBody)), security(("bearer" = [])))]
+async fn overview_route<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+) -> Result<Json<overview::Overview>, ApiError> {
+    authenticate(&app, &headers).await?;
+    Ok(Json(
+        overview::overview(&app.store, &app.topology, now()).await?,
+    ))
 }

@@ -353,7 +353,10 @@ async fn reject<S: Store>(
     Ok(())
 }
 
-async fn all_jobs<S: Store>(store: &S, state: JobState) -> suanwang_store::Result<Vec<JobRecord>> {
+pub(crate) async fn all_jobs<S: Store>(
+    store: &S,
+    state: JobState,
+) -> suanwang_store::Result<Vec<JobRecord>> {
     let mut out = Vec::new();
     let mut after = None;
     loop {

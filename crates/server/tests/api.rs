@@ -481,6 +481,30 @@ async fn the_scheduler_places_refuses_and_explains() {
         "{refused}"
     );
 
+    // The overview counts the placed job at its site (queued or running, by its start).
+    let overview: Value = client
+        .get(format!("{base}/v1/overview"))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = overview["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["site"] == site)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        entry["queued"].as_u64().unwrap() + entry["running"].as_u64().unwrap(),
+        1,
+        "{entry}"
+    );
+    assert_eq!(overview["pending"], 0);
+    assert!(entry["grid_kg_per_kwh"].as_f64().unwrap() > 0.0);
     // A second pass has nothing left to do, and the placement stays.
     let again = scheduler.pass(&store, now + 10).await.unwrap();
     assert_eq!((again.placed, again.rejected, again.waiting), (0, 0, 0));

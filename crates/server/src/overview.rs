@@ -1,0 +1,146 @@
+//! `GET /v1/overview`: the network at a glance — per site, capacity and what is
+//! booked now, power, carbon intensity, green share and price; and the totals.
+//! Computed from the store's booked jobs and the topology's series at request time.
+
+use crate::error::ApiError;
+use crate::submission::{DurationValue, JobSubmission};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use suanwang_model::{ResourceClass, SimDuration, SimTime};
+use suanwang_store::{JobState, Store};
+use suanwang_topology::{SeriesModel, Topology};
+
+/// One site now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SiteOverview {
+    /// Site id.
+    pub site: String,
+    /// Units offered, per class.
+    pub capacity: BTreeMap<String, u32>,
+    /// Units held by running or started jobs now, per class.
+    pub busy: BTreeMap<String, u32>,
+    /// Jobs placed here that have not started yet.
+    pub queued: usize,
+    /// Jobs holding resources here now.
+    pub running: usize,
+    /// Facility power of the busy units, kW (estimated from the power model).
+    pub power_kw: f64,
+    /// Grid carbon intensity now, kg CO2/kWh (official factor × borrowed shape).
+    pub grid_kg_per_kwh: f64,
+    /// Green-power share now.
+    pub green_share: f64,
+    /// Electricity price now, CNY/kWh.
+    pub tariff_cny_per_kwh: f64,
+    /// Compute price of the busy units, CNY per hour.
+    pub compute_cny_per_hour: f64,
+}
+
+/// The whole network now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Overview {
+    /// Unix seconds.
+    pub at: i64,
+    /// Jobs waiting for a placement.
+    pub pending: usize,
+    /// Per site.
+    pub sites: Vec<SiteOverview>,
+    /// Facility power of all busy units, kW.
+    pub power_kw: f64,
+    /// Emissions rate after green power, kg CO2 per hour.
+    pub carbon_kg_per_hour: f64,
+    /// Compute plus electricity, CNY per hour.
+    pub cost_cny_per_hour: f64,
+}
+
+fn seconds(value: &DurationValue) -> i64 {
+    match value {
+        DurationValue::Seconds(s) => *s,
+        DurationValue::Text(t) => SimDuration::parse(t).map_or(0, |d| d.0),
+    }
+}
+
+/// The overview at unix time `now`.
+pub async fn overview<S: Store>(
+    store: &S,
+    topology: &Topology,
+    now: i64,
+) -> Result<Overview, ApiError> {
+    let series = SeriesModel::new(topology, 0, None, 0.0);
+    let at = SimTime(now);
+    let mut sites: Vec<SiteOverview> = topology
+        .sites
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SiteOverview {
+            site: s.id.0.clone(),
+            capacity: s
+                .capacity
+                .iter()
+                .filter(|(_, u)| *u > 0)
+                .map(|(c, u)| (c.name().to_string(), u))
+                .collect(),
+            busy: BTreeMap::new(),
+            queued: 0,
+            running: 0,
+            power_kw: 0.0,
+            grid_kg_per_kwh: series.carbon_kg_per_kwh(i, at),
+            green_share: series.green_share(i, at),
+            tariff_cny_per_kwh: series.tariff_cny_per_kwh(i, at),
+            compute_cny_per_hour: 0.0,
+        })
+        .collect();
+    let pending = crate::scheduler::all_jobs(store, JobState::Pending)
+        .await?
+        .len();
+    for state in [JobState::Placed, JobState::Dispatched, JobState::Running] {
+        for record in crate::scheduler::all_jobs(store, state).await? {
+            let (Some(site_id), Some(start)) = (&record.site, record.start_at) else {
+                continue;
+            };
+            let Some(index) = topology.sites.iter().position(|s| &s.id.0 == site_id) else {
+                continue;
+            };
+            let Ok(spec) = serde_json::from_str::<JobSubmission>(&record.spec) else {
+                continue;
+            };
+            let end = start + seconds(&spec.duration);
+            let entry = &mut sites[index];
+            if start > now {
+                entry.queued += 1;
+                continue;
+            }
+            if end <= now {
+                continue;
+            }
+            entry.running += 1;
+            let site = &topology.sites[index];
+            for d in &spec.demand {
+                let Some(class) = ResourceClass::parse(&d.class) else {
+                    continue;
+                };
+                let units = d.count.max(0) as u32;
+                *entry.busy.entry(class.name().to_string()).or_default() += units;
+                entry.power_kw += units as f64 * topology.power_kw(site, class) * site.pue;
+                entry.compute_cny_per_hour +=
+                    units as f64 * site.price_cny_per_unit_hour.get(class);
+            }
+        }
+    }
+    let power_kw = sites.iter().map(|s| s.power_kw).sum();
+    let carbon_kg_per_hour = sites
+        .iter()
+        .map(|s| s.power_kw * s.grid_kg_per_kwh * (1.0 - s.green_share))
+        .sum();
+    let cost_cny_per_hour = sites
+        .iter()
+        .map(|s| s.compute_cny_per_hour + s.power_kw * s.tariff_cny_per_kwh)
+        .sum();
+    Ok(Overview {
+        at: now,
+        pending,
+        sites,
+        power_kw,
+        carbon_kg_per_hour,
+        cost_cny_per_hour,
+    })
+}

@@ -184,7 +184,3 @@ async fn shutdown_signal() {
         _ = term => {},
     }
 }
-
-/// Keeps `Store` in scope for the macro's callers.
-#[allow(dead_code)]
-fn _uses_store<S: Store>(_: &S) {}

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::time::Duration;
 use suanwang_server::scheduler::Scheduler;
 use suanwang_server::{App, auth};
-use suanwang_store::{PostgresStore, Role, SqliteStore, Store, TokenRecord};
+use suanwang_store::{PostgresStore, Role, SqliteStore};
 
 /// Default database: a SQLite file under `./suanwang-data/`.
 pub const DEFAULT_DATABASE: &str = "sqlite://suanwang-data/suanwang.db";
@@ -99,22 +99,10 @@ pub fn admin(command: AdminCommand) -> anyhow::Result<()> {
                 RoleArg::Operator => Role::Operator,
                 RoleArg::Tenant => Role::Tenant,
             };
-            let tenant_id = match (&tenant, role) {
-                (Some(name), _) => Some(store.tenant(name, now()).await?.id),
-                (None, Role::Tenant) => bail!("--role tenant needs --tenant NAME"),
-                (None, _) => None,
-            };
-            let token = auth::new_token();
-            store
-                .insert_token(
-                    &TokenRecord {
-                        digest: auth::digest(&token),
-                        tenant_id,
-                        role,
-                    },
-                    now(),
-                )
-                .await?;
+            if role == Role::Tenant && tenant.is_none() {
+                bail!("--role tenant needs --tenant NAME");
+            }
+            let token = auth::issue_token(&store, role, tenant.as_deref(), now()).await?;
             println!("{token}");
             Ok(())
         })

@@ -4,7 +4,7 @@
 //! reveal tokens.
 
 use sha2::{Digest, Sha256};
-use suanwang_store::Role;
+use suanwang_store::{Role, Store, TokenRecord};
 
 /// Prefix of every token, so that one found in a log is recognisable.
 pub const TOKEN_PREFIX: &str = "sw_";
@@ -19,6 +19,32 @@ pub fn new_token() -> String {
 /// The hex SHA-256 digest of a token, as stored.
 pub fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Issues a new token with `role`, acting for `tenant` (created if new), stores its
+/// digest and returns the token — the only time it exists in clear.
+pub async fn issue_token<S: Store>(
+    store: &S,
+    role: Role,
+    tenant: Option<&str>,
+    now: i64,
+) -> suanwang_store::Result<String> {
+    let tenant_id = match tenant {
+        Some(name) => Some(store.tenant(name, now).await?.id),
+        None => None,
+    };
+    let token = new_token();
+    store
+        .insert_token(
+            &TokenRecord {
+                digest: digest(&token),
+                tenant_id,
+                role,
+            },
+            now,
+        )
+        .await?;
+    Ok(token)
 }
 
 /// Who is calling.

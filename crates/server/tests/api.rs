@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use suanwang_server::{App, auth};
-use suanwang_store::{Role, SqliteStore, Store, TokenRecord};
+use suanwang_store::{Role, SqliteStore};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -18,23 +18,7 @@ struct Server {
 }
 
 async fn token(store: &SqliteStore, role: Role, tenant: Option<&str>) -> String {
-    let tenant_id = match tenant {
-        Some(name) => Some(store.tenant(name, 0).await.unwrap().id),
-        None => None,
-    };
-    let token = auth::new_token();
-    store
-        .insert_token(
-            &TokenRecord {
-                digest: auth::digest(&token),
-                tenant_id,
-                role,
-            },
-            0,
-        )
-        .await
-        .unwrap();
-    token
+    auth::issue_token(store, role, tenant, 0).await.unwrap()
 }
 
 async fn start() -> Server {

@@ -3,8 +3,8 @@
 //! that they cannot drift, and the shared suite checks that they behave alike.
 
 use crate::{
-    DecisionRecord, JobFilter, JobRecord, JobState, NewJob, Result, Role, Store, StoreError,
-    Tenant, TokenRecord, Transition,
+    AgentRecord, DecisionRecord, HeldVerdict, JobFilter, JobRecord, JobState, NewJob, Result, Role,
+    Store, StoreError, Tenant, TokenRecord, Transition,
 };
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -69,7 +69,7 @@ impl PostgresStore {
 // string (sqlx accepts only static SQL unless told otherwise).
 macro_rules! job_columns {
     () => {
-        "id, tenant_id, idempotency_key, spec, state, site, start_at, exit_code, version, created_at, updated_at"
+        "id, tenant_id, idempotency_key, spec, state, site, start_at, exit_code, version, created_at, updated_at, lease_token, lease_agent, lease_expires_at, started_at, finished_at"
     };
 }
 
@@ -98,6 +98,28 @@ where
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        lease_token: row.try_get("lease_token")?,
+        lease_agent: row.try_get("lease_agent")?,
+        lease_expires_at: row.try_get("lease_expires_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+fn agent_from_row<R: Row>(row: &R) -> Result<AgentRecord>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(AgentRecord {
+        id: row.try_get("id")?,
+        site: row.try_get("site")?,
+        info: row.try_get("info")?,
+        registered_at: row.try_get("registered_at")?,
+        last_seen: row.try_get("last_seen")?,
+        telemetry: row.try_get("telemetry")?,
     })
 }
 
@@ -120,13 +142,64 @@ const SUBMITTED_SQL: &str = concat!(
 /// Applies a change if the job is still in the state the caller saw.
 const TRANSITION_SQL: &str = concat!(
     "UPDATE jobs SET state = $1, site = COALESCE($2, site), start_at = COALESCE($3, start_at), ",
-    "exit_code = COALESCE($4, exit_code), version = version + 1, updated_at = $5 ",
+    "exit_code = COALESCE($4, exit_code), version = version + 1, updated_at = $5, ",
+    "finished_at = CASE WHEN $1 IN ('Succeeded', 'Failed', 'Cancelled') THEN $5 ELSE finished_at END ",
     "WHERE id = $6 AND state = $7 RETURNING ",
     job_columns!()
 );
 
+/// Renews a lease if it is still the agent's and the job live.
+const RENEW_SQL: &str = "UPDATE jobs SET lease_expires_at = $1 WHERE id = $2 AND lease_token = $3 \
+    AND lease_agent = $4 AND state IN ('Dispatched', 'Running')";
+
+/// Hands the placed jobs of a site whose start has come out under new leases, in
+/// one statement (so that SQLite takes its write lock at once, and PostgreSQL
+/// re-checks `state` on rows another agent's statement changed meanwhile).
+macro_rules! lease_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET state = 'Dispatched', lease_token = lease_token + 1, lease_agent = $1, ",
+            "lease_expires_at = $2, version = version + 1, updated_at = $3 ",
+            "WHERE state = 'Placed' AND id IN (SELECT id FROM jobs WHERE site = $4 AND state = 'Placed' ",
+            "AND start_at <= $3 ORDER BY start_at, id LIMIT $5",
+            $lock,
+            ") RETURNING ",
+            job_columns!()
+        )
+    };
+}
+/// SQLite has one writer at a time: nothing to skip.
+const LEASE_SQL_SQLITE: &str = lease_sql!("");
+/// PostgreSQL: agents leasing at once take different rows instead of queueing
+/// behind each other's locks and coming back empty.
+const LEASE_SQL_POSTGRES: &str = lease_sql!(" FOR UPDATE SKIP LOCKED");
+
+/// An agent's report under its lease.
+const REPORT_SQL: &str = concat!(
+    "UPDATE jobs SET state = $1, exit_code = COALESCE($2, exit_code), started_at = COALESCE(started_at, $3), ",
+    "finished_at = CASE WHEN $1 IN ('Succeeded', 'Failed') THEN $3 ELSE finished_at END, ",
+    "lease_expires_at = CASE WHEN $1 IN ('Succeeded', 'Failed') THEN NULL ELSE lease_expires_at END, ",
+    "version = version + 1, updated_at = $3 ",
+    "WHERE id = $4 AND state = $5 AND lease_token = $6 AND lease_agent = $7 RETURNING ",
+    job_columns!()
+);
+
+/// Jobs whose lease has run out.
+const EXPIRE_SQL: &str = concat!(
+    "UPDATE jobs SET state = 'Lost', lease_expires_at = NULL, version = version + 1, updated_at = $1 ",
+    "WHERE state IN ('Dispatched', 'Running') AND lease_expires_at < $1 RETURNING ",
+    job_columns!()
+);
+
+/// Back to Pending, forgetting the placement.
+const REQUEUE_SQL: &str = "UPDATE jobs SET state = 'Pending', site = NULL, start_at = NULL, \
+    lease_expires_at = NULL, started_at = NULL, version = version + 1, updated_at = $1 \
+    WHERE id = $2 AND state = $3";
+
+const INSERT_DECISION_SQL: &str = "INSERT INTO decisions (job_id, at, body) VALUES ($1, $2, $3)";
+
 macro_rules! impl_store {
-    ($store:ty) => {
+    ($store:ty, $lease_sql:expr) => {
         impl Store for $store {
             async fn tenant(&self, name: &str, now: i64) -> Result<Tenant> {
                 sqlx::query("INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
@@ -323,9 +396,214 @@ macro_rules! impl_store {
                     })
                     .collect()
             }
+
+            async fn register_agent(&self, agent: &AgentRecord) -> Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO agents (id, site, info, registered_at, last_seen, telemetry) VALUES ($1, $2, $3, $4, $5, $6) ",
+                    "ON CONFLICT (id) DO UPDATE SET site = $2, info = $3, last_seen = $5, telemetry = $6"
+                ))
+                .bind(&agent.id)
+                .bind(&agent.site)
+                .bind(&agent.info)
+                .bind(agent.registered_at)
+                .bind(agent.last_seen)
+                .bind(agent.telemetry.as_deref())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
+                let row = sqlx::query("SELECT id, site, info, registered_at, last_seen, telemetry FROM agents WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(agent_from_row).transpose()
+            }
+
+            async fn agents(&self) -> Result<Vec<AgentRecord>> {
+                let rows = sqlx::query("SELECT id, site, info, registered_at, last_seen, telemetry FROM agents ORDER BY site, id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(agent_from_row).collect()
+            }
+
+            async fn heartbeat(
+                &self,
+                agent: &str,
+                telemetry: Option<&str>,
+                held: &[(i64, i64)],
+                lease_until: i64,
+                now: i64,
+            ) -> Result<Vec<HeldVerdict>> {
+                let mut tx = self.pool.begin().await?;
+                let seen = sqlx::query("UPDATE agents SET last_seen = $1, telemetry = COALESCE($2, telemetry) WHERE id = $3")
+                    .bind(now)
+                    .bind(telemetry)
+                    .bind(agent)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if seen == 0 {
+                    return Err(StoreError::NotFound { what: "agent", id: agent.to_string() });
+                }
+                let mut out = Vec::with_capacity(held.len());
+                for &(job, token) in held {
+                    let renewed = sqlx::query(RENEW_SQL)
+                        .bind(lease_until)
+                        .bind(job)
+                        .bind(token)
+                        .bind(agent)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        > 0;
+                    let verdict = if renewed {
+                        HeldVerdict::Renewed
+                    } else {
+                        let row = sqlx::query("SELECT state, lease_token, lease_agent FROM jobs WHERE id = $1")
+                            .bind(job)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        match row {
+                            Some(row) => {
+                                let state: String = row.try_get("state")?;
+                                let current: i64 = row.try_get("lease_token")?;
+                                let holder: Option<String> = row.try_get("lease_agent")?;
+                                if state == "Cancelled" && current == token && holder.as_deref() == Some(agent) {
+                                    HeldVerdict::Cancel
+                                } else {
+                                    HeldVerdict::Stale
+                                }
+                            }
+                            None => HeldVerdict::Stale,
+                        }
+                    };
+                    out.push(verdict);
+                }
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            async fn lease(
+                &self,
+                agent: &str,
+                site: &str,
+                max: u32,
+                lease_until: i64,
+                now: i64,
+            ) -> Result<Vec<JobRecord>> {
+                let rows = sqlx::query($lease_sql)
+                    .bind(agent)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(site)
+                    .bind(i64::from(max.clamp(1, 1000)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut out = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+                out.sort_by_key(|j| (j.start_at, j.id));
+                Ok(out)
+            }
+
+            async fn report(
+                &self,
+                agent: &str,
+                job: i64,
+                token: i64,
+                to: JobState,
+                exit_code: Option<i32>,
+                now: i64,
+            ) -> Result<JobRecord> {
+                let current = self.job(job).await?;
+                let stale = |current: &JobRecord| StoreError::StaleLease {
+                    job,
+                    token,
+                    current: current.lease_token,
+                    state: current.state,
+                };
+                if current.lease_token != token || current.lease_agent.as_deref() != Some(agent) {
+                    return Err(stale(&current));
+                }
+                if current.state == to {
+                    return Ok(current);
+                }
+                let legal = matches!(to, JobState::Running | JobState::Succeeded | JobState::Failed)
+                    && (current.state.can_become(to)
+                        || (current.state == JobState::Dispatched && JobState::Running.can_become(to)));
+                if !legal {
+                    if matches!(current.state, JobState::Dispatched | JobState::Running) {
+                        return Err(StoreError::Conflict { job, actual: current.state, from: current.state, to });
+                    }
+                    // Cancelled, Lost or re-queued: the lease is over.
+                    return Err(stale(&current));
+                }
+                let row = sqlx::query(REPORT_SQL)
+                    .bind(to.name())
+                    .bind(exit_code.map(i64::from))
+                    .bind(now)
+                    .bind(job)
+                    .bind(current.state.name())
+                    .bind(token)
+                    .bind(agent)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                match row {
+                    Some(row) => job_from_row(&row),
+                    // It moved between the read and the write (cancelled, expired).
+                    None => Err(stale(&self.job(job).await?)),
+                }
+            }
+
+            async fn expire_leases(&self, now: i64) -> Result<Vec<JobRecord>> {
+                let mut tx = self.pool.begin().await?;
+                let rows = sqlx::query(EXPIRE_SQL).bind(now).fetch_all(&mut *tx).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let job = job_from_row(row)?;
+                    let body = serde_json::json!({
+                        "outcome": "lost",
+                        "reason": format!(
+                            "lease {} at site {} was not renewed (its agent {} stopped heartbeating)",
+                            job.lease_token,
+                            job.site.as_deref().unwrap_or("?"),
+                            job.lease_agent.as_deref().unwrap_or("?")
+                        ),
+                    });
+                    sqlx::query(INSERT_DECISION_SQL)
+                        .bind(job.id)
+                        .bind(now)
+                        .bind(body.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    out.push(job);
+                }
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            async fn requeue(&self, job: i64, from: JobState, body: &str, now: i64) -> Result<bool> {
+                if !from.can_become(JobState::Pending) {
+                    return Err(StoreError::Conflict { job, actual: from, from, to: JobState::Pending });
+                }
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(REQUEUE_SQL)
+                    .bind(now)
+                    .bind(job)
+                    .bind(from.name())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                if done {
+                    sqlx::query(INSERT_DECISION_SQL).bind(job).bind(now).bind(body).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(done)
+            }
         }
     };
 }
 
-impl_store!(SqliteStore);
-impl_store!(PostgresStore);
+impl_store!(SqliteStore, LEASE_SQL_SQLITE);
+impl_store!(PostgresStore, LEASE_SQL_POSTGRES);

@@ -180,6 +180,47 @@ pub struct JobRecord {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// Fencing token of the current (or last) lease: grows by one every time the
+    /// job is handed to an agent; 0 before the first hand-out.
+    pub lease_token: i64,
+    /// The agent holding (or that last held) the lease.
+    pub lease_agent: Option<String>,
+    /// When the lease ends unless renewed by a heartbeat, unix seconds.
+    pub lease_expires_at: Option<i64>,
+    /// When it started running, unix seconds.
+    pub started_at: Option<i64>,
+    /// When it ended, unix seconds.
+    pub finished_at: Option<i64>,
+}
+
+/// A registered site agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    /// Id, given by the control plane at registration.
+    pub id: String,
+    /// The site it runs work for.
+    pub site: String,
+    /// What it said about itself at registration (JSON: capacity, executor, version).
+    pub info: String,
+    /// Unix seconds.
+    pub registered_at: i64,
+    /// Last heartbeat, unix seconds.
+    pub last_seen: i64,
+    /// Last telemetry sample (JSON), if any.
+    pub telemetry: Option<String>,
+}
+
+/// What the control plane says about a job an agent reports holding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeldVerdict {
+    /// The lease is live and now renewed: keep running it.
+    Renewed,
+    /// The job was cancelled: stop it.
+    Cancel,
+    /// The lease is no longer this agent's (expired and handed out again, or the
+    /// job is no longer live): stop it and report nothing more for it.
+    Stale,
 }
 
 /// A job to submit with [`Store::submit_many`].
@@ -265,6 +306,18 @@ pub enum StoreError {
         /// Value.
         value: String,
     },
+    /// A report came under a lease that is not the job's current one.
+    #[error("job {job}: lease {token} is stale (the job is {state} under lease {current})")]
+    StaleLease {
+        /// Job id.
+        job: i64,
+        /// The token reported.
+        token: i64,
+        /// The job's current token.
+        current: i64,
+        /// The job's current state.
+        state: JobState,
+    },
     /// The database failed.
     #[error("database: {0}")]
     Database(#[source] sqlx::Error),
@@ -340,6 +393,63 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// The decisions stored for a job, oldest first.
     fn decisions(&self, job_id: i64) -> impl Future<Output = Result<Vec<DecisionRecord>>> + Send;
+
+    /// Stores a new agent, or updates one with the same id.
+    fn register_agent(&self, agent: &AgentRecord) -> impl Future<Output = Result<()>> + Send;
+    /// The agent with this id.
+    fn agent(&self, id: &str) -> impl Future<Output = Result<Option<AgentRecord>>> + Send;
+    /// Every agent, by site then id.
+    fn agents(&self) -> impl Future<Output = Result<Vec<AgentRecord>>> + Send;
+    /// A heartbeat, in one transaction: records that the agent was seen (and its
+    /// telemetry), and for each `(job, token)` it holds, renews the lease until
+    /// `lease_until` if the lease is still its own and the job live, or says why
+    /// not. Verdicts are in input order. An unknown agent is `NotFound`.
+    fn heartbeat(
+        &self,
+        agent: &str,
+        telemetry: Option<&str>,
+        held: &[(i64, i64)],
+        lease_until: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<HeldVerdict>>> + Send;
+    /// Hands at most `max` placed jobs of `site` whose start has come to `agent`,
+    /// earliest start first, in one transaction: each becomes Dispatched under a
+    /// new lease (its token one more than before) that ends at `lease_until`.
+    fn lease(
+        &self,
+        agent: &str,
+        site: &str,
+        max: u32,
+        lease_until: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<JobRecord>>> + Send;
+    /// An agent's report on a job it holds: `to` is Running, Succeeded or Failed.
+    /// Refused with `StaleLease` unless `(agent, token)` is the job's current
+    /// lease; a report of the state the job is already in is answered with the job
+    /// (a retried report is harmless); Dispatched may go straight to a final state
+    /// (a job shorter than a heartbeat).
+    fn report(
+        &self,
+        agent: &str,
+        job: i64,
+        token: i64,
+        to: JobState,
+        exit_code: Option<i32>,
+        now: i64,
+    ) -> impl Future<Output = Result<JobRecord>> + Send;
+    /// Every Dispatched or Running job whose lease ended before `now` becomes
+    /// Lost, with a stored decision saying so; returns them.
+    fn expire_leases(&self, now: i64) -> impl Future<Output = Result<Vec<JobRecord>>> + Send;
+    /// Sends a Lost or Placed job back to Pending to be placed again (forgetting
+    /// its site and start), with a stored decision `body`; false if the job was no
+    /// longer in `from`.
+    fn requeue(
+        &self,
+        job: i64,
+        from: JobState,
+        body: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 #[cfg(test)]

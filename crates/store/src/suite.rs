@@ -362,6 +362,21 @@ macro_rules! store_test_suite {
             let Some(store) = $make else { return };
             $crate::suite::batches_keep_idempotency(&store).await;
         }
+        #[tokio::test]
+        async fn leases_fence_stale_reports() {
+            let Some(store) = $make else { return };
+            $crate::suite::leases_fence_stale_reports(&store).await;
+        }
+        #[tokio::test]
+        async fn cancelled_leases_are_called_back() {
+            let Some(store) = $make else { return };
+            $crate::suite::cancelled_leases_are_called_back(&store).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn racing_agents_lease_each_job_once() {
+            let Some(store) = $make else { return };
+            $crate::suite::racing_agents_lease_each_job_once(&store).await;
+        }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_submits_land_once() {
             let Some(store) = $make else { return };
@@ -406,4 +421,302 @@ pub async fn batches_keep_idempotency<S: Store>(store: &S) {
         .unwrap();
     assert_eq!(all.len(), 3);
     assert!(store.submit_many(&[], 7).await.unwrap().is_empty());
+}
+
+fn agent(id: &str, site: &str, now: i64) -> crate::AgentRecord {
+    crate::AgentRecord {
+        id: id.into(),
+        site: site.into(),
+        info: "{}".into(),
+        registered_at: now,
+        last_seen: now,
+        telemetry: None,
+    }
+}
+
+/// Submits a job and places it at `site` from `start`.
+async fn placed<S: Store>(store: &S, site: &str, start: i64) -> crate::JobRecord {
+    let t = store.tenant("acme", 1).await.unwrap();
+    let (job, _) = store.submit(t.id, None, "{}", 1).await.unwrap();
+    let change = Transition {
+        from: JobState::Pending,
+        to: JobState::Placed,
+        site: Some(site.into()),
+        start_at: Some(start),
+        exit_code: None,
+    };
+    store.transition(job.id, &change, 2).await.unwrap()
+}
+
+/// A lease goes to one agent with a growing fencing token; reports under any
+/// other (agent, token) are refused; an expired lease makes the job Lost, and a
+/// re-queued job's new lease fences the old one out.
+pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
+    use crate::HeldVerdict;
+    store.register_agent(&agent("a1", "s1", 10)).await.unwrap();
+    store.register_agent(&agent("a2", "s1", 10)).await.unwrap();
+    assert_eq!(store.agents().await.unwrap().len(), 2);
+    let job = placed(store, "s1", 100).await;
+    assert_eq!(job.lease_token, 0);
+    assert!(
+        store
+            .lease("a1", "s1", 10, 200, 50)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before its start"
+    );
+    assert!(
+        store
+            .lease("a1", "s2", 10, 200, 150)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not at another site"
+    );
+    let leased = store.lease("a1", "s1", 10, 200, 100).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    let l = &leased[0];
+    assert_eq!(
+        (l.id, l.state, l.lease_token),
+        (job.id, JobState::Dispatched, 1)
+    );
+    assert_eq!(
+        (l.lease_agent.as_deref(), l.lease_expires_at),
+        (Some("a1"), Some(200))
+    );
+    assert!(
+        store
+            .lease("a2", "s1", 10, 200, 101)
+            .await
+            .unwrap()
+            .is_empty(),
+        "handed out once"
+    );
+
+    let stale =
+        |r: crate::Result<crate::JobRecord>| matches!(r, Err(StoreError::StaleLease { .. }));
+    assert!(
+        stale(
+            store
+                .report("a2", job.id, 1, JobState::Running, None, 110)
+                .await
+        ),
+        "wrong agent"
+    );
+    assert!(
+        stale(
+            store
+                .report("a1", job.id, 0, JobState::Running, None, 110)
+                .await
+        ),
+        "old token"
+    );
+    let running = store
+        .report("a1", job.id, 1, JobState::Running, None, 110)
+        .await
+        .unwrap();
+    assert_eq!(
+        (running.state, running.started_at),
+        (JobState::Running, Some(110))
+    );
+    let again = store
+        .report("a1", job.id, 1, JobState::Running, None, 111)
+        .await
+        .unwrap();
+    assert_eq!(again, running, "a retried report changes nothing");
+    assert!(matches!(
+        store
+            .report("a1", job.id, 1, JobState::Dispatched, None, 112)
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+
+    let verdicts = store
+        .heartbeat("a1", Some(r#"{"cpu":0.5}"#), &[(job.id, 1)], 300, 150)
+        .await
+        .unwrap();
+    assert_eq!(verdicts, [HeldVerdict::Renewed]);
+    assert_eq!(store.job(job.id).await.unwrap().lease_expires_at, Some(300));
+    let a1 = store.agent("a1").await.unwrap().unwrap();
+    assert_eq!(
+        (a1.last_seen, a1.telemetry.as_deref()),
+        (150, Some(r#"{"cpu":0.5}"#))
+    );
+    assert_eq!(
+        store
+            .heartbeat("a2", None, &[(job.id, 1)], 300, 150)
+            .await
+            .unwrap(),
+        [HeldVerdict::Stale],
+        "another agent cannot renew it"
+    );
+    assert!(matches!(
+        store.heartbeat("nobody", None, &[], 300, 150).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    assert!(store.expire_leases(299).await.unwrap().is_empty());
+    let lost = store.expire_leases(301).await.unwrap();
+    assert_eq!(lost.len(), 1);
+    assert_eq!(lost[0].state, JobState::Lost);
+    let why = store.decisions(job.id).await.unwrap();
+    assert!(why.last().unwrap().body.contains("not renewed"), "{why:?}");
+    assert!(stale(
+        store
+            .report("a1", job.id, 1, JobState::Succeeded, Some(0), 302)
+            .await
+    ));
+    assert_eq!(
+        store
+            .heartbeat("a1", None, &[(job.id, 1)], 400, 302)
+            .await
+            .unwrap(),
+        [HeldVerdict::Stale]
+    );
+
+    assert!(
+        store
+            .requeue(job.id, JobState::Lost, r#"{"outcome":"requeued"}"#, 303)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .requeue(job.id, JobState::Lost, "{}", 303)
+            .await
+            .unwrap(),
+        "once"
+    );
+    let pending = store.job(job.id).await.unwrap();
+    assert_eq!(
+        (pending.state, pending.site.as_deref(), pending.start_at),
+        (JobState::Pending, None, None)
+    );
+    let change = Transition {
+        from: JobState::Pending,
+        to: JobState::Placed,
+        site: Some("s1".into()),
+        start_at: Some(300),
+        exit_code: None,
+    };
+    store.transition(job.id, &change, 304).await.unwrap();
+    let leased = store.lease("a2", "s1", 10, 400, 310).await.unwrap();
+    assert_eq!(leased[0].lease_token, 2, "a new lease, a new token");
+    assert!(stale(
+        store
+            .report("a1", job.id, 1, JobState::Succeeded, Some(0), 311)
+            .await
+    ));
+    let done = store
+        .report("a2", job.id, 2, JobState::Succeeded, Some(0), 320)
+        .await
+        .unwrap();
+    assert_eq!(done.state, JobState::Succeeded, "straight from Dispatched");
+    assert_eq!(
+        (done.started_at, done.finished_at, done.exit_code),
+        (Some(320), Some(320), Some(0))
+    );
+    assert_eq!(done.lease_expires_at, None);
+    assert!(
+        store.expire_leases(10_000).await.unwrap().is_empty(),
+        "a finished job expires no more"
+    );
+    assert!(matches!(
+        store.requeue(job.id, JobState::Running, "{}", 321).await,
+        Err(StoreError::Conflict { .. })
+    ));
+}
+
+/// A cancelled job's holder is told to stop at its next heartbeat, and its
+/// reports are refused.
+pub async fn cancelled_leases_are_called_back<S: Store>(store: &S) {
+    use crate::HeldVerdict;
+    store.register_agent(&agent("a1", "s1", 10)).await.unwrap();
+    let job = placed(store, "s1", 0).await;
+    let other = placed(store, "s1", 0).await;
+    let leased = store.lease("a1", "s1", 10, 100, 5).await.unwrap();
+    assert_eq!(leased.len(), 2);
+    let cancel = Transition {
+        from: JobState::Dispatched,
+        to: JobState::Cancelled,
+        site: None,
+        start_at: None,
+        exit_code: None,
+    };
+    let cancelled = store.transition(job.id, &cancel, 6).await.unwrap();
+    assert_eq!(cancelled.finished_at, Some(6));
+    let verdicts = store
+        .heartbeat(
+            "a1",
+            None,
+            &[(job.id, 1), (other.id, 1), (999_999, 1)],
+            200,
+            7,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        verdicts,
+        [
+            HeldVerdict::Cancel,
+            HeldVerdict::Renewed,
+            HeldVerdict::Stale
+        ]
+    );
+    assert!(matches!(
+        store
+            .report("a1", job.id, 1, JobState::Succeeded, Some(0), 8)
+            .await,
+        Err(StoreError::StaleLease {
+            state: JobState::Cancelled,
+            ..
+        })
+    ));
+    let failed = store
+        .report("a1", other.id, 1, JobState::Failed, Some(3), 9)
+        .await
+        .unwrap();
+    assert_eq!(
+        (failed.state, failed.exit_code),
+        (JobState::Failed, Some(3))
+    );
+}
+
+/// Two agents of one site leasing at once never get the same job.
+pub async fn racing_agents_lease_each_job_once<S: Store + Clone + 'static>(store: &S) {
+    for a in ["a1", "a2", "a3"] {
+        store.register_agent(&agent(a, "s1", 0)).await.unwrap();
+    }
+    for _ in 0..60 {
+        placed(store, "s1", 0).await;
+    }
+    let mut tasks = Vec::new();
+    for a in ["a1", "a2", "a3"] {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for round in 0..10 {
+                got.extend(
+                    store
+                        .lease(a, "s1", 4, 100, round)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|j| j.id),
+                );
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "a job was handed to two agents");
+    let rest = store.lease("a1", "s1", 1000, 100, 20).await.unwrap();
+    assert_eq!(n + rest.len(), 60, "every due job is handed out, once");
 }

@@ -5,6 +5,7 @@ mod loadgen;
 mod remote;
 mod serve;
 mod simulate;
+mod top;
 mod topology;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,8 @@ enum Command {
     Sites(remote::SitesArgs),
     /// Load generator: concurrent durable submits against a running server.
     Loadgen(loadgen::LoadgenArgs),
+    /// A live terminal view of the network: sites, use, power, carbon, price, queues.
+    Top(top::TopArgs),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -61,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => remote::explain(args),
         Command::Sites(args) => remote::sites(args),
         Command::Loadgen(args) => loadgen::run(args),
+        Command::Top(args) => top::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,7 +24,7 @@ pub struct Remote {
 }
 
 impl Remote {
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client::new(&self.url, self.token.clone())
     }
 }
@@ -101,7 +101,7 @@ fn parse_data(text: &str) -> anyhow::Result<Value> {
     Ok(json!({"size_gib": value * scale, "location": place}))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)

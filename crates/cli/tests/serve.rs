@@ -298,3 +298,53 @@ fn the_cli_submits_lists_explains_and_cancels() {
         "{stderr}"
     );
 }
+
+#[test]
+fn top_once_shows_every_site() {
+    let db = temp_db("top");
+    let token = admin_token(&db, "tenant", Some("acme"));
+    let (mut server, url) = serve(&db);
+    let out = cli(&url, &token, &["top", "--once"]);
+    let frame = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        frame.contains("pending") && frame.contains("UTC"),
+        "{frame}"
+    );
+    assert!(
+        !frame.contains('\x1b'),
+        "--once draws no escapes: {frame:?}"
+    );
+    let topology = suanwang_topology::builtin("cn-west").unwrap();
+    for site in &topology.sites {
+        assert!(
+            frame
+                .lines()
+                .any(|l| l.starts_with(&format!("{} ", site.id.0))),
+            "site {} has a row: {frame}",
+            site.id.0
+        );
+    }
+    let out = cli(&url, &token, &["top", "--once", "--json"]);
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sites = doc["sites"].as_array().expect("a sites array");
+    assert_eq!(sites.len(), topology.sites.len());
+    let bad = cli(&url, &token, &["top", "--once", "--interval", "0s"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("more than zero"));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[test]
+fn top_once_without_a_server_says_it_cannot_reach_it() {
+    let out = cli("http://127.0.0.1:9", "sw_none", &["top", "--once"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+}

@@ -144,4 +144,11 @@ impl Client {
         self.send(self.http.get(format!("{}/v1/sites", self.base)))
             .await
     }
+
+    /// `GET /v1/overview`: per site capacity, use, power, carbon and price now, and
+    /// the network's totals.
+    pub async fn overview(&self) -> Result<Value, ClientError> {
+        self.send(self.http.get(format!("{}/v1/overview", self.base)))
+            .await
+    }
 }

@@ -3,7 +3,6 @@
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use std::time::Duration;
-use suanwang_server::scheduler::Scheduler;
 use suanwang_server::{App, auth};
 use suanwang_store::{PostgresStore, Role, SqliteStore};
 
@@ -126,20 +125,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.database
         );
         with_store!(&args.database, |store| {
-            let app = App::new(store.clone(), topology.clone());
-            let wakeup = app.wakeup.clone();
-            let metrics = app.metrics.clone();
+            let app = App::new(store, topology);
             let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(());
-            let scheduler = Scheduler::new(topology, now());
-            let loop_task = tokio::spawn(scheduler.run(
-                store,
-                wakeup,
-                metrics,
-                Duration::from_secs(5),
-                async move {
-                    let _ = stop_rx.changed().await;
-                },
-            ));
+            let loop_task = app.start_scheduler(Duration::from_secs(5), async move {
+                let _ = stop_rx.changed().await;
+            });
             suanwang_server::run(listener, app, async move {
                 shutdown_signal().await;
                 let _ = stop_tx.send(());

@@ -21,7 +21,7 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the writer task over `store` (needs a Tokio runtime).
-    pub fn start<S: Store + Clone + 'static>(store: S, now: fn() -> i64) -> GroupCommit {
+    pub fn start<S: Store + Clone + 'static>(store: S, clock: crate::clock::Clock) -> GroupCommit {
         let (queue, mut rx) = mpsc::channel::<(NewJob, Reply)>(4 * MAX_BATCH);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -34,7 +34,7 @@ impl GroupCommit {
                     }
                 }
                 let jobs: Vec<NewJob> = batch.iter().map(|(job, _)| job.clone()).collect();
-                match store.submit_many(&jobs, now()).await {
+                match store.submit_many(&jobs, clock.now()).await {
                     Ok(results) => {
                         for ((_, reply), result) in batch.drain(..).zip(results) {
                             let _ = reply.send(Ok(result));

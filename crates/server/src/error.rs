@@ -38,6 +38,10 @@ pub enum ApiError {
     /// The change conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
+    /// An agent reported under a lease that is no longer the job's (409, code
+    /// `stale_lease`): it must stop the job and report nothing more for it.
+    #[error("{0}")]
+    StaleLease(String),
     /// A dependency (the database) is not available (503).
     #[error("{0}")]
     Unavailable(String),
@@ -50,7 +54,7 @@ pub enum ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable code: unauthorized, forbidden, not_found, bad_request,
-    /// invalid, conflict, unavailable, internal.
+    /// invalid, conflict, stale_lease, unavailable, internal.
     pub code: String,
     /// What is wrong, for people.
     pub message: String,
@@ -68,6 +72,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::StaleLease(_) => (StatusCode::CONFLICT, "stale_lease"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -105,6 +110,7 @@ impl From<StoreError> for ApiError {
                 ApiError::NotFound(format!("{what} {id} not found"))
             }
             e @ StoreError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+            e @ StoreError::StaleLease { .. } => ApiError::StaleLease(e.to_string()),
             e => ApiError::Internal(e.to_string()),
         }
     }

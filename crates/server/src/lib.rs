@@ -9,7 +9,9 @@
 //! (the core does); every error leaves through [`error::ApiError`], the one
 //! mapping to HTTP status.
 
+pub mod agent;
 pub mod auth;
+pub mod clock;
 pub mod commit;
 pub mod error;
 pub mod metrics;
@@ -48,6 +50,10 @@ pub struct App<S> {
     pub commit: commit::GroupCommit,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Network time.
+    pub clock: clock::Clock,
+    /// How agents heartbeat and how long leases last.
+    pub agents: agent::AgentPolicy,
     /// Tokens seen recently: digest → (principal, when looked up). Saves a
     /// database read per request; an entry is trusted for [`TOKEN_CACHE_SECS`].
     tokens: TokenCache,
@@ -60,22 +66,50 @@ type TokenCache =
 pub const TOKEN_CACHE_SECS: u64 = 30;
 
 impl<S: Store + Clone + 'static> App<S> {
-    /// An app over `store` and `topology`; starts the group-commit writer, so it
-    /// must be called inside a Tokio runtime.
+    /// An app over `store` and `topology` on the wall clock; starts the
+    /// group-commit writer, so it must be called inside a Tokio runtime.
     pub fn new(store: S, topology: Topology) -> App<S> {
-        let commit = commit::GroupCommit::start(store.clone(), now);
+        App::with_clock(store, topology, clock::Clock::real())
+    }
+
+    /// An app whose network time is `clock` (accelerated in a demo).
+    pub fn with_clock(store: S, topology: Topology, clock: clock::Clock) -> App<S> {
+        let commit = commit::GroupCommit::start(store.clone(), clock);
         App {
             store,
             topology,
             wakeup: Arc::new(scheduler::Wakeup::default()),
             commit,
             metrics: Arc::new(metrics::Metrics::default()),
+            clock,
+            agents: agent::AgentPolicy::default(),
             tokens: TokenCache::default(),
         }
     }
 }
 
-type Shared<S> = State<Arc<App<S>>>;
+pub(crate) type Shared<S> = State<Arc<App<S>>>;
+
+impl<S: Store + Clone + 'static> App<S> {
+    /// Starts the scheduler loop over this app's store, clock and metrics: a pass
+    /// every `tick` and soon after each submission, until `stop` resolves.
+    pub fn start_scheduler(
+        &self,
+        tick: std::time::Duration,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let scheduler = scheduler::Scheduler::new(self.topology.clone(), self.clock.now())
+            .with_lease_secs(self.lease_secs());
+        tokio::spawn(scheduler.run(
+            self.store.clone(),
+            self.clock,
+            Arc::clone(&self.wakeup),
+            Arc::clone(&self.metrics),
+            tick,
+            stop,
+        ))
+    }
+}
 
 /// The router of the API.
 pub fn router<S: Store + 'static>(app: App<S>) -> Router {
@@ -92,6 +126,13 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/overview", get(overview_route::<S>))
         .route("/v1/sites", get(sites::<S>))
         .route("/v1/sites/{id}", get(site::<S>))
+        .route(
+            "/v1/agents",
+            post(agent::register::<S>).get(agent::list::<S>),
+        )
+        .route("/v1/agents/{id}/heartbeat", post(agent::heartbeat::<S>))
+        .route("/v1/agents/{id}/lease", post(agent::lease::<S>))
+        .route("/v1/agents/{id}/report", post(agent::report::<S>))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(Arc::new(app))
         .layer(axum::middleware::from_fn_with_state(
@@ -112,13 +153,10 @@ pub async fn run<S: Store + 'static>(
         .await
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-async fn authenticate<S: Store>(app: &App<S>, headers: &HeaderMap) -> Result<Principal, ApiError> {
+pub(crate) async fn authenticate<S: Store>(
+    app: &App<S>,
+    headers: &HeaderMap,
+) -> Result<Principal, ApiError> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer token".into()))?;
@@ -195,6 +233,16 @@ pub struct JobDoc {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// How many times it was handed to an agent; the current lease's fencing token.
+    pub attempt: i64,
+    /// The agent holding (or that last held) it.
+    pub agent: Option<String>,
+    /// When its lease ends unless renewed, unix seconds.
+    pub lease_expires_at: Option<i64>,
+    /// When it started running, unix seconds.
+    pub started_at: Option<i64>,
+    /// When it ended, unix seconds.
+    pub finished_at: Option<i64>,
 }
 
 impl JobDoc {
@@ -213,6 +261,11 @@ impl JobDoc {
             idempotency_key: record.idempotency_key,
             created_at: record.created_at,
             updated_at: record.updated_at,
+            attempt: record.lease_token,
+            agent: record.lease_agent,
+            lease_expires_at: record.lease_expires_at,
+            started_at: record.started_at,
+            finished_at: record.finished_at,
         })
     }
 }
@@ -375,7 +428,7 @@ async fn cancel<S: Store>(
         start_at: None,
         exit_code: None,
     };
-    let updated = app.store.transition(id, &change, now()).await?;
+    let updated = app.store.transition(id, &change, app.clock.now()).await?;
     Ok(Json(JobDoc::from(updated)?))
 }
 
@@ -482,6 +535,17 @@ async fn readyz<S: Store>(State(app): Shared<S>) -> Result<&'static str, ApiErro
 }
 
 async fn metrics_text<S: Store>(State(app): Shared<S>) -> impl IntoResponse {
+    // Per-site gauges are computed at scrape time; the counters stand alone if
+    // the database does not answer.
+    let now = app.clock.now();
+    match (
+        overview::overview(&app.store, &app.topology, now).await,
+        agent::reachability(&app.store, now, app.lease_secs()).await,
+    ) {
+        (Ok(overview), Ok(reach)) => app.metrics.set_sites(&overview, &reach),
+        (Err(e), _) => tracing::warn!(error = %e, "metrics: no overview"),
+        (_, Err(e)) => tracing::warn!(error = %e, "metrics: no reachability"),
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -507,8 +571,11 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "suanwang", description = "The control plane of a computing-power network (算网)."),
-    paths(submit, job, list, cancel, explain, sites, site, overview_route),
-    components(schemas(JobSubmission, JobDoc, JobPage, Explanation, SiteDoc, overview::Overview, error::ErrorBody)),
+    paths(submit, job, list, cancel, explain, sites, site, overview_route,
+        agent::register, agent::heartbeat, agent::lease, agent::report, agent::list),
+    components(schemas(JobSubmission, JobDoc, JobPage, Explanation, SiteDoc, overview::Overview, error::ErrorBody,
+        agent::Registration, agent::Registered, agent::Heartbeat, agent::HeldLease, agent::HeldAnswer, agent::HeartbeatAnswer,
+        agent::LeaseRequest, agent::Lease, agent::Leases, agent::Report, agent::AgentDoc)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -526,6 +593,6 @@ async fn overview_route<S: Store>(
 ) -> Result<Json<overview::Overview>, ApiError> {
     authenticate(&app, &headers).await?;
     Ok(Json(
-        overview::overview(&app.store, &app.topology, now()).await?,
+        overview::overview(&app.store, &app.topology, app.clock.now()).await?,
     ))
 }

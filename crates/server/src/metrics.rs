@@ -26,6 +26,34 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SiteLabels {
+    site: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SiteClassLabels {
+    site: String,
+    class: String,
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+/// Per-site gauges, set from the overview when `/metrics` is scraped.
+#[derive(Debug, Default)]
+struct SiteGauges {
+    utilisation: Family<SiteClassLabels, FloatGauge>,
+    power_kw: Family<SiteLabels, FloatGauge>,
+    grid_carbon: Family<SiteLabels, FloatGauge>,
+    green_share: Family<SiteLabels, FloatGauge>,
+    tariff: Family<SiteLabels, FloatGauge>,
+    running: Family<SiteLabels, Gauge>,
+    queued: Family<SiteLabels, Gauge>,
+    reachable: Family<SiteLabels, Gauge>,
+    network_carbon: FloatGauge,
+    network_power: FloatGauge,
+}
+
 /// Every metric of the control plane.
 #[derive(Debug)]
 pub struct Metrics {
@@ -40,6 +68,15 @@ pub struct Metrics {
     pub rejected: Counter,
     /// Pending jobs seen by the last pass.
     pub queue_depth: Gauge,
+    /// Agent heartbeats.
+    pub heartbeats: Counter,
+    /// Jobs handed to agents.
+    pub dispatched: Counter,
+    /// Jobs reported finished by agents.
+    pub finished: Counter,
+    /// Jobs whose lease expired.
+    pub lost: Counter,
+    sites: SiteGauges,
 }
 
 impl Default for Metrics {
@@ -77,6 +114,79 @@ impl Default for Metrics {
             "Pending jobs seen by the last scheduler pass",
             queue_depth.clone(),
         );
+        let (heartbeats, dispatched, finished, lost) = (
+            Counter::default(),
+            Counter::default(),
+            Counter::default(),
+            Counter::default(),
+        );
+        registry.register("agent_heartbeats", "Agent heartbeats", heartbeats.clone());
+        registry.register(
+            "dispatched",
+            "Jobs handed to agents under a lease",
+            dispatched.clone(),
+        );
+        registry.register(
+            "finished",
+            "Jobs reported finished by agents",
+            finished.clone(),
+        );
+        registry.register(
+            "lost",
+            "Jobs whose lease expired (site silent)",
+            lost.clone(),
+        );
+        let sites = SiteGauges::default();
+        registry.register(
+            "site_utilisation",
+            "Share of a site's units of a class held by jobs now",
+            sites.utilisation.clone(),
+        );
+        registry.register(
+            "site_power_kw",
+            "Facility power of a site's busy units, kW (estimated from its power model)",
+            sites.power_kw.clone(),
+        );
+        registry.register(
+            "site_grid_carbon_kg_per_kwh",
+            "Grid carbon intensity at a site now, kg CO2/kWh",
+            sites.grid_carbon.clone(),
+        );
+        registry.register(
+            "site_green_share",
+            "Green-power share at a site now",
+            sites.green_share.clone(),
+        );
+        registry.register(
+            "site_tariff_cny_per_kwh",
+            "Electricity price at a site now, CNY/kWh",
+            sites.tariff.clone(),
+        );
+        registry.register(
+            "site_running_jobs",
+            "Jobs holding resources at a site",
+            sites.running.clone(),
+        );
+        registry.register(
+            "site_queued_jobs",
+            "Jobs placed at a site, not started",
+            sites.queued.clone(),
+        );
+        registry.register(
+            "site_reachable",
+            "1 if an agent of the site heartbeated within the lease time, 0 if none did, absent if no agent ever joined",
+            sites.reachable.clone(),
+        );
+        registry.register(
+            "network_carbon_kg_per_hour",
+            "Emissions rate of the network's busy units after green power, kg CO2/h",
+            sites.network_carbon.clone(),
+        );
+        registry.register(
+            "network_power_kw",
+            "Facility power of the network's busy units, kW",
+            sites.network_power.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -85,11 +195,57 @@ impl Default for Metrics {
             placed,
             rejected,
             queue_depth,
+            heartbeats,
+            dispatched,
+            finished,
+            lost,
+            sites,
         }
     }
 }
 
 impl Metrics {
+    /// Sets the per-site gauges from an overview and the sites' reachability.
+    pub fn set_sites(
+        &self,
+        overview: &crate::overview::Overview,
+        reachable: &std::collections::BTreeMap<String, bool>,
+    ) {
+        let g = &self.sites;
+        for site in &overview.sites {
+            let label = SiteLabels {
+                site: site.site.clone(),
+            };
+            for (class, &capacity) in &site.capacity {
+                let busy = site.busy.get(class).copied().unwrap_or(0);
+                let share = if capacity == 0 {
+                    0.0
+                } else {
+                    f64::from(busy) / f64::from(capacity)
+                };
+                g.utilisation
+                    .get_or_create(&SiteClassLabels {
+                        site: site.site.clone(),
+                        class: class.clone(),
+                    })
+                    .set(share);
+            }
+            g.power_kw.get_or_create(&label).set(site.power_kw);
+            g.grid_carbon
+                .get_or_create(&label)
+                .set(site.grid_kg_per_kwh);
+            g.green_share.get_or_create(&label).set(site.green_share);
+            g.tariff.get_or_create(&label).set(site.tariff_cny_per_kwh);
+            g.running.get_or_create(&label).set(site.running as i64);
+            g.queued.get_or_create(&label).set(site.queued as i64);
+            if let Some(&live) = reachable.get(&site.site) {
+                g.reachable.get_or_create(&label).set(i64::from(live));
+            }
+        }
+        g.network_carbon.set(overview.carbon_kg_per_hour);
+        g.network_power.set(overview.power_kw);
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();

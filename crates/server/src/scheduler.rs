@@ -53,6 +53,10 @@ pub struct PassReport {
     pub rejected: usize,
     /// Jobs still waiting.
     pub waiting: usize,
+    /// Jobs whose lease expired (their site fell silent).
+    pub lost: usize,
+    /// Lost or stranded jobs sent back to be placed again.
+    pub requeued: usize,
 }
 
 /// The loop's fixed context.
@@ -60,6 +64,7 @@ pub struct Scheduler {
     epoch_unix: i64,
     world: Arc<World>,
     policy: Policy,
+    lease_secs: i64,
 }
 
 impl Scheduler {
@@ -74,7 +79,49 @@ impl Scheduler {
             epoch_unix,
             world: Arc::new(world),
             policy: Policy::new(PolicyKind::Balanced),
+            lease_secs: 30,
         }
+    }
+
+    /// Sets how long (network seconds) a site may be silent before it counts as
+    /// unreachable: the lease time.
+    pub fn with_lease_secs(mut self, secs: i64) -> Scheduler {
+        self.lease_secs = secs.max(1);
+        self
+    }
+
+    /// Leases that ran out: their jobs became Lost; a restartable one goes back
+    /// to Pending to be placed again, the others stay Lost.
+    async fn recover_lost<S: Store>(
+        &self,
+        store: &S,
+        now_unix: i64,
+        report: &mut PassReport,
+    ) -> suanwang_store::Result<()> {
+        for job in store.expire_leases(now_unix).await? {
+            report.lost += 1;
+            let restartable = serde_json::from_str::<JobSubmission>(&job.spec)
+                .map(|s| s.restartable)
+                .unwrap_or(false);
+            if !restartable {
+                continue;
+            }
+            let body = serde_json::json!({
+                "outcome": "requeued",
+                "reason": format!(
+                    "lost at site {} (lease {} expired); restartable, so placed again",
+                    job.site.as_deref().unwrap_or("?"),
+                    job.lease_token
+                ),
+            });
+            if store
+                .requeue(job.id, JobState::Lost, &body.to_string(), now_unix)
+                .await?
+            {
+                report.requeued += 1;
+            }
+        }
+        Ok(())
     }
 
     fn sim_time(&self, unix: i64) -> SimTime {
@@ -140,6 +187,39 @@ impl Scheduler {
         store: &S,
         now_unix: i64,
     ) -> suanwang_store::Result<PassReport> {
+        let mut report = PassReport::default();
+        self.recover_lost(store, now_unix, &mut report).await?;
+        // Sites whose agents all fell silent take no new work; what was placed
+        // there and has not started goes back to be placed again.
+        let reach = crate::agent::reachability(store, now_unix, self.lease_secs).await?;
+        let down: Vec<usize> = self
+            .world
+            .sites
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| reach.get(&s.id) == Some(&false))
+            .map(|(i, _)| i)
+            .collect();
+        if !down.is_empty() {
+            for record in all_jobs(store, JobState::Placed).await? {
+                let Some(site) = record.site.as_deref() else {
+                    continue;
+                };
+                if !down.iter().any(|&i| self.world.sites[i].id == site) {
+                    continue;
+                }
+                let body = serde_json::json!({
+                    "outcome": "requeued",
+                    "reason": format!("site {site} is unreachable (no agent heartbeat); placed again"),
+                });
+                if store
+                    .requeue(record.id, JobState::Placed, &body.to_string(), now_unix)
+                    .await?
+                {
+                    report.requeued += 1;
+                }
+            }
+        }
         let pending = store
             .list_jobs(&JobFilter {
                 state: Some(JobState::Pending),
@@ -147,7 +227,6 @@ impl Scheduler {
                 ..Default::default()
             })
             .await?;
-        let mut report = PassReport::default();
         if pending.is_empty() {
             return Ok(report);
         }
@@ -167,8 +246,11 @@ impl Scheduler {
             let Ok(request) = self.request(record) else {
                 continue;
             };
-            let start = self.sim_time(start).max(now);
-            let end = self.sim_time(record.start_at.unwrap_or(now_unix)) + request.duration;
+            // A job holds its units from its planned start (or actual, once
+            // started) for its whole run time.
+            let began = record.started_at.unwrap_or(start);
+            let start = self.sim_time(start.min(began)).max(now);
+            let end = self.sim_time(began) + request.duration;
             if end <= start {
                 continue;
             }
@@ -204,7 +286,11 @@ impl Scheduler {
         // The core is pure CPU work: keep it off the async workers.
         let decisions = tokio::task::spawn_blocking(move || {
             let forecast = world.forecast(now.0, calendar.base(), HORIZON, 0.0, 0);
-            let snapshot = Snapshot { now, sites: &world.sites, forecast: &forecast, network: &world.net };
+            let mut sites = world.sites.clone();
+            for &i in &down {
+                sites[i].available = false;
+            }
+            let snapshot = Snapshot { now, sites: &sites, forecast: &forecast, network: &world.net };
             let decisions = plan(&snapshot, &mut calendar, &requests, &policy);
             decisions
                 .into_iter()
@@ -285,9 +371,11 @@ impl Scheduler {
 
     /// Runs passes on every `tick` and on every poke until `stop` resolves,
     /// counting them in `metrics`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn run<S: Store>(
         self,
         store: S,
+        clock: crate::clock::Clock,
         wakeup: Arc<Wakeup>,
         metrics: Arc<crate::metrics::Metrics>,
         tick: Duration,
@@ -295,24 +383,25 @@ impl Scheduler {
     ) {
         tokio::pin!(stop);
         loop {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
+            let now = clock.now();
             let result = self.pass(&store, now).await;
             metrics.passes.inc();
             if let Ok(r) = &result {
                 metrics.placed.inc_by(r.placed as u64);
                 metrics.rejected.inc_by(r.rejected as u64);
+                metrics.lost.inc_by(r.lost as u64);
                 metrics
                     .queue_depth
                     .set((r.placed + r.rejected + r.waiting) as i64);
             }
             match result {
-                Ok(r) if r.placed + r.rejected > 0 => {
+                Ok(r) if r.placed + r.rejected + r.lost + r.requeued > 0 => {
                     tracing::info!(
                         placed = r.placed,
                         rejected = r.rejected,
                         waiting = r.waiting,
+                        lost = r.lost,
+                        requeued = r.requeued,
                         "scheduler pass"
                     )
                 }

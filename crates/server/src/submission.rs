@@ -90,6 +90,16 @@ pub struct JobSubmission {
     /// Command to run.
     #[serde(default)]
     pub command: Vec<String>,
+    /// Environment variables for the command.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Working directory at the site (the agent's default when absent).
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// May it be started again from the beginning when its site is lost
+    /// mid-run (default true)? If not, a lost run stays Lost.
+    #[serde(default = "yes")]
+    pub restartable: bool,
 }
 
 fn one() -> u32 {
@@ -122,10 +132,11 @@ fn duration(value: &DurationValue, field: &str) -> Result<SimDuration, ApiError>
 
 /// Parses and validates a body; returns the submission with durations normalised
 /// to seconds and class names to their canonical spelling.
-pub fn parse(body: &[u8], topology: &Topology) -> Result<JobSubmission, ApiError> {
+/// Decodes a JSON body; a mistake is a 400 naming the field by JSON pointer
+/// (RFC 6901), "/" for the body itself.
+pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let mut submission: JobSubmission = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        // A JSON pointer (RFC 6901) of the field at fault; "/" for the body itself.
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let mut pointer = String::new();
         for segment in e.path().iter() {
             match segment {
@@ -150,7 +161,20 @@ pub fn parse(body: &[u8], topology: &Topology) -> Result<JobSubmission, ApiError
                 pointer
             }),
         }
-    })?;
+    })
+}
+
+/// Decodes and checks a submission against the topology.
+pub fn parse(body: &[u8], topology: &Topology) -> Result<JobSubmission, ApiError> {
+    let mut submission: JobSubmission = decode(body)?;
+    for key in submission.env.keys() {
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            return Err(invalid(
+                &format!("/env/{}", key.replace('~', "~0").replace('/', "~1")),
+                "an environment variable name must be non-empty, without '=' or NUL",
+            ));
+        }
+    }
     if submission.demand.is_empty() {
         return Err(invalid("/demand", "a job needs at least one resource"));
     }

@@ -230,6 +230,23 @@ async fn missing_or_unknown_tokens_are_401_on_every_route() {
         client.get(&url),
         client.get(format!("{url}/1")),
         client.post(format!("{url}/1/cancel")),
+        client.get(format!("{url}/1/explain")),
+        client.get(format!("{}/v1/sites", s.base)),
+        client.get(format!("{}/v1/sites/hami", s.base)),
+        client.get(format!("{}/v1/overview", s.base)),
+        client
+            .post(format!("{}/v1/agents", s.base))
+            .json(&json!({"site": "hami", "executor": "local"})),
+        client.get(format!("{}/v1/agents", s.base)),
+        client
+            .post(format!("{}/v1/agents/ag_x/heartbeat", s.base))
+            .json(&json!({})),
+        client
+            .post(format!("{}/v1/agents/ag_x/lease", s.base))
+            .json(&json!({"max": 1})),
+        client
+            .post(format!("{}/v1/agents/ag_x/report", s.base))
+            .json(&json!({"job": 1, "token": 1, "state": "Running"})),
     ];
     for req in routes {
         let req = req.build().unwrap();

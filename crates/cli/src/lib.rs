@@ -1,6 +1,7 @@
 //! Command-line interface of suanwang. Parses arguments with clap and calls the
 //! library crates; human output is aligned tables, `--json` gives documents.
 
+mod demo;
 mod loadgen;
 mod remote;
 mod serve;
@@ -26,6 +27,9 @@ enum Command {
     Topology(topology::TopologyCommand),
     /// Replay a trace through a topology under one policy or all.
     Simulate(Box<simulate::SimulateArgs>),
+    /// The whole network on this machine: control plane, simulated site agents
+    /// and a stream of jobs from several tenants, on an accelerated clock.
+    Demo(demo::DemoArgs),
     /// Run the control plane's HTTP API.
     Serve(serve::ServeArgs),
     /// Administration offline, against the database.
@@ -55,6 +59,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Topology(cmd) => topology::run(cmd),
         Command::Simulate(args) => simulate::run(*args),
+        Command::Demo(args) => demo::run(args),
         Command::Serve(args) => serve::serve(args),
         Command::Admin(cmd) => serve::admin(cmd),
         Command::Submit(args) => remote::submit(*args),

@@ -39,6 +39,16 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// The server's error code (`stale_lease`, `not_found`…), if it answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
 /// A client for one server and token.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -142,6 +152,62 @@ impl Client {
     /// `GET /v1/sites`.
     pub async fn sites(&self) -> Result<Value, ClientError> {
         self.send(self.http.get(format!("{}/v1/sites", self.base)))
+            .await
+    }
+
+    /// Gives up on a request after `timeout` (by default requests wait as long as
+    /// the connection lives).
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Client {
+        if let Ok(http) = reqwest::Client::builder().timeout(timeout).build() {
+            self.http = http;
+        }
+        self
+    }
+
+    /// `POST /v1/agents`: registers an agent; the answer carries its id, the
+    /// heartbeat interval and the lease time.
+    pub async fn register_agent(&self, registration: &Value) -> Result<Value, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/agents", self.base))
+                .json(registration),
+        )
+        .await
+    }
+
+    /// `POST /v1/agents/{id}/heartbeat`.
+    pub async fn heartbeat(&self, agent: &str, beat: &Value) -> Result<Value, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/agents/{agent}/heartbeat", self.base))
+                .json(beat),
+        )
+        .await
+    }
+
+    /// `POST /v1/agents/{id}/lease`: at most `max` jobs whose start has come.
+    pub async fn lease(&self, agent: &str, max: u32) -> Result<Value, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/agents/{agent}/lease", self.base))
+                .json(&serde_json::json!({ "max": max })),
+        )
+        .await
+    }
+
+    /// `POST /v1/agents/{id}/report`.
+    pub async fn report(&self, agent: &str, report: &Value) -> Result<Value, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/agents/{agent}/report", self.base))
+                .json(report),
+        )
+        .await
+    }
+
+    /// `GET /v1/agents`.
+    pub async fn agents(&self) -> Result<Value, ClientError> {
+        self.send(self.http.get(format!("{}/v1/agents", self.base)))
             .await
     }
 

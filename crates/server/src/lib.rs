@@ -539,7 +539,7 @@ async fn metrics_text<S: Store>(State(app): Shared<S>) -> impl IntoResponse {
     // the database does not answer.
     let now = app.clock.now();
     match (
-        overview::overview(&app.store, &app.topology, now).await,
+        overview::overview(&app.store, &app.topology, now, app.lease_secs()).await,
         agent::reachability(&app.store, now, app.lease_secs()).await,
     ) {
         (Ok(overview), Ok(reach)) => app.metrics.set_sites(&overview, &reach),
@@ -593,6 +593,6 @@ async fn overview_route<S: Store>(
 ) -> Result<Json<overview::Overview>, ApiError> {
     authenticate(&app, &headers).await?;
     Ok(Json(
-        overview::overview(&app.store, &app.topology, app.clock.now()).await?,
+        overview::overview(&app.store, &app.topology, app.clock.now(), app.lease_secs()).await?,
     ))
 }

@@ -19,10 +19,13 @@ pub struct SiteOverview {
     pub capacity: BTreeMap<String, u32>,
     /// Units held by running or started jobs now, per class.
     pub busy: BTreeMap<String, u32>,
-    /// Jobs placed here that have not started yet.
+    /// Jobs placed here, not yet handed to its agent.
     pub queued: usize,
-    /// Jobs holding resources here now.
+    /// Jobs handed to its agent (dispatched or running): they hold units now.
     pub running: usize,
+    /// True if an agent of the site heartbeated within the lease time, false if
+    /// it has agents but none did, null if no agent ever joined.
+    pub reachable: Option<bool>,
     /// Facility power of the busy units, kW (estimated from the power model).
     pub power_kw: f64,
     /// Grid carbon intensity now, kg CO2/kWh (official factor × borrowed shape).
@@ -64,7 +67,9 @@ pub async fn overview<S: Store>(
     store: &S,
     topology: &Topology,
     now: i64,
+    lease_secs: i64,
 ) -> Result<Overview, ApiError> {
+    let reach = crate::agent::reachability(store, now, lease_secs).await?;
     let series = SeriesModel::new(topology, 0, None, 0.0);
     let at = SimTime(now);
     let mut sites: Vec<SiteOverview> = topology
@@ -82,6 +87,7 @@ pub async fn overview<S: Store>(
             busy: BTreeMap::new(),
             queued: 0,
             running: 0,
+            reachable: reach.get(&s.id.0).copied(),
             power_kw: 0.0,
             grid_kg_per_kwh: series.carbon_kg_per_kwh(i, at),
             green_share: series.green_share(i, at),
@@ -103,13 +109,14 @@ pub async fn overview<S: Store>(
             let Ok(spec) = serde_json::from_str::<JobSubmission>(&record.spec) else {
                 continue;
             };
-            let end = start + seconds(&spec.duration);
             let entry = &mut sites[index];
-            if start > now {
+            if state == JobState::Placed {
                 entry.queued += 1;
                 continue;
             }
-            if end <= now {
+            let began = record.started_at.unwrap_or(start);
+            if began + seconds(&spec.duration) <= now {
+                // Past its time limit: its agent will report it shortly.
                 continue;
             }
             entry.running += 1;

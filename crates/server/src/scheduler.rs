@@ -230,12 +230,18 @@ impl Scheduler {
         if pending.is_empty() {
             return Ok(report);
         }
+        // Jobs holding units now first, then placements by start: a placement
+        // that a late-starting job has overrun no longer fits, and is placed
+        // again rather than overbooking the site.
         let mut booked = Vec::new();
-        for state in [JobState::Placed, JobState::Dispatched, JobState::Running] {
-            booked.extend(all_jobs(store, state).await?);
+        for state in [JobState::Running, JobState::Dispatched, JobState::Placed] {
+            let mut jobs = all_jobs(store, state).await?;
+            jobs.sort_by_key(|j| (j.start_at, j.id));
+            booked.extend(jobs);
         }
         let now = self.sim_time(now_unix);
         let mut calendar = Calendar::new(self.world.capacity.clone(), SLOT, HORIZON, now);
+        let mut overrun = Vec::new();
         for record in &booked {
             let (Some(site), Some(start)) = (&record.site, record.start_at) else {
                 continue;
@@ -246,10 +252,11 @@ impl Scheduler {
             let Ok(request) = self.request(record) else {
                 continue;
             };
-            // A job holds its units from its planned start (or actual, once
-            // started) for its whole run time.
-            let began = record.started_at.unwrap_or(start);
-            let start = self.sim_time(start.min(began)).max(now);
+            // A job holds its units from its start for its whole run time: the
+            // actual start once it runs, else the planned one (or now, if that
+            // has passed and the agent has not started it yet).
+            let began = record.started_at.unwrap_or(start.max(now_unix));
+            let start = self.sim_time(began).max(now);
             let end = self.sim_time(began) + request.duration;
             if end <= start {
                 continue;
@@ -257,7 +264,24 @@ impl Scheduler {
             let from = calendar.slot_of(start.0);
             let to = calendar.slot_of(end.0 - 1) + 1;
             if let Err(e) = calendar.reserve(site, &request.need, from, to) {
-                tracing::warn!(job = record.id, error = ?e, "a booked job no longer fits the calendar");
+                if record.state == JobState::Placed {
+                    overrun.push((record.id, e));
+                } else {
+                    // Both hold units at the site now; its own engine queues.
+                    tracing::debug!(job = record.id, error = ?e, "a running job overlaps another");
+                }
+            }
+        }
+        for (id, e) in overrun {
+            let body = serde_json::json!({
+                "outcome": "requeued",
+                "reason": format!("its slot is taken by jobs that started late ({e:?}); placed again"),
+            });
+            if store
+                .requeue(id, JobState::Placed, &body.to_string(), now_unix)
+                .await?
+            {
+                report.requeued += 1;
             }
         }
         let mut requests = Vec::new();

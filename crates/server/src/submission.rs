@@ -164,6 +164,14 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     })
 }
 
+impl JobSubmission {
+    /// Decodes and checks a submission body against `topology`, as `POST
+    /// /v1/jobs` does.
+    pub fn check(body: &[u8], topology: &Topology) -> Result<JobSubmission, ApiError> {
+        parse(body, topology)
+    }
+}
+
 /// Decodes and checks a submission against the topology.
 pub fn parse(body: &[u8], topology: &Topology) -> Result<JobSubmission, ApiError> {
     let mut submission: JobSubmission = decode(body)?;

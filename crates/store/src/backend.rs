@@ -397,6 +397,19 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn count_by_state(&self) -> Result<std::collections::BTreeMap<JobState, i64>> {
+                let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut out = std::collections::BTreeMap::new();
+                for row in rows {
+                    let state: String = row.try_get("state")?;
+                    let n: i64 = row.try_get("n")?;
+                    out.insert(JobState::parse(&state).ok_or(StoreError::Corrupt { column: "state", value: state })?, n);
+                }
+                Ok(out)
+            }
+
             async fn register_agent(&self, agent: &AgentRecord) -> Result<()> {
                 sqlx::query(concat!(
                     "INSERT INTO agents (id, site, info, registered_at, last_seen, telemetry) VALUES ($1, $2, $3, $4, $5, $6) ",

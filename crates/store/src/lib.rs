@@ -23,7 +23,7 @@ pub use backend::{PostgresStore, SqliteStore};
 /// from any live state; `Lost` when a site stops answering
 /// for a dispatched or running job; a lost or placed job may go back to `Pending`
 /// to be placed again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum JobState {
     /// Waiting to be placed.
     Pending,
@@ -393,6 +393,11 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// The decisions stored for a job, oldest first.
     fn decisions(&self, job_id: i64) -> impl Future<Output = Result<Vec<DecisionRecord>>> + Send;
+
+    /// How many jobs are in each state (states with none are absent).
+    fn count_by_state(
+        &self,
+    ) -> impl Future<Output = Result<std::collections::BTreeMap<JobState, i64>>> + Send;
 
     /// Stores a new agent, or updates one with the same id.
     fn register_agent(&self, agent: &AgentRecord) -> impl Future<Output = Result<()>> + Send;

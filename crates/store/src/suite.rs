@@ -719,4 +719,7 @@ pub async fn racing_agents_lease_each_job_once<S: Store + Clone + 'static>(store
     assert_eq!(all.len(), n, "a job was handed to two agents");
     let rest = store.lease("a1", "s1", 1000, 100, 20).await.unwrap();
     assert_eq!(n + rest.len(), 60, "every due job is handed out, once");
+    let counts = store.count_by_state().await.unwrap();
+    assert_eq!(counts.get(&JobState::Dispatched), Some(&60));
+    assert_eq!(counts.get(&JobState::Placed), None);
 }

@@ -1,0 +1,400 @@
+//! The site agent. It dials out to the control plane, registers its site's
+//! capacity, then loops: report what its executor did, heartbeat (telemetry and
+//! the leases it holds), and lease work whose start has come. The control plane
+//! decides where and when; the executor (local processes, Slurm, a simulation)
+//! decides how.
+//!
+//! Safety rests on the control plane's fencing tokens: every job arrives under a
+//! lease `(job, token)`; a heartbeat verdict `cancel` or `stale`, or a report
+//! refused as `stale_lease`, means the job is no longer this agent's, and the
+//! agent stops it. An unreachable control plane is retried with backoff while
+//! jobs keep running; an agent the control plane no longer knows registers again,
+//! and its old leases then come back `stale`.
+//!
+//! Architecture invariant: the agent talks to the control plane only through
+//! `suanwang-client`, and to its engine only through an [`Executor`].
+
+pub mod simulated;
+
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use suanwang_client::{Client, ClientError};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// A job handed to this agent.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    /// Job id.
+    pub job: i64,
+    /// The lease's fencing token.
+    pub token: i64,
+    /// The job as submitted: `command`, `env`, `workdir`, `demand`, `duration`…
+    pub spec: Value,
+}
+
+/// What an executor says about a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// It is running.
+    Started(i64),
+    /// It ended.
+    Finished {
+        /// Job id.
+        job: i64,
+        /// Exit code (0 is success).
+        exit_code: i32,
+        /// Why it failed, or a note worth keeping.
+        message: Option<String>,
+    },
+}
+
+/// Where jobs really run. One trait for every engine.
+pub trait Executor: Send + Sync + 'static {
+    /// Its name, as registered: `local`, `slurm`, `simulated`.
+    fn kind(&self) -> &'static str;
+    /// Units offered per resource class.
+    fn capacity(&self) -> BTreeMap<String, u64>;
+    /// Starts a job; sends [`Event::Started`] and later [`Event::Finished`] on
+    /// `events`. An error means it could not start (reported as Failed).
+    fn start(
+        &self,
+        job: &Assignment,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    /// Stops a job it runs (cancelled, or its lease was lost); no event follows.
+    fn stop(&self, job: i64) -> impl Future<Output = ()> + Send;
+    /// A telemetry sample (a JSON object).
+    fn telemetry(&self) -> impl Future<Output = Value> + Send;
+}
+
+/// How to reach the control plane and which site to serve.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Control plane URL.
+    pub server: String,
+    /// Operator token.
+    pub token: String,
+    /// Site id.
+    pub site: String,
+    /// Most jobs leased per call.
+    pub max_lease: u32,
+    /// Host name, for the operator's eyes.
+    pub hostname: Option<String>,
+    /// Timeout of each request.
+    pub request_timeout: Duration,
+}
+
+impl AgentConfig {
+    /// A configuration with defaults: 64 jobs per lease call, 10 s timeouts.
+    pub fn new(server: &str, token: &str, site: &str) -> AgentConfig {
+        AgentConfig {
+            server: server.to_string(),
+            token: token.to_string(),
+            site: site.to_string(),
+            max_lease: 64,
+            hostname: None,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the agent gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The control plane refused the registration for good (bad token, unknown
+    /// site…): retrying cannot help.
+    #[error("the control plane refused to register this agent: {0}")]
+    Refused(ClientError),
+}
+
+/// Counts of what the agent did, for tests and progress lines.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AgentStats {
+    /// Registrations (more than one after the control plane forgot the agent).
+    pub registrations: u64,
+    /// Jobs leased.
+    pub leased: u64,
+    /// Final reports accepted.
+    pub finished: u64,
+    /// Jobs stopped because their lease was cancelled or stale.
+    pub stopped: u64,
+}
+
+/// Exponential backoff with a cap.
+struct Backoff {
+    next: Duration,
+    first: Duration,
+    cap: Duration,
+}
+
+impl Backoff {
+    fn new(first: Duration, cap: Duration) -> Backoff {
+        Backoff {
+            next: first,
+            first,
+            cap,
+        }
+    }
+    fn step(&mut self) -> Duration {
+        let now = self.next;
+        self.next = (self.next * 2).min(self.cap);
+        now
+    }
+    fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
+struct Session {
+    id: String,
+    every: Duration,
+}
+
+/// Whether an error is the control plane saying "no, ever" rather than "not now".
+fn refused_for_good(e: &ClientError) -> bool {
+    matches!(e, ClientError::Api { status, .. } if matches!(status, 400 | 401 | 403 | 422))
+}
+
+/// Runs the agent until `stop` resolves. Returns its counts, or why it gave up.
+pub async fn run<E: Executor>(
+    config: AgentConfig,
+    executor: Arc<E>,
+    stop: impl Future<Output = ()>,
+) -> Result<AgentStats, AgentError> {
+    let client = Client::new(&config.server, Some(config.token.clone()))
+        .with_timeout(config.request_timeout);
+    let (events_tx, mut events) = mpsc::unbounded_channel::<Event>();
+    let mut stats = AgentStats::default();
+    // Leases held: job → token. A job stays here until its final report lands.
+    let mut held: BTreeMap<i64, i64> = BTreeMap::new();
+    // Reports not yet delivered, oldest first.
+    let mut outbox: VecDeque<Value> = VecDeque::new();
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+    let mut session: Option<Session> = None;
+    let mut next_beat = Instant::now();
+    tokio::pin!(stop);
+    loop {
+        let Some(current) = &session else {
+            let registration = json!({
+                "site": config.site,
+                "executor": executor.kind(),
+                "capacity": executor.capacity(),
+                "version": env!("CARGO_PKG_VERSION"),
+                "hostname": config.hostname,
+            });
+            match client.register_agent(&registration).await {
+                Ok(answer) => {
+                    let id = answer["agent_id"].as_str().unwrap_or_default().to_string();
+                    let every = Duration::from_millis(
+                        answer["heartbeat_interval_ms"]
+                            .as_u64()
+                            .unwrap_or(5000)
+                            .max(50),
+                    );
+                    tracing::info!(agent = %id, site = %config.site, "registered");
+                    stats.registrations += 1;
+                    session = Some(Session { id, every });
+                    backoff.reset();
+                    next_beat = Instant::now();
+                }
+                Err(e) if refused_for_good(&e) => return Err(AgentError::Refused(e)),
+                Err(e) => {
+                    let wait = backoff.step();
+                    tracing::warn!(error = %e, retry_in = ?wait, "cannot register");
+                    tokio::select! {
+                        _ = &mut stop => return Ok(stats),
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+            continue;
+        };
+        let id = current.id.clone();
+        let every = current.every;
+        let mut reachable = true;
+
+        // 1. Deliver reports, oldest first.
+        while let Some(report) = outbox.front() {
+            let job = report["job"].as_i64().unwrap_or_default();
+            let last = report["state"] != "Running";
+            match client.report(&id, report).await {
+                Ok(_) => {
+                    outbox.pop_front();
+                    if last {
+                        held.remove(&job);
+                        stats.finished += 1;
+                    }
+                }
+                Err(e) if e.code() == Some("stale_lease") => {
+                    tracing::warn!(job, error = %e, "lease lost: stopping the job");
+                    outbox.pop_front();
+                    outbox.retain(|r| r["job"].as_i64() != Some(job));
+                    if held.remove(&job).is_some() {
+                        executor.stop(job).await;
+                        stats.stopped += 1;
+                    }
+                }
+                Err(e) if e.code() == Some("not_found") => {
+                    // The control plane forgot this agent (or the job).
+                    tracing::warn!(error = %e, "not known to the control plane");
+                    if report_names_agent(&e) {
+                        session = None;
+                        break;
+                    }
+                    outbox.pop_front();
+                }
+                Err(ClientError::Api {
+                    status, message, ..
+                }) if status < 500 => {
+                    tracing::error!(job, status, %message, "report refused; dropping it");
+                    outbox.pop_front();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot report; will retry");
+                    reachable = false;
+                    break;
+                }
+            }
+        }
+        if session.is_none() {
+            continue;
+        }
+
+        // 2. Heartbeat and lease, every interval.
+        if reachable && Instant::now() >= next_beat {
+            let beat = json!({
+                "telemetry": executor.telemetry().await,
+                "held": held.iter().map(|(job, token)| json!({"job": job, "token": token})).collect::<Vec<_>>(),
+            });
+            match client.heartbeat(&id, &beat).await {
+                Ok(answer) => {
+                    backoff.reset();
+                    for verdict in answer["held"].as_array().into_iter().flatten() {
+                        let job = verdict["job"].as_i64().unwrap_or_default();
+                        match verdict["verdict"].as_str() {
+                            Some("renewed") => {}
+                            other => {
+                                tracing::info!(job, verdict = ?other, "stopping the job");
+                                outbox.retain(|r| r["job"].as_i64() != Some(job));
+                                if held.remove(&job).is_some() {
+                                    executor.stop(job).await;
+                                    stats.stopped += 1;
+                                }
+                            }
+                        }
+                    }
+                    match client.lease(&id, config.max_lease).await {
+                        Ok(answer) => {
+                            for lease in answer["leases"].as_array().into_iter().flatten() {
+                                let assignment = Assignment {
+                                    job: lease["job"].as_i64().unwrap_or_default(),
+                                    token: lease["token"].as_i64().unwrap_or_default(),
+                                    spec: lease["spec"].clone(),
+                                };
+                                stats.leased += 1;
+                                held.insert(assignment.job, assignment.token);
+                                if let Err(why) =
+                                    executor.start(&assignment, events_tx.clone()).await
+                                {
+                                    outbox.push_back(json!({
+                                        "job": assignment.job, "token": assignment.token,
+                                        "state": "Failed", "exit_code": -1,
+                                        "message": format!("could not start: {why}"),
+                                    }));
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot lease"),
+                    }
+                    next_beat = Instant::now() + every;
+                }
+                Err(e) if e.code() == Some("not_found") => {
+                    tracing::warn!("the control plane does not know this agent: registering again");
+                    session = None;
+                    continue;
+                }
+                Err(e) => {
+                    let wait = backoff.step();
+                    tracing::warn!(error = %e, retry_in = ?wait, "heartbeat failed");
+                    next_beat = Instant::now() + wait;
+                }
+            }
+        } else if !reachable {
+            next_beat = next_beat.max(Instant::now() + backoff.step());
+        }
+
+        // 3. Wait for the next beat, an executor event, or the end.
+        let first = tokio::select! {
+            _ = &mut stop => return Ok(stats),
+            _ = tokio::time::sleep_until(next_beat) => None,
+            event = events.recv() => event,
+        };
+        for event in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| events.try_recv().ok()))
+        {
+            let (job, report) = match event {
+                Event::Started(job) => (job, json!({"state": "Running"})),
+                Event::Finished {
+                    job,
+                    exit_code,
+                    message,
+                } => (
+                    job,
+                    json!({
+                        "state": if exit_code == 0 { "Succeeded" } else { "Failed" },
+                        "exit_code": exit_code,
+                        "message": message,
+                    }),
+                ),
+            };
+            let Some(&token) = held.get(&job) else {
+                continue;
+            };
+            let mut report = report;
+            report["job"] = json!(job);
+            report["token"] = json!(token);
+            outbox.push_back(report);
+        }
+    }
+}
+
+/// Whether a 404 is about the agent itself (rather than a job).
+fn report_names_agent(e: &ClientError) -> bool {
+    matches!(e, ClientError::Api { message, .. } if message.starts_with("agent "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(350));
+        let steps: Vec<u128> = (0..4).map(|_| b.step().as_millis()).collect();
+        assert_eq!(steps, [100, 200, 350, 350]);
+        b.reset();
+        assert_eq!(b.step().as_millis(), 100);
+    }
+
+    #[test]
+    fn only_client_mistakes_are_final() {
+        let api = |status| ClientError::Api {
+            status,
+            code: "x".into(),
+            message: "m".into(),
+            field: None,
+        };
+        assert!(refused_for_good(&api(401)));
+        assert!(refused_for_good(&api(422)));
+        assert!(!refused_for_good(&api(503)));
+        assert!(!refused_for_good(&ClientError::Unreachable {
+            url: "u".into(),
+            reason: "r".into()
+        }));
+    }
+}

@@ -280,6 +280,7 @@ async fn demo(args: DemoArgs, topology: Topology, run_for: Option<Duration>) -> 
         })?;
     let url = format!("http://{}", listener.local_addr()?);
     let mut app = App::with_clock(store.clone(), topology.clone(), clock);
+    app.load_edits().await?;
     app.agents = AgentPolicy {
         heartbeat_every: Duration::from_millis(1000),
         lease_ttl: Duration::from_secs(10),

@@ -126,6 +126,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         with_store!(&args.database, |store| {
             let app = App::new(store, topology);
+            let edits = app.load_edits().await?;
+            if edits > 0 {
+                eprintln!("applied {edits} stored topology edit(s)");
+            }
             let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(());
             let loop_task = app.start_scheduler(Duration::from_secs(5), async move {
                 let _ = stop_rx.changed().await;

@@ -251,12 +251,13 @@ pub(crate) async fn register<S: Store>(
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     operator(&authenticate(&app, &headers).await?)?;
     let registration: Registration = decode(&body)?;
-    if app.topology.site(&registration.site).is_none() {
+    let topology = app.topology();
+    if topology.site(&registration.site).is_none() {
         return Err(ApiError::Invalid {
             message: format!(
                 "unknown site {:?} (known: {})",
                 registration.site,
-                app.topology
+                topology
                     .sites
                     .iter()
                     .map(|s| s.id.0.as_str())

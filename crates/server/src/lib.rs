@@ -9,6 +9,7 @@
 //! (the core does); every error leaves through [`error::ApiError`], the one
 //! mapping to HTTP status.
 
+pub mod admin;
 pub mod agent;
 pub mod auth;
 pub mod clock;
@@ -23,7 +24,7 @@ use auth::Principal;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use error::ApiError;
 use serde::{Deserialize, Serialize};
@@ -42,8 +43,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct App<S> {
     /// The store.
     pub store: S,
-    /// The topology jobs are checked against.
-    pub topology: Topology,
+    /// The topology in force: the configured one with operators' edits.
+    pub network: Arc<TopologyCell>,
     /// Poked after each submission so that the scheduler runs soon.
     pub wakeup: Arc<scheduler::Wakeup>,
     /// Submissions go through group commit.
@@ -77,7 +78,7 @@ impl<S: Store + Clone + 'static> App<S> {
         let commit = commit::GroupCommit::start(store.clone(), clock);
         App {
             store,
-            topology,
+            network: Arc::new(TopologyCell::new(topology)),
             wakeup: Arc::new(scheduler::Wakeup::default()),
             commit,
             metrics: Arc::new(metrics::Metrics::default()),
@@ -90,6 +91,50 @@ impl<S: Store + Clone + 'static> App<S> {
 
 pub(crate) type Shared<S> = State<Arc<App<S>>>;
 
+/// The topology in force, replaced whole when an operator edits a site or link;
+/// the generation tells the scheduler to rebuild its view.
+#[derive(Debug)]
+pub struct TopologyCell {
+    current: std::sync::RwLock<(u64, Arc<Topology>)>,
+}
+
+impl TopologyCell {
+    /// A cell holding `topology` at generation 0.
+    pub fn new(topology: Topology) -> TopologyCell {
+        TopologyCell {
+            current: std::sync::RwLock::new((0, Arc::new(topology))),
+        }
+    }
+
+    /// The topology now and its generation.
+    pub fn get(&self) -> (u64, Arc<Topology>) {
+        let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
+        (guard.0, Arc::clone(&guard.1))
+    }
+
+    /// Replaces the topology with `edit(current)` if that validates; returns the
+    /// new one, or the key and message at fault.
+    pub fn update(
+        &self,
+        edit: impl FnOnce(&mut Topology),
+    ) -> Result<Arc<Topology>, (String, String)> {
+        let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = (*guard.1).clone();
+        edit(&mut next);
+        next.validate()?;
+        let next = Arc::new(next);
+        *guard = (guard.0 + 1, Arc::clone(&next));
+        Ok(next)
+    }
+}
+
+impl<S> App<S> {
+    /// The topology in force.
+    pub fn topology(&self) -> Arc<Topology> {
+        self.network.get().1
+    }
+}
+
 impl<S: Store + Clone + 'static> App<S> {
     /// Starts the scheduler loop over this app's store, clock and metrics: a pass
     /// every `tick` and soon after each submission, until `stop` resolves.
@@ -98,8 +143,9 @@ impl<S: Store + Clone + 'static> App<S> {
         tick: std::time::Duration,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
-        let scheduler = scheduler::Scheduler::new(self.topology.clone(), self.clock.now())
-            .with_lease_secs(self.lease_secs());
+        let scheduler = scheduler::Scheduler::new((*self.topology()).clone(), self.clock.now())
+            .with_lease_secs(self.lease_secs())
+            .following(Arc::clone(&self.network));
         tokio::spawn(scheduler.run(
             self.store.clone(),
             self.clock,
@@ -124,8 +170,24 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/jobs/{id}/cancel", post(cancel::<S>))
         .route("/v1/jobs/{id}/explain", get(explain::<S>))
         .route("/v1/overview", get(overview_route::<S>))
-        .route("/v1/sites", get(sites::<S>))
-        .route("/v1/sites/{id}", get(site::<S>))
+        .route("/v1/sites", get(admin::sites::<S>))
+        .route(
+            "/v1/sites/{id}",
+            get(admin::site::<S>).put(admin::put_site::<S>),
+        )
+        .route("/v1/sites/{id}/drain", post(admin::drain::<S>))
+        .route("/v1/sites/{id}/undrain", post(admin::undrain::<S>))
+        .route("/v1/links", get(admin::links::<S>))
+        .route("/v1/links/{a}/{b}", put(admin::put_link::<S>))
+        .route(
+            "/v1/tenants",
+            get(admin::tenants::<S>).post(admin::create_tenant::<S>),
+        )
+        .route(
+            "/v1/tokens",
+            get(admin::tokens::<S>).post(admin::create_token::<S>),
+        )
+        .route("/v1/tokens/{id}", delete(admin::revoke_token::<S>))
         .route(
             "/v1/agents",
             post(agent::register::<S>).get(agent::list::<S>),
@@ -301,7 +363,7 @@ async fn submit<S: Store>(
             })?)
         }
     };
-    let submission = submission::parse(&body, &app.topology)?;
+    let submission = submission::parse(&body, &app.topology())?;
     let spec = serde_json::to_string(&submission).map_err(|e| ApiError::Internal(e.to_string()))?;
     let job = suanwang_store::NewJob {
         tenant_id,
@@ -475,53 +537,6 @@ async fn explain<S: Store>(
     }))
 }
 
-/// A site as the API shows it.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SiteDoc {
-    /// Id.
-    pub id: String,
-    /// The site as configured in the topology.
-    #[schema(value_type = Object)]
-    pub site: serde_json::Value,
-}
-
-fn site_doc(site: &suanwang_model::Site) -> Result<SiteDoc, ApiError> {
-    Ok(SiteDoc {
-        id: site.id.0.clone(),
-        site: serde_json::to_value(site).map_err(|e| ApiError::Internal(e.to_string()))?,
-    })
-}
-
-#[utoipa::path(get, path = "/v1/sites", tag = "sites", responses((status = 200, body = Vec<SiteDoc>)), security(("bearer" = [])))]
-async fn sites<S: Store>(
-    State(app): Shared<S>,
-    headers: HeaderMap,
-) -> Result<Json<Vec<SiteDoc>>, ApiError> {
-    authenticate(&app, &headers).await?;
-    Ok(Json(
-        app.topology
-            .sites
-            .iter()
-            .map(site_doc)
-            .collect::<Result<_, _>>()?,
-    ))
-}
-
-#[utoipa::path(get, path = "/v1/sites/{id}", tag = "sites", params(("id" = String, Path)),
-    responses((status = 200, body = SiteDoc), (status = 404, body = error::ErrorBody)), security(("bearer" = [])))]
-async fn site<S: Store>(
-    State(app): Shared<S>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<SiteDoc>, ApiError> {
-    authenticate(&app, &headers).await?;
-    let site = app
-        .topology
-        .site(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("site {id:?} not found")))?;
-    Ok(Json(site_doc(site)?))
-}
-
 /// Ready when the database answers.
 async fn readyz<S: Store>(State(app): Shared<S>) -> Result<&'static str, ApiError> {
     app.store
@@ -539,7 +554,7 @@ async fn metrics_text<S: Store>(State(app): Shared<S>) -> impl IntoResponse {
     // the database does not answer.
     let now = app.clock.now();
     match (
-        overview::overview(&app.store, &app.topology, now, app.lease_secs()).await,
+        overview::overview(&app.store, &app.topology(), now, app.lease_secs()).await,
         agent::reachability(&app.store, now, app.lease_secs()).await,
     ) {
         (Ok(overview), Ok(reach)) => app.metrics.set_sites(&overview, &reach),
@@ -571,9 +586,12 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "suanwang", description = "The control plane of a computing-power network (算网)."),
-    paths(submit, job, list, cancel, explain, sites, site, overview_route,
+    paths(submit, job, list, cancel, explain, overview_route,
+        admin::sites, admin::site, admin::put_site, admin::drain, admin::undrain, admin::links, admin::put_link,
+        admin::tenants, admin::create_tenant, admin::tokens, admin::create_token, admin::revoke_token,
         agent::register, agent::heartbeat, agent::lease, agent::report, agent::list),
-    components(schemas(JobSubmission, JobDoc, JobPage, Explanation, SiteDoc, overview::Overview, error::ErrorBody,
+    components(schemas(JobSubmission, JobDoc, JobPage, Explanation, overview::Overview, error::ErrorBody,
+        admin::SiteDoc, admin::DrainRequest, admin::TenantDoc, admin::NewTenant, admin::NewToken, admin::IssuedToken, admin::TokenDoc,
         agent::Registration, agent::Registered, agent::Heartbeat, agent::HeldLease, agent::HeldAnswer, agent::HeartbeatAnswer,
         agent::LeaseRequest, agent::Lease, agent::Leases, agent::Report, agent::AgentDoc)),
     modifiers(&BearerAuth)
@@ -593,6 +611,12 @@ async fn overview_route<S: Store>(
 ) -> Result<Json<overview::Overview>, ApiError> {
     authenticate(&app, &headers).await?;
     Ok(Json(
-        overview::overview(&app.store, &app.topology, app.clock.now(), app.lease_secs()).await?,
+        overview::overview(
+            &app.store,
+            &app.topology(),
+            app.clock.now(),
+            app.lease_secs(),
+        )
+        .await?,
     ))
 }

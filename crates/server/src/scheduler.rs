@@ -65,21 +65,48 @@ pub struct Scheduler {
     world: Arc<World>,
     policy: Policy,
     lease_secs: i64,
+    /// The topology to follow, and the generation the world was built from.
+    follow: Option<(Arc<crate::TopologyCell>, u64)>,
+}
+
+fn build_world(topology: Topology, epoch_unix: i64) -> World {
+    let series = SeriesModel::new(&topology, epoch_unix, None, 0.0);
+    // Actuals for the first 30 days are precomputed; later instants are
+    // computed on demand.
+    World::new(topology, series, SLOT, 30 * 86400)
 }
 
 impl Scheduler {
     /// A scheduler over `topology` whose epoch is the start of the current UTC day.
     pub fn new(topology: Topology, now_unix: i64) -> Scheduler {
         let epoch_unix = now_unix - now_unix.rem_euclid(86400);
-        let series = SeriesModel::new(&topology, epoch_unix, None, 0.0);
-        // Actuals for the first 30 days are precomputed; later instants are
-        // computed on demand.
-        let world = World::new(topology, series, SLOT, 30 * 86400);
         Scheduler {
             epoch_unix,
-            world: Arc::new(world),
+            world: Arc::new(build_world(topology, epoch_unix)),
             policy: Policy::new(PolicyKind::Balanced),
             lease_secs: 30,
+            follow: None,
+        }
+    }
+
+    /// Follows the topology in `cell`: when an operator edits a site or link,
+    /// the next pass runs on the edited topology.
+    pub fn following(mut self, cell: Arc<crate::TopologyCell>) -> Scheduler {
+        let (generation, topology) = cell.get();
+        self.world = Arc::new(build_world((*topology).clone(), self.epoch_unix));
+        self.follow = Some((cell, generation));
+        self
+    }
+
+    fn refresh(&mut self) {
+        let Some((cell, seen)) = &self.follow else {
+            return;
+        };
+        let (generation, topology) = cell.get();
+        if generation != *seen {
+            self.world = Arc::new(build_world((*topology).clone(), self.epoch_unix));
+            self.follow = Some((Arc::clone(cell), generation));
+            tracing::info!(generation, "scheduler follows the edited topology");
         }
     }
 
@@ -189,15 +216,26 @@ impl Scheduler {
     ) -> suanwang_store::Result<PassReport> {
         let mut report = PassReport::default();
         self.recover_lost(store, now_unix, &mut report).await?;
-        // Sites whose agents all fell silent take no new work; what was placed
-        // there and has not started goes back to be placed again.
+        // Sites whose agents all fell silent, and drained sites, take no new
+        // work; what was placed there and has not started goes back to be
+        // placed again.
         let reach = crate::agent::reachability(store, now_unix, self.lease_secs).await?;
+        let drained = store.drained().await?;
+        let why_down = |id: &str| {
+            if drained.iter().any(|d| d.site == id) {
+                Some("is drained")
+            } else if reach.get(id) == Some(&false) {
+                Some("is unreachable (no agent heartbeat)")
+            } else {
+                None
+            }
+        };
         let down: Vec<usize> = self
             .world
             .sites
             .iter()
             .enumerate()
-            .filter(|(_, s)| reach.get(&s.id) == Some(&false))
+            .filter(|(_, s)| why_down(&s.id).is_some())
             .map(|(i, _)| i)
             .collect();
         if !down.is_empty() {
@@ -205,12 +243,12 @@ impl Scheduler {
                 let Some(site) = record.site.as_deref() else {
                     continue;
                 };
-                if !down.iter().any(|&i| self.world.sites[i].id == site) {
+                let Some(why) = why_down(site) else {
                     continue;
-                }
+                };
                 let body = serde_json::json!({
                     "outcome": "requeued",
-                    "reason": format!("site {site} is unreachable (no agent heartbeat); placed again"),
+                    "reason": format!("site {site} {why}; placed again"),
                 });
                 if store
                     .requeue(record.id, JobState::Placed, &body.to_string(), now_unix)
@@ -397,7 +435,7 @@ impl Scheduler {
     /// counting them in `metrics`.
     #[allow(clippy::too_many_arguments)]
     pub async fn run<S: Store>(
-        self,
+        mut self,
         store: S,
         clock: crate::clock::Clock,
         wakeup: Arc<Wakeup>,
@@ -408,6 +446,7 @@ impl Scheduler {
         tokio::pin!(stop);
         loop {
             let now = clock.now();
+            self.refresh();
             let result = self.pass(&store, now).await;
             metrics.passes.inc();
             if let Ok(r) = &result {

@@ -239,6 +239,24 @@ async fn missing_or_unknown_tokens_are_401_on_every_route() {
             .json(&json!({"site": "hami", "executor": "local"})),
         client.get(format!("{}/v1/agents", s.base)),
         client
+            .put(format!("{}/v1/sites/hami", s.base))
+            .json(&json!({})),
+        client.post(format!("{}/v1/sites/hami/drain", s.base)),
+        client.post(format!("{}/v1/sites/hami/undrain", s.base)),
+        client.get(format!("{}/v1/links", s.base)),
+        client
+            .put(format!("{}/v1/links/hami/chongqing", s.base))
+            .json(&json!({})),
+        client.get(format!("{}/v1/tenants", s.base)),
+        client
+            .post(format!("{}/v1/tenants", s.base))
+            .json(&json!({"name": "x"})),
+        client.get(format!("{}/v1/tokens", s.base)),
+        client
+            .post(format!("{}/v1/tokens", s.base))
+            .json(&json!({"role": "admin"})),
+        client.delete(format!("{}/v1/tokens/0123456789abcdef", s.base)),
+        client
             .post(format!("{}/v1/agents/ag_x/heartbeat", s.base))
             .json(&json!({})),
         client

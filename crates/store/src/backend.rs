@@ -3,8 +3,8 @@
 //! that they cannot drift, and the shared suite checks that they behave alike.
 
 use crate::{
-    AgentRecord, DecisionRecord, HeldVerdict, JobFilter, JobRecord, JobState, NewJob, Result, Role,
-    Store, StoreError, Tenant, TokenRecord, Transition,
+    AgentRecord, DecisionRecord, Drain, HeldVerdict, JobFilter, JobRecord, JobState, NewJob,
+    Result, Role, Store, StoreError, Tenant, TokenInfo, TokenRecord, TopologyEdit, Transition,
 };
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -394,6 +394,117 @@ macro_rules! impl_store {
                     .map(|row| {
                         Ok(DecisionRecord { job_id: row.try_get("job_id")?, at: row.try_get("at")?, body: row.try_get("body")? })
                     })
+                    .collect()
+            }
+
+            async fn tenants(&self) -> Result<Vec<Tenant>> {
+                let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY id").fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|row| Ok(Tenant { id: row.try_get("id")?, name: row.try_get("name")? }))
+                    .collect()
+            }
+
+            async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+                let rows = sqlx::query("SELECT digest, tenant_id, role, created_at FROM tokens ORDER BY created_at DESC, digest")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        let role: String = row.try_get("role")?;
+                        Ok(TokenInfo {
+                            record: TokenRecord {
+                                digest: row.try_get("digest")?,
+                                tenant_id: row.try_get("tenant_id")?,
+                                role: Role::parse(&role).ok_or(StoreError::Corrupt { column: "role", value: role })?,
+                            },
+                            created_at: row.try_get("created_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revoke_token(&self, prefix: &str) -> Result<TokenRecord> {
+                let not_found = || StoreError::NotFound { what: "token", id: prefix.to_string() };
+                if prefix.len() < 12 || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(not_found());
+                }
+                let pattern = format!("{}%", prefix.to_ascii_lowercase());
+                let mut tx = self.pool.begin().await?;
+                let rows = sqlx::query("DELETE FROM tokens WHERE digest LIKE $1 RETURNING digest, tenant_id, role")
+                    .bind(&pattern)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if rows.len() != 1 {
+                    // None, or (never seen at 48 bits) more than one: change nothing.
+                    return Err(not_found());
+                }
+                let row = &rows[0];
+                let role: String = row.try_get("role")?;
+                let record = TokenRecord {
+                    digest: row.try_get("digest")?,
+                    tenant_id: row.try_get("tenant_id")?,
+                    role: Role::parse(&role).ok_or(StoreError::Corrupt { column: "role", value: role })?,
+                };
+                tx.commit().await?;
+                Ok(record)
+            }
+
+            async fn put_topology_edit(&self, edit: &TopologyEdit) -> Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO topology_edits (kind, key, body, updated_at) VALUES ($1, $2, $3, $4) ",
+                    "ON CONFLICT (kind, key) DO UPDATE SET body = $3, updated_at = $4"
+                ))
+                .bind(&edit.kind)
+                .bind(&edit.key)
+                .bind(&edit.body)
+                .bind(edit.updated_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn topology_edits(&self) -> Result<Vec<TopologyEdit>> {
+                let rows = sqlx::query("SELECT kind, key, body, updated_at FROM topology_edits ORDER BY updated_at, kind, key")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(TopologyEdit {
+                            kind: row.try_get("kind")?,
+                            key: row.try_get("key")?,
+                            body: row.try_get("body")?,
+                            updated_at: row.try_get("updated_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn set_drained(&self, site: &str, drain: Option<&str>, now: i64) -> Result<()> {
+                match drain {
+                    Some(reason) => {
+                        sqlx::query(concat!(
+                            "INSERT INTO drained_sites (site, since, reason) VALUES ($1, $2, $3) ",
+                            "ON CONFLICT (site) DO UPDATE SET reason = $3"
+                        ))
+                        .bind(site)
+                        .bind(now)
+                        .bind(Some(reason).filter(|r| !r.is_empty()))
+                        .execute(&self.pool)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM drained_sites WHERE site = $1").bind(site).execute(&self.pool).await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn drained(&self) -> Result<Vec<Drain>> {
+                let rows = sqlx::query("SELECT site, since, reason FROM drained_sites ORDER BY site")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| Ok(Drain { site: row.try_get("site")?, since: row.try_get("since")?, reason: row.try_get("reason")? }))
                     .collect()
             }
 

@@ -155,6 +155,40 @@ pub struct TokenRecord {
     pub role: Role,
 }
 
+/// A stored token as an admin sees it: never the token, only its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// The record.
+    #[serde(flatten)]
+    pub record: TokenRecord,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// An operator's edit to the topology.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopologyEdit {
+    /// `site` or `link`.
+    pub kind: String,
+    /// Site id, or `A--B` for a link.
+    pub key: String,
+    /// The site or link (JSON).
+    pub body: String,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// A drained site: it takes no new work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drain {
+    /// Site id.
+    pub site: String,
+    /// Since, unix seconds.
+    pub since: i64,
+    /// Why, as the operator said.
+    pub reason: Option<String>,
+}
+
 /// A stored job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -393,6 +427,28 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// The decisions stored for a job, oldest first.
     fn decisions(&self, job_id: i64) -> impl Future<Output = Result<Vec<DecisionRecord>>> + Send;
+
+    /// Every tenant, by id.
+    fn tenants(&self) -> impl Future<Output = Result<Vec<Tenant>>> + Send;
+    /// Every token's record, newest first.
+    fn tokens(&self) -> impl Future<Output = Result<Vec<TokenInfo>>> + Send;
+    /// Deletes the one token whose digest starts with `prefix` (at least 12 hex
+    /// digits); `NotFound` if none, `Ambiguous`-as-NotFound is impossible at 12
+    /// digits in practice but is refused as well. Returns the removed record.
+    fn revoke_token(&self, prefix: &str) -> impl Future<Output = Result<TokenRecord>> + Send;
+    /// Stores (replacing) an operator's topology edit.
+    fn put_topology_edit(&self, edit: &TopologyEdit) -> impl Future<Output = Result<()>> + Send;
+    /// Every topology edit, oldest first.
+    fn topology_edits(&self) -> impl Future<Output = Result<Vec<TopologyEdit>>> + Send;
+    /// Drains a site (`Some(reason)`, keeping the first `since`) or undrains it (`None`).
+    fn set_drained(
+        &self,
+        site: &str,
+        drain: Option<&str>,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The drained sites.
+    fn drained(&self) -> impl Future<Output = Result<Vec<Drain>>> + Send;
 
     /// How many jobs are in each state (states with none are absent).
     fn count_by_state(

@@ -363,6 +363,11 @@ macro_rules! store_test_suite {
             $crate::suite::batches_keep_idempotency(&store).await;
         }
         #[tokio::test]
+        async fn administration_lists_revokes_edits_and_drains() {
+            let Some(store) = $make else { return };
+            $crate::suite::administration_lists_revokes_edits_and_drains(&store).await;
+        }
+        #[tokio::test]
         async fn leases_fence_stale_reports() {
             let Some(store) = $make else { return };
             $crate::suite::leases_fence_stale_reports(&store).await;
@@ -722,4 +727,90 @@ pub async fn racing_agents_lease_each_job_once<S: Store + Clone + 'static>(store
     let counts = store.count_by_state().await.unwrap();
     assert_eq!(counts.get(&JobState::Dispatched), Some(&60));
     assert_eq!(counts.get(&JobState::Placed), None);
+}
+
+/// Tenants and tokens are listed, a token revoked by its digest's prefix, topology
+/// edits replaced by key, sites drained and undrained.
+pub async fn administration_lists_revokes_edits_and_drains<S: Store>(store: &S) {
+    let a = store.tenant("acme", 1).await.unwrap();
+    store.tenant("beta", 2).await.unwrap();
+    let names: Vec<String> = store
+        .tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["acme", "beta"]);
+    for (i, digest) in ["aaaa1111", "aaaa2222", "bbbb3333"].iter().enumerate() {
+        let record = TokenRecord {
+            digest: digest.repeat(8),
+            tenant_id: Some(a.id),
+            role: Role::Tenant,
+        };
+        store.insert_token(&record, 10 + i as i64).await.unwrap();
+    }
+    let listed = store.tokens().await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0].created_at, 12, "newest first");
+    assert!(
+        matches!(
+            store.revoke_token("aaaa").await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "too short"
+    );
+    assert!(matches!(
+        store.revoke_token("zzzzzzzzzzzzzz").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let gone = store.revoke_token(&"aaaa2222".repeat(2)).await.unwrap();
+    assert_eq!(gone.digest, "aaaa2222".repeat(8));
+    assert_eq!(store.token(&gone.digest).await.unwrap(), None);
+    assert_eq!(store.tokens().await.unwrap().len(), 2);
+
+    let edit = |key: &str, body: &str, at| crate::TopologyEdit {
+        kind: "site".into(),
+        key: key.into(),
+        body: body.into(),
+        updated_at: at,
+    };
+    store
+        .put_topology_edit(&edit("s1", "{\"v\":1}", 20))
+        .await
+        .unwrap();
+    store
+        .put_topology_edit(&edit("s2", "{}", 21))
+        .await
+        .unwrap();
+    store
+        .put_topology_edit(&edit("s1", "{\"v\":2}", 22))
+        .await
+        .unwrap();
+    let edits = store.topology_edits().await.unwrap();
+    assert_eq!(edits.len(), 2);
+    assert_eq!(
+        (edits[1].key.as_str(), edits[1].body.as_str()),
+        ("s1", "{\"v\":2}")
+    );
+
+    store
+        .set_drained("s1", Some("maintenance"), 30)
+        .await
+        .unwrap();
+    store
+        .set_drained("s1", Some("still maintenance"), 31)
+        .await
+        .unwrap();
+    store.set_drained("s2", Some(""), 32).await.unwrap();
+    let drained = store.drained().await.unwrap();
+    assert_eq!(drained.len(), 2);
+    assert_eq!(
+        (drained[0].since, drained[0].reason.as_deref()),
+        (30, Some("still maintenance"))
+    );
+    assert_eq!(drained[1].reason, None);
+    store.set_drained("s1", None, 33).await.unwrap();
+    store.set_drained("s9", None, 33).await.unwrap();
+    assert_eq!(store.drained().await.unwrap().len(), 1);
 }

@@ -105,6 +105,13 @@ pub fn parse(text: &str, origin: &str) -> Result<Topology, TopologyError> {
 }
 
 impl Topology {
+    /// Checks a topology built or edited in code as [`parse`] checks a file:
+    /// `Err((key, message))` names the first key at fault (e.g.
+    /// `site[3] "hami".pue`).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        validate(self)
+    }
+
     /// IT power per busy unit of `class` at `site`, kW.
     pub fn power_kw(&self, site: &Site, class: ResourceClass) -> f64 {
         let own = site.power_kw_per_unit.get(class);

@@ -12,13 +12,15 @@
 #               `-a rest_auth/local -s openapi/v0.0.38`.
 #
 # Who may use the socket: rest_auth/local authenticates a request by the Unix
-# socket's peer credentials, and slurmrestd 22.05 (when not run as SlurmUser, and
-# it refuses to run as root) accepts only a peer whose uid is its own. So a client
-# must connect AS THE USER `slurmrest` (e.g. `runuser -u slurmrest -- curl ...`,
-# or a service running as that user); a root client is refused with HTTP 401
-# ("Authentication failure"). Jobs submitted over the socket run as `slurmrest`
-# (home /var/lib/slurmrest, which it can write). Root can still use the CLI
-# (sbatch/squeue/scontrol/scancel) directly.
+# socket's peer credentials. slurmrestd 22.05 refuses to run as root, so it runs
+# as the system user `slurmrest` and accepts a peer that is root (uid 0) or
+# `slurmrest`; any other user gets HTTP 401 "Authentication failure". Either way
+# it talks to slurmctld with its own (munge) identity, so every job submitted
+# over the socket runs as `slurmrest` (uid/gid of that user; home
+# /var/lib/slurmrest). A job's working directory and output files must therefore
+# be writable by `slurmrest` (e.g. /tmp or its home), or the job fails with
+# JobLaunchFailure. Root can also use the CLI (sbatch/squeue/scontrol/scancel);
+# jobs submitted that way run as root.
 #
 # Output: progress goes to stderr; stdout gets only these lines (eval-able):
 #   SLURM_SOCKET=/run/slurmrestd/slurmrestd.sock
@@ -58,13 +60,14 @@ alive() {
   pid=$(cat "$1" 2>/dev/null) || return 1
   [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm")" = "$2" ]
 }
-# Sends SIGTERM to the process of a pid file (if alive) and waits for it to go.
+# Sends SIGTERM to the process of a pid file (if alive) and waits (20 s at most;
+# slurmctld takes about 3 s, saving its state) for it to go.
 stop() {
   local pid
   alive "$1" "$2" || return 0
   pid=$(cat "$1")
   kill "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do
+  for _ in $(seq 200); do
     [ -d "/proc/$pid" ] || return 0
     sleep 0.1
   done
@@ -75,8 +78,8 @@ stop() {
 
 # 1. Packages (only if missing).
 missing=()
-command -v slurmctld >/dev/null 2>&1 || missing+=(slurm-wlm)
-command -v slurmd >/dev/null 2>&1 || missing+=(slurm-wlm)
+{ command -v slurmctld && command -v slurmd && command -v sinfo; } >/dev/null 2>&1 ||
+  missing+=(slurm-wlm)
 command -v slurmrestd >/dev/null 2>&1 || missing+=(slurmrestd)
 command -v munged >/dev/null 2>&1 || missing+=(munge)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
@@ -108,6 +111,8 @@ MpiDefault=none
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SchedulerType=sched/backfill
+# Schedule a submitted batch job at once (the default waits up to 3 s between runs).
+SchedulerParameters=batch_sched_delay=0
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SlurmUser=root
@@ -239,15 +244,16 @@ if ! alive "$SOCK_DIR/slurmrestd.pid" slurmrestd || ! ping_rest; then
       ok=1
       break
     fi
+    alive "$SOCK_DIR/slurmrestd.pid" slurmrestd || break
     sleep 0.5
   done
   [ "$ok" = 1 ] || {
     tail_log "$LOG_DIR/slurmrestd.log"
-    die "slurmrestd does not answer GET /slurm/$REST_VERSION/ping on $SOCK within 30 s"
+    die "slurmrestd exited, or does not answer GET /slurm/$REST_VERSION/ping on $SOCK within 30 s"
   }
 fi
 
-say "up: node $HOST ($state), slurmrestd on $SOCK (connect as $REST_USER)"
+say "up: node $HOST ($state), slurmrestd on $SOCK (connect as root or $REST_USER)"
 cat <<EOF
 SLURM_SOCKET=$SOCK
 SLURM_REST_VERSION=$REST_VERSION

@@ -286,9 +286,10 @@ pub struct JobDoc {
     pub start_at: Option<i64>,
     /// Exit code, once finished.
     pub exit_code: Option<i32>,
-    /// The job as submitted (normalised).
+    /// The job as submitted (normalised). Passed through as stored, not
+    /// parsed and written again.
     #[schema(value_type = Object)]
-    pub spec: serde_json::Value,
+    pub spec: Box<serde_json::value::RawValue>,
     /// Idempotency key given at submission.
     pub idempotency_key: Option<String>,
     /// Unix seconds.
@@ -309,7 +310,7 @@ pub struct JobDoc {
 
 impl JobDoc {
     fn from(record: JobRecord) -> Result<JobDoc, ApiError> {
-        let spec = serde_json::from_str(&record.spec).map_err(|e| {
+        let spec = serde_json::value::RawValue::from_string(record.spec).map_err(|e| {
             ApiError::Internal(format!("stored spec of job {} is not JSON: {e}", record.id))
         })?;
         Ok(JobDoc {

@@ -132,6 +132,9 @@ const SUBMIT_SQL: &str = concat!(
     job_columns!()
 );
 
+/// Rows per multi-row insert (5 parameters each; SQLite allows 32,766).
+const MULTI_INSERT_ROWS: usize = 512;
+
 /// The job a tenant submitted with an idempotency key.
 const SUBMITTED_SQL: &str = concat!(
     "SELECT ",
@@ -266,25 +269,98 @@ macro_rules! impl_store {
             }
 
             async fn submit_many(&self, jobs: &[NewJob], now: i64) -> Result<Vec<(JobRecord, bool)>> {
+                if jobs.is_empty() {
+                    return Ok(Vec::new());
+                }
                 let mut tx = self.pool.begin().await?;
+                let mut inserted = Vec::with_capacity(jobs.len());
+                // One multi-row statement per chunk: most of the cost of a small
+                // insert is the statement round trip, not the row.
+                for chunk in jobs.chunks(MULTI_INSERT_ROWS) {
+                    let mut query = sqlx::QueryBuilder::new(
+                        "INSERT INTO jobs (tenant_id, idempotency_key, spec, state, version, created_at, updated_at) ",
+                    );
+                    query.push_values(chunk, |mut row, job| {
+                        row.push_bind(job.tenant_id)
+                            .push_bind(job.idempotency_key.as_deref())
+                            .push_bind(job.spec.as_str())
+                            .push("'Pending'")
+                            .push("1")
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    // Only the id comes back: the rest of the row is what was sent.
+                    query.push(
+                        " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id, tenant_id, idempotency_key",
+                    );
+                    for row in query.build().fetch_all(&mut *tx).await? {
+                        let id: i64 = row.try_get("id")?;
+                        let tenant_id: i64 = row.try_get("tenant_id")?;
+                        let key: Option<String> = row.try_get("idempotency_key")?;
+                        inserted.push((id, tenant_id, key));
+                    }
+                }
+                // Rows are inserted, and their ids assigned, in VALUES order.
+                inserted.sort_by_key(|(id, _, _)| *id);
+                let mut by_key: std::collections::HashMap<(i64, &str), (i64, bool)> = Default::default();
+                let mut unkeyed = std::collections::VecDeque::new();
+                for (id, tenant_id, key) in &inserted {
+                    match key {
+                        Some(key) => {
+                            by_key.insert((*tenant_id, key.as_str()), (*id, false));
+                        }
+                        None => unkeyed.push_back(*id),
+                    }
+                }
+                let fresh = |id: i64, job: &NewJob| JobRecord {
+                    id,
+                    tenant_id: job.tenant_id,
+                    idempotency_key: job.idempotency_key.clone(),
+                    spec: job.spec.clone(),
+                    state: JobState::Pending,
+                    site: None,
+                    start_at: None,
+                    exit_code: None,
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                    lease_token: 0,
+                    lease_agent: None,
+                    lease_expires_at: None,
+                    started_at: None,
+                    finished_at: None,
+                };
                 let mut out = Vec::with_capacity(jobs.len());
+                let mut first: std::collections::HashMap<i64, usize> = Default::default();
                 for job in jobs {
-                    let row = sqlx::query(SUBMIT_SQL)
-                        .bind(job.tenant_id)
-                        .bind(job.idempotency_key.as_deref())
-                        .bind(&job.spec)
-                        .bind(now)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    match row {
-                        Some(row) => out.push((job_from_row(&row)?, true)),
+                    match &job.idempotency_key {
+                        Some(key) => match by_key.get_mut(&(job.tenant_id, key.as_str())) {
+                            Some((id, claimed)) if !*claimed => {
+                                *claimed = true;
+                                first.insert(*id, out.len());
+                                out.push((fresh(*id, job), true));
+                            }
+                            Some((id, _)) => {
+                                // The same key twice in this batch: the first wins.
+                                let earlier = out[first[id]].0.clone();
+                                out.push((earlier, false));
+                            }
+                            None => {
+                                // Used before this batch: the first submission wins.
+                                let row = sqlx::query(SUBMITTED_SQL)
+                                    .bind(job.tenant_id)
+                                    .bind(key.as_str())
+                                    .fetch_one(&mut *tx)
+                                    .await?;
+                                out.push((job_from_row(&row)?, false));
+                            }
+                        },
                         None => {
-                            let row = sqlx::query(SUBMITTED_SQL)
-                                .bind(job.tenant_id)
-                                .bind(job.idempotency_key.as_deref())
-                                .fetch_one(&mut *tx)
-                                .await?;
-                            out.push((job_from_row(&row)?, false));
+                            let id = unkeyed.pop_front().ok_or_else(|| StoreError::Corrupt {
+                                column: "jobs",
+                                value: "an inserted row went missing".into(),
+                            })?;
+                            out.push((fresh(id, job), true));
                         }
                     }
                 }
@@ -302,22 +378,21 @@ macro_rules! impl_store {
             }
 
             async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
-                let select = concat!(
-                    "SELECT ",
-                    job_columns!(),
-                    " FROM jobs WHERE (CAST($1 AS TEXT) IS NULL OR state = $1) ",
-                    "AND (CAST($2 AS TEXT) IS NULL OR site = $2) ",
-                    "AND (CAST($3 AS BIGINT) IS NULL OR tenant_id = $3) ",
-                    "AND id > $4 ORDER BY id LIMIT $5"
-                );
-                let rows = sqlx::query(select)
-                    .bind(filter.state.map(|s| s.name()))
-                    .bind(filter.site.as_deref())
-                    .bind(filter.tenant_id)
-                    .bind(filter.after_id.unwrap_or(0))
-                    .bind(i64::from(filter.limit.clamp(1, 1000)))
-                    .fetch_all(&self.pool)
-                    .await?;
+                // Only the filters given, so that the planner can use the index
+                // that fits (state, tenant or site) rather than scan by id.
+                let mut query = sqlx::QueryBuilder::new(concat!("SELECT ", job_columns!(), " FROM jobs WHERE id > "));
+                query.push_bind(filter.after_id.unwrap_or(0));
+                if let Some(state) = filter.state {
+                    query.push(" AND state = ").push_bind(state.name());
+                }
+                if let Some(site) = &filter.site {
+                    query.push(" AND site = ").push_bind(site.as_str());
+                }
+                if let Some(tenant) = filter.tenant_id {
+                    query.push(" AND tenant_id = ").push_bind(tenant);
+                }
+                query.push(" ORDER BY id LIMIT ").push_bind(i64::from(filter.limit.clamp(1, 1000)));
+                let rows = query.build().fetch_all(&self.pool).await?;
                 rows.iter().map(job_from_row).collect()
             }
 

@@ -426,6 +426,28 @@ pub async fn batches_keep_idempotency<S: Store>(store: &S) {
         .unwrap();
     assert_eq!(all.len(), 3);
     assert!(store.submit_many(&[], 7).await.unwrap().is_empty());
+    // Every answer is its own input's row, keyed or not, across tenants.
+    let u = store.tenant("umbra", 1).await.unwrap();
+    let mixed: Vec<NewJob> = (0..40)
+        .map(|i| NewJob {
+            tenant_id: if i % 3 == 0 { u.id } else { t.id },
+            idempotency_key: (i % 4 == 0).then(|| format!("m{}", i % 8)),
+            spec: format!("{{\"n\":{}}}", i % 5),
+        })
+        .collect();
+    let out = store.submit_many(&mixed, 8).await.unwrap();
+    for (job, (record, _)) in mixed.iter().zip(&out) {
+        assert_eq!(record.tenant_id, job.tenant_id);
+        assert_eq!(record.idempotency_key, job.idempotency_key);
+        if job.idempotency_key.is_none() {
+            assert_eq!(record.spec, job.spec);
+        }
+    }
+    let mut ids: Vec<i64> = out.iter().filter(|(_, new)| *new).map(|(r, _)| r.id).collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "no row given to two inputs");
 }
 
 fn agent(id: &str, site: &str, now: i64) -> crate::AgentRecord {

@@ -443,7 +443,11 @@ pub async fn batches_keep_idempotency<S: Store>(store: &S) {
             assert_eq!(record.spec, job.spec);
         }
     }
-    let mut ids: Vec<i64> = out.iter().filter(|(_, new)| *new).map(|(r, _)| r.id).collect();
+    let mut ids: Vec<i64> = out
+        .iter()
+        .filter(|(_, new)| *new)
+        .map(|(r, _)| r.id)
+        .collect();
     let n = ids.len();
     ids.sort();
     ids.dedup();

@@ -69,6 +69,9 @@ pub trait Executor: Send + Sync + 'static {
     fn stop(&self, job: i64) -> impl Future<Output = ()> + Send;
     /// A telemetry sample (a JSON object).
     fn telemetry(&self) -> impl Future<Output = Value> + Send;
+    /// The last `max` bytes of the job's output (stdout and stderr), if the
+    /// executor keeps it.
+    fn log_tail(&self, job: i64, max: usize) -> impl Future<Output = Option<String>> + Send;
 }
 
 /// How to reach the control plane and which site to serve.

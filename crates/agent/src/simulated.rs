@@ -120,6 +120,10 @@ impl Executor for Simulated {
         }
     }
 
+    async fn log_tail(&self, _job: i64, _max: usize) -> Option<String> {
+        None
+    }
+
     async fn telemetry(&self) -> Value {
         let mut busy: BTreeMap<String, u64> = BTreeMap::new();
         let mut jobs = 0;

@@ -14,7 +14,10 @@
 //! Architecture invariant: the agent talks to the control plane only through
 //! `suanwang-client`, and to its engine only through an [`Executor`].
 
+pub mod local;
 pub mod simulated;
+pub mod slurm;
+pub mod telemetry;
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
@@ -179,6 +182,8 @@ pub async fn run<E: Executor>(
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let mut session: Option<Session> = None;
     let mut next_beat = Instant::now();
+    // What output tail was last sent per job.
+    let mut sent_tails: BTreeMap<i64, (usize, u64)> = BTreeMap::new();
     tokio::pin!(stop);
     loop {
         let Some(current) = &session else {
@@ -269,9 +274,25 @@ pub async fn run<E: Executor>(
 
         // 2. Heartbeat and lease, every interval.
         if reachable && Instant::now() >= next_beat {
+            let mut leases = Vec::with_capacity(held.len());
+            let mut budget = HEARTBEAT_LOG_BUDGET;
+            for (&job, &token) in &held {
+                let mut lease = json!({"job": job, "token": token});
+                // The output's tail, when it changed since it was last sent.
+                if budget > 0
+                    && let Some(tail) = executor.log_tail(job, HEARTBEAT_LOG_TAIL.min(budget)).await
+                    && sent_tails.get(&job) != Some(&fingerprint(&tail))
+                {
+                    budget = budget.saturating_sub(tail.len());
+                    sent_tails.insert(job, fingerprint(&tail));
+                    lease["log_tail"] = json!(tail);
+                }
+                leases.push(lease);
+            }
+            sent_tails.retain(|job, _| held.contains_key(job));
             let beat = json!({
                 "telemetry": executor.telemetry().await,
-                "held": held.iter().map(|(job, token)| json!({"job": job, "token": token})).collect::<Vec<_>>(),
+                "held": leases,
             });
             match client.heartbeat(&id, &beat).await {
                 Ok(answer) => {
@@ -361,9 +382,29 @@ pub async fn run<E: Executor>(
             let mut report = report;
             report["job"] = json!(job);
             report["token"] = json!(token);
+            if report["state"] != "Running"
+                && let Some(tail) = executor.log_tail(job, FINAL_LOG_TAIL).await
+            {
+                report["log_tail"] = json!(tail);
+            }
             outbox.push_back(report);
         }
     }
+}
+
+/// Bytes of a running job's output sent with a heartbeat.
+pub const HEARTBEAT_LOG_TAIL: usize = 4 * 1024;
+/// Bytes of output tails in one heartbeat, all jobs together.
+pub const HEARTBEAT_LOG_BUDGET: usize = 1024 * 1024;
+/// Bytes of a finished job's output sent with its final report.
+pub const FINAL_LOG_TAIL: usize = 64 * 1024;
+
+/// A cheap fingerprint of a tail, to send it only when it changed.
+fn fingerprint(text: &str) -> (usize, u64) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    (text.len(), h.finish())
 }
 
 /// Whether a 404 is about the agent itself (rather than a job).

@@ -1,6 +1,7 @@
 //! Command-line interface of suanwang. Parses arguments with clap and calls the
 //! library crates; human output is aligned tables, `--json` gives documents.
 
+mod agent;
 mod demo;
 mod loadgen;
 mod remote;
@@ -30,6 +31,9 @@ enum Command {
     /// The whole network on this machine: control plane, simulated site agents
     /// and a stream of jobs from several tenants, on an accelerated clock.
     Demo(demo::DemoArgs),
+    /// A site's agent: joins the network and runs its work (local processes or
+    /// Slurm).
+    Agent(Box<agent::AgentArgs>),
     /// Run the control plane's HTTP API.
     Serve(serve::ServeArgs),
     /// Administration offline, against the database.
@@ -41,6 +45,8 @@ enum Command {
     Jobs(remote::JobsArgs),
     /// Show one job.
     Job(remote::JobArgs),
+    /// The tail of a job's output (stdout and stderr).
+    Logs(remote::LogsArgs),
     /// Cancel a job.
     Cancel(remote::JobArgs),
     /// Why a job is where it is: the candidates weighed, or why it waits.
@@ -60,6 +66,8 @@ pub fn main() -> ExitCode {
         Command::Topology(cmd) => topology::run(cmd),
         Command::Simulate(args) => simulate::run(*args),
         Command::Demo(args) => demo::run(args),
+        Command::Agent(args) => agent::run(*args),
+        Command::Logs(args) => remote::logs(args),
         Command::Serve(args) => serve::serve(args),
         Command::Admin(cmd) => serve::admin(cmd),
         Command::Submit(args) => remote::submit(*args),

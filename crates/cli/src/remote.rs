@@ -66,6 +66,9 @@ pub struct SubmitArgs {
     /// Priority.
     #[arg(long)]
     priority: Option<i32>,
+    /// Start as soon as there is room: do not wait for cheaper or greener power.
+    #[arg(long)]
+    no_delay: bool,
     /// Idempotency key: a retried submit with the same key returns the same job.
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -146,6 +149,9 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     set("origin", args.origin.clone().map(Value::from));
     set("site", args.site.clone().map(Value::from));
     set("priority", args.priority.map(Value::from));
+    if args.no_delay {
+        set("delayable", Some(Value::Bool(false)));
+    }
     if !args.residency.is_empty() {
         set("residency", Some(json!(args.residency)));
     }
@@ -268,6 +274,50 @@ pub fn job(args: JobArgs) -> anyhow::Result<()> {
         print!("{}", table(&rows));
     }
     Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    remote: Remote,
+    /// Job id.
+    id: i64,
+    /// Print the document as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Keep printing new output until the job ends.
+    #[arg(long, short = 'f')]
+    follow: bool,
+}
+
+/// `suanwang logs ID`: the tail of the job's output, as its agent last sent it.
+pub fn logs(args: LogsArgs) -> anyhow::Result<()> {
+    let client = args.remote.client();
+    runtime()?.block_on(async {
+        let mut shown = String::new();
+        loop {
+            let doc = client.logs(args.id).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+                return Ok(());
+            }
+            let tail = doc["tail"].as_str().unwrap_or_default();
+            // Print what is new since the last look (the tail may have moved on).
+            let new = match tail.find(shown.as_str()) {
+                Some(at) if !shown.is_empty() => &tail[at + shown.len()..],
+                _ => tail,
+            };
+            print!("{new}");
+            shown = tail.to_string();
+            if !args.follow || doc["complete"] == true {
+                if tail.is_empty() && !args.follow {
+                    eprintln!("(no output yet for job {})", args.id);
+                }
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    })
 }
 
 pub fn cancel(args: JobArgs) -> anyhow::Result<()> {

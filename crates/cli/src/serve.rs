@@ -20,6 +20,28 @@ pub struct ServeArgs {
     /// Topology jobs are checked against (built-in name or TOML file).
     #[arg(long, default_value = "cn-west")]
     topology: String,
+    /// How often agents heartbeat (e.g. 5s, 500ms).
+    #[arg(long, default_value = "5s", value_parser = parse_wall)]
+    heartbeat: Duration,
+    /// How long a lease lasts without a heartbeat; a site silent this long is
+    /// unreachable and its leased jobs are placed again.
+    #[arg(long, default_value = "30s", value_parser = parse_wall)]
+    lease_ttl: Duration,
+}
+
+/// A wall-clock duration: `500ms`, `5s`, `2m`.
+pub(crate) fn parse_wall(text: &str) -> Result<Duration, String> {
+    let d = match text.strip_suffix("ms") {
+        Some(ms) => ms
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("invalid duration {text:?} (e.g. 500ms, 5s, 2m)"))?,
+        None => Duration::from_secs(suanwang_model::SimDuration::parse(text)?.0.max(0) as u64),
+    };
+    if d.is_zero() {
+        return Err(format!("{text:?}: must be more than zero"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,7 +147,18 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.database
         );
         with_store!(&args.database, |store| {
-            let app = App::new(store, topology);
+            if args.lease_ttl < args.heartbeat * 2 {
+                bail!(
+                    "--lease-ttl ({:?}) must be at least twice --heartbeat ({:?}), or one late heartbeat loses every lease",
+                    args.lease_ttl,
+                    args.heartbeat
+                );
+            }
+            let mut app = App::new(store, topology);
+            app.agents = suanwang_server::agent::AgentPolicy {
+                heartbeat_every: args.heartbeat,
+                lease_ttl: args.lease_ttl,
+            };
             let edits = app.load_edits().await?;
             if edits > 0 {
                 eprintln!("applied {edits} stored topology edit(s)");

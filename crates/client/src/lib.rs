@@ -149,6 +149,22 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/jobs/{id}/logs`: the tail of the job's output.
+    pub async fn logs(&self, id: i64) -> Result<Value, ClientError> {
+        self.send(self.http.get(format!("{}/v1/jobs/{id}/logs", self.base)))
+            .await
+    }
+
+    /// `PUT /v1/sites/{id}`: creates or replaces a site (operator).
+    pub async fn put_site(&self, id: &str, site: &Value) -> Result<Value, ClientError> {
+        self.send(
+            self.http
+                .put(format!("{}/v1/sites/{id}", self.base))
+                .json(site),
+        )
+        .await
+    }
+
     /// `GET /v1/sites`.
     pub async fn sites(&self) -> Result<Value, ClientError> {
         self.send(self.http.get(format!("{}/v1/sites", self.base)))

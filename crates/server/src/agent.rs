@@ -85,13 +85,31 @@ pub struct Registered {
 }
 
 /// A lease the agent holds.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeldLease {
     /// Job id.
     pub job: i64,
     /// The lease's fencing token.
     pub token: i64,
+    /// The tail of the job's output, when it changed since the last heartbeat
+    /// (kept only if the lease is renewed).
+    #[serde(default)]
+    pub log_tail: Option<String>,
+}
+
+/// Longest output tail kept per job, bytes.
+pub const MAX_LOG_TAIL: usize = 64 * 1024;
+
+/// Largest body of an agent call (heartbeats carry output tails).
+pub const MAX_AGENT_BODY: usize = 4 * 1024 * 1024;
+
+fn clip(tail: &str) -> String {
+    let mut from = tail.len().saturating_sub(MAX_LOG_TAIL);
+    while !tail.is_char_boundary(from) {
+        from += 1;
+    }
+    tail[from..].to_string()
 }
 
 /// A heartbeat.
@@ -180,6 +198,9 @@ pub struct Report {
     /// Why it failed, or anything worth keeping (shown by explain).
     #[serde(default)]
     pub message: Option<String>,
+    /// The tail of the job's output (kept only if the report is accepted).
+    #[serde(default)]
+    pub log_tail: Option<String>,
 }
 
 /// An agent as the API shows it.
@@ -340,6 +361,14 @@ pub(crate) async fn heartbeat<S: Store>(
         .heartbeat(&id, telemetry.as_deref(), &held, lease_until, now)
         .await?;
     app.metrics.heartbeats.inc();
+    let tails: Vec<(i64, String)> = beat
+        .held
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| **v == HeldVerdict::Renewed)
+        .filter_map(|(h, _)| h.log_tail.as_deref().map(|t| (h.job, clip(t))))
+        .collect();
+    app.store.put_logs(&tails, now).await?;
     Ok(Json(HeartbeatAnswer {
         now,
         lease_until,
@@ -434,6 +463,9 @@ pub(crate) async fn report<S: Store>(
             now,
         )
         .await?;
+    if let Some(tail) = &report.log_tail {
+        app.store.put_logs(&[(record.id, clip(tail))], now).await?;
+    }
     if let Some(message) = report.message.as_deref().filter(|m| !m.is_empty()) {
         let body = serde_json::json!({
             "outcome": "report",

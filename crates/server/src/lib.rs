@@ -169,6 +169,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/jobs/{id}", get(job::<S>))
         .route("/v1/jobs/{id}/cancel", post(cancel::<S>))
         .route("/v1/jobs/{id}/explain", get(explain::<S>))
+        .route("/v1/jobs/{id}/logs", get(logs::<S>))
         .route("/v1/overview", get(overview_route::<S>))
         .route("/v1/sites", get(admin::sites::<S>))
         .route(
@@ -192,9 +193,15 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
             "/v1/agents",
             post(agent::register::<S>).get(agent::list::<S>),
         )
-        .route("/v1/agents/{id}/heartbeat", post(agent::heartbeat::<S>))
+        .route(
+            "/v1/agents/{id}/heartbeat",
+            post(agent::heartbeat::<S>).layer(DefaultBodyLimit::max(agent::MAX_AGENT_BODY)),
+        )
         .route("/v1/agents/{id}/lease", post(agent::lease::<S>))
-        .route("/v1/agents/{id}/report", post(agent::report::<S>))
+        .route(
+            "/v1/agents/{id}/report",
+            post(agent::report::<S>).layer(DefaultBodyLimit::max(agent::MAX_AGENT_BODY)),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(Arc::new(app))
         .layer(axum::middleware::from_fn_with_state(
@@ -495,6 +502,41 @@ async fn cancel<S: Store>(
     Ok(Json(JobDoc::from(updated)?))
 }
 
+/// The tail of a job's output.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Logs {
+    /// Job id.
+    pub job: i64,
+    /// The last (up to 64 KiB) of its stdout and stderr, as its agent last sent
+    /// it; empty when nothing came yet.
+    pub tail: String,
+    /// When it came, unix seconds.
+    pub updated_at: Option<i64>,
+    /// Whether the job has ended (no more output will come).
+    pub complete: bool,
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 200, body = Logs), (status = 404, body = error::ErrorBody)), security(("bearer" = [])))]
+async fn logs<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Logs>, ApiError> {
+    let principal = authenticate(&app, &headers).await?;
+    let record = visible_job(&app, &principal, id).await?;
+    let (tail, updated_at) = match app.store.logs(id).await? {
+        Some((tail, at)) => (tail, Some(at)),
+        None => (String::new(), None),
+    };
+    Ok(Json(Logs {
+        job: id,
+        tail,
+        updated_at,
+        complete: record.state.is_terminal(),
+    }))
+}
+
 /// Why a job is where it is.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Explanation {
@@ -587,11 +629,11 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "suanwang", description = "The control plane of a computing-power network (算网)."),
-    paths(submit, job, list, cancel, explain, overview_route,
+    paths(submit, job, list, cancel, explain, logs, overview_route,
         admin::sites, admin::site, admin::put_site, admin::drain, admin::undrain, admin::links, admin::put_link,
         admin::tenants, admin::create_tenant, admin::tokens, admin::create_token, admin::revoke_token,
         agent::register, agent::heartbeat, agent::lease, agent::report, agent::list),
-    components(schemas(JobSubmission, JobDoc, JobPage, Explanation, overview::Overview, error::ErrorBody,
+    components(schemas(JobSubmission, JobDoc, JobPage, Explanation, Logs, overview::Overview, error::ErrorBody,
         admin::SiteDoc, admin::DrainRequest, admin::TenantDoc, admin::NewTenant, admin::NewToken, admin::IssuedToken, admin::TokenDoc,
         agent::Registration, agent::Registered, agent::Heartbeat, agent::HeldLease, agent::HeldAnswer, agent::HeartbeatAnswer,
         agent::LeaseRequest, agent::Lease, agent::Leases, agent::Report, agent::AgentDoc)),

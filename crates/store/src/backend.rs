@@ -472,6 +472,34 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn put_logs(&self, tails: &[(i64, String)], now: i64) -> Result<()> {
+                if tails.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin().await?;
+                for (job, tail) in tails {
+                    sqlx::query(concat!(
+                        "INSERT INTO job_logs (job_id, tail, updated_at) VALUES ($1, $2, $3) ",
+                        "ON CONFLICT (job_id) DO UPDATE SET tail = $2, updated_at = $3"
+                    ))
+                    .bind(*job)
+                    .bind(tail.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn logs(&self, job: i64) -> Result<Option<(String, i64)>> {
+                let row = sqlx::query("SELECT tail, updated_at FROM job_logs WHERE job_id = $1")
+                    .bind(job)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| Ok((r.try_get("tail")?, r.try_get("updated_at")?))).transpose()
+            }
+
             async fn tenants(&self) -> Result<Vec<Tenant>> {
                 let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY id").fetch_all(&self.pool).await?;
                 rows.iter()

@@ -428,6 +428,15 @@ pub trait Store: Send + Sync {
     /// The decisions stored for a job, oldest first.
     fn decisions(&self, job_id: i64) -> impl Future<Output = Result<Vec<DecisionRecord>>> + Send;
 
+    /// Stores the latest output tail of jobs, replacing what was there.
+    fn put_logs(
+        &self,
+        tails: &[(i64, String)],
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The latest output tail of a job and when it came, if any.
+    fn logs(&self, job: i64) -> impl Future<Output = Result<Option<(String, i64)>>> + Send;
+
     /// Every tenant, by id.
     fn tenants(&self) -> impl Future<Output = Result<Vec<Tenant>>> + Send;
     /// Every token's record, newest first.

@@ -1,0 +1,189 @@
+//! `suanwang agent`: a site's agent. It dials out to the control plane, registers
+//! the site's capacity (creating the site first from `--site-file` if asked), then
+//! heartbeats with telemetry, leases due work and runs it through the chosen
+//! executor until SIGINT/SIGTERM.
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use suanwang_agent::AgentConfig;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExecutorKind {
+    /// Processes on this host.
+    Local,
+    /// A Slurm cluster through slurmrestd.
+    Slurm,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Control plane URL.
+    #[arg(long, env = "SUANWANG_URL", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Operator token.
+    #[arg(long, env = "SUANWANG_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The site this agent runs work for.
+    #[arg(long)]
+    site: String,
+    /// Where jobs run.
+    #[arg(long, value_enum, default_value = "local")]
+    executor: ExecutorKind,
+    /// slurmrestd's unix socket (slurm executor).
+    #[arg(long, default_value = "/run/slurmrestd/slurmrestd.sock")]
+    slurm_socket: PathBuf,
+    /// State directory: job directories, outputs, pid files (local executor).
+    #[arg(long, default_value = "suanwang-agent")]
+    data: PathBuf,
+    /// Units offered, e.g. cpu=8,mem_gib=16 (default: what the host or cluster has).
+    #[arg(long, value_delimiter = ',')]
+    capacity: Vec<String>,
+    /// A site definition (TOML, one `[site]` table in the topology format) to
+    /// create or replace before registering: how a new data centre joins.
+    #[arg(long)]
+    site_file: Option<PathBuf>,
+}
+
+fn parse_capacity(items: &[String]) -> anyhow::Result<Option<BTreeMap<String, u64>>> {
+    if items.is_empty() {
+        return Ok(None);
+    }
+    let mut out = BTreeMap::new();
+    for item in items {
+        let (class, units) = item
+            .split_once('=')
+            .with_context(|| format!("--capacity {item:?}: expected CLASS=UNITS, e.g. cpu=8"))?;
+        let class = suanwang_model::ResourceClass::parse(class).with_context(|| {
+            format!(
+                "--capacity {item:?}: unknown class {class:?} (known: {})",
+                suanwang_model::ResourceClass::known_names()
+            )
+        })?;
+        let units: u64 = units
+            .parse()
+            .with_context(|| format!("--capacity {item:?}: {units:?} is not a whole number"))?;
+        out.insert(class.name().to_string(), units);
+    }
+    Ok(Some(out))
+}
+
+/// Reads a `[site]` table (the topology format's site, as one table).
+fn read_site_file(path: &std::path::Path, site: &str) -> anyhow::Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let doc: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
+    let table = doc
+        .get("site")
+        .with_context(|| format!("{}: no [site] table", path.display()))?;
+    let value = serde_json::to_value(table)?;
+    let parsed: suanwang_model::Site = serde_json::from_value(value.clone())
+        .with_context(|| format!("{}: [site] is not a valid site", path.display()))?;
+    if parsed.id.0 != site {
+        bail!(
+            "{}: [site] id is {:?}, but --site is {site:?}",
+            path.display(),
+            parsed.id.0
+        );
+    }
+    Ok(value)
+}
+
+pub fn run(args: AgentArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    let capacity = parse_capacity(&args.capacity)?;
+    let site_doc = args
+        .site_file
+        .as_deref()
+        .map(|p| read_site_file(p, &args.site))
+        .transpose()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        if let Some(site) = site_doc {
+            let client = suanwang_client::Client::new(&args.server, Some(args.token.clone()));
+            client
+                .put_site(&args.site, &site)
+                .await
+                .with_context(|| format!("cannot create site {:?}", args.site))?;
+            eprintln!(
+                "site {} created or updated from {}",
+                args.site,
+                args.site_file.unwrap_or_default().display()
+            );
+        }
+        let mut config = AgentConfig::new(&args.server, &args.token, &args.site);
+        config.hostname = sysinfo::System::host_name();
+        let stop = crate::serve::shutdown_signal();
+        let stats = match args.executor {
+            ExecutorKind::Local => {
+                let (executor, reaped) = suanwang_agent::local::Local::new(&args.data, capacity)
+                    .with_context(|| {
+                        format!("cannot use the state directory {}", args.data.display())
+                    })?;
+                if reaped > 0 {
+                    eprintln!("killed {reaped} job(s) left running by an earlier agent");
+                }
+                eprintln!(
+                    "agent for site {} (local executor, {:?}) → {}",
+                    args.site,
+                    executor_capacity(&executor),
+                    args.server
+                );
+                suanwang_agent::run(config, Arc::new(executor), stop).await?
+            }
+            ExecutorKind::Slurm => {
+                let executor = suanwang_agent::slurm::Slurm::connect(
+                    args.slurm_socket.clone(),
+                    suanwang_agent::slurm::SlurmOptions::default(),
+                )
+                .await?;
+                eprintln!(
+                    "agent for site {} (Slurm at {}) → {}",
+                    args.site,
+                    args.slurm_socket.display(),
+                    args.server
+                );
+                suanwang_agent::run(config, Arc::new(executor), stop).await?
+            }
+        };
+        eprintln!(
+            "agent stopped: {} leased, {} finished, {} stopped",
+            stats.leased, stats.finished, stats.stopped
+        );
+        Ok(())
+    })
+}
+
+fn executor_capacity(e: &impl suanwang_agent::Executor) -> BTreeMap<String, u64> {
+    e.capacity()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_flags_name_what_is_wrong() {
+        let ok = parse_capacity(&["cpu=8".into(), "A800=2".into()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok["cpu"], 8);
+        assert_eq!(ok["a800"], 2);
+        assert!(parse_capacity(&[]).unwrap().is_none());
+        let e = parse_capacity(&["tpu=4".into()]).unwrap_err().to_string();
+        assert!(e.contains("unknown class \"tpu\""), "{e}");
+        let e = parse_capacity(&["cpu".into()]).unwrap_err().to_string();
+        assert!(e.contains("CLASS=UNITS"), "{e}");
+        let e = parse_capacity(&["cpu=-1".into()]).unwrap_err().to_string();
+        assert!(e.contains("not a whole number"), "{e}");
+    }
+}

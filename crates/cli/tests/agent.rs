@@ -1,0 +1,347 @@
+//! Real agents running real processes for a real control plane, as separate
+//! processes: a job submitted with the CLI runs on a local agent and its output and
+//! exit code come back; an agent killed mid-job, or cut off and brought back, and a
+//! control plane restarted mid-run — each job still completes exactly once.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_suanwang")
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let dir =
+            std::env::temp_dir().join(format!("suanwang-agent-it-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+    fn db(&self) -> String {
+        format!("sqlite://{}", self.0.join("db.sqlite").display())
+    }
+}
+
+fn token(db: &str, role: &str, tenant: Option<&str>) -> String {
+    let mut args = vec!["admin", "token", "--database", db, "--role", role];
+    if let Some(t) = tenant {
+        args.extend(["--tenant", t]);
+    }
+    let out = Command::new(bin()).args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(db: &str, port: u16) -> Proc {
+    serve_with(db, port, "2s")
+}
+
+fn serve_with(db: &str, port: u16, lease_ttl: &str) -> Proc {
+    let child = Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            db,
+        ])
+        .args(["--heartbeat", "300ms", "--lease-ttl", lease_ttl])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "serve did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Proc(child)
+}
+
+/// Starts an agent; returns it and its stderr lines as they come.
+fn agent(
+    url: &str,
+    token: &str,
+    site: &str,
+    data: &Path,
+) -> (Proc, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(bin())
+        .args([
+            "agent",
+            "--server",
+            url,
+            "--token",
+            token,
+            "--site",
+            site,
+            "--executor",
+            "local",
+        ])
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (Proc(child), rx)
+}
+
+fn cli(url: &str, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .args(args)
+        .env("SUANWANG_URL", url)
+        .env("SUANWANG_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+fn job(url: &str, token: &str, id: i64) -> Value {
+    let out = cli(url, token, &["job", &id.to_string(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn submit(url: &str, token: &str, command: &[&str]) -> i64 {
+    let mut args = vec![
+        "submit",
+        "--cpus",
+        "1",
+        "--duration",
+        "5m",
+        "--site",
+        "hami",
+        "--no-delay",
+        "--",
+    ];
+    args.extend(command);
+    let out = cli(url, token, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits until `ok` holds for the job document, or fails with the last one.
+fn wait_for(url: &str, token: &str, id: i64, secs: u64, ok: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let doc = job(url, token, id);
+        if ok(&doc) {
+            return doc;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(secs),
+            "job {id} stuck: {doc}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn outcomes(url: &str, token: &str, id: i64) -> Vec<String> {
+    let out = cli(url, token, &["explain", &id.to_string(), "--json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["outcome"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+#[test]
+fn a_job_submitted_with_the_cli_runs_on_a_local_agent_and_its_output_comes_back() {
+    let dir = Dir::new("run");
+    let db = dir.db();
+    let (operator, tenant) = (
+        token(&db, "operator", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    let _server = serve(&db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let _agent = agent(&url, &operator, "hami", &dir.0.join("agent"));
+
+    let failing = submit(
+        &url,
+        &tenant,
+        &["sh", "-c", "echo hello from $SUANWANG_JOB_ID; exit 3"],
+    );
+    let done = wait_for(&url, &tenant, failing, 20, |j| j["state"] == "Failed");
+    assert_eq!(done["exit_code"], 3);
+    assert_eq!(done["site"], "hami");
+    let logs = cli(&url, &tenant, &["logs", &failing.to_string()]);
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(text.contains(&format!("hello from {failing}")), "{text:?}");
+
+    let ok = submit(&url, &tenant, &["true"]);
+    let done = wait_for(&url, &tenant, ok, 20, |j| j["state"] == "Succeeded");
+    assert_eq!(
+        (done["exit_code"].as_i64(), done["attempt"].as_i64()),
+        (Some(0), Some(1))
+    );
+    assert!(done["started_at"].as_i64() <= done["finished_at"].as_i64());
+}
+
+#[test]
+fn a_job_whose_agent_is_killed_is_placed_again_and_completes_once() {
+    let dir = Dir::new("kill");
+    let db = dir.db();
+    let (operator, tenant) = (
+        token(&db, "operator", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    let _server = serve(&db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let (mut first, _) = agent(&url, &operator, "hami", &dir.0.join("a"));
+    let id = submit(&url, &tenant, &["sh", "-c", "sleep 3; echo finished"]);
+    wait_for(&url, &tenant, id, 20, |j| j["state"] == "Running");
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    // Another agent of the site takes over once the lease has run out.
+    let (_second, _) = agent(&url, &operator, "hami", &dir.0.join("b"));
+    let done = wait_for(&url, &tenant, id, 30, |j| j["state"] == "Succeeded");
+    assert_eq!(done["attempt"], 2, "{done}");
+    let seen = outcomes(&url, &tenant, id);
+    assert_eq!(seen.iter().filter(|o| *o == "lost").count(), 1, "{seen:?}");
+    assert_eq!(
+        seen.iter().filter(|o| *o == "requeued").count(),
+        1,
+        "{seen:?}"
+    );
+    let logs = cli(&url, &tenant, &["logs", &id.to_string()]);
+    assert_eq!(
+        String::from_utf8_lossy(&logs.stdout)
+            .matches("finished")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_agent_cut_off_and_brought_back_is_fenced_out_and_stops_its_copy() {
+    let dir = Dir::new("cut");
+    let db = dir.db();
+    let (operator, tenant) = (
+        token(&db, "operator", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    let _server = serve(&db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let (cut, cut_log) = agent(&url, &operator, "hami", &dir.0.join("a"));
+    let marker = dir.0.join("marker");
+    // Long enough that the cut-off copy is still running when its agent is back.
+    let script = format!("sleep 15; echo x >> {}", marker.display());
+    let id = submit(&url, &tenant, &["sh", "-c", &script]);
+    let running = wait_for(&url, &tenant, id, 20, |j| j["state"] == "Running");
+    let cut_agent = running["agent"].as_str().unwrap().to_string();
+    // Cut off: the agent is frozen (no heartbeats) while its process runs on.
+    let pid = nix::unistd::Pid::from_raw(cut.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let (_other, _) = agent(&url, &operator, "hami", &dir.0.join("b"));
+    let moved = wait_for(&url, &tenant, id, 20, |j| {
+        j["attempt"] == 2 && j["state"] == "Running"
+    });
+    assert_ne!(moved["agent"].as_str(), Some(cut_agent.as_str()));
+    // Back: its heartbeat is answered "stale", it stops its copy, and its late
+    // report cannot touch the job.
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let started = Instant::now();
+    loop {
+        let line = cut_log
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the cut-off agent said nothing");
+        if line.contains("stopping the job") || line.contains("lease lost") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no fencing seen"
+        );
+    }
+    let done = wait_for(&url, &tenant, id, 40, |j| j["state"] == "Succeeded");
+    assert_eq!(done["attempt"], 2);
+    std::thread::sleep(Duration::from_secs(1));
+    let marks = std::fs::read_to_string(&marker).unwrap_or_default();
+    assert_eq!(
+        marks.lines().count(),
+        1,
+        "the job's effect happened once: {marks:?}"
+    );
+}
+
+#[test]
+fn a_control_plane_restarted_mid_run_loses_nothing_and_doubles_nothing() {
+    let dir = Dir::new("restart");
+    let db = dir.db();
+    let (operator, tenant) = (
+        token(&db, "operator", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    // Leases outlast the restart.
+    let mut server = serve_with(&db, port, "10s");
+    let url = format!("http://127.0.0.1:{port}");
+    let _agent = agent(&url, &operator, "hami", &dir.0.join("a"));
+    let ids: Vec<i64> = (0..4)
+        .map(|_| submit(&url, &tenant, &["sleep", "2"]))
+        .collect();
+    wait_for(&url, &tenant, ids[0], 20, |j| j["state"] == "Running");
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let _server = serve_with(&db, port, "10s");
+    for id in &ids {
+        let done = wait_for(&url, &tenant, *id, 40, |j| j["state"] == "Succeeded");
+        assert_eq!(done["attempt"], 1, "job {id} ran twice: {done}");
+    }
+}

@@ -37,7 +37,7 @@ pub struct Local {
     capacity: BTreeMap<String, u64>,
     running: Mutex<HashMap<i64, Running>>,
     dirs: Mutex<HashMap<i64, PathBuf>>,
-    host: Mutex<crate::telemetry::HostTelemetry>,
+    host: std::sync::Arc<Mutex<crate::telemetry::HostTelemetry>>,
 }
 
 impl std::fmt::Debug for Local {
@@ -87,7 +87,7 @@ impl Local {
                 capacity,
                 running: Mutex::new(HashMap::new()),
                 dirs: Mutex::new(HashMap::new()),
-                host: Mutex::new(host),
+                host: std::sync::Arc::new(Mutex::new(host)),
             },
             reaped,
         ))
@@ -246,11 +246,15 @@ impl Executor for Local {
                 }
             }
         }
-        let mut sample = self
-            .host
-            .lock()
-            .map(|mut h| h.sample())
-            .unwrap_or_else(|_| json!({}));
+        // Sampling reads files and may wait for a CPU measurement interval.
+        let host = std::sync::Arc::clone(&self.host);
+        let mut sample = tokio::task::spawn_blocking(move || {
+            host.lock()
+                .map(|mut h| h.sample())
+                .unwrap_or_else(|_| json!({}))
+        })
+        .await
+        .unwrap_or_else(|_| json!({}));
         sample["executor"] = json!("local");
         sample["running_jobs"] = json!(jobs);
         sample["busy"] = json!(busy);

@@ -98,8 +98,14 @@ async fn a_job_runs_on_the_cluster_and_its_exit_code_and_output_come_back() {
     let status = slurm.status(slurm_id).await.unwrap();
     assert_eq!(status.state, "FAILED");
     assert_eq!(status.wait_status, Some(768));
-    // Two minutes were asked for (90 s rounded up).
     assert_eq!(slurm.running(), 0);
+    // The limit asked for: 90 s rounded up to two minutes.
+    if let Ok(out) = std::process::Command::new("squeue")
+        .args(["-h", "-t", "all", "-j", &slurm_id.to_string(), "-o", "%l"])
+        .output()
+    {
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2:00");
+    }
     let telemetry = slurm.telemetry().await;
     assert_eq!(telemetry["source"], "slurm");
     assert!(

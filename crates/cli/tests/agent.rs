@@ -89,27 +89,26 @@ fn serve_with(db: &str, port: u16, lease_ttl: &str) -> Proc {
     Proc(child)
 }
 
-/// Starts an agent; returns it and its stderr lines as they come.
+/// Starts a local agent; returns it and its stderr lines as they come.
 fn agent(
     url: &str,
     token: &str,
     site: &str,
     data: &Path,
 ) -> (Proc, std::sync::mpsc::Receiver<String>) {
+    let data = data.display().to_string();
+    agent_with(url, token, site, &["--executor", "local", "--data", &data])
+}
+
+fn agent_with(
+    url: &str,
+    token: &str,
+    site: &str,
+    extra: &[&str],
+) -> (Proc, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(bin())
-        .args([
-            "agent",
-            "--server",
-            url,
-            "--token",
-            token,
-            "--site",
-            site,
-            "--executor",
-            "local",
-        ])
-        .arg("--data")
-        .arg(data)
+        .args(["agent", "--server", url, "--token", token, "--site", site])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -344,4 +343,59 @@ fn a_control_plane_restarted_mid_run_loses_nothing_and_doubles_nothing() {
         let done = wait_for(&url, &tenant, *id, 40, |j| j["state"] == "Succeeded");
         assert_eq!(done["attempt"], 1, "job {id} ran twice: {done}");
     }
+}
+
+/// The slurmrestd socket, or None (skip) — unless SUANWANG_REQUIRE_SLURM says the
+/// cluster must be there.
+fn slurm_socket(test: &str) -> Option<String> {
+    match std::env::var("SUANWANG_TEST_SLURM") {
+        Ok(socket) => Some(socket),
+        Err(_) if std::env::var_os("SUANWANG_REQUIRE_SLURM").is_some() => {
+            panic!("{test}: SUANWANG_REQUIRE_SLURM is set but SUANWANG_TEST_SLURM is not")
+        }
+        Err(_) => {
+            eprintln!("skipping {test}: run tools/start-slurm.sh and set SUANWANG_TEST_SLURM");
+            None
+        }
+    }
+}
+
+#[test]
+fn a_job_submitted_with_the_cli_runs_on_a_real_slurm_cluster() {
+    let Some(socket) = slurm_socket("a_job_submitted_with_the_cli_runs_on_a_real_slurm_cluster")
+    else {
+        return;
+    };
+    let dir = Dir::new("slurm");
+    let db = dir.db();
+    let (operator, tenant) = (
+        token(&db, "operator", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    let _server = serve(&db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let _agent = agent_with(
+        &url,
+        &operator,
+        "hami",
+        &["--executor", "slurm", "--slurm-socket", &socket],
+    );
+    let id = submit(
+        &url,
+        &tenant,
+        &[
+            "sh",
+            "-c",
+            "echo hello from slurm job $SLURM_JOB_ID; exit 4",
+        ],
+    );
+    let done = wait_for(&url, &tenant, id, 60, |j| j["state"] == "Failed");
+    assert_eq!(done["exit_code"], 4, "{done}");
+    let logs = cli(&url, &tenant, &["logs", &id.to_string()]);
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(text.contains("hello from slurm job "), "{text:?}");
+    let ok = submit(&url, &tenant, &["true"]);
+    let done = wait_for(&url, &tenant, ok, 60, |j| j["state"] == "Succeeded");
+    assert_eq!(done["exit_code"], 0);
 }

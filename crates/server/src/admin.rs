@@ -204,6 +204,75 @@ pub(crate) async fn site<S: Store>(
     Ok(Json(site_doc(&app, &site).await?))
 }
 
+/// Query of `GET /v1/sites/{id}/telemetry`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryQuery {
+    /// Samples at or after this, unix seconds (default: the last hour).
+    pub since: Option<i64>,
+    /// At most this many, the newest (1..=10000, default 500).
+    pub limit: Option<u32>,
+}
+
+/// A site's recent telemetry.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TelemetryDoc {
+    /// Site.
+    pub site: String,
+    /// As in [`SiteDoc`].
+    pub reachable: Option<bool>,
+    /// Samples, oldest first: `{agent, at, sample}`.
+    #[schema(value_type = Vec<Object>)]
+    pub samples: Vec<serde_json::Value>,
+}
+
+#[utoipa::path(get, path = "/v1/sites/{id}/telemetry", tag = "sites",
+    params(("id" = String, Path), ("since" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = TelemetryDoc), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn telemetry<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<axum::extract::Query<TelemetryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TelemetryDoc>, ApiError> {
+    authenticate(&app, &headers).await?;
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::BadRequest {
+        message: e.body_text(),
+        field: None,
+    })?;
+    known_site(&app, &id)?;
+    let limit = query.limit.unwrap_or(500);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::Invalid {
+            message: "limit must be 1..=10000".into(),
+            field: "limit".into(),
+        });
+    }
+    let now = app.clock.now();
+    let since = query
+        .since
+        .unwrap_or(now - app.clock.network_secs(std::time::Duration::from_secs(3600)));
+    let samples = app
+        .store
+        .samples(&id, since, limit)
+        .await?
+        .into_iter()
+        .map(|s| {
+            serde_json::json!({
+                "agent": s.agent,
+                "at": s.at,
+                "sample": serde_json::from_str::<serde_json::Value>(&s.body).unwrap_or(serde_json::Value::Null),
+            })
+        })
+        .collect();
+    let reach = crate::agent::reachability(&app.store, now, app.lease_secs()).await?;
+    Ok(Json(TelemetryDoc {
+        reachable: reach.get(&id).copied(),
+        site: id,
+        samples,
+    }))
+}
+
 #[utoipa::path(put, path = "/v1/sites/{id}", tag = "sites", params(("id" = String, Path)), request_body(content = Object, description = "the site, as in GET /v1/sites/{id}'s `site`"),
     responses((status = 201, description = "created", body = SiteDoc), (status = 200, description = "replaced", body = SiteDoc),
         (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),

@@ -177,6 +177,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
             get(admin::site::<S>).put(admin::put_site::<S>),
         )
         .route("/v1/sites/{id}/drain", post(admin::drain::<S>))
+        .route("/v1/sites/{id}/telemetry", get(admin::telemetry::<S>))
         .route("/v1/sites/{id}/undrain", post(admin::undrain::<S>))
         .route("/v1/links", get(admin::links::<S>))
         .route("/v1/links/{a}/{b}", put(admin::put_link::<S>))
@@ -604,6 +605,10 @@ async fn metrics_text<S: Store>(State(app): Shared<S>) -> impl IntoResponse {
         (Err(e), _) => tracing::warn!(error = %e, "metrics: no overview"),
         (_, Err(e)) => tracing::warn!(error = %e, "metrics: no reachability"),
     }
+    match app.store.agents().await {
+        Ok(agents) => app.metrics.set_reported(&agents, now, app.lease_secs()),
+        Err(e) => tracing::warn!(error = %e, "metrics: no agents"),
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -630,11 +635,11 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "suanwang", description = "The control plane of a computing-power network (算网)."),
     paths(submit, job, list, cancel, explain, logs, overview_route,
-        admin::sites, admin::site, admin::put_site, admin::drain, admin::undrain, admin::links, admin::put_link,
+        admin::sites, admin::site, admin::put_site, admin::telemetry, admin::drain, admin::undrain, admin::links, admin::put_link,
         admin::tenants, admin::create_tenant, admin::tokens, admin::create_token, admin::revoke_token,
         agent::register, agent::heartbeat, agent::lease, agent::report, agent::list),
     components(schemas(JobSubmission, JobDoc, JobPage, Explanation, Logs, overview::Overview, error::ErrorBody,
-        admin::SiteDoc, admin::DrainRequest, admin::TenantDoc, admin::NewTenant, admin::NewToken, admin::IssuedToken, admin::TokenDoc,
+        admin::SiteDoc, admin::TelemetryDoc, admin::DrainRequest, admin::TenantDoc, admin::NewTenant, admin::NewToken, admin::IssuedToken, admin::TokenDoc,
         agent::Registration, agent::Registered, agent::Heartbeat, agent::HeldLease, agent::HeldAnswer, agent::HeartbeatAnswer,
         agent::LeaseRequest, agent::Lease, agent::Leases, agent::Report, agent::AgentDoc)),
     modifiers(&BearerAuth)

@@ -52,6 +52,14 @@ struct SiteGauges {
     reachable: Family<SiteLabels, Gauge>,
     network_carbon: FloatGauge,
     network_power: FloatGauge,
+    reported_power: Family<SitePowerLabels, FloatGauge>,
+    reported_running: Family<SiteLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SitePowerLabels {
+    site: String,
+    source: String,
 }
 
 /// Every metric of the control plane.
@@ -183,6 +191,16 @@ impl Default for Metrics {
             sites.network_carbon.clone(),
         );
         registry.register(
+            "site_reported_power_watts",
+            "Power reported by a site's live agents, W, by how it was obtained (rapl, nvml, estimated)",
+            sites.reported_power.clone(),
+        );
+        registry.register(
+            "site_reported_running_jobs",
+            "Jobs a site's live agents report running",
+            sites.reported_running.clone(),
+        );
+        registry.register(
             "network_power_kw",
             "Facility power of the network's busy units, kW",
             sites.network_power.clone(),
@@ -205,6 +223,46 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Sets the gauges of what live agents report in their telemetry.
+    pub fn set_reported(&self, agents: &[suanwang_store::AgentRecord], now: i64, lease_secs: i64) {
+        use std::collections::BTreeMap;
+        let mut power: BTreeMap<(String, String), f64> = BTreeMap::new();
+        let mut running: BTreeMap<String, i64> = BTreeMap::new();
+        for agent in agents {
+            let live = agent.last_seen >= now - lease_secs;
+            let sample: serde_json::Value = agent
+                .telemetry
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or_default();
+            let entry = running.entry(agent.site.clone()).or_insert(0);
+            if !live {
+                continue;
+            }
+            *entry += sample["running_jobs"].as_i64().unwrap_or(0);
+            if let (Some(w), Some(source)) = (
+                sample["power"]["watts"].as_f64(),
+                sample["power"]["source"].as_str(),
+            ) {
+                *power
+                    .entry((agent.site.clone(), source.to_string()))
+                    .or_insert(0.0) += w;
+            }
+        }
+        for ((site, source), watts) in power {
+            self.sites
+                .reported_power
+                .get_or_create(&SitePowerLabels { site, source })
+                .set(watts);
+        }
+        for (site, n) in running {
+            self.sites
+                .reported_running
+                .get_or_create(&SiteLabels { site })
+                .set(n);
+        }
+    }
+
     /// Sets the per-site gauges from an overview and the sites' reachability.
     pub fn set_sites(
         &self,

@@ -257,7 +257,8 @@ async fn an_agent_registers_leases_runs_and_reports() {
         .post(
             &format!("/v1/agents/{agent}/heartbeat"),
             &net.operator,
-            json!({"telemetry": {"cpu_util": 0.25}, "held": [{"job": job, "token": 1}, {"job": job, "token": 0}]}),
+            json!({"telemetry": {"cpu_util": 0.25, "running_jobs": 1, "power": {"watts": 120.5, "source": "estimated"}},
+                "held": [{"job": job, "token": 1, "log_tail": "epoch 1\n"}, {"job": job, "token": 0, "log_tail": "not mine"}]}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{beat}");
@@ -319,6 +320,22 @@ async fn an_agent_registers_leases_runs_and_reports() {
         (Some("hami"), Some(true))
     );
     assert_eq!(me["telemetry"]["cpu_util"], 0.25);
+    let history = net.get("/v1/sites/hami/telemetry", &net.acme).await;
+    assert_eq!(history["reachable"], true);
+    assert_eq!(
+        history["samples"][0]["sample"]["cpu_util"], 0.25,
+        "{history}"
+    );
+    assert_eq!(
+        history["samples"][0]["agent"].as_str(),
+        Some(agent.as_str())
+    );
+    let logs = net.get(&format!("/v1/jobs/{job}/logs"), &net.acme).await;
+    assert_eq!(logs["complete"], true);
+    assert_eq!(
+        logs["tail"], "epoch 1\n",
+        "the stale lease's tail was not kept: {logs}"
+    );
     assert_eq!(me["info"]["executor"], "test");
     let (status, _) = net.post("/v1/agents", &net.acme, json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);

@@ -4,7 +4,8 @@
 
 use crate::{
     AgentRecord, DecisionRecord, Drain, HeldVerdict, JobFilter, JobRecord, JobState, NewJob,
-    Result, Role, Store, StoreError, Tenant, TokenInfo, TokenRecord, TopologyEdit, Transition,
+    Result, Role, Sample, Store, StoreError, Tenant, TokenInfo, TokenRecord, TopologyEdit,
+    Transition,
 };
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -472,6 +473,27 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn samples(&self, site: &str, since: i64, limit: u32) -> Result<Vec<Sample>> {
+                let rows = sqlx::query(
+                    "SELECT site, agent, at, body FROM telemetry WHERE site = $1 AND at >= $2 ORDER BY at DESC LIMIT $3",
+                )
+                .bind(site)
+                .bind(since)
+                .bind(i64::from(limit.clamp(1, 10_000)))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = rows
+                    .iter()
+                    .map(|r| Ok(Sample { site: r.try_get("site")?, agent: r.try_get("agent")?, at: r.try_get("at")?, body: r.try_get("body")? }))
+                    .collect::<Result<Vec<_>>>()?;
+                out.reverse();
+                Ok(out)
+            }
+
+            async fn prune_samples(&self, before: i64) -> Result<u64> {
+                Ok(sqlx::query("DELETE FROM telemetry WHERE at < $1").bind(before).execute(&self.pool).await?.rows_affected())
+            }
+
             async fn put_logs(&self, tails: &[(i64, String)], now: i64) -> Result<()> {
                 if tails.is_empty() {
                     return Ok(());
@@ -673,6 +695,14 @@ macro_rules! impl_store {
                     .rows_affected();
                 if seen == 0 {
                     return Err(StoreError::NotFound { what: "agent", id: agent.to_string() });
+                }
+                if let Some(body) = telemetry {
+                    sqlx::query("INSERT INTO telemetry (site, agent, at, body) SELECT site, id, $1, $2 FROM agents WHERE id = $3")
+                        .bind(now)
+                        .bind(body)
+                        .bind(agent)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 let mut out = Vec::with_capacity(held.len());
                 for &(job, token) in held {

@@ -189,6 +189,19 @@ pub struct Drain {
     pub reason: Option<String>,
 }
 
+/// A telemetry sample from an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Site.
+    pub site: String,
+    /// Agent that sent it.
+    pub agent: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// The sample (JSON object).
+    pub body: String,
+}
+
 /// A stored job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -428,6 +441,17 @@ pub trait Store: Send + Sync {
     /// The decisions stored for a job, oldest first.
     fn decisions(&self, job_id: i64) -> impl Future<Output = Result<Vec<DecisionRecord>>> + Send;
 
+    /// A site's telemetry samples at or after `since`, oldest first, at most
+    /// `limit` (the newest ones when there are more).
+    fn samples(
+        &self,
+        site: &str,
+        since: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Sample>>> + Send;
+    /// Forgets samples older than `before`; returns how many.
+    fn prune_samples(&self, before: i64) -> impl Future<Output = Result<u64>> + Send;
+
     /// Stores the latest output tail of jobs, replacing what was there.
     fn put_logs(
         &self,
@@ -471,7 +495,7 @@ pub trait Store: Send + Sync {
     /// Every agent, by site then id.
     fn agents(&self) -> impl Future<Output = Result<Vec<AgentRecord>>> + Send;
     /// A heartbeat, in one transaction: records that the agent was seen (and its
-    /// telemetry), and for each `(job, token)` it holds, renews the lease until
+    /// telemetry, as its latest and as a sample of its site's history), and for each `(job, token)` it holds, renews the lease until
     /// `lease_until` if the lease is still its own and the job live, or says why
     /// not. Verdicts are in input order. An unknown agent is `NotFound`.
     fn heartbeat(

@@ -48,6 +48,10 @@ pub struct DemoArgs {
     /// Topology: a built-in name or a TOML file.
     #[arg(long, default_value = "cn-west")]
     topology: String,
+    /// Run this site's jobs as real processes on this machine (the local
+    /// executor) instead of simulating them (repeatable).
+    #[arg(long = "real-site", value_name = "SITE")]
+    real_sites: Vec<String>,
 }
 
 /// A demo tenant: a name, where it submits from, and its mix of work.
@@ -88,7 +92,28 @@ const TENANTS: [Tenant; 5] = [
 ];
 
 /// The `n`th job of the demo's workload for `tenant`: deterministic per seed.
-fn demo_job(seed: u64, n: u64, tenant: &Tenant, regions: &[String]) -> Value {
+/// The `n`th job of the demo's workload for `tenant`, deterministic per seed. Its
+/// command is runnable anywhere (`sh`): it prints what a real job would run and
+/// then sleeps for part of its declared run time divided by the clock's `speed`,
+/// so that a real agent joined to the demo (`--real-site`) runs it for real.
+fn demo_job(seed: u64, n: u64, tenant: &Tenant, regions: &[String], speed: f64) -> Value {
+    let mut job = demo_work(seed, n, tenant, regions);
+    let what = job["command"].as_str().unwrap_or("work").to_string();
+    let declared = suanwang_agent::simulated::declared_secs(&job).unwrap_or(60) as f64;
+    let share = 0.35 + 0.65 * draw(seed, n, 7);
+    let secs = declared * share / speed;
+    job["command"] = json!([
+        "sh",
+        "-c",
+        format!(
+            "echo \"suanwang demo job {n}: {what}\"; echo \"working for {secs:.1}s (of {declared:.0}s declared, at clock speed {speed})\"; sleep {secs:.1}; echo done"
+        )
+    ]);
+    job
+}
+
+/// The job's resources, times and data; `command` says what it stands for.
+fn demo_work(seed: u64, n: u64, tenant: &Tenant, regions: &[String]) -> Value {
     let u = |tag: u64| draw(seed, n, tag);
     let log_uniform = |lo: f64, hi: f64, tag: u64| lo * (hi / lo).powf(u(tag));
     let pick = |options: &[&'static str], tag: u64| {
@@ -126,7 +151,7 @@ fn demo_job(seed: u64, n: u64, tenant: &Tenant, regions: &[String]) -> Value {
                 "origin": origin,
                 "data": {"size_gib": log_uniform(200.0, 2000.0, 5).round(), "location": origin},
                 "residency": ["cn-mainland"],
-                "command": ["torchrun", "--nproc-per-node", gpus.min(8).to_string(), "train.py"]
+                "command": format!("torchrun --nproc-per-node {} train.py", gpus.min(8))
             })
         }
         1 => {
@@ -141,7 +166,7 @@ fn demo_job(seed: u64, n: u64, tenant: &Tenant, regions: &[String]) -> Value {
                 "origin": origin,
                 "data": {"size_gib": log_uniform(10.0, 100.0, 5).round(), "location": origin},
                 "residency": ["cn-mainland"],
-                "command": ["python", "batch_infer.py", "--shard", (n % 16).to_string()]
+                "command": format!("python batch_infer.py --shard {}", n % 16)
             })
         }
         3 => json!({
@@ -149,7 +174,7 @@ fn demo_job(seed: u64, n: u64, tenant: &Tenant, regions: &[String]) -> Value {
             "duration": hours(log_uniform(0.5, 3.0, 4)),
             "origin": origin,
             "residency": ["cn-mainland"],
-            "command": ["python", "finetune_lora.py"]
+            "command": "python finetune_lora.py"
         }),
         _ => {
             let cores = (log_uniform(64.0, 1024.0, 2) / 32.0).round().max(1.0) as u32 * 32;
@@ -159,7 +184,7 @@ fn demo_job(seed: u64, n: u64, tenant: &Tenant, regions: &[String]) -> Value {
                 "deadline": "24h",
                 "origin": origin,
                 "data": {"size_gib": log_uniform(20.0, 500.0, 5).round(), "location": origin},
-                "command": ["mpirun", "-n", cores.to_string(), "./solver"]
+                "command": format!("mpirun -n {cores} ./solver")
             })
         }
     }
@@ -236,6 +261,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let run_for = args.run_for.as_deref().map(parse_wall).transpose()?;
     let topology = crate::load_topology(&args.topology)?;
+    for site in &args.real_sites {
+        if topology.site(site).is_none() {
+            bail!(
+                "--real-site {site:?}: no such site in {} (sites: {})",
+                topology.name,
+                topology
+                    .sites
+                    .iter()
+                    .map(|s| s.id.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
     if args.reset {
         reset(&args.data)?;
     }
@@ -297,13 +336,25 @@ async fn demo(args: DemoArgs, topology: Topology, run_for: Option<Duration>) -> 
 
     let mut agents = Vec::new();
     for (i, site) in topology.sites.iter().enumerate() {
+        let mut config = AgentConfig::new(&url, &operator, &site.id.0);
+        if args.real_sites.contains(&site.id.0) {
+            let dir = args.data.join("agents").join(&site.id.0);
+            let (executor, _) = suanwang_agent::local::Local::new(&dir, Some(capacity_of(site)))
+                .with_context(|| format!("cannot use {}", dir.display()))?;
+            config.hostname = sysinfo::System::host_name();
+            agents.push(tokio::spawn(suanwang_agent::run(
+                config,
+                Arc::new(executor),
+                stopped(),
+            )));
+            continue;
+        }
         let executor = Arc::new(Simulated::new(
             capacity_of(site),
             args.speed,
             0.02,
             args.seed ^ (i as u64 + 1) << 32,
         ));
-        let mut config = AgentConfig::new(&url, &operator, &site.id.0);
         config.hostname = Some(format!("sim-{}", site.id.0));
         agents.push(tokio::spawn(suanwang_agent::run(
             config,
@@ -338,6 +389,11 @@ async fn demo(args: DemoArgs, topology: Topology, run_for: Option<Duration>) -> 
         "  tenant token {} (tenant {})",
         tenants[0].1, tenants[0].0.name
     );
+    for site in &args.real_sites {
+        println!(
+            "  site {site} runs its jobs as real processes here (`suanwang logs JOB_ID` shows their output)"
+        );
+    }
     println!("In another terminal:");
     println!("  export SUANWANG_URL={url} SUANWANG_TOKEN={admin}");
     println!("  suanwang top        # or: cargo run --release -- top");
@@ -435,7 +491,7 @@ async fn generate(
             _ = tokio::time::sleep(gap) => {}
         }
         let who = (draw(seed ^ run as u64, n, 901) * tenants.len() as f64) as usize % tenants.len();
-        let job = demo_job(seed ^ run as u64, n, tenants[who].0, &regions);
+        let job = demo_job(seed ^ run as u64, n, tenants[who].0, &regions, speed);
         let key = format!("demo-{run}-{n}");
         match clients[who].submit(&job, Some(&key)).await {
             Ok(_) => {
@@ -458,8 +514,9 @@ mod tests {
         let mut gpu = 0;
         for n in 0..400 {
             let tenant = &TENANTS[n as usize % TENANTS.len()];
-            let job = demo_job(3, n, tenant, &regions);
-            assert_eq!(job, demo_job(3, n, tenant, &regions));
+            let job = demo_job(3, n, tenant, &regions, 60.0);
+            assert_eq!(job, demo_job(3, n, tenant, &regions, 60.0));
+            assert_eq!(job["command"][0], "sh");
             let body = serde_json::to_vec(&job).unwrap();
             suanwang_server::JobSubmission::check(&body, &topology)
                 .unwrap_or_else(|e| panic!("job {n} {job}: {e}"));

@@ -220,6 +220,28 @@ fn a_job_submitted_with_the_cli_runs_on_a_local_agent_and_its_output_comes_back(
     let text = String::from_utf8_lossy(&logs.stdout);
     assert!(text.contains(&format!("hello from {failing}")), "{text:?}");
 
+    // Output shows while the job runs (heartbeats carry it), not only at the end.
+    let slow = submit(
+        &url,
+        &tenant,
+        &["sh", "-c", "echo early; sleep 4; echo late"],
+    );
+    wait_for(&url, &tenant, slow, 20, |j| j["state"] == "Running");
+    let started = Instant::now();
+    loop {
+        let out = cli(&url, &tenant, &["logs", &slow.to_string(), "--json"]);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if doc["tail"].as_str().unwrap_or_default().contains("early") {
+            assert_eq!(doc["complete"], false, "{doc}");
+            assert!(!doc["tail"].as_str().unwrap().contains("late"));
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "no output while running: {doc}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let ok = submit(&url, &tenant, &["true"]);
     let done = wait_for(&url, &tenant, ok, 20, |j| j["state"] == "Succeeded");
     assert_eq!(

@@ -92,49 +92,76 @@ fn the_demo_runs_jobs_through_live_agents_and_resumes() {
     let data = std::env::temp_dir().join(format!("suanwang-demo-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let sites = suanwang_topology::builtin("cn-west").unwrap().sites.len();
-    let first = demo(&data, &["--reset"], 14, |url, admin| {
-        let started = Instant::now();
-        // Every site's agent registers and stays live.
-        loop {
-            let overview = cli(url, admin, &["top", "--once", "--json"]);
-            let live = overview["sites"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|s| s["reachable"] == true)
-                .count();
-            if live == sites {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(8),
-                "only {live} of {sites} sites live: {overview}"
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        // Jobs are placed, run by the agents and succeed, with their exit code.
-        loop {
-            let done = cli(url, admin, &["jobs", "--state", "Succeeded", "--json"]);
-            if let Some(job) = done["jobs"].as_array().unwrap().first() {
-                assert_eq!(job["exit_code"], 0);
+    let first = demo(
+        &data,
+        &["--reset", "--real-site", "hami"],
+        16,
+        |url, admin| {
+            let started = Instant::now();
+            // Every site's agent registers and stays live.
+            loop {
+                let overview = cli(url, admin, &["top", "--once", "--json"]);
+                let live = overview["sites"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| s["reachable"] == true)
+                    .count();
+                if live == sites {
+                    break;
+                }
                 assert!(
-                    job["site"].is_string()
-                        && job["started_at"].is_i64()
-                        && job["finished_at"].is_i64(),
-                    "{job}"
+                    started.elapsed() < Duration::from_secs(8),
+                    "only {live} of {sites} sites live: {overview}"
                 );
-                assert_eq!(job["attempt"], 1);
-                let why = cli(url, admin, &["explain", &job["id"].to_string(), "--json"]);
-                assert_eq!(why["decisions"][0]["outcome"], "placed", "{why}");
-                break;
+                std::thread::sleep(Duration::from_millis(300));
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(12),
-                "no job succeeded in time"
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    });
+            // Jobs are placed, run by the agents and succeed, with their exit code.
+            loop {
+                let done = cli(url, admin, &["jobs", "--state", "Succeeded", "--json"]);
+                if let Some(job) = done["jobs"].as_array().unwrap().first() {
+                    assert_eq!(job["exit_code"], 0);
+                    assert!(
+                        job["site"].is_string()
+                            && job["started_at"].is_i64()
+                            && job["finished_at"].is_i64(),
+                        "{job}"
+                    );
+                    assert_eq!(job["attempt"], 1);
+                    let why = cli(url, admin, &["explain", &job["id"].to_string(), "--json"]);
+                    assert_eq!(why["decisions"][0]["outcome"], "placed", "{why}");
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(12),
+                    "no job succeeded in time"
+                );
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            // Hami's jobs run as real processes, and their output comes back.
+            loop {
+                let done = cli(
+                    url,
+                    admin,
+                    &["jobs", "--site", "hami", "--state", "Succeeded", "--json"],
+                );
+                if let Some(job) = done["jobs"].as_array().unwrap().first() {
+                    let logs = cli(url, admin, &["logs", &job["id"].to_string(), "--json"]);
+                    let tail = logs["tail"].as_str().unwrap();
+                    assert!(
+                        tail.contains("suanwang demo job") && tail.contains("done"),
+                        "{logs}"
+                    );
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(14),
+                    "no job ran for real at hami in time"
+                );
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        },
+    );
     let last = first.last().unwrap();
     assert!(last.contains("demo stopped"), "{first:#?}");
     let summary = &first[first.len() - 2];

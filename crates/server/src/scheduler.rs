@@ -451,6 +451,7 @@ impl Scheduler {
             let now = clock.now();
             self.refresh();
             let result = self.pass(&store, now).await;
+            let last_pass = std::time::Instant::now();
             metrics.passes.inc();
             if let Ok(r) = &result {
                 metrics.placed.inc_by(r.placed as u64);
@@ -478,9 +479,12 @@ impl Scheduler {
                 _ = &mut stop => return,
                 _ = tokio::time::sleep(tick) => {}
                 _ = wakeup.0.notified() => {
+                    // An idle loop answers at once; a busy one batches what
+                    // arrives within MIN_GAP of its last pass.
+                    let wait = MIN_GAP.saturating_sub(last_pass.elapsed());
                     tokio::select! {
                         _ = &mut stop => return,
-                        _ = tokio::time::sleep(MIN_GAP) => {}
+                        _ = tokio::time::sleep(wait) => {}
                     }
                 }
             }

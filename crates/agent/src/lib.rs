@@ -182,11 +182,17 @@ pub async fn run<E: Executor>(
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let mut session: Option<Session> = None;
     let mut next_beat = Instant::now();
+    // The lease call in flight (a long poll), if any.
+    let mut pending_lease: Option<tokio::task::JoinHandle<Result<Value, ClientError>>> = None;
     // What output tail was last sent per job.
     let mut sent_tails: BTreeMap<i64, (usize, u64)> = BTreeMap::new();
     tokio::pin!(stop);
     loop {
         let Some(current) = &session else {
+            // A lease asked for under a forgotten id would come back fenced.
+            if let Some(task) = pending_lease.take() {
+                task.abort();
+            }
             let registration = json!({
                 "site": config.site,
                 "executor": executor.kind(),
@@ -311,29 +317,6 @@ pub async fn run<E: Executor>(
                             }
                         }
                     }
-                    match client.lease(&id, config.max_lease).await {
-                        Ok(answer) => {
-                            for lease in answer["leases"].as_array().into_iter().flatten() {
-                                let assignment = Assignment {
-                                    job: lease["job"].as_i64().unwrap_or_default(),
-                                    token: lease["token"].as_i64().unwrap_or_default(),
-                                    spec: lease["spec"].clone(),
-                                };
-                                stats.leased += 1;
-                                held.insert(assignment.job, assignment.token);
-                                if let Err(why) =
-                                    executor.start(&assignment, events_tx.clone()).await
-                                {
-                                    outbox.push_back(json!({
-                                        "job": assignment.job, "token": assignment.token,
-                                        "state": "Failed", "exit_code": -1,
-                                        "message": format!("could not start: {why}"),
-                                    }));
-                                }
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "cannot lease"),
-                    }
                     next_beat = Instant::now() + every;
                 }
                 Err(e) if e.code() == Some("not_found") => {
@@ -351,10 +334,63 @@ pub async fn run<E: Executor>(
             next_beat = next_beat.max(Instant::now() + backoff.step());
         }
 
-        // 3. Wait for the next beat, an executor event, or the end.
+        // 3. Ask for work: a long poll that answers when the scheduler places
+        // something here, or empty by the next beat.
+        if reachable && session.is_some() && pending_lease.is_none() {
+            let wait = next_beat.saturating_duration_since(Instant::now()).min(
+                config
+                    .request_timeout
+                    .saturating_sub(Duration::from_secs(1)),
+            );
+            let (client, id, max) = (client.clone(), id.clone(), config.max_lease);
+            pending_lease = Some(tokio::spawn(async move {
+                client.lease_wait(&id, max, wait).await
+            }));
+        }
+
+        // 4. Wait for work, the next beat, an executor event, or the end.
         let first = tokio::select! {
-            _ = &mut stop => return Ok(stats),
+            _ = &mut stop => {
+                if let Some(task) = pending_lease.take() {
+                    task.abort();
+                }
+                return Ok(stats);
+            }
             _ = tokio::time::sleep_until(next_beat) => None,
+            answer = async { pending_lease.as_mut().expect("guarded").await }, if pending_lease.is_some() => {
+                pending_lease = None;
+                match answer {
+                    Ok(Ok(answer)) => {
+                        for lease in answer["leases"].as_array().into_iter().flatten() {
+                            let assignment = Assignment {
+                                job: lease["job"].as_i64().unwrap_or_default(),
+                                token: lease["token"].as_i64().unwrap_or_default(),
+                                spec: lease["spec"].clone(),
+                            };
+                            stats.leased += 1;
+                            held.insert(assignment.job, assignment.token);
+                            if let Err(why) = executor.start(&assignment, events_tx.clone()).await {
+                                outbox.push_back(json!({
+                                    "job": assignment.job, "token": assignment.token,
+                                    "state": "Failed", "exit_code": -1,
+                                    "message": format!("could not start: {why}"),
+                                }));
+                            }
+                        }
+                    }
+                    Ok(Err(e)) if e.code() == Some("not_found") => session = None,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "cannot lease");
+                        // Not at once again: wait for the next beat.
+                        tokio::select! {
+                            _ = &mut stop => return Ok(stats),
+                            _ = tokio::time::sleep_until(next_beat) => {}
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "the lease task failed"),
+                }
+                None
+            }
             event = events.recv() => event,
         };
         for event in first

@@ -67,7 +67,12 @@ fn percentiles(mut micros: Vec<u64>) -> (usize, f64, f64, f64) {
             .unwrap_or(0) as f64
             / 1000.0
     };
-    (micros.len(), pct(0.5), pct(0.99), micros.last().copied().unwrap_or(0) as f64 / 1000.0)
+    (
+        micros.len(),
+        pct(0.5),
+        pct(0.99),
+        micros.last().copied().unwrap_or(0) as f64 / 1000.0,
+    )
 }
 
 /// Agents mode: register, then heartbeat and lease on a fixed period, staggered.
@@ -175,13 +180,19 @@ async fn start_latency(args: &LoadgenArgs) -> anyhow::Result<()> {
                 break;
             }
             if Instant::now() > give_up {
-                bail!("job {id} did not finish in time: is an agent running at site {}?", args.site);
+                bail!(
+                    "job {id} did not finish in time: is an agent running at site {}?",
+                    args.site
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     let (n, p50, p99, max) = percentiles(latencies);
-    println!("{n} jobs at site {}: submit to process start p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms", args.site);
+    println!(
+        "{n} jobs at site {}: submit to process start p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
+        args.site
+    );
     Ok(())
 }
 

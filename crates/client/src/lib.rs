@@ -211,6 +211,22 @@ impl Client {
         .await
     }
 
+    /// `POST /v1/agents/{id}/lease` as a long poll: when nothing is due, the
+    /// server answers when the scheduler places something, or empty after `wait`.
+    pub async fn lease_wait(
+        &self,
+        agent: &str,
+        max: u32,
+        wait: std::time::Duration,
+    ) -> Result<Value, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/agents/{agent}/lease", self.base))
+                .json(&serde_json::json!({ "max": max, "wait_ms": wait.as_millis() as u64 })),
+        )
+        .await
+    }
+
     /// `POST /v1/agents/{id}/report`.
     pub async fn report(&self, agent: &str, report: &Value) -> Result<Value, ClientError> {
         self.send(

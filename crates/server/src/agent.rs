@@ -155,7 +155,15 @@ pub struct HeartbeatAnswer {
 pub struct LeaseRequest {
     /// At most this many jobs (1..=1000).
     pub max: u32,
+    /// When nothing is due, wait up to this long (ms, at most 30,000) for the
+    /// scheduler to place something, instead of answering empty at once (a long
+    /// poll: work reaches the agent when it is placed, not at its next beat).
+    #[serde(default)]
+    pub wait_ms: u64,
 }
+
+/// Longest long poll of a lease call, ms.
+pub const MAX_LEASE_WAIT_MS: u64 = 30_000;
 
 /// A job handed to an agent.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -401,13 +409,35 @@ pub(crate) async fn lease<S: Store>(
             field: "/max".into(),
         });
     }
+    if request.wait_ms > MAX_LEASE_WAIT_MS {
+        return Err(ApiError::Invalid {
+            message: format!("wait_ms must be at most {MAX_LEASE_WAIT_MS}"),
+            field: "/wait_ms".into(),
+        });
+    }
     let agent = known_agent(&app, &id).await?;
-    let now = app.clock.now();
-    let lease_until = now + app.lease_secs();
-    let jobs = app
-        .store
-        .lease(&agent.id, &agent.site, request.max, lease_until, now)
-        .await?;
+    // Subscribe before looking, so that a placement in between is not missed.
+    let mut placed = app.placed.subscribe();
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(request.wait_ms);
+    let (jobs, lease_until) = loop {
+        let now = app.clock.now();
+        let lease_until = now + app.lease_secs();
+        let jobs = app
+            .store
+            .lease(&agent.id, &agent.site, request.max, lease_until, now)
+            .await?;
+        if !jobs.is_empty() || tokio::time::Instant::now() >= until {
+            break (jobs, lease_until);
+        }
+        tokio::select! {
+            changed = placed.changed() => {
+                if changed.is_err() {
+                    break (jobs, lease_until);
+                }
+            }
+            _ = tokio::time::sleep_until(until) => {}
+        }
+    };
     app.metrics.dispatched.inc_by(jobs.len() as u64);
     let leases = jobs
         .into_iter()

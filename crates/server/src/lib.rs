@@ -53,6 +53,8 @@ pub struct App<S> {
     pub metrics: Arc<metrics::Metrics>,
     /// Network time.
     pub clock: clock::Clock,
+    /// Bumped by the scheduler when it places work: wakes agents' long polls.
+    pub placed: Arc<tokio::sync::watch::Sender<u64>>,
     /// How agents heartbeat and how long leases last.
     pub agents: agent::AgentPolicy,
     /// Tokens seen recently: digest → (principal, when looked up). Saves a
@@ -83,6 +85,7 @@ impl<S: Store + Clone + 'static> App<S> {
             commit,
             metrics: Arc::new(metrics::Metrics::default()),
             clock,
+            placed: Arc::new(tokio::sync::watch::Sender::new(0)),
             agents: agent::AgentPolicy::default(),
             tokens: TokenCache::default(),
         }
@@ -145,7 +148,8 @@ impl<S: Store + Clone + 'static> App<S> {
     ) -> tokio::task::JoinHandle<()> {
         let scheduler = scheduler::Scheduler::new((*self.topology()).clone(), self.clock.now())
             .with_lease_secs(self.lease_secs())
-            .following(Arc::clone(&self.network));
+            .following(Arc::clone(&self.network))
+            .notifying(Arc::clone(&self.placed));
         tokio::spawn(scheduler.run(
             self.store.clone(),
             self.clock,

@@ -69,6 +69,8 @@ pub struct Scheduler {
     lease_secs: i64,
     /// The topology to follow, and the generation the world was built from.
     follow: Option<(Arc<crate::TopologyCell>, u64)>,
+    /// Told after a pass that placed work.
+    placed: Option<Arc<tokio::sync::watch::Sender<u64>>>,
 }
 
 fn build_world(topology: Topology, epoch_unix: i64) -> World {
@@ -88,7 +90,15 @@ impl Scheduler {
             policy: Policy::new(PolicyKind::Balanced),
             lease_secs: 30,
             follow: None,
+            placed: None,
         }
+    }
+
+    /// Bumps `placed` after every pass that placed work, so that agents
+    /// waiting in a lease call look again at once.
+    pub fn notifying(mut self, placed: Arc<tokio::sync::watch::Sender<u64>>) -> Scheduler {
+        self.placed = Some(placed);
+        self
     }
 
     /// Follows the topology in `cell`: when an operator edits a site or link,
@@ -430,6 +440,11 @@ impl Scheduler {
                 (true, false) => report.rejected += 1,
                 (false, _) => {}
             }
+        }
+        if let Some(placed) = &self.placed
+            && report.placed > 0
+        {
+            placed.send_modify(|generation| *generation += 1);
         }
         Ok(report)
     }

@@ -14,6 +14,7 @@ struct Net {
     operator: String,
     acme: String,
     http: reqwest::Client,
+    placed: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -42,6 +43,7 @@ async fn start_with(name: &str, lease_ttl: std::time::Duration) -> Net {
     let mut app = App::new(store.clone(), topology);
     app.agents.lease_ttl = lease_ttl;
     app.agents.heartbeat_every = lease_ttl / 6;
+    let placed = std::sync::Arc::clone(&app.placed);
     tokio::spawn(suanwang_server::run(listener, app, async {
         let _ = stopped.await;
     }));
@@ -51,6 +53,7 @@ async fn start_with(name: &str, lease_ttl: std::time::Duration) -> Net {
         operator,
         acme,
         http: reqwest::Client::new(),
+        placed,
         _stop: stop,
     }
 }
@@ -514,5 +517,67 @@ async fn a_silent_sites_jobs_are_placed_again_and_its_old_lease_is_fenced_out() 
     assert_eq!(
         (status, done["state"].as_str(), done["attempt"].as_i64()),
         (StatusCode::OK, Some("Succeeded"), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn a_waiting_lease_answers_as_soon_as_work_is_placed() {
+    let net = start("longpoll").await;
+    let agent = net.register("hami").await;
+    let (status, body) = net
+        .post(
+            &format!("/v1/agents/{agent}/lease"),
+            &net.operator,
+            json!({"max": 1, "wait_ms": 60_000}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("/wait_ms"))
+    );
+    // Nothing due: an empty answer after the wait.
+    let started = std::time::Instant::now();
+    let (_, empty) = net
+        .post(
+            &format!("/v1/agents/{agent}/lease"),
+            &net.operator,
+            json!({"max": 1, "wait_ms": 300}),
+        )
+        .await;
+    assert_eq!(empty["leases"], json!([]));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    // Waiting while the scheduler places a job: the answer comes with it.
+    let path = format!("/v1/agents/{agent}/lease");
+    let waiting = {
+        let (http, base, token) = (net.http.clone(), net.base.clone(), net.operator.clone());
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let resp: Value = http
+                .post(format!("{base}{path}"))
+                .bearer_auth(token)
+                .json(&json!({"max": 1, "wait_ms": 20_000}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (resp, started.elapsed())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let body = json!({"demand": [{"class": "cpu", "count": 1}], "duration": "10m", "site": "hami",
+        "delayable": false, "command": ["true"]});
+    let (_, job) = net.post("/v1/jobs", &net.acme, body).await;
+    let now = job["created_at"].as_i64().unwrap();
+    let scheduler = Scheduler::new(suanwang_topology::builtin("cn-west").unwrap(), now)
+        .notifying(std::sync::Arc::clone(&net.placed));
+    let report = scheduler.pass(&net.store, now).await.unwrap();
+    assert_eq!(report.placed, 1);
+    let (answer, took) = waiting.await.unwrap();
+    assert_eq!(answer["leases"][0]["job"], job["id"], "{answer}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "answered after {took:?}"
     );
 }

@@ -32,8 +32,9 @@ const DECISION_CHUNK: usize = 64;
 /// How long telemetry samples are kept, network seconds.
 pub const TELEMETRY_RETENTION: i64 = 24 * 3600;
 /// Least time between two passes, so that a stream of submissions is handled in
-/// batches rather than one pass per job.
-const MIN_GAP: Duration = Duration::from_millis(1000);
+/// batches rather than one pass per job (more after a slow pass: eight times
+/// its length).
+const MIN_GAP: Duration = Duration::from_millis(250);
 
 /// Wakes the loop early (after a submission).
 #[derive(Debug, Default)]
@@ -465,8 +466,12 @@ impl Scheduler {
         loop {
             let now = clock.now();
             self.refresh();
+            let began = std::time::Instant::now();
             let result = self.pass(&store, now).await;
             let last_pass = std::time::Instant::now();
+            // Passes take at most about a ninth of the time: a slow pass (a big
+            // backlog) spaces the next one out, so submissions keep their share.
+            let gap = MIN_GAP.max((last_pass - began) * 8);
             metrics.passes.inc();
             if let Ok(r) = &result {
                 metrics.placed.inc_by(r.placed as u64);
@@ -496,7 +501,7 @@ impl Scheduler {
                 _ = wakeup.0.notified() => {
                     // An idle loop answers at once; a busy one batches what
                     // arrives within MIN_GAP of its last pass.
-                    let wait = MIN_GAP.saturating_sub(last_pass.elapsed());
+                    let wait = gap.saturating_sub(last_pass.elapsed());
                     tokio::select! {
                         _ = &mut stop => return,
                         _ = tokio::time::sleep(wait) => {}

@@ -80,8 +80,15 @@ fn read_site_file(path: &std::path::Path, site: &str) -> anyhow::Result<serde_js
         .get("site")
         .with_context(|| format!("{}: no [site] table", path.display()))?;
     let value = serde_json::to_value(table)?;
-    let parsed: suanwang_model::Site = serde_json::from_value(value.clone())
-        .with_context(|| format!("{}: [site] is not a valid site", path.display()))?;
+    let parsed: suanwang_model::Site = serde_path_to_error::deserialize(value.clone())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: [site] is not a valid site: site.{}: {}",
+                path.display(),
+                e.path(),
+                e.inner()
+            )
+        })?;
     if parsed.id.0 != site {
         bail!(
             "{}: [site] id is {:?}, but --site is {site:?}",

@@ -421,3 +421,143 @@ fn a_job_submitted_with_the_cli_runs_on_a_real_slurm_cluster() {
     let done = wait_for(&url, &tenant, ok, 60, |j| j["state"] == "Succeeded");
     assert_eq!(done["exit_code"], 0);
 }
+
+#[test]
+fn a_cancelled_job_is_killed_at_its_agent() {
+    let dir = Dir::new("cancel");
+    let db = dir.db();
+    let (operator, tenant) = (
+        token(&db, "operator", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    let _server = serve(&db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let _agent = agent(&url, &operator, "hami", &dir.0.join("a"));
+    let marker = dir.0.join("survived");
+    let script = format!("sleep 3; echo x > {}", marker.display());
+    let id = submit(&url, &tenant, &["sh", "-c", &script]);
+    wait_for(&url, &tenant, id, 20, |j| j["state"] == "Running");
+    let out = cli(&url, &tenant, &["cancel", &id.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !marker.exists(),
+        "the cancelled job's process group was not killed"
+    );
+    assert_eq!(job(&url, &tenant, id)["state"], "Cancelled");
+}
+
+#[test]
+fn an_agent_brings_a_new_site_into_the_network() {
+    let dir = Dir::new("newsite");
+    let db = dir.db();
+    let (operator, tenant) = (
+        token(&db, "operator", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    let _server = serve(&db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let site_file = dir.0.join("lab.toml");
+    std::fs::write(
+        &site_file,
+        r#"[site]
+id = "cq-lab"
+name = "Chongqing university lab"
+province = "Chongqing"
+hub = "chengdu-chongqing"
+location = { lat = 29.56, lon = 106.55 }
+jurisdiction = "cn-mainland"
+pue = 1.4
+capacity = { cpu = 32, mem_gib = 128 }
+price_cny_per_unit_hour = { cpu = 0.2, mem_gib = 0.02 }
+tariff = { base_cny_per_kwh = 0.6 }
+carbon = { grid_kg_per_kwh = 0.5, source = "MEE22 Chongqing (assumed)" }
+green = { share = 0.1 }
+"#,
+    )
+    .unwrap();
+    let data = dir.0.join("a").display().to_string();
+    let site_arg = site_file.display().to_string();
+    let _agent = agent_with(
+        &url,
+        &operator,
+        "cq-lab",
+        &[
+            "--executor",
+            "local",
+            "--data",
+            &data,
+            "--site-file",
+            &site_arg,
+        ],
+    );
+    let started = Instant::now();
+    loop {
+        let out = cli(&url, &tenant, &["sites", "--json"]);
+        if String::from_utf8_lossy(&out.stdout).contains("cq-lab") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the site did not appear"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = cli(
+        &url,
+        &tenant,
+        &[
+            "submit",
+            "--cpus",
+            "2",
+            "--duration",
+            "5m",
+            "--site",
+            "cq-lab",
+            "--no-delay",
+            "--",
+            "echo",
+            "hello lab",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id: i64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let done = wait_for(&url, &tenant, id, 20, |j| j["state"] == "Succeeded");
+    assert_eq!(done["site"], "cq-lab");
+    // A bad site file is refused before anything is sent.
+    std::fs::write(&site_file, "[site]\nid = \"cq-lab\"\npue = \"high\"\n").unwrap();
+    let out = Command::new(bin())
+        .args([
+            "agent",
+            "--server",
+            &url,
+            "--token",
+            &operator,
+            "--site",
+            "cq-lab",
+            "--site-file",
+            &site_arg,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("lab.toml") && err.contains("not a valid site"),
+        "{err}"
+    );
+}

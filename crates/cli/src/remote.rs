@@ -57,6 +57,10 @@ pub struct SubmitArgs {
     /// Submitting region.
     #[arg(long)]
     origin: Option<String>,
+    /// Latency target: MS@REGION, the most round-trip milliseconds from that
+    /// region to the site (e.g. 30@chongqing).
+    #[arg(long)]
+    latency: Option<String>,
     /// Pin to a site.
     #[arg(long)]
     site: Option<String>,
@@ -72,7 +76,8 @@ pub struct SubmitArgs {
     /// Idempotency key: a retried submit with the same key returns the same job.
     #[arg(long)]
     idempotency_key: Option<String>,
-    /// Read the job from a JSON file (flags given as well override it).
+    /// Read the job from a file, TOML (`.toml`) or JSON, with the API's fields
+    /// (flags given as well override it).
     #[arg(long, short = 'f')]
     file: Option<std::path::PathBuf>,
     /// Print the job document.
@@ -104,6 +109,31 @@ fn parse_data(text: &str) -> anyhow::Result<Value> {
     Ok(json!({"size_gib": value * scale, "location": place}))
 }
 
+/// A job file: TOML when it ends in `.toml`, else JSON; the same fields as the
+/// API's job document.
+fn read_job_file(path: &std::path::Path) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        let table: toml::Table =
+            toml::from_str(&text).with_context(|| format!("{}: not a TOML job", path.display()))?;
+        return Ok(serde_json::to_value(table)?);
+    }
+    serde_json::from_str(&text).with_context(|| format!("{}: not a JSON job", path.display()))
+}
+
+/// `MS@REGION`: the most round-trip latency allowed from a region.
+fn parse_latency(text: &str) -> anyhow::Result<Value> {
+    let (ms, region) = text
+        .split_once('@')
+        .context("--latency must be MS@REGION, e.g. 30@chongqing")?;
+    let ms: f64 = ms
+        .trim()
+        .trim_end_matches("ms")
+        .parse()
+        .with_context(|| format!("--latency {ms:?} is not a number of milliseconds"))?;
+    Ok(json!({"region": region, "max_ms": ms}))
+}
+
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -112,10 +142,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     let mut job: Value = match &args.file {
-        Some(path) => serde_json::from_str(
-            &std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?,
-        )
-        .with_context(|| format!("{}: not a JSON job", path.display()))?,
+        Some(path) => read_job_file(path)?,
         None => json!({}),
     };
     let obj = job
@@ -147,6 +174,10 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     set("deadline", args.deadline.clone().map(Value::from));
     set("data", args.data.as_deref().map(parse_data).transpose()?);
     set("origin", args.origin.clone().map(Value::from));
+    set(
+        "latency_target",
+        args.latency.as_deref().map(parse_latency).transpose()?,
+    );
     set("site", args.site.clone().map(Value::from));
     set("priority", args.priority.map(Value::from));
     if args.no_delay {

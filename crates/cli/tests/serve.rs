@@ -287,6 +287,48 @@ fn the_cli_submits_lists_explains_and_cancels() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/demand/0/class"));
     let sites = cli(&url, &token, &["sites"]);
     assert!(String::from_utf8(sites.stdout).unwrap().contains("hami"));
+    // A TOML job file, with a latency target from the flags.
+    let file = std::path::Path::new(&db.trim_start_matches("sqlite://")).with_file_name("job.toml");
+    std::fs::write(
+        &file,
+        "duration = \"2h\"\nresidency = [\"cn-mainland\"]\ncommand = [\"python\", \"infer.py\"]\n[[demand]]\nclass = \"l40s\"\ncount = 2\n",
+    )
+    .unwrap();
+    let out = cli(
+        &url,
+        &token,
+        &[
+            "submit",
+            "-f",
+            file.to_str().unwrap(),
+            "--latency",
+            "40@chongqing",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["spec"]["demand"][0]["class"], "l40s");
+    assert_eq!(doc["spec"]["latency_target"]["max_ms"], 40.0);
+    assert_eq!(doc["spec"]["latency_target"]["region"], "chongqing");
+    let bad = cli(
+        &url,
+        &token,
+        &[
+            "submit",
+            "--cpus",
+            "1",
+            "--duration",
+            "1h",
+            "--latency",
+            "fast",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("MS@REGION"));
     server.kill().unwrap();
     server.wait().unwrap();
     // Nobody listening: a clear message, not a stack of errors.

@@ -171,6 +171,19 @@ fn interval_text(interval: Duration) -> String {
     }
 }
 
+/// `drained`, `down` (its agents fell silent), `up`, or `-` (no agent ever joined).
+fn site_state(site: &Value) -> &'static str {
+    if site["drained"] == true {
+        "drained"
+    } else {
+        match site["reachable"].as_bool() {
+            Some(true) => "up",
+            Some(false) => "down",
+            None => "-",
+        }
+    }
+}
+
 /// One frame: a header line with the time and the network's totals, then one row
 /// per site.
 fn frame(doc: &Value) -> String {
@@ -187,6 +200,7 @@ fn frame(doc: &Value) -> String {
     let mut rows = vec![
         [
             "site",
+            "state",
             "use (busy/capacity)",
             "use %",
             "running",
@@ -202,6 +216,7 @@ fn frame(doc: &Value) -> String {
     for s in doc["sites"].as_array().into_iter().flatten() {
         rows.push(vec![
             s["site"].as_str().unwrap_or("?").to_string(),
+            site_state(s).to_string(),
             classes(s),
             dominant_share(s).map_or("-".into(), |share| format!("{:.0}", share * 100.0)),
             number(&s["running"], 0),
@@ -216,10 +231,10 @@ fn frame(doc: &Value) -> String {
     }
     // The table right-aligns every column but the first; padding the use column
     // to one width keeps its text left-aligned.
-    let width = rows.iter().map(|r| r[1].chars().count()).max().unwrap_or(0);
+    let width = rows.iter().map(|r| r[2].chars().count()).max().unwrap_or(0);
     for row in &mut rows {
-        let pad = width - row[1].chars().count();
-        row[1].push_str(&" ".repeat(pad));
+        let pad = width - row[2].chars().count();
+        row[2].push_str(&" ".repeat(pad));
     }
     out.push_str(&table(&rows));
     out
@@ -326,7 +341,7 @@ mod tests {
                     "site": "hami",
                     "capacity": {"a800": 64, "cpu": 4096, "mem_gib": 16384},
                     "busy": {"a800": 8, "cpu": 120},
-                    "queued": 1, "running": 2, "power_kw": 12.34,
+                    "queued": 1, "running": 2, "power_kw": 12.34, "reachable": true, "drained": false,
                     "grid_kg_per_kwh": 0.6612, "green_share": 0.35,
                     "tariff_cny_per_kwh": 0.3, "compute_cny_per_hour": 100.0
                 },
@@ -343,9 +358,9 @@ mod tests {
         let expected = "\
 2023-11-14 22:13:20 UTC  pending 3  power 12.3 kW  carbon 5.7 kg CO2/h  cost 890.1 CNY/h
 
-site       use (busy/capacity)                       use %  running  queued  power kW  tariff CNY/kWh  grid kg/kWh  green %
-hami       cpu 120/4096  mem_gib 0/16384  a800 8/64     12        2       1      12.3           0.300        0.661       35
-singapore  cpu 0/512                                     0        0       0       0.0           1.100        0.417        0
+site       state  use (busy/capacity)                       use %  running  queued  power kW  tariff CNY/kWh  grid kg/kWh  green %
+hami          up  cpu 120/4096  mem_gib 0/16384  a800 8/64     12        2       1      12.3           0.300        0.661       35
+singapore      -  cpu 0/512                                     0        0       0       0.0           1.100        0.417        0
 ";
         assert_eq!(frame(&doc), expected);
     }

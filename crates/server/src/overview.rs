@@ -26,6 +26,8 @@ pub struct SiteOverview {
     /// True if an agent of the site heartbeated within the lease time, false if
     /// it has agents but none did, null if no agent ever joined.
     pub reachable: Option<bool>,
+    /// Whether an operator drained it (it takes no new work).
+    pub drained: bool,
     /// Facility power of the busy units, kW (estimated from the power model).
     pub power_kw: f64,
     /// Grid carbon intensity now, kg CO2/kWh (official factor × borrowed shape).
@@ -70,6 +72,7 @@ pub async fn overview<S: Store>(
     lease_secs: i64,
 ) -> Result<Overview, ApiError> {
     let reach = crate::agent::reachability(store, now, lease_secs).await?;
+    let drained = store.drained().await?;
     let series = SeriesModel::new(topology, 0, None, 0.0);
     let at = SimTime(now);
     let mut sites: Vec<SiteOverview> = topology
@@ -88,6 +91,7 @@ pub async fn overview<S: Store>(
             queued: 0,
             running: 0,
             reachable: reach.get(&s.id.0).copied(),
+            drained: drained.iter().any(|d| d.site == s.id.0),
             power_kw: 0.0,
             grid_kg_per_kwh: series.carbon_kg_per_kwh(i, at),
             green_share: series.green_share(i, at),

@@ -51,6 +51,12 @@ enum Command {
     Cancel(remote::JobArgs),
     /// Why a job is where it is: the candidates weighed, or why it waits.
     Explain(remote::JobArgs),
+    /// Drain a site: it takes no new work; placed jobs go elsewhere (operator).
+    Drain(remote::DrainArgs),
+    /// Undrain a site (operator).
+    Undrain(remote::DrainArgs),
+    /// List the agents, live or not (operator).
+    Agents(remote::AgentsArgs),
     /// List the sites.
     Sites(remote::SitesArgs),
     /// Load generator: concurrent durable submits against a running server.
@@ -76,6 +82,9 @@ pub fn main() -> ExitCode {
         Command::Cancel(args) => remote::cancel(args),
         Command::Explain(args) => remote::explain(args),
         Command::Sites(args) => remote::sites(args),
+        Command::Drain(args) => remote::drain(args, true),
+        Command::Undrain(args) => remote::drain(args, false),
+        Command::Agents(args) => remote::agents(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Top(args) => top::run(args),
     };

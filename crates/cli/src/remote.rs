@@ -466,3 +466,81 @@ pub fn sites(args: SitesArgs) -> anyhow::Result<()> {
     print!("{}", table(&rows));
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    remote: Remote,
+    /// Site id.
+    site: String,
+    /// Why (drain only), shown to other operators.
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// Print the site document as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `suanwang drain SITE` / `undrain SITE` (operator token).
+pub fn drain(args: DrainArgs, drain: bool) -> anyhow::Result<()> {
+    let reason = drain.then_some(args.reason.as_str());
+    let doc = runtime()?.block_on(args.remote.client().drain(&args.site, reason))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else if doc["drained"].is_null() {
+        println!("site {} takes work", args.site);
+    } else {
+        println!(
+            "site {} drained: no new work; placed jobs go elsewhere",
+            args.site
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct AgentsArgs {
+    #[command(flatten)]
+    remote: Remote,
+    /// Print the agents as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `suanwang agents` (operator token): every agent, live or not.
+pub fn agents(args: AgentsArgs) -> anyhow::Result<()> {
+    let doc = runtime()?.block_on(args.remote.client().agents())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    let mut rows = vec![
+        [
+            "agent",
+            "site",
+            "live",
+            "executor",
+            "host",
+            "last seen",
+            "running",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for a in doc.as_array().into_iter().flatten() {
+        let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+        rows.push(vec![
+            text(&a["id"]),
+            text(&a["site"]),
+            if a["live"] == true { "yes" } else { "no" }.to_string(),
+            text(&a["info"]["executor"]),
+            text(&a["info"]["hostname"]),
+            a["last_seen"].to_string(),
+            a["telemetry"]["running_jobs"]
+                .as_u64()
+                .map_or("-".into(), |n| n.to_string()),
+        ]);
+    }
+    print!("{}", table(&rows));
+    Ok(())
+}

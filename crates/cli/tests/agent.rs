@@ -242,6 +242,26 @@ fn a_job_submitted_with_the_cli_runs_on_a_local_agent_and_its_output_comes_back(
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    let listed = cli(&url, &operator, &["agents"]);
+    let table = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        table.contains("hami") && table.contains("local") && table.contains("yes"),
+        "{table}"
+    );
+    let out = cli(
+        &url,
+        &operator,
+        &["drain", "hami", "--reason", "maintenance"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("drained"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refused = cli(&url, &tenant, &["drain", "hami"]);
+    assert_eq!(refused.status.code(), Some(1), "tenants cannot drain");
+    let out = cli(&url, &operator, &["undrain", "hami"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("takes work"));
     let ok = submit(&url, &tenant, &["true"]);
     let done = wait_for(&url, &tenant, ok, 20, |j| j["state"] == "Succeeded");
     assert_eq!(

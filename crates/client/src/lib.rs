@@ -165,6 +165,20 @@ impl Client {
         .await
     }
 
+    /// `POST /v1/sites/{id}/drain` (with a reason) or `/undrain` (operator).
+    pub async fn drain(&self, id: &str, reason: Option<&str>) -> Result<Value, ClientError> {
+        let req = match reason {
+            Some(reason) => self
+                .http
+                .post(format!("{}/v1/sites/{id}/drain", self.base))
+                .json(&serde_json::json!({ "reason": reason })),
+            None => self
+                .http
+                .post(format!("{}/v1/sites/{id}/undrain", self.base)),
+        };
+        self.send(req).await
+    }
+
     /// `GET /v1/sites`.
     pub async fn sites(&self) -> Result<Value, ClientError> {
         self.send(self.http.get(format!("{}/v1/sites", self.base)))

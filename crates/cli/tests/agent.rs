@@ -581,3 +581,111 @@ green = { share = 0.1 }
         "{err}"
     );
 }
+
+/// A TCP proxy that can be cut (every connection dropped, new ones refused) and
+/// restored: a network partition between an agent and the control plane.
+struct Proxy {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = open.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !flag.load(Ordering::SeqCst) {
+                    continue; // dropped: connection reset
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let flag = flag.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            use std::io::{Read, Write};
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            if !flag.load(Ordering::SeqCst) || to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, open }
+    }
+
+    fn set(&self, open: bool) {
+        self.open.store(open, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_partitioned_agent_retries_and_on_reconnecting_is_fenced_out() {
+    let dir = Dir::new("partition");
+    let db = dir.db();
+    let (operator, tenant) = (
+        token(&db, "operator", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    let _server = serve(&db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let proxy = Proxy::start(port);
+    let behind = format!("http://127.0.0.1:{}", proxy.port);
+    let (_cut, cut_log) = agent(&behind, &operator, "hami", &dir.0.join("a"));
+    let marker = dir.0.join("marker");
+    let script = format!("sleep 12; echo x >> {}", marker.display());
+    let id = submit(&url, &tenant, &["sh", "-c", &script]);
+    let running = wait_for(&url, &tenant, id, 20, |j| j["state"] == "Running");
+    let cut_agent = running["agent"].as_str().unwrap().to_string();
+    proxy.set(false);
+    // The other side of the partition: another agent of the site takes over.
+    let (_other, _) = agent(&url, &operator, "hami", &dir.0.join("b"));
+    let moved = wait_for(&url, &tenant, id, 20, |j| {
+        j["attempt"] == 2 && j["state"] == "Running"
+    });
+    assert_ne!(moved["agent"].as_str(), Some(cut_agent.as_str()));
+    proxy.set(true);
+    let started = Instant::now();
+    let mut retried = false;
+    loop {
+        let line = cut_log
+            .recv_timeout(Duration::from_secs(15))
+            .expect("the partitioned agent said nothing");
+        retried |= line.contains("heartbeat failed") || line.contains("cannot report");
+        if line.contains("stopping the job") || line.contains("lease lost") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no fencing seen"
+        );
+    }
+    assert!(retried, "the agent saw the partition and retried");
+    let done = wait_for(&url, &tenant, id, 40, |j| j["state"] == "Succeeded");
+    assert_eq!(done["attempt"], 2);
+    std::thread::sleep(Duration::from_secs(1));
+    let marks = std::fs::read_to_string(&marker).unwrap_or_default();
+    assert_eq!(
+        marks.lines().count(),
+        1,
+        "the cut-off copy was stopped: {marks:?}"
+    );
+}

@@ -418,7 +418,22 @@ pub fn explain(args: JobArgs) -> anyhow::Result<()> {
                 }
                 print!("{}", table(&rows));
             }
-            None => println!("{}: {}", d["outcome"].as_str().unwrap_or("?"), d["reason"]),
+            None => {
+                let outcome = d["outcome"].as_str().unwrap_or("?");
+                let what = d["reason"]
+                    .as_str()
+                    .or(d["message"].as_str())
+                    .map_or_else(|| d["reason"].to_string(), str::to_string);
+                match outcome {
+                    "report" => println!(
+                        "report: {} at {} (agent {}): {what}",
+                        d["state"].as_str().unwrap_or("?"),
+                        d["site"].as_str().unwrap_or("?"),
+                        d["agent"].as_str().unwrap_or("?")
+                    ),
+                    _ => println!("{outcome}: {what}"),
+                }
+            }
         }
     }
     Ok(())

@@ -547,8 +547,10 @@ async fn logs<S: Store>(
 pub struct Explanation {
     /// The job.
     pub job: JobDoc,
-    /// The scheduler's decisions, oldest first: for a placement, the candidates
-    /// weighed with their score terms; for a waiting or refused job, why.
+    /// The scheduler's decisions and the agents' notes, oldest first, each with
+    /// its time `at` (unix seconds) and `outcome`: `placed` (the candidates
+    /// weighed with their score terms), `pending` or `rejected` (why), `lost`,
+    /// `requeued`, `report` (an agent's message).
     #[schema(value_type = Vec<Object>)]
     pub decisions: Vec<serde_json::Value>,
 }
@@ -568,8 +570,12 @@ async fn explain<S: Store>(
         .await?
         .into_iter()
         .map(|d| {
-            serde_json::from_str(&d.body)
-                .map_err(|e| ApiError::Internal(format!("decision of job {id}: {e}")))
+            let mut body: serde_json::Value = serde_json::from_str(&d.body)
+                .map_err(|e| ApiError::Internal(format!("decision of job {id}: {e}")))?;
+            if let Some(object) = body.as_object_mut() {
+                object.insert("at".into(), d.at.into());
+            }
+            Ok::<_, ApiError>(body)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let decisions = if decisions.is_empty() {

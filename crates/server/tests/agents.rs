@@ -468,6 +468,13 @@ async fn a_silent_sites_jobs_are_placed_again_and_its_old_lease_is_fenced_out() 
         .filter_map(|d| d["outcome"].as_str())
         .collect();
     assert_eq!(outcomes, ["placed", "lost", "requeued", "placed"], "{why}");
+    let times: Vec<i64> = why["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["at"].as_i64().expect("every decision has its time"))
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 
     // The old holder comes back: its report and heartbeat are refused.
     let (status, body) = net

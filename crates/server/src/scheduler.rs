@@ -29,7 +29,8 @@ const HORIZON: usize = 672;
 pub const MAX_PER_PASS: u32 = 2_000;
 /// Decisions written per transaction.
 const DECISION_CHUNK: usize = 64;
-/// How long telemetry samples are kept, network seconds.
+/// How long telemetry samples, and agents that stopped heartbeating, are kept,
+/// network seconds.
 pub const TELEMETRY_RETENTION: i64 = 24 * 3600;
 /// Least time between two passes, so that a stream of submissions is handled in
 /// batches rather than one pass per job (more after a slow pass: eight times
@@ -230,6 +231,7 @@ impl Scheduler {
         let mut report = PassReport::default();
         self.recover_lost(store, now_unix, &mut report).await?;
         store.prune_samples(now_unix - TELEMETRY_RETENTION).await?;
+        store.forget_agents(now_unix - TELEMETRY_RETENTION).await?;
         // Sites whose agents all fell silent, and drained sites, take no new
         // work; what was placed there and has not started goes back to be
         // placed again.

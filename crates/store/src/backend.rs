@@ -670,6 +670,10 @@ macro_rules! impl_store {
                 row.as_ref().map(agent_from_row).transpose()
             }
 
+            async fn forget_agents(&self, before: i64) -> Result<u64> {
+                Ok(sqlx::query("DELETE FROM agents WHERE last_seen < $1").bind(before).execute(&self.pool).await?.rows_affected())
+            }
+
             async fn agents(&self) -> Result<Vec<AgentRecord>> {
                 let rows = sqlx::query("SELECT id, site, info, registered_at, last_seen, telemetry FROM agents ORDER BY site, id")
                     .fetch_all(&self.pool)

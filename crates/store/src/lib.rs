@@ -492,6 +492,9 @@ pub trait Store: Send + Sync {
     fn register_agent(&self, agent: &AgentRecord) -> impl Future<Output = Result<()>> + Send;
     /// The agent with this id.
     fn agent(&self, id: &str) -> impl Future<Output = Result<Option<AgentRecord>>> + Send;
+    /// Forgets agents last seen before `before` (an agent that restarts
+    /// registers anew, so old ids pile up); returns how many.
+    fn forget_agents(&self, before: i64) -> impl Future<Output = Result<u64>> + Send;
     /// Every agent, by site then id.
     fn agents(&self) -> impl Future<Output = Result<Vec<AgentRecord>>> + Send;
     /// A heartbeat, in one transaction: records that the agent was seen (and its

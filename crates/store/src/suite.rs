@@ -574,6 +574,38 @@ pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
         (a1.last_seen, a1.telemetry.as_deref()),
         (150, Some(r#"{"cpu":0.5}"#))
     );
+    store
+        .heartbeat("a1", Some(r#"{"cpu":0.6}"#), &[(job.id, 1)], 300, 160)
+        .await
+        .unwrap();
+    store
+        .heartbeat("a1", None, &[(job.id, 1)], 300, 170)
+        .await
+        .unwrap();
+    let samples = store.samples("s1", 0, 100).await.unwrap();
+    assert_eq!(
+        samples.iter().map(|s| s.at).collect::<Vec<_>>(),
+        [150, 160],
+        "one sample per heartbeat that carried one"
+    );
+    assert_eq!(samples[0].agent, "a1");
+    assert_eq!(store.samples("s1", 155, 100).await.unwrap().len(), 1);
+    assert_eq!(
+        store.samples("s1", 0, 1).await.unwrap()[0].at,
+        160,
+        "the newest when limited"
+    );
+    assert!(store.samples("s2", 0, 100).await.unwrap().is_empty());
+    assert_eq!(store.prune_samples(155).await.unwrap(), 1);
+    assert_eq!(store.samples("s1", 0, 100).await.unwrap().len(), 1);
+    store.register_agent(&agent("old", "s9", 1)).await.unwrap();
+    assert_eq!(
+        store.forget_agents(5).await.unwrap(),
+        1,
+        "only the silent one"
+    );
+    assert!(store.agent("old").await.unwrap().is_none());
+    assert!(store.agent("a1").await.unwrap().is_some());
     assert_eq!(
         store
             .heartbeat("a2", None, &[(job.id, 1)], 300, 150)
@@ -704,6 +736,23 @@ pub async fn cancelled_leases_are_called_back<S: Store>(store: &S) {
             ..
         })
     ));
+    store
+        .put_logs(&[(other.id, "line 1\n".into())], 8)
+        .await
+        .unwrap();
+    store
+        .put_logs(&[(other.id, "line 1\nline 2\n".into())], 9)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.logs(other.id).await.unwrap(),
+        Some(("line 1\nline 2\n".into(), 9))
+    );
+    assert_eq!(store.logs(job.id).await.unwrap(), None);
+    assert!(
+        store.put_logs(&[(999_999, "x".into())], 9).await.is_err(),
+        "logs need their job"
+    );
     let failed = store
         .report("a1", other.id, 1, JobState::Failed, Some(3), 9)
         .await

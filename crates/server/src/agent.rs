@@ -439,6 +439,9 @@ pub(crate) async fn lease<S: Store>(
         }
     };
     app.metrics.dispatched.inc_by(jobs.len() as u64);
+    for job in &jobs {
+        app.changed.mark(job.id);
+    }
     let leases = jobs
         .into_iter()
         .map(|job| {
@@ -493,6 +496,7 @@ pub(crate) async fn report<S: Store>(
             now,
         )
         .await?;
+    app.changed.mark(record.id);
     if let Some(tail) = &report.log_tail {
         app.store.put_logs(&[(record.id, clip(tail))], now).await?;
     }

@@ -55,6 +55,9 @@ pub struct App<S> {
     pub clock: clock::Clock,
     /// Bumped by the scheduler when it places work: wakes agents' long polls.
     pub placed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Jobs the API changed (reports, cancels, hand-outs), for the scheduler's
+    /// next pass to read again.
+    pub changed: Arc<scheduler::Changed>,
     /// How agents heartbeat and how long leases last.
     pub agents: agent::AgentPolicy,
     /// Tokens seen recently: digest → (principal, when looked up). Saves a
@@ -86,6 +89,7 @@ impl<S: Store + Clone + 'static> App<S> {
             metrics: Arc::new(metrics::Metrics::default()),
             clock,
             placed: Arc::new(tokio::sync::watch::Sender::new(0)),
+            changed: Arc::new(scheduler::Changed::default()),
             agents: agent::AgentPolicy::default(),
             tokens: TokenCache::default(),
         }
@@ -149,7 +153,8 @@ impl<S: Store + Clone + 'static> App<S> {
         let scheduler = scheduler::Scheduler::new((*self.topology()).clone(), self.clock.now())
             .with_lease_secs(self.lease_secs())
             .following(Arc::clone(&self.network))
-            .notifying(Arc::clone(&self.placed));
+            .notifying(Arc::clone(&self.placed))
+            .tracking(Arc::clone(&self.changed));
         tokio::spawn(scheduler.run(
             self.store.clone(),
             self.clock,
@@ -504,6 +509,7 @@ async fn cancel<S: Store>(
         exit_code: None,
     };
     let updated = app.store.transition(id, &change, app.clock.now()).await?;
+    app.changed.mark(id);
     Ok(Json(JobDoc::from(updated)?))
 }
 

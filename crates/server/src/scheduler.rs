@@ -63,6 +63,51 @@ pub struct PassReport {
     pub requeued: usize,
 }
 
+/// A booked job as the calendar needs it.
+#[derive(Debug, Clone, Copy)]
+struct Booking {
+    id: i64,
+    site: usize,
+    need: suanwang_sched::Need,
+    duration: SimDuration,
+    start_at: i64,
+    started_at: Option<i64>,
+    state: JobState,
+}
+
+/// The booked jobs (placed, dispatched, running), kept between passes: a pass
+/// re-reads only the jobs marked changed since the last one, and everything
+/// every [`FULL_RESYNC`] (so that a missed mark cannot leak capacity for long).
+#[derive(Debug, Default)]
+struct Bookings {
+    jobs: std::collections::HashMap<i64, Booking>,
+    synced: Option<std::time::Instant>,
+}
+
+/// How often the booked jobs are read again in full.
+const FULL_RESYNC: Duration = Duration::from_secs(30);
+
+/// Jobs changed outside the scheduler (reports, cancels, hand-outs), for the
+/// next pass to read again.
+#[derive(Debug, Default)]
+pub struct Changed(std::sync::Mutex<std::collections::HashSet<i64>>);
+
+impl Changed {
+    /// Marks a job changed.
+    pub fn mark(&self, job: i64) {
+        if let Ok(mut set) = self.0.lock() {
+            set.insert(job);
+        }
+    }
+
+    fn take(&self) -> Vec<i64> {
+        self.0
+            .lock()
+            .map(|mut set| set.drain().collect())
+            .unwrap_or_default()
+    }
+}
+
 /// The loop's fixed context.
 pub struct Scheduler {
     epoch_unix: i64,
@@ -73,6 +118,10 @@ pub struct Scheduler {
     follow: Option<(Arc<crate::TopologyCell>, u64)>,
     /// Told after a pass that placed work.
     placed: Option<Arc<tokio::sync::watch::Sender<u64>>>,
+    /// Booked jobs kept between passes.
+    bookings: std::sync::Mutex<Bookings>,
+    /// Jobs changed elsewhere since the last pass, when the API marks them.
+    changed: Option<Arc<Changed>>,
 }
 
 fn build_world(topology: Topology, epoch_unix: i64) -> World {
@@ -93,6 +142,92 @@ impl Scheduler {
             lease_secs: 30,
             follow: None,
             placed: None,
+            bookings: std::sync::Mutex::new(Bookings::default()),
+            changed: None,
+        }
+    }
+
+    /// Reads the jobs marked in `changed` again at each pass (the API marks
+    /// what it changes); without it, passes read every booked job.
+    pub fn tracking(mut self, changed: Arc<Changed>) -> Scheduler {
+        self.changed = Some(changed);
+        self
+    }
+
+    /// The booked jobs now: in full when due (or when nothing tracks
+    /// changes), else the cached ones with the changed jobs read again.
+    async fn booked<S: Store>(&self, store: &S) -> suanwang_store::Result<Vec<Booking>> {
+        let full = self.changed.is_none()
+            || self.bookings.lock().map_or(true, |b| {
+                b.synced.is_none_or(|at| at.elapsed() >= FULL_RESYNC)
+            });
+        let changed = self.changed.as_ref().map(|c| c.take()).unwrap_or_default();
+        let mut fresh = Vec::new();
+        if full {
+            for state in [JobState::Running, JobState::Dispatched, JobState::Placed] {
+                fresh.extend(all_jobs(store, state).await?);
+            }
+        } else {
+            for id in &changed {
+                match store.job(*id).await {
+                    Ok(job) => fresh.push(job),
+                    Err(suanwang_store::StoreError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let mut bookings = self.bookings.lock().unwrap_or_else(|e| e.into_inner());
+        if full {
+            bookings.jobs.clear();
+            bookings.synced = Some(std::time::Instant::now());
+        }
+        for job in fresh {
+            self.book(&mut bookings, &job);
+        }
+        Ok(bookings.jobs.values().copied().collect())
+    }
+
+    /// Puts a job's current state into the cache (or takes it out).
+    fn book(&self, bookings: &mut Bookings, job: &JobRecord) {
+        let live = matches!(
+            job.state,
+            JobState::Placed | JobState::Dispatched | JobState::Running
+        );
+        let (Some(site), Some(start_at), true) = (&job.site, job.start_at, live) else {
+            bookings.jobs.remove(&job.id);
+            return;
+        };
+        let Some(site) = self.world.sites.iter().position(|s| &s.id == site) else {
+            bookings.jobs.remove(&job.id);
+            return;
+        };
+        let (need, duration) = match bookings.jobs.get(&job.id) {
+            Some(b) if b.site == site => (b.need, b.duration),
+            _ => match self.request(job) {
+                Ok(r) => (r.need, r.duration),
+                Err(_) => {
+                    bookings.jobs.remove(&job.id);
+                    return;
+                }
+            },
+        };
+        bookings.jobs.insert(
+            job.id,
+            Booking {
+                id: job.id,
+                site,
+                need,
+                duration,
+                start_at,
+                started_at: job.started_at,
+                state: job.state,
+            },
+        );
+    }
+
+    fn unbook(&self, id: i64) {
+        if let Ok(mut bookings) = self.bookings.lock() {
+            bookings.jobs.remove(&id);
         }
     }
 
@@ -119,6 +254,10 @@ impl Scheduler {
         let (generation, topology) = cell.get();
         if generation != *seen {
             self.world = Arc::new(build_world((*topology).clone(), self.epoch_unix));
+            // Site indices may have moved: read every booked job again.
+            if let Ok(mut bookings) = self.bookings.lock() {
+                bookings.synced = None;
+            }
             self.follow = Some((Arc::clone(cell), generation));
             tracing::info!(generation, "scheduler follows the edited topology");
         }
@@ -141,6 +280,7 @@ impl Scheduler {
     ) -> suanwang_store::Result<()> {
         for job in store.expire_leases(now_unix).await? {
             report.lost += 1;
+            self.unbook(job.id);
             let restartable = serde_json::from_str::<JobSubmission>(&job.spec)
                 .map(|s| s.restartable)
                 .unwrap_or(false);
@@ -270,6 +410,7 @@ impl Scheduler {
                     .requeue(record.id, JobState::Placed, &body.to_string(), now_unix)
                     .await?
                 {
+                    self.unbook(record.id);
                     report.requeued += 1;
                 }
             }
@@ -287,42 +428,36 @@ impl Scheduler {
         // Jobs holding units now first, then placements by start: a placement
         // that a late-starting job has overrun no longer fits, and is placed
         // again rather than overbooking the site.
-        let mut booked = Vec::new();
-        for state in [JobState::Running, JobState::Dispatched, JobState::Placed] {
-            let mut jobs = all_jobs(store, state).await?;
-            jobs.sort_by_key(|j| (j.start_at, j.id));
-            booked.extend(jobs);
-        }
+        let mut booked = self.booked(store).await?;
+        booked.sort_by_key(|b| {
+            (
+                b.state != JobState::Running,
+                b.state != JobState::Dispatched,
+                b.start_at,
+                b.id,
+            )
+        });
         let now = self.sim_time(now_unix);
         let mut calendar = Calendar::new(self.world.capacity.clone(), SLOT, HORIZON, now);
         let mut overrun = Vec::new();
-        for record in &booked {
-            let (Some(site), Some(start)) = (&record.site, record.start_at) else {
-                continue;
-            };
-            let Some(site) = self.world.sites.iter().position(|s| &s.id == site) else {
-                continue;
-            };
-            let Ok(request) = self.request(record) else {
-                continue;
-            };
+        for b in &booked {
             // A job holds its units from its start for its whole run time: the
             // actual start once it runs, else the planned one (or now, if that
             // has passed and the agent has not started it yet).
-            let began = record.started_at.unwrap_or(start.max(now_unix));
+            let began = b.started_at.unwrap_or(b.start_at.max(now_unix));
             let start = self.sim_time(began).max(now);
-            let end = self.sim_time(began) + request.duration;
+            let end = self.sim_time(began) + b.duration;
             if end <= start {
                 continue;
             }
             let from = calendar.slot_of(start.0);
             let to = calendar.slot_of(end.0 - 1) + 1;
-            if let Err(e) = calendar.reserve(site, &request.need, from, to) {
-                if record.state == JobState::Placed {
-                    overrun.push((record.id, e));
+            if let Err(e) = calendar.reserve(b.site, &b.need, from, to) {
+                if b.state == JobState::Placed {
+                    overrun.push((b.id, e));
                 } else {
                     // Both hold units at the site now; its own engine queues.
-                    tracing::debug!(job = record.id, error = ?e, "a running job overlaps another");
+                    tracing::debug!(job = b.id, error = ?e, "a running job overlaps another");
                 }
             }
         }
@@ -335,6 +470,7 @@ impl Scheduler {
                 .requeue(id, JobState::Placed, &body.to_string(), now_unix)
                 .await?
             {
+                self.unbook(id);
                 report.requeued += 1;
             }
         }
@@ -361,6 +497,8 @@ impl Scheduler {
         let world = Arc::clone(&self.world);
         let policy = self.policy;
         let job_ids = ids.clone();
+        let shapes: Vec<(suanwang_sched::Need, SimDuration)> =
+            requests.iter().map(|r| (r.need, r.duration)).collect();
         // The core is pure CPU work: keep it off the async workers.
         let decisions = tokio::task::spawn_blocking(move || {
             let forecast = world.forecast(now.0, calendar.base(), HORIZON, 0.0, 0);
@@ -404,7 +542,17 @@ impl Scheduler {
                         start_at: Some(p.start.0 + self.epoch_unix),
                         exit_code: None,
                     };
-                    batch.push((id, change, body.to_string(), true));
+                    let (need, duration) = shapes[decision.index];
+                    let booking = Booking {
+                        id,
+                        site: p.site,
+                        need,
+                        duration,
+                        start_at: p.start.0 + self.epoch_unix,
+                        started_at: None,
+                        state: JobState::Placed,
+                    };
+                    batch.push((id, change, body.to_string(), Some(booking)));
                 }
                 Outcome::Rejected(_) => {
                     let change = Transition {
@@ -414,7 +562,7 @@ impl Scheduler {
                         start_at: None,
                         exit_code: None,
                     };
-                    batch.push((id, change, body.to_string(), false));
+                    batch.push((id, change, body.to_string(), None));
                 }
                 Outcome::Pending(_) => {
                     // Record why it waits once, not on every pass.
@@ -437,13 +585,18 @@ impl Scheduler {
         for chunk in items.chunks(DECISION_CHUNK) {
             applied.extend(store.decide_many(chunk, now_unix).await?);
         }
-        for ((_, _, _, placed), done) in batch.iter().zip(applied) {
-            match (done, placed) {
-                (true, true) => report.placed += 1,
-                (true, false) => report.rejected += 1,
+        let mut bookings = self.bookings.lock().unwrap_or_else(|e| e.into_inner());
+        for ((_, _, _, booking), done) in batch.iter().zip(applied) {
+            match (done, booking) {
+                (true, Some(booking)) => {
+                    bookings.jobs.insert(booking.id, *booking);
+                    report.placed += 1;
+                }
+                (true, None) => report.rejected += 1,
                 (false, _) => {}
             }
         }
+        drop(bookings);
         if let Some(placed) = &self.placed
             && report.placed > 0
         {

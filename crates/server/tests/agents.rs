@@ -15,6 +15,7 @@ struct Net {
     acme: String,
     http: reqwest::Client,
     placed: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    changed: std::sync::Arc<suanwang_server::scheduler::Changed>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -44,6 +45,7 @@ async fn start_with(name: &str, lease_ttl: std::time::Duration) -> Net {
     app.agents.lease_ttl = lease_ttl;
     app.agents.heartbeat_every = lease_ttl / 6;
     let placed = std::sync::Arc::clone(&app.placed);
+    let changed = std::sync::Arc::clone(&app.changed);
     tokio::spawn(suanwang_server::run(listener, app, async {
         let _ = stopped.await;
     }));
@@ -54,6 +56,7 @@ async fn start_with(name: &str, lease_ttl: std::time::Duration) -> Net {
         acme,
         http: reqwest::Client::new(),
         placed,
+        changed,
         _stop: stop,
     }
 }
@@ -587,4 +590,46 @@ async fn a_waiting_lease_answers_as_soon_as_work_is_placed() {
         took < std::time::Duration::from_secs(5),
         "answered after {took:?}"
     );
+}
+
+#[tokio::test]
+async fn the_scheduler_keeps_bookings_between_passes_and_reads_what_the_api_changed() {
+    let net = start("bookings").await;
+    let whole_site = json!({"demand": [{"class": "h800", "count": 64}], "duration": "2h",
+        "site": "singapore", "delayable": false, "command": ["true"]});
+    let (_, first) = net.post("/v1/jobs", &net.acme, whole_site.clone()).await;
+    let now = first["created_at"].as_i64().unwrap();
+    let scheduler = Scheduler::new(suanwang_topology::builtin("cn-west").unwrap(), now)
+        .tracking(std::sync::Arc::clone(&net.changed));
+    assert_eq!(scheduler.pass(&net.store, now).await.unwrap().placed, 1);
+    let start_of = |doc: &Value| doc["start_at"].as_i64().unwrap();
+    let first = net
+        .get(&format!("/v1/jobs/{}", first["id"]), &net.acme)
+        .await;
+    // The second waits for the first (known from the kept bookings).
+    let (_, second) = net.post("/v1/jobs", &net.acme, whole_site.clone()).await;
+    assert_eq!(scheduler.pass(&net.store, now).await.unwrap().placed, 1);
+    let second = net
+        .get(&format!("/v1/jobs/{}", second["id"]), &net.acme)
+        .await;
+    assert!(
+        start_of(&second) >= start_of(&first) + 7200,
+        "{first} {second}"
+    );
+    // Cancelled through the API: marked, so the next pass frees its units and
+    // a third job takes them at once.
+    let (status, _) = net
+        .post(
+            &format!("/v1/jobs/{}/cancel", first["id"]),
+            &net.acme,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, third) = net.post("/v1/jobs", &net.acme, whole_site).await;
+    assert_eq!(scheduler.pass(&net.store, now).await.unwrap().placed, 1);
+    let third = net
+        .get(&format!("/v1/jobs/{}", third["id"]), &net.acme)
+        .await;
+    assert!(start_of(&third) < start_of(&second), "{third} {second}");
 }

@@ -80,8 +80,8 @@ fn read_site_file(path: &std::path::Path, site: &str) -> anyhow::Result<serde_js
         .get("site")
         .with_context(|| format!("{}: no [site] table", path.display()))?;
     let value = serde_json::to_value(table)?;
-    let parsed: suanwang_model::Site = serde_path_to_error::deserialize(value.clone())
-        .map_err(|e| {
+    let parsed: suanwang_model::Site =
+        serde_path_to_error::deserialize(value.clone()).map_err(|e| {
             anyhow::anyhow!(
                 "{}: [site] is not a valid site: site.{}: {}",
                 path.display(),

@@ -1,11 +1,12 @@
 //! Builds the web console in `console/` with npm when its sources are newer than
-//! `console/dist` (or `dist` is missing), then writes `assets.rs` in OUT_DIR: one
-//! `include_bytes!` per file of `dist`. Node and npm are needed only to build,
-//! never to run the server.
+//! `console/dist` (or `dist` is missing), copies `dist` into OUT_DIR and writes
+//! `assets.rs` there: one `include_bytes!` per file. Node and npm are needed only
+//! to build, never to run the server.
 //!
 //! The rerun-if-changed list names the console's sources one by one, never the
-//! `console/` folder itself: `node_modules` and `dist` change under npm, and
-//! listing them would rerun this script (and npm) on every build.
+//! `console/` folder itself nor `dist`: `node_modules` and `dist` change under npm,
+//! and listing them would rerun this script on the next build. The copy in OUT_DIR
+//! means a deleted `dist` breaks nothing until a source changes, which rebuilds it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,11 +32,6 @@ fn main() {
             println!("cargo:rerun-if-changed={}", path.display());
         }
     }
-    // Deleting dist (or its index) must rebuild it.
-    println!(
-        "cargo:rerun-if-changed={}",
-        console.join("dist/index.html").display()
-    );
 
     if let Err(message) = build(&console) {
         eprintln!(
@@ -45,9 +41,15 @@ fn main() {
         std::process::exit(1);
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
-    let dist = console.join("dist");
+    let copy = out.join("dist");
+    let _ = std::fs::remove_dir_all(&copy);
     let mut files = Vec::new();
-    collect(&dist, &dist, &mut files);
+    collect(
+        &console.join("dist"),
+        &console.join("dist"),
+        &copy,
+        &mut files,
+    );
     files.sort();
     let mut code = String::from(
         "/// Every file of console/dist: path relative to dist, with `/`, and its bytes.\n\
@@ -97,6 +99,8 @@ fn npm(console: &Path, args: &[&str]) -> Result<(), String> {
         .current_dir(console)
         // npm's progress output is noise in cargo's captured log.
         .env("npm_config_progress", "false")
+        // Cargo reads a build script's stdout for directives: npm's goes to stderr.
+        .stdout(std::process::Stdio::from(std::io::stderr()))
         .status()
         .map_err(|e| {
             format!(
@@ -127,28 +131,28 @@ fn newest(path: &Path) -> Option<SystemTime> {
     latest
 }
 
-fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, String)>) {
+/// Copies every file under `dir` (inside `root`) to the same place under `copy`;
+/// lists each as (path relative to `root` with `/`, absolute path of the copy).
+fn collect(root: &Path, dir: &Path, copy: &Path, files: &mut Vec<(String, String)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            collect(root, &path, files);
+            collect(root, &path, copy, files);
         } else {
-            let relative = path
-                .strip_prefix(root)
-                .expect("under dist")
+            let within = path.strip_prefix(root).expect("under dist");
+            let relative = within
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            let absolute = path
-                .canonicalize()
-                .unwrap_or(path.clone())
-                .to_string_lossy()
-                .into_owned();
-            files.push((relative, absolute));
+            let target = copy.join(within);
+            std::fs::create_dir_all(target.parent().expect("a file has a parent"))
+                .expect("create a folder in OUT_DIR");
+            std::fs::copy(&path, &target).expect("copy a console file to OUT_DIR");
+            files.push((relative, target.to_string_lossy().into_owned()));
         }
     }
 }

@@ -212,12 +212,45 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
             "/v1/agents/{id}/report",
             post(agent::report::<S>).layer(DefaultBodyLimit::max(agent::MAX_AGENT_BODY)),
         )
+        .fallback(console_asset)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(Arc::new(app))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,
         ))
+}
+
+/// The web console's embedded files: `/` is its index, `/assets/*` its scripts and
+/// styles. Only paths no API route matched reach here, so the console can never
+/// shadow `/v1`, `/metrics`, `/healthz` or `/openapi.json`; anything else is the
+/// API's ordinary 404.
+async fn console_asset(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::http::{Method, header};
+    let asset = match method {
+        Method::GET | Method::HEAD => suanwang_console::asset(uri.path()),
+        _ => None,
+    };
+    let Some(asset) = asset else {
+        return ApiError::NotFound(format!("no route for {method} {}", uri.path())).into_response();
+    };
+    let cache = if asset.immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    (
+        [
+            (header::CONTENT_TYPE, asset.content_type),
+            (header::CACHE_CONTROL, cache),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        asset.bytes,
+    )
+        .into_response()
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the

@@ -1,0 +1,117 @@
+// The API client: the token from sessionStorage as a bearer token, errors as ApiError.
+
+const TOKEN_KEY = 'suanwang.token';
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function token(): string | null {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(value: string | null): void {
+  if (value) sessionStorage.setItem(TOKEN_KEY, value);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** GET `path` with `bearer` (the stored token by default), parsed as JSON. */
+export async function get<T>(path: string, bearer: string | null = token()): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      headers: bearer ? { authorization: `Bearer ${bearer}` } : {},
+    });
+  } catch (e) {
+    throw new ApiError(0, `the server did not answer (${(e as Error).message})`);
+  }
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      const body = await response.json();
+      if (body && typeof body.error === 'string') message = body.error;
+      else if (body && typeof body.message === 'string') message = body.message;
+    } catch {
+      // Not JSON: keep the status line.
+    }
+    throw new ApiError(response.status, message);
+  }
+  return (await response.json()) as T;
+}
+
+export interface Location {
+  lat: number;
+  lon: number;
+}
+
+export interface SiteDoc {
+  id: string;
+  site: {
+    name?: string;
+    name_zh?: string;
+    location: Location;
+    capacity?: Record<string, number>;
+    [key: string]: unknown;
+  };
+  drained: boolean;
+  reachable: boolean | null;
+}
+
+export interface SiteNow {
+  site: string;
+  capacity: Record<string, number>;
+  busy: Record<string, number>;
+  queued: number;
+  running: number;
+  reachable: boolean | null;
+  power_kw: number;
+  grid_kg_per_kwh: number;
+  green_share: number;
+  tariff_cny_per_kwh: number;
+  compute_cny_per_hour: number;
+}
+
+export interface Overview {
+  at: number;
+  pending: number;
+  sites: SiteNow[];
+  power_kw: number;
+  carbon_kg_per_hour: number;
+  cost_cny_per_hour: number;
+}
+
+export interface JobDoc {
+  id: number;
+  tenant_id: number;
+  state: string;
+  site: string | null;
+  start_at: number | null;
+  exit_code: number | null;
+  spec: unknown;
+  created_at: number;
+  updated_at: number;
+  attempt: number;
+  agent: string | null;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface JobPage {
+  jobs: JobDoc[];
+  next: number | null;
+}
+
+export interface Explanation {
+  job: JobDoc;
+  decisions: Record<string, unknown>[];
+}
+
+export interface Logs {
+  tail: string;
+  complete: boolean;
+}

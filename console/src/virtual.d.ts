@@ -1,0 +1,4 @@
+declare module 'virtual:network-map' {
+  const map: object;
+  export default map;
+}

@@ -99,15 +99,20 @@ impl Local {
     }
 }
 
-/// The tail of a file: its last `max` bytes, from a character boundary.
+/// The tail of a file: its last `max` bytes (read from there, not from the
+/// start), from a character boundary; `None` if it cannot be read. Shared by the
+/// executors that keep a job's output in a file.
 pub fn tail(path: &Path, max: usize) -> Option<String> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut from = bytes.len().saturating_sub(max);
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let from = len.saturating_sub(max as u64);
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut bytes = Vec::with_capacity((len - from) as usize);
+    file.take(max as u64).read_to_end(&mut bytes).ok()?;
     // Skip UTF-8 continuation bytes so the tail starts on a character.
-    while from < bytes.len() && (bytes[from] & 0xC0) == 0x80 {
-        from += 1;
-    }
-    Some(String::from_utf8_lossy(&bytes[from..]).into_owned())
+    let start = bytes.iter().take_while(|&&b| b & 0xC0 == 0x80).count();
+    Some(String::from_utf8_lossy(&bytes[start..]).into_owned())
 }
 
 impl Executor for Local {
@@ -421,6 +426,7 @@ mod tests {
         let file = dir.join("t");
         std::fs::write(&file, "ab算网").unwrap();
         assert_eq!(tail(&file, 4).unwrap(), "网");
+        assert_eq!(tail(&file, 5).unwrap(), "网");
         assert_eq!(tail(&file, 100).unwrap(), "ab算网");
         assert!(tail(&dir.join("none"), 4).is_none());
     }

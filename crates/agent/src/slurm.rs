@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -340,24 +339,6 @@ fn capacity_of(
     capacity.insert("cpu".to_string(), cpus);
     capacity.insert("mem_gib".to_string(), mem_mb / 1024);
     (capacity, gres_names)
-}
-
-/// The last `max` bytes of a file, from a character boundary; `None` if it
-/// cannot be read.
-async fn tail(path: &Path, max: usize) -> Option<String> {
-    let mut file = tokio::fs::File::open(path).await.ok()?;
-    let len = file.metadata().await.ok()?.len();
-    let from = len.saturating_sub(max as u64);
-    file.seek(std::io::SeekFrom::Start(from)).await.ok()?;
-    let mut bytes = Vec::with_capacity((len - from) as usize);
-    file.take(max as u64).read_to_end(&mut bytes).await.ok()?;
-    // Skip UTF-8 continuation bytes so the tail starts on a character.
-    let start = bytes
-        .iter()
-        .take(3)
-        .take_while(|&&b| b & 0xC0 == 0x80)
-        .count();
-    Some(String::from_utf8_lossy(&bytes[start..]).into_owned())
 }
 
 /// A job this executor submitted.
@@ -990,7 +971,7 @@ impl Executor for Slurm {
 
     async fn log_tail(&self, job: i64, max: usize) -> Option<String> {
         let output = self.jobs.lock().ok()?.get(&job)?.output.clone();
-        match tail(&output, max).await {
+        match crate::local::tail(&output, max) {
             Some(text) => Some(text),
             // Not written yet: the job is still pending.
             None if !output.exists() => Some(String::new()),
@@ -1127,16 +1108,5 @@ mod tests {
             "Invalid job id specified (error 2017): Unable to find JobId=9"
         );
         assert!(errors_of(&json!({"errors": []})).is_none());
-    }
-
-    #[tokio::test]
-    async fn tails_start_on_a_character() {
-        let file = std::env::temp_dir().join(format!("suanwang-slurm-tail-{}", std::process::id()));
-        std::fs::write(&file, "ab算网").unwrap();
-        assert_eq!(tail(&file, 4).await.unwrap(), "网");
-        assert_eq!(tail(&file, 5).await.unwrap(), "网");
-        assert_eq!(tail(&file, 100).await.unwrap(), "ab算网");
-        let _ = std::fs::remove_file(&file);
-        assert!(tail(&file, 4).await.is_none());
     }
 }

@@ -40,8 +40,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 60.0)]
     rate: f64,
     /// Stop after this much wall time (e.g. 90s, 10m); default: until Ctrl-C.
-    #[arg(long = "for", value_name = "DURATION")]
-    run_for: Option<String>,
+    #[arg(long = "for", value_name = "DURATION", value_parser = crate::serve::parse_wall)]
+    run_for: Option<Duration>,
     /// Seed of the workload.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -190,16 +190,6 @@ fn demo_work(seed: u64, n: u64, tenant: &Tenant, regions: &[String]) -> Value {
     }
 }
 
-fn parse_wall(text: &str) -> anyhow::Result<Duration> {
-    let secs = suanwang_model::SimDuration::parse(text)
-        .map_err(|e| anyhow::anyhow!("--for: {e}"))?
-        .0;
-    if secs <= 0 {
-        bail!("--for must be more than zero (got {text:?})");
-    }
-    Ok(Duration::from_secs(secs as u64))
-}
-
 /// Empties the data directory, refusing one that does not look like ours.
 fn reset(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {
@@ -259,7 +249,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             args.rate
         );
     }
-    let run_for = args.run_for.as_deref().map(parse_wall).transpose()?;
+    let run_for = args.run_for;
     let topology = crate::load_topology(&args.topology)?;
     for site in &args.real_sites {
         if topology.site(site).is_none() {

@@ -29,15 +29,22 @@ pub struct ServeArgs {
     lease_ttl: Duration,
 }
 
-/// A wall-clock duration: `500ms`, `5s`, `2m`.
+/// A wall-clock duration: `500ms`, `1.5s`, `2m`, `1h` or a bare number of
+/// seconds; `None` if it is not one. The CLI's one parser of such durations.
+pub(crate) fn wall_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, scale) = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)]
+        .into_iter()
+        .find_map(|(unit, scale)| Some((text.strip_suffix(unit)?, scale)))
+        .unwrap_or((text, 1.0));
+    let n = number.trim().parse::<f64>().ok()?;
+    Duration::try_from_secs_f64(n * scale).ok()
+}
+
+/// [`wall_duration`] for clap, refusing zero.
 pub(crate) fn parse_wall(text: &str) -> Result<Duration, String> {
-    let d = match text.strip_suffix("ms") {
-        Some(ms) => ms
-            .parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|_| format!("invalid duration {text:?} (e.g. 500ms, 5s, 2m)"))?,
-        None => Duration::from_secs(suanwang_model::SimDuration::parse(text)?.0.max(0) as u64),
-    };
+    let d = wall_duration(text)
+        .ok_or_else(|| format!("invalid duration {text:?} (e.g. 500ms, 5s, 2m)"))?;
     if d.is_zero() {
         return Err(format!("{text:?}: must be more than zero"));
     }

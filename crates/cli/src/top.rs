@@ -62,15 +62,7 @@ pub fn run(args: TopArgs) -> anyhow::Result<()> {
 /// `SimDuration::parse` is not used: it counts whole seconds and has no `ms`.
 fn parse_interval(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
-    let (number, scale) = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)]
-        .into_iter()
-        .find_map(|(unit, scale)| Some((text.strip_suffix(unit)?, scale)))
-        .unwrap_or((text, 1.0));
-    let interval = number
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(|n| Duration::try_from_secs_f64(n * scale).ok())
+    let interval = crate::serve::wall_duration(text)
         .with_context(|| format!("invalid --interval {text:?} (expected e.g. 500ms, 2s, 1m)"))?;
     if interval.is_zero() {
         bail!("--interval must be more than zero (got {text:?}); try 500ms or 2s");

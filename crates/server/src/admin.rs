@@ -205,6 +205,51 @@ pub(crate) async fn site<S: Store>(
 }
 
 /// Query of `GET /v1/sites/{id}/telemetry`.
+/// Query of `GET /v1/sites/{id}/series`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesQuery {
+    /// Hours before now (0..=168, default 24).
+    pub before_h: Option<u32>,
+    /// Hours after now (0..=168, default 24).
+    pub after_h: Option<u32>,
+}
+
+/// One slot of a site's series.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SeriesPoint {
+    /// Start of the slot, unix seconds.
+    pub at: i64,
+    /// Grid carbon intensity, kg CO2/kWh.
+    pub carbon_kg_per_kwh: f64,
+    /// Green-power share, 0..1.
+    pub green_share: f64,
+    /// Electricity price, CNY/kWh.
+    pub tariff_cny_per_kwh: f64,
+    /// After now: what the scheduler plans with.
+    pub forecast: bool,
+}
+
+/// A site's price and carbon over time (`GET /v1/sites/{id}/series`).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SeriesDoc {
+    /// Site id.
+    pub site: String,
+    /// Now, unix seconds.
+    pub now: i64,
+    /// Spacing of the points, seconds (the scheduler's slot).
+    pub slot_secs: i64,
+    /// Where the carbon shape comes from (it is borrowed from another grid).
+    pub carbon_label: String,
+    /// Where past values come from: `model` (the topology's series) until a live
+    /// grid feed is configured, so today actual and forecast are the same model.
+    pub actual_source: String,
+    /// What the forecast is: the series the scheduler plans with.
+    pub forecast_source: String,
+    /// One per slot, oldest first.
+    pub points: Vec<SeriesPoint>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryQuery {
@@ -224,6 +269,80 @@ pub struct TelemetryDoc {
     /// Samples, oldest first: `{agent, at, sample}`.
     #[schema(value_type = Vec<Object>)]
     pub samples: Vec<serde_json::Value>,
+}
+
+#[utoipa::path(get, path = "/v1/sites/{id}/series", tag = "sites",
+    params(("id" = String, Path), ("before_h" = Option<u32>, Query), ("after_h" = Option<u32>, Query)),
+    responses((status = 200, body = SeriesDoc), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn series<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<axum::extract::Query<SeriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SeriesDoc>, ApiError> {
+    authenticate(&app, &headers).await?;
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::BadRequest {
+        message: e.body_text(),
+        field: None,
+    })?;
+    let hours = |value: Option<u32>, field: &str| match value.unwrap_or(24) {
+        h @ 0..=168 => Ok(h as i64),
+        _ => Err(ApiError::Invalid {
+            message: format!("{field} must be 0..=168 hours"),
+            field: field.into(),
+        }),
+    };
+    let (before, after) = (
+        hours(query.before_h, "before_h")?,
+        hours(query.after_h, "after_h")?,
+    );
+    known_site(&app, &id)?;
+    let topology = app.topology();
+    let index = topology
+        .sites
+        .iter()
+        .position(|s| s.id.0 == id)
+        .ok_or_else(|| ApiError::NotFound(format!("site {id:?} not found")))?;
+    // The scheduler's series, on unix time (SimTime(0) = 1970): the same values
+    // it plans with, slot by slot.
+    let model = suanwang_topology::SeriesModel::new(&topology, 0, None, 0.0);
+    const SLOT: i64 = 900;
+    let now = app.clock.now();
+    let first = (now - before * 3600).div_euclid(SLOT) * SLOT;
+    let last = now + after * 3600;
+    let points = (0..)
+        .map(|k| first + k * SLOT)
+        .take_while(|at| *at <= last)
+        .map(|at| {
+            let t = suanwang_model::SimTime(at);
+            SeriesPoint {
+                at,
+                carbon_kg_per_kwh: model.carbon_kg_per_kwh(index, t),
+                green_share: model.green_share(index, t),
+                tariff_cny_per_kwh: model.tariff_cny_per_kwh(index, t),
+                forecast: at > now,
+            }
+        })
+        .collect();
+    Ok(Json(SeriesDoc {
+        site: id,
+        now,
+        slot_secs: SLOT,
+        carbon_label: model.carbon_label(),
+        actual_source: "model".into(),
+        forecast_source:
+            "the same model series (no forecast error; a forecast service is future work)".into(),
+        points,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/regions", tag = "sites", responses((status = 200, body = Vec<Object>)), security(("bearer" = [])))]
+pub(crate) async fn regions<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<suanwang_model::Region>>, ApiError> {
+    authenticate(&app, &headers).await?;
+    Ok(Json(app.topology().regions.clone()))
 }
 
 #[utoipa::path(get, path = "/v1/sites/{id}/telemetry", tag = "sites",

@@ -441,6 +441,7 @@ pub(crate) async fn lease<S: Store>(
     app.metrics.dispatched.inc_by(jobs.len() as u64);
     for job in &jobs {
         app.changed.mark(job.id);
+        app.live.note_record(job);
     }
     let leases = jobs
         .into_iter()
@@ -497,6 +498,7 @@ pub(crate) async fn report<S: Store>(
         )
         .await?;
     app.changed.mark(record.id);
+    app.live.note_record(&record);
     if let Some(tail) = &report.log_tail {
         app.store.put_logs(&[(record.id, clip(tail))], now).await?;
     }

@@ -15,8 +15,10 @@ pub mod auth;
 pub mod clock;
 pub mod commit;
 pub mod error;
+pub mod live;
 pub mod metrics;
 pub mod overview;
+pub mod savings;
 pub mod scheduler;
 mod submission;
 
@@ -58,6 +60,10 @@ pub struct App<S> {
     /// Jobs the API changed (reports, cancels, hand-outs), for the scheduler's
     /// next pass to read again.
     pub changed: Arc<scheduler::Changed>,
+    /// Changed jobs and the network view, for `GET /v1/events`.
+    pub live: Arc<live::Feed>,
+    /// The last savings computed.
+    pub savings: savings::Cache,
     /// How agents heartbeat and how long leases last.
     pub agents: agent::AgentPolicy,
     /// Tokens seen recently: digest → (principal, when looked up). Saves a
@@ -90,6 +96,8 @@ impl<S: Store + Clone + 'static> App<S> {
             clock,
             placed: Arc::new(tokio::sync::watch::Sender::new(0)),
             changed: Arc::new(scheduler::Changed::default()),
+            live: Arc::new(live::Feed::default()),
+            savings: savings::Cache::default(),
             agents: agent::AgentPolicy::default(),
             tokens: TokenCache::default(),
         }
@@ -154,7 +162,8 @@ impl<S: Store + Clone + 'static> App<S> {
             .with_lease_secs(self.lease_secs())
             .following(Arc::clone(&self.network))
             .notifying(Arc::clone(&self.placed))
-            .tracking(Arc::clone(&self.changed));
+            .tracking(Arc::clone(&self.changed))
+            .feeding(Arc::clone(&self.live));
         tokio::spawn(scheduler.run(
             self.store.clone(),
             self.clock,
@@ -180,6 +189,10 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/jobs/{id}/explain", get(explain::<S>))
         .route("/v1/jobs/{id}/logs", get(logs::<S>))
         .route("/v1/overview", get(overview_route::<S>))
+        .route("/v1/events", get(live::events::<S>))
+        .route("/v1/flows", get(flows_route::<S>))
+        .route("/v1/savings", get(savings::savings::<S>))
+        .route("/v1/regions", get(admin::regions::<S>))
         .route("/v1/sites", get(admin::sites::<S>))
         .route(
             "/v1/sites/{id}",
@@ -187,6 +200,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         )
         .route("/v1/sites/{id}/drain", post(admin::drain::<S>))
         .route("/v1/sites/{id}/telemetry", get(admin::telemetry::<S>))
+        .route("/v1/sites/{id}/series", get(admin::series::<S>))
         .route("/v1/sites/{id}/undrain", post(admin::undrain::<S>))
         .route("/v1/links", get(admin::links::<S>))
         .route("/v1/links/{a}/{b}", put(admin::put_link::<S>))
@@ -260,8 +274,14 @@ pub async fn run<S: Store + 'static>(
     app: App<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let live = Arc::clone(&app.live);
     axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Event streams never end by themselves: end them, so that the
+            // requests in flight can finish.
+            live.close();
+        })
         .await
 }
 
@@ -424,6 +444,7 @@ async fn submit<S: Store>(
     let (record, created) = app.commit.submit(job).await?;
     if created {
         app.wakeup.poke();
+        app.live.note_record(&record);
     }
     let status = if created {
         StatusCode::CREATED
@@ -507,6 +528,7 @@ async fn list<S: Store>(
         tenant_id,
         after_id: query.after,
         limit,
+        ..Default::default()
     };
     let records = app.store.list_jobs(&filter).await?;
     let next = (records.len() == limit as usize)
@@ -543,6 +565,7 @@ async fn cancel<S: Store>(
     };
     let updated = app.store.transition(id, &change, app.clock.now()).await?;
     app.changed.mark(id);
+    app.live.note_record(&updated);
     Ok(Json(JobDoc::from(updated)?))
 }
 
@@ -683,12 +706,12 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "suanwang", description = "The control plane of a computing-power network (算网)."),
-    paths(submit, job, list, cancel, explain, logs, overview_route,
-        admin::sites, admin::site, admin::put_site, admin::telemetry, admin::drain, admin::undrain, admin::links, admin::put_link,
+    paths(submit, job, list, cancel, explain, logs, overview_route, flows_route, live::events, savings::savings, admin::regions,
+        admin::sites, admin::site, admin::put_site, admin::telemetry, admin::series, admin::drain, admin::undrain, admin::links, admin::put_link,
         admin::tenants, admin::create_tenant, admin::tokens, admin::create_token, admin::revoke_token,
         agent::register, agent::heartbeat, agent::lease, agent::report, agent::list),
-    components(schemas(JobSubmission, JobDoc, JobPage, Explanation, Logs, overview::Overview, error::ErrorBody,
-        admin::SiteDoc, admin::TelemetryDoc, admin::DrainRequest, admin::TenantDoc, admin::NewTenant, admin::NewToken, admin::IssuedToken, admin::TokenDoc,
+    components(schemas(JobSubmission, JobDoc, JobPage, Explanation, Logs, overview::Overview, overview::Flows, overview::Flow, savings::SavingsDoc, savings::Comparison, savings::Totals, error::ErrorBody,
+        admin::SiteDoc, admin::TelemetryDoc, admin::SeriesDoc, admin::SeriesPoint, admin::DrainRequest, admin::TenantDoc, admin::NewTenant, admin::NewToken, admin::IssuedToken, admin::TokenDoc,
         agent::Registration, agent::Registered, agent::Heartbeat, agent::HeldLease, agent::HeldAnswer, agent::HeartbeatAnswer,
         agent::LeaseRequest, agent::Lease, agent::Leases, agent::Report, agent::AgentDoc)),
     modifiers(&BearerAuth)
@@ -698,6 +721,18 @@ struct ApiDoc;
 /// The OpenAPI document of the API, generated from the handlers' annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     <ApiDoc as utoipa::OpenApi>::openapi()
+}
+
+#[utoipa::path(get, path = "/v1/flows", tag = "network",
+    responses((status = 200, body = overview::Flows), (status = 401, body = error::ErrorBody)), security(("bearer" = [])))]
+async fn flows_route<S: Store>(
+    State(app): Shared<S>,
+    headers: HeaderMap,
+) -> Result<Json<overview::Flows>, ApiError> {
+    let principal = authenticate(&app, &headers).await?;
+    let now = app.clock.now();
+    let (_, flows) = overview::network(&app.store, &app.topology(), now, app.lease_secs()).await?;
+    Ok(Json(flows.visible(now, |t| principal.may_see(t))))
 }
 
 #[utoipa::path(get, path = "/v1/overview", tag = "network",

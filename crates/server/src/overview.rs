@@ -1,6 +1,8 @@
 //! `GET /v1/overview`: the network at a glance — per site, capacity and what is
 //! booked now, power, carbon intensity, green share and price; and the totals.
 //! Computed from the store's booked jobs and the topology's series at request time.
+//! The same scan gives the flows (`GET /v1/flows`): live jobs and their input data
+//! moving from where they come from to the site that runs them.
 
 use crate::error::ApiError;
 use crate::submission::{DurationValue, JobSubmission};
@@ -9,6 +11,84 @@ use std::collections::BTreeMap;
 use suanwang_model::{ResourceClass, SimDuration, SimTime};
 use suanwang_store::{JobState, Store};
 use suanwang_topology::{SeriesModel, Topology};
+
+/// Jobs and data on their way between two places now: live jobs (placed,
+/// dispatched or running) submitted from `from` and placed at `to`, and the
+/// input data that lives at `from` and moves to `to`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Flow {
+    /// Region or site id the jobs (or their data) come from.
+    pub from: String,
+    /// Site id they run at.
+    pub to: String,
+    /// Live jobs submitted from `from`, placed at `to`.
+    pub jobs: usize,
+    /// How many of those are dispatched or running.
+    pub running: usize,
+    /// Input data living at `from` that live jobs at `to` read, GiB.
+    pub data_gib: f64,
+}
+
+/// The flows a caller may see (`GET /v1/flows`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Flows {
+    /// Unix seconds.
+    pub at: i64,
+    /// One per (from, to) pair, from != to, by `from` then `to`.
+    pub flows: Vec<Flow>,
+}
+
+/// Flows per tenant: (tenant id, from, to) → flow.
+#[derive(Debug, Clone, Default)]
+pub struct TenantFlows(BTreeMap<(i64, String, String), Flow>);
+
+impl TenantFlows {
+    /// The flows of the jobs `may_see` accepts (by tenant id), summed per pair.
+    pub fn visible(&self, at: i64, may_see: impl Fn(i64) -> bool) -> Flows {
+        let mut pairs: BTreeMap<(&str, &str), Flow> = BTreeMap::new();
+        for ((tenant, from, to), flow) in &self.0 {
+            if !may_see(*tenant) {
+                continue;
+            }
+            let sum = pairs.entry((from, to)).or_insert_with(|| Flow {
+                from: from.clone(),
+                to: to.clone(),
+                ..Flow::default()
+            });
+            sum.jobs += flow.jobs;
+            sum.running += flow.running;
+            sum.data_gib += flow.data_gib;
+        }
+        Flows {
+            at,
+            flows: pairs.into_values().collect(),
+        }
+    }
+
+    /// Tenants with live flows.
+    pub fn tenants(&self) -> std::collections::BTreeSet<i64> {
+        self.0.keys().map(|(t, _, _)| *t).collect()
+    }
+
+    fn add(&mut self, tenant: i64, from: &str, to: &str, running: bool, data_gib: f64, job: bool) {
+        if from == to {
+            return;
+        }
+        let flow = self
+            .0
+            .entry((tenant, from.to_string(), to.to_string()))
+            .or_insert_with(|| Flow {
+                from: from.to_string(),
+                to: to.to_string(),
+                ..Flow::default()
+            });
+        if job {
+            flow.jobs += 1;
+            flow.running += usize::from(running);
+        }
+        flow.data_gib += data_gib;
+    }
+}
 
 /// One site now.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -71,6 +151,16 @@ pub async fn overview<S: Store>(
     now: i64,
     lease_secs: i64,
 ) -> Result<Overview, ApiError> {
+    Ok(network(store, topology, now, lease_secs).await?.0)
+}
+
+/// The overview and the flows at unix time `now`, from one read of the live jobs.
+pub async fn network<S: Store>(
+    store: &S,
+    topology: &Topology,
+    now: i64,
+    lease_secs: i64,
+) -> Result<(Overview, TenantFlows), ApiError> {
     let reach = crate::agent::reachability(store, now, lease_secs).await?;
     let drained = store.drained().await?;
     let series = SeriesModel::new(topology, 0, None, 0.0);
@@ -102,6 +192,8 @@ pub async fn overview<S: Store>(
     let pending = crate::scheduler::all_jobs(store, JobState::Pending)
         .await?
         .len();
+    let default_origin = topology.regions.first().map(|r| r.id.0.as_str());
+    let mut flows = TenantFlows::default();
     for state in [JobState::Placed, JobState::Dispatched, JobState::Running] {
         for record in crate::scheduler::all_jobs(store, state).await? {
             let (Some(site_id), Some(start)) = (&record.site, record.start_at) else {
@@ -113,6 +205,20 @@ pub async fn overview<S: Store>(
             let Ok(spec) = serde_json::from_str::<JobSubmission>(&record.spec) else {
                 continue;
             };
+            let running = state != JobState::Placed;
+            if let Some(origin) = spec.origin.as_deref().or(default_origin) {
+                flows.add(record.tenant_id, origin, site_id, running, 0.0, true);
+            }
+            if let Some(data) = &spec.data {
+                flows.add(
+                    record.tenant_id,
+                    &data.location,
+                    site_id,
+                    running,
+                    data.size_gib,
+                    false,
+                );
+            }
             let entry = &mut sites[index];
             if state == JobState::Placed {
                 entry.queued += 1;
@@ -146,12 +252,13 @@ pub async fn overview<S: Store>(
         .iter()
         .map(|s| s.compute_cny_per_hour + s.power_kw * s.tariff_cny_per_kwh)
         .sum();
-    Ok(Overview {
+    let overview = Overview {
         at: now,
         pending,
         sites,
         power_kw,
         carbon_kg_per_hour,
         cost_cny_per_hour,
-    })
+    };
+    Ok((overview, flows))
 }

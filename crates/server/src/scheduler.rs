@@ -122,6 +122,8 @@ pub struct Scheduler {
     bookings: std::sync::Mutex<Bookings>,
     /// Jobs changed elsewhere since the last pass, when the API marks them.
     changed: Option<Arc<Changed>>,
+    /// Told of every job a pass changes, for live updates.
+    feed: Option<Arc<crate::live::Feed>>,
 }
 
 fn build_world(topology: Topology, epoch_unix: i64) -> World {
@@ -144,6 +146,7 @@ impl Scheduler {
             placed: None,
             bookings: std::sync::Mutex::new(Bookings::default()),
             changed: None,
+            feed: None,
         }
     }
 
@@ -152,6 +155,18 @@ impl Scheduler {
     pub fn tracking(mut self, changed: Arc<Changed>) -> Scheduler {
         self.changed = Some(changed);
         self
+    }
+
+    /// Tells `feed` of every job a pass changes.
+    pub fn feeding(mut self, feed: Arc<crate::live::Feed>) -> Scheduler {
+        self.feed = Some(feed);
+        self
+    }
+
+    fn note(&self, id: i64) {
+        if let Some(feed) = &self.feed {
+            feed.note(id);
+        }
     }
 
     /// The booked jobs now: in full when due (or when nothing tracks
@@ -281,6 +296,7 @@ impl Scheduler {
         for job in store.expire_leases(now_unix).await? {
             report.lost += 1;
             self.unbook(job.id);
+            self.note(job.id);
             let restartable = serde_json::from_str::<JobSubmission>(&job.spec)
                 .map(|s| s.restartable)
                 .unwrap_or(false);
@@ -311,55 +327,7 @@ impl Scheduler {
 
     /// The core's view of a stored job.
     fn request(&self, record: &JobRecord) -> Result<Request, String> {
-        let spec: JobSubmission =
-            serde_json::from_str(&record.spec).map_err(|e| format!("stored spec: {e}"))?;
-        let secs = |d: &DurationValue| match d {
-            DurationValue::Seconds(s) => SimDuration(*s),
-            DurationValue::Text(t) => SimDuration::parse(t).unwrap_or(SimDuration(1)),
-        };
-        let release = self.sim_time(record.created_at);
-        let origin = spec
-            .origin
-            .clone()
-            .or_else(|| self.world.topology.regions.first().map(|r| r.id.0.clone()))
-            .unwrap_or_else(|| self.world.topology.sites[0].id.0.clone());
-        let mut demand = Vec::new();
-        for d in &spec.demand {
-            let class = ResourceClass::parse(&d.class)
-                .ok_or_else(|| format!("unknown class {}", d.class))?;
-            demand.push(Demand {
-                class,
-                count: d.count as u32,
-            });
-        }
-        let job = Job {
-            id: JobId(record.id as u64),
-            tenant: record.tenant_id.to_string(),
-            demand,
-            gang: spec.gang,
-            duration: secs(&spec.duration),
-            release,
-            deadline: spec.deadline.as_ref().map(|d| release + secs(d)),
-            origin: LocationId(origin.clone()),
-            data: spec.data.as_ref().map(|d| DataRef {
-                size_gib: d.size_gib,
-                location: LocationId(d.location.clone()),
-            }),
-            latency_target: spec.latency_target.as_ref().map(|l| LatencyTarget {
-                region: LocationId(l.region.clone()),
-                max_ms: l.max_ms,
-            }),
-            residency: spec
-                .residency
-                .iter()
-                .map(|j| Jurisdiction(j.clone()))
-                .collect(),
-            priority: spec.priority,
-            delayable: spec.delayable,
-            preemptible: false,
-            pinned_site: spec.site.clone().map(SiteId),
-        };
-        self.world.request(&job)
+        request(&self.world, self.epoch_unix, record)
     }
 
     /// One pass: place what can be placed now.
@@ -411,6 +379,7 @@ impl Scheduler {
                     .await?
                 {
                     self.unbook(record.id);
+                    self.note(record.id);
                     report.requeued += 1;
                 }
             }
@@ -471,6 +440,7 @@ impl Scheduler {
                 .await?
             {
                 self.unbook(id);
+                self.note(id);
                 report.requeued += 1;
             }
         }
@@ -490,6 +460,7 @@ impl Scheduler {
                         now_unix,
                     )
                     .await?;
+                    self.note(record.id);
                     report.rejected += 1;
                 }
             }
@@ -570,6 +541,7 @@ impl Scheduler {
                         store
                             .record_decision(id, &body.to_string(), now_unix)
                             .await?;
+                        self.note(id);
                     }
                     report.waiting += 1;
                 }
@@ -586,7 +558,10 @@ impl Scheduler {
             applied.extend(store.decide_many(chunk, now_unix).await?);
         }
         let mut bookings = self.bookings.lock().unwrap_or_else(|e| e.into_inner());
-        for ((_, _, _, booking), done) in batch.iter().zip(applied) {
+        for ((id, _, _, booking), done) in batch.iter().zip(applied) {
+            if done {
+                self.note(*id);
+            }
             match (done, booking) {
                 (true, Some(booking)) => {
                     bookings.jobs.insert(booking.id, *booking);
@@ -665,6 +640,65 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// The core's view of a stored job, in `world` whose `SimTime(0)` is unix time
+/// `epoch_unix`.
+pub(crate) fn request(
+    world: &World,
+    epoch_unix: i64,
+    record: &JobRecord,
+) -> Result<Request, String> {
+    let spec: JobSubmission =
+        serde_json::from_str(&record.spec).map_err(|e| format!("stored spec: {e}"))?;
+    let secs = |d: &DurationValue| match d {
+        DurationValue::Seconds(s) => SimDuration(*s),
+        DurationValue::Text(t) => SimDuration::parse(t).unwrap_or(SimDuration(1)),
+    };
+    let release = SimTime(record.created_at - epoch_unix);
+    let origin = spec
+        .origin
+        .clone()
+        .or_else(|| world.topology.regions.first().map(|r| r.id.0.clone()))
+        .unwrap_or_else(|| world.topology.sites[0].id.0.clone());
+
+    let mut demand = Vec::new();
+    for d in &spec.demand {
+        let class =
+            ResourceClass::parse(&d.class).ok_or_else(|| format!("unknown class {}", d.class))?;
+        demand.push(Demand {
+            class,
+            count: d.count as u32,
+        });
+    }
+    let job = Job {
+        id: JobId(record.id as u64),
+        tenant: record.tenant_id.to_string(),
+        demand,
+        gang: spec.gang,
+        duration: secs(&spec.duration),
+        release,
+        deadline: spec.deadline.as_ref().map(|d| release + secs(d)),
+        origin: LocationId(origin.clone()),
+        data: spec.data.as_ref().map(|d| DataRef {
+            size_gib: d.size_gib,
+            location: LocationId(d.location.clone()),
+        }),
+        latency_target: spec.latency_target.as_ref().map(|l| LatencyTarget {
+            region: LocationId(l.region.clone()),
+            max_ms: l.max_ms,
+        }),
+        residency: spec
+            .residency
+            .iter()
+            .map(|j| Jurisdiction(j.clone()))
+            .collect(),
+        priority: spec.priority,
+        delayable: spec.delayable,
+        preemptible: false,
+        pinned_site: spec.site.clone().map(SiteId),
+    };
+    world.request(&job)
 }
 
 async fn reject<S: Store>(

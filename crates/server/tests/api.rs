@@ -234,6 +234,13 @@ async fn missing_or_unknown_tokens_are_401_on_every_route() {
         client.get(format!("{}/v1/sites", s.base)),
         client.get(format!("{}/v1/sites/hami", s.base)),
         client.get(format!("{}/v1/overview", s.base)),
+        client.get(format!("{}/v1/events", s.base)),
+        client.get(format!("{}/v1/flows", s.base)),
+        client.get(format!("{}/v1/regions", s.base)),
+        client.get(format!("{}/v1/savings", s.base)),
+        client.get(format!("{}/v1/sites/hami/series", s.base)),
+        client.get(format!("{}/v1/sites/hami/telemetry", s.base)),
+        client.get(format!("{url}/1/logs")),
         client
             .post(format!("{}/v1/agents", s.base))
             .json(&json!({"site": "hami", "executor": "local"})),
@@ -570,6 +577,11 @@ async fn openapi_document_describes_the_routes() {
         "/v1/jobs/{id}/explain",
         "/v1/sites",
         "/v1/sites/{id}",
+        "/v1/sites/{id}/series",
+        "/v1/events",
+        "/v1/flows",
+        "/v1/regions",
+        "/v1/savings",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }

@@ -392,6 +392,9 @@ macro_rules! impl_store {
                 if let Some(tenant) = filter.tenant_id {
                     query.push(" AND tenant_id = ").push_bind(tenant);
                 }
+                if let Some(at) = filter.created_after {
+                    query.push(" AND created_at >= ").push_bind(at);
+                }
                 query.push(" ORDER BY id LIMIT ").push_bind(i64::from(filter.limit.clamp(1, 1000)));
                 let rows = query.build().fetch_all(&self.pool).await?;
                 rows.iter().map(job_from_row).collect()

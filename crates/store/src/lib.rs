@@ -292,6 +292,8 @@ pub struct JobFilter {
     pub tenant_id: Option<i64>,
     /// Only ids greater than this (the cursor of the previous page).
     pub after_id: Option<i64>,
+    /// Only jobs submitted at or after this, unix seconds.
+    pub created_after: Option<i64>,
     /// At most this many (capped at 1,000).
     pub limit: u32,
 }

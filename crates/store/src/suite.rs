@@ -155,7 +155,7 @@ pub async fn transitions_follow_the_machine<S: Store>(store: &S) {
     ));
 }
 
-/// Lists filter by state, site and tenant, and page by id.
+/// Lists filter by state, site, tenant and submission time, and page by id.
 pub async fn listing_filters_and_pages<S: Store>(store: &S) {
     let a = store.tenant("acme", 1).await.unwrap();
     let b = store.tenant("beta", 1).await.unwrap();
@@ -212,6 +212,16 @@ pub async fn listing_filters_and_pages<S: Store>(store: &S) {
         .unwrap();
     assert_eq!(beta.len(), 5);
     assert!(beta.iter().all(|j| j.tenant_id == b.id));
+    let recent = store
+        .list_jobs(&JobFilter {
+            created_after: Some(20),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 5, "jobs submitted at 20..=24");
+    assert!(recent.iter().all(|j| j.created_at >= 20));
     // Pages of 10 cover everything once, in id order.
     let mut seen = Vec::new();
     let mut after = None;

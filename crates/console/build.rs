@@ -52,12 +52,17 @@ fn main() {
     );
     files.sort();
     let mut code = String::from(
-        "/// Every file of console/dist: path relative to dist, with `/`, and its bytes.\n\
-         pub static FILES: &[(&str, &[u8])] = &[\n",
+        "/// Every file of console/dist: path relative to dist, with `/`, its bytes, and\n\
+         /// its gzip encoding where that is smaller.\n\
+         pub static FILES: &[File] = &[\n",
     );
     for (relative, absolute) in &files {
+        let gzip = match gzip(Path::new(absolute)) {
+            Some(path) => format!("Some(include_bytes!({:?}))", path.display().to_string()),
+            None => "None".into(),
+        };
         code.push_str(&format!(
-            "    ({relative:?}, include_bytes!({absolute:?})),\n"
+            "    ({relative:?}, include_bytes!({absolute:?}), {gzip}),\n"
         ));
     }
     code.push_str("];\n");
@@ -113,6 +118,24 @@ fn npm(console: &Path, args: &[&str]) -> Result<(), String> {
         return Err(format!("`npm {}` failed with {status}", args.join(" ")));
     }
     Ok(())
+}
+
+/// Writes `path.gz` (best compression) beside `path` if it is smaller by at
+/// least a tenth, and returns its path.
+fn gzip(path: &Path) -> Option<PathBuf> {
+    use std::io::Write;
+    let bytes = std::fs::read(path).ok()?;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&bytes).ok()?;
+    let packed = encoder.finish().ok()?;
+    if packed.len() * 10 > bytes.len() * 9 {
+        return None;
+    }
+    let mut name = path.as_os_str().to_owned();
+    name.push(".gz");
+    let target = PathBuf::from(name);
+    std::fs::write(&target, packed).ok()?;
+    Some(target)
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {

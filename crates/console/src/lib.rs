@@ -5,6 +5,9 @@
 //! **Architecture Invariant:** this crate does no IO and depends on nothing; the
 //! server decides where the assets are served and how.
 
+/// An embedded file: its path under `dist`, its bytes, its gzip encoding.
+pub type File = (&'static str, &'static [u8], Option<&'static [u8]>);
+
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// One embedded file.
@@ -12,6 +15,8 @@ include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 pub struct Asset {
     /// The file's bytes.
     pub bytes: &'static [u8],
+    /// The same, gzip-encoded at build time, where that is smaller.
+    pub gzip: Option<&'static [u8]>,
     /// Its media type, from the extension.
     pub content_type: &'static str,
     /// True for Vite's content-hashed files under `assets/`, which never change
@@ -25,9 +30,10 @@ pub fn asset(path: &str) -> Option<Asset> {
         "" => "index.html",
         other => other,
     };
-    let (_, bytes) = FILES.iter().find(|(name, _)| *name == relative)?;
+    let (_, bytes, gzip) = FILES.iter().find(|(name, _, _)| *name == relative)?;
     Some(Asset {
         bytes,
+        gzip: *gzip,
         content_type: content_type(relative),
         immutable: relative.starts_with("assets/"),
     })
@@ -73,6 +79,15 @@ mod tests {
         let js = asset(script).unwrap_or_else(|| panic!("{script} is embedded"));
         assert_eq!(js.content_type, "text/javascript; charset=utf-8");
         assert!(js.immutable);
+        // The bundle is embedded gzipped too, and that decodes to it.
+        let gzip = js.gzip.expect("the script is embedded gzipped");
+        assert!(
+            gzip.len() * 2 < js.bytes.len(),
+            "{} vs {}",
+            gzip.len(),
+            js.bytes.len()
+        );
+        assert_eq!(&gzip[..2], &[0x1f, 0x8b], "a gzip stream");
     }
 
     #[test]

@@ -242,6 +242,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
 async fn console_asset(
     method: axum::http::Method,
     uri: axum::http::Uri,
+    headers_in: HeaderMap,
 ) -> axum::response::Response {
     use axum::http::{Method, header};
     let asset = match method {
@@ -256,15 +257,34 @@ async fn console_asset(
     } else {
         "no-cache"
     };
-    (
-        [
-            (header::CONTENT_TYPE, asset.content_type),
-            (header::CACHE_CONTROL, cache),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        asset.bytes,
-    )
-        .into_response()
+    let headers = [
+        (header::CONTENT_TYPE, asset.content_type),
+        (header::CACHE_CONTROL, cache),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::VARY, "accept-encoding"),
+    ];
+    match asset.gzip.filter(|_| accepts_gzip(&headers_in)) {
+        Some(gzip) => (headers, [(header::CONTENT_ENCODING, "gzip")], gzip).into_response(),
+        None => (headers, asset.bytes).into_response(),
+    }
+}
+
+/// Whether `Accept-Encoding` takes gzip (named with a q-value above zero).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let q = parts
+                .find_map(|p| p.strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && q > 0.0
+        })
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the

@@ -439,3 +439,54 @@ async fn savings_compare_with_local_fifo_per_tenant() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(err["field"], "days");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_gzipped_to_browsers_that_take_it() {
+    let server = start().await;
+    let get = |path: &str, encoding: Option<&str>| {
+        let mut req = server.http.get(format!("{}{path}", server.base));
+        if let Some(encoding) = encoding {
+            req = req.header("accept-encoding", encoding);
+        }
+        req.send()
+    };
+    let index = get("/", None).await.unwrap();
+    assert_eq!(index.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(index.headers()["cache-control"], "no-cache");
+    let html = index.text().await.unwrap();
+    let script = html
+        .split("src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a script in index.html")
+        .to_string();
+    let embedded = suanwang_console::asset(&script).unwrap();
+    let gzip = embedded.gzip.expect("the bundle is embedded gzipped");
+
+    let packed = get(&script, Some("gzip, deflate, br")).await.unwrap();
+    assert_eq!(packed.headers()["content-encoding"], "gzip");
+    assert_eq!(packed.headers()["vary"], "accept-encoding");
+    assert!(
+        packed.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(&packed.bytes().await.unwrap()[..], gzip);
+    for refuses in [None, Some("identity"), Some("gzip;q=0, br")] {
+        let plain = get(&script, refuses).await.unwrap();
+        assert!(
+            plain.headers().get("content-encoding").is_none(),
+            "{refuses:?}"
+        );
+        assert_eq!(
+            &plain.bytes().await.unwrap()[..],
+            embedded.bytes,
+            "{refuses:?}"
+        );
+    }
+    // The API's own 404 for paths under /v1, never the console.
+    let missing = get("/v1/nothing", Some("gzip")).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.json::<Value>().await.unwrap()["code"], "not_found");
+}

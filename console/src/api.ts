@@ -44,6 +44,44 @@ export async function get<T>(path: string, bearer: string | null = token()): Pro
   return (await response.json()) as T;
 }
 
+/** An API error with the JSON pointer (or parameter) it names, if any. */
+export class FieldError extends ApiError {
+  constructor(
+    status: number,
+    message: string,
+    public field: string | null,
+  ) {
+    super(status, message);
+  }
+}
+
+/** POST `body` as JSON to `path`; `headers` are added (e.g. Idempotency-Key). */
+export async function post<T>(path: string, body: unknown, headers: Record<string, string> = {}): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token()}`, 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, `the server did not answer (${(e as Error).message})`);
+  }
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    let field: string | null = null;
+    try {
+      const err = await response.json();
+      if (typeof err?.message === 'string') message = err.message;
+      if (typeof err?.field === 'string') field = err.field;
+    } catch {
+      // Not JSON: keep the status line.
+    }
+    throw new FieldError(response.status, message, field);
+  }
+  return (await response.json()) as T;
+}
+
 export interface Location {
   lat: number;
   lon: number;
@@ -114,4 +152,84 @@ export interface Explanation {
 export interface Logs {
   tail: string;
   complete: boolean;
+}
+
+export interface RegionDoc {
+  id: string;
+  name: string;
+  name_zh?: string | null;
+  location: Location;
+  jurisdiction: string;
+}
+
+export interface LinkDoc {
+  a: string;
+  b: string;
+  name?: string | null;
+  bandwidth_gbps?: number | null;
+}
+
+export interface Flow {
+  from: string;
+  to: string;
+  jobs: number;
+  running: number;
+  data_gib: number;
+}
+
+export interface Flows {
+  at: number;
+  flows: Flow[];
+}
+
+export interface SeriesPoint {
+  at: number;
+  carbon_kg_per_kwh: number;
+  green_share: number;
+  tariff_cny_per_kwh: number;
+  forecast: boolean;
+}
+
+export interface SeriesDoc {
+  site: string;
+  now: number;
+  slot_secs: number;
+  carbon_label: string;
+  actual_source: string;
+  forecast_source: string;
+  points: SeriesPoint[];
+}
+
+export interface TelemetryDoc {
+  site: string;
+  reachable: boolean | null;
+  samples: { agent: string; at: number; sample: Record<string, unknown> }[];
+}
+
+export interface Totals {
+  cost_cny: number;
+  compute_cny: number;
+  energy_cny: number;
+  transfer_cny: number;
+  carbon_kg: number;
+  energy_kwh: number;
+}
+
+export interface Comparison {
+  tenant_id?: number;
+  tenant?: string;
+  jobs: number;
+  excluded: number;
+  actual: Totals;
+  local_fifo: Totals;
+  saved_cny: number;
+  saved_kg: number;
+}
+
+export interface SavingsDoc {
+  from: number;
+  to: number;
+  label: string;
+  network: Comparison | null;
+  tenants: Comparison[];
 }

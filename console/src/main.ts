@@ -1,5 +1,6 @@
-// The console's shell: hash routes, the header (navigation, language, sign-out),
-// and the one place that sends an expired token back to the login page.
+// The console's shell: hash routes, the header (navigation, live-stream state,
+// language, sign-out), and the one place that sends an expired token back to the
+// login page.
 
 import './style.css';
 import { setToken, token } from './api';
@@ -10,20 +11,35 @@ import { mapPage } from './pages/map';
 import { sitesPage } from './pages/sites';
 import { jobsPage } from './pages/jobs';
 import { jobPage } from './pages/job';
+import { sitePage } from './pages/site';
+import { savingsPage } from './pages/savings';
+import { submitPage } from './pages/submit';
+import { connect, disconnect, liveState, onLiveState, subscribe, type LiveState } from './live';
+import { onAuthError } from './session';
+import { ApiError } from './api';
 
 import type { Page } from './session';
 const app = document.getElementById('app')!;
 let stop: (() => void) | void;
 
 function header(route: string): HTMLElement {
-  const link = (hash: string, key: 'nav.map' | 'nav.sites' | 'nav.jobs') =>
+  const link = (hash: string, key: 'nav.map' | 'nav.sites' | 'nav.jobs' | 'nav.savings' | 'nav.submit') =>
     h('a', { href: hash, class: route === hash.slice(2).split('/')[0] ? 'active' : '', 'data-nav': key }, t(key));
   return h(
     'header',
     {},
     h('span', { class: 'brand' }, '算网 suanwang'),
-    h('nav', {}, link('#/map', 'nav.map'), link('#/sites', 'nav.sites'), link('#/jobs', 'nav.jobs')),
+    h(
+      'nav',
+      {},
+      link('#/map', 'nav.map'),
+      link('#/sites', 'nav.sites'),
+      link('#/jobs', 'nav.jobs'),
+      link('#/savings', 'nav.savings'),
+      link('#/submit', 'nav.submit'),
+    ),
     h('span', { class: 'spacer' }),
+    token() ? liveBadge() : null,
     h(
       'button',
       {
@@ -42,6 +58,7 @@ function header(route: string): HTMLElement {
             id: 'signout',
             onclick: () => {
               setToken(null);
+              disconnect();
               location.hash = '#/login';
             },
           },
@@ -50,6 +67,25 @@ function header(route: string): HTMLElement {
       : null,
   );
 }
+
+let unwatch: (() => void) | undefined;
+
+/** The live stream's state, kept current. */
+function liveBadge(): HTMLElement {
+  const badge = h('span', { id: 'live', class: 'live' });
+  const show = (s: LiveState) => {
+    badge.className = `live ${s}`;
+    badge.setAttribute('data-live', s);
+    badge.textContent = t(s === 'live' ? 'live.on' : s === 'connecting' ? 'live.connecting' : 'live.off');
+  };
+  show(liveState());
+  if (unwatch) unwatch();
+  unwatch = onLiveState(show);
+  return badge;
+}
+
+// A stream refused for its token signs out like any other 401.
+subscribe('unauthorized', () => onAuthError(new ApiError(401, 'unauthorized')));
 
 function render(): void {
   if (stop) stop();
@@ -61,6 +97,7 @@ function render(): void {
     location.hash = '#/login';
     return;
   }
+  if (route !== 'login') connect();
   const main = h('main', { 'data-page': route || 'map' });
   app.replaceChildren(header(route || 'map'), main);
   document.title = `${t('app.title')} · ${route || 'map'}`;
@@ -70,6 +107,9 @@ function render(): void {
     sites: sitesPage,
     jobs: jobsPage,
     job: jobPage,
+    site: sitePage,
+    savings: savingsPage,
+    submit: submitPage,
   };
   const page = pages[route] ?? (route ? null : mapPage);
   if (!page) {

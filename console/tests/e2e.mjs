@@ -4,8 +4,12 @@
 //   node console/tests/e2e.mjs URL TOKEN SCREENSHOT_DIR
 //
 // Logs in (a wrong token first), checks that the map drew every site the server
-// knows, switches colouring and language, opens the sites and jobs tables, pages
-// through jobs and opens a placed job's explanation. Writes a PNG per page to
+// knows and live flows, switches colouring and language, opens the sites and jobs
+// tables, pages through jobs, opens a placed job's explanation (with its chart), a
+// site's page and the savings. Then, as a tenant: a refused submission names its
+// field, a job submitted through the form is seen placed on its page without a
+// reload, a job submitted through the API appears in the jobs table live, and
+// another tenant's job is neither listed nor shown. Writes a PNG per page to
 // SCREENSHOT_DIR and, last on stdout, one JSON line with what it measured.
 // Exits non-zero on the first failed check. CHROMIUM overrides /usr/bin/chromium.
 
@@ -25,10 +29,21 @@ function check(condition, message) {
   if (!condition) throw new Error(`check failed: ${message}`);
 }
 
-async function api(path) {
-  const response = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
-  check(response.ok, `${path} answered ${response.status}`);
+async function api(path, options = {}, bearer = token) {
+  const response = await fetch(`${url}${path}`, {
+    ...options,
+    headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', ...(options.headers ?? {}) },
+  });
+  check(response.ok, `${options.method ?? 'GET'} ${path} answered ${response.status}`);
   return response.json();
+}
+
+async function signIn(bearer) {
+  if (await page.$('#signout')) await page.click('#signout');
+  await page.waitForSelector('form.login');
+  await page.fill('#token', bearer);
+  await page.click('form.login button[type=submit]');
+  await page.waitForSelector('main[data-page=map]');
 }
 
 const userData = mkdtempSync(join(tmpdir(), 'suanwang-chromium-'));
@@ -49,7 +64,10 @@ const context = await chromium.launchPersistentContext(userData, {
 const page = context.pages()[0] ?? (await context.newPage());
 const errors = [];
 page.on('pageerror', (e) => errors.push(String(e)));
-page.on('console', (m) => m.type() === 'error' && !/401/.test(m.text()) && errors.push(m.text()));
+// Refusals the test provokes on purpose (a wrong token, a bad field, another
+// tenant's job) are logged by Chromium as failed loads: those are expected.
+const expected = /Failed to load resource: the server responded with a status of (401|404|422)/;
+page.on('console', (m) => m.type() === 'error' && !expected.test(m.text()) && errors.push(m.text()));
 // Nothing may be fetched from anywhere but the server under test.
 const origin = new URL(url).origin;
 const foreign = [];
@@ -165,7 +183,80 @@ try {
   check((await page.textContent('#timeline')).includes('Submitted'), 'timeline shown');
   check((await page.textContent('#job-state')).length > 0, 'state shown');
   result.job = placed.id;
+  await page.waitForSelector('#explanation .terms-chart canvas');
   await shot('job');
+
+  // The live stream is up, and the map draws the live flows.
+  await page.waitForSelector('#live[data-live=live]', { timeout: 10000 });
+  await page.click('a[data-nav="nav.map"]');
+  await page.waitForFunction(() => Number(document.querySelector('#map')?.getAttribute('data-rendered-flows') ?? 0) > 0, null, { timeout: 20000 });
+  result.flows_drawn = Number(await page.getAttribute('#map', 'data-rendered-flows'));
+  await page.waitForTimeout(500);
+  await shot('map-flows');
+
+  // A site's page: use by class, price and carbon over time, what agents report.
+  await page.goto(`${url}/#/site/hami`);
+  await page.waitForSelector('#site-use canvas');
+  await page.waitForSelector('#site-series canvas');
+  check(/model/.test(await page.textContent('#series-label')), 'the series says where actual values come from');
+  check((await page.textContent('#site-now')).length > 0, 'figures now');
+  await page.waitForTimeout(300);
+  await shot('site');
+
+  // Savings against local-fifo, for the network and per tenant.
+  await page.goto(`${url}/#/savings`);
+  await page.waitForSelector('#savings-network', { timeout: 15000 });
+  const compared = Number(await page.textContent('#savings-network [data-field=jobs]').then((s) => s.split(' ')[0]));
+  check(compared > 0, `savings compare some jobs (${compared})`);
+  await page.waitForSelector('#savings-chart canvas');
+  await shot('savings');
+
+  // Two tenants, issued by the admin.
+  const issue = (tenant) => api('/v1/tokens', { method: 'POST', body: JSON.stringify({ role: 'tenant', tenant }) });
+  const alpha = (await issue('e2e-alpha')).token;
+  const beta = (await issue('e2e-beta')).token;
+  const theirs = await api('/v1/jobs', { method: 'POST', body: JSON.stringify({ demand: [{ class: 'cpu', count: 2 }], duration: '30m' }) }, beta);
+
+  // Submit through the form, as alpha: a refusal names the field first.
+  await signIn(alpha);
+  await page.click('a[data-nav="nav.submit"]');
+  await page.waitForSelector('#submit-form');
+  await page.click('button[data-template=training]');
+  check((await page.inputValue('#demand-0-class')) === 'a800', 'the training template asks for A800s');
+  await page.fill('#duration', 'soon');
+  await page.click('#submit-job');
+  await page.waitForFunction(() => (document.querySelector('[data-error-for="/duration"]')?.textContent ?? '').length > 0);
+  await shot('submit-refused');
+  await page.fill('#duration', '2h');
+  await shot('submit');
+  await page.click('#submit-job');
+  await page.waitForFunction(() => /^#\/job\/\d+$/.test(location.hash), null, { timeout: 10000 });
+  const submitted = Number(page.url().split('/').pop());
+  // Placed, seen on the open page without a reload (the live stream).
+  await page.waitForFunction(
+    () => ['Placed', 'Dispatched', 'Running', 'Succeeded'].includes(document.querySelector('#job-state')?.getAttribute('data-state') ?? ''),
+    null,
+    { timeout: 20000 },
+  );
+  await page.waitForSelector('#explanation .terms-chart canvas');
+  result.submitted = submitted;
+  await shot('submitted-job');
+
+  // The jobs table follows the stream: a job submitted elsewhere appears, then moves on.
+  await page.click('a[data-nav="nav.jobs"]');
+  await page.waitForSelector(`#jobs-table tbody tr[data-job="${submitted}"]`);
+  const another = await api('/v1/jobs', { method: 'POST', body: JSON.stringify({ demand: [{ class: 'cpu', count: 4 }], duration: '1h', origin: 'chengdu' }) }, alpha);
+  await page.waitForSelector(`#jobs-table tbody tr[data-job="${another.id}"]`, { timeout: 10000 });
+  await page.waitForSelector(`#jobs-table tbody tr[data-job="${another.id}"]:not([data-state=Pending])`, { timeout: 20000 });
+  result.live_row = another.id;
+
+  // Beta's job is not alpha's to see: not listed, and its page says so.
+  const listed = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-job'))));
+  check(!listed.includes(theirs.id), `alpha's table lists beta's job ${theirs.id}`);
+  await page.goto(`${url}/#/job/${theirs.id}`);
+  await page.waitForSelector('[data-state=not-found]');
+  check(!(await page.textContent('main')).includes('"demand"'), 'no trace of the job');
+  await shot('job-not-yours');
 
   check(errors.length === 0, `no page errors: ${errors.join(' | ')}`);
   check(foreign.length === 0, `nothing fetched from elsewhere: ${foreign.join(' ')}`);

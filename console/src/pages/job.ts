@@ -1,10 +1,18 @@
-// One job: its state and timeline, the scheduler's decisions as text (the
-// candidates weighed with their score terms), and the tail of its log.
+// One job: its state and timeline, the scheduler's decisions (the candidates
+// weighed, each score term as a stacked bar and in a table; why it waits if it
+// does), and the tail of its log. Reloads when the live stream reports the job.
 
-import { get, type Explanation, type Logs } from '../api';
+import * as echarts from 'echarts/core';
+import { BarChart } from 'echarts/charts';
+import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
+import { CanvasRenderer } from 'echarts/renderers';
+import { ApiError, get, type Explanation, type JobDoc, type Logs } from '../api';
 import { failure, h, loading, time } from '../dom';
 import { stateName, t } from '../i18n';
+import { subscribe } from '../live';
 import { onAuthError, type Page } from '../session';
+
+echarts.use([BarChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
 
 interface Candidate {
   site: string;
@@ -21,6 +29,18 @@ export const jobPage: Page = (root, _params, arg) => {
   const body = h('div', {}, loading());
   root.append(h('p', {}, h('a', { href: '#/jobs' }, t('job.back'))), h('h1', {}, t('job.title', `#${arg ?? ''}`)), body);
   let stopped = false;
+  let charts: echarts.ECharts[] = [];
+  let reload: number | undefined;
+  const unsubscribe = [
+    subscribe('jobs', (data) => {
+      if ((data as { jobs: JobDoc[] }).jobs.some((j) => j.id === id)) {
+        // Coalesce bursts of changes into one reload.
+        window.clearTimeout(reload);
+        reload = window.setTimeout(load, 150);
+      }
+    }),
+    subscribe('resync', () => load()),
+  ];
 
   async function load(): Promise<void> {
     try {
@@ -30,6 +50,9 @@ export const jobPage: Page = (root, _params, arg) => {
       ]);
       if (stopped) return;
       const job = explanation.job;
+      for (const c of charts) c.dispose();
+      charts = [];
+      const waiting = job.state === 'Pending' ? [...explanation.decisions].reverse().find((d) => d.outcome === 'pending') : undefined;
       const row = (key: Parameters<typeof t>[0], value: string | number) => [h('dt', {}, t(key)), h('dd', {}, String(value))];
       body.replaceChildren(
         h(
@@ -38,7 +61,8 @@ export const jobPage: Page = (root, _params, arg) => {
           h(
             'section',
             { class: 'card' },
-            h('p', {}, h('span', { class: `pill ${job.state}`, id: 'job-state' }, stateName(job.state))),
+            h('p', {}, h('span', { class: `pill ${job.state}`, id: 'job-state', 'data-state': job.state }, stateName(job.state))),
+            waiting ? h('p', { class: 'why-pending', id: 'why-pending' }, t('job.whyPending'), ' ', String(waiting.reason ?? '')) : null,
             h(
               'dl',
               { class: 'fields' },
@@ -64,7 +88,7 @@ export const jobPage: Page = (root, _params, arg) => {
             'section',
             { class: 'card', id: 'explanation' },
             h('h2', {}, t('job.explanation')),
-            ...explanation.decisions.map((d, i) => decision(d, i + 1)),
+            ...explanation.decisions.map((d, i) => decision(d, i + 1, charts)),
             h('h2', {}, t('job.logs')),
             h('pre', { class: 'logs' }, logs?.tail ? logs.tail : t('job.nologs')),
           ),
@@ -72,17 +96,88 @@ export const jobPage: Page = (root, _params, arg) => {
       );
     } catch (e) {
       if (stopped || onAuthError(e)) return;
-      body.replaceChildren(failure((e as Error).message, load));
+      // Another tenant's job is not there, as far as this caller can tell.
+      const notFound = e instanceof ApiError && e.status === 404;
+      body.replaceChildren(
+        notFound
+          ? h('div', { class: 'state empty', 'data-state': 'not-found', role: 'alert' }, t('job.notFound', `#${arg ?? ''}`))
+          : failure((e as Error).message, load),
+      );
     }
   }
 
+  const resize = () => charts.forEach((c) => c.resize());
+  window.addEventListener('resize', resize);
   load();
   return () => {
     stopped = true;
+    window.clearTimeout(reload);
+    window.removeEventListener('resize', resize);
+    for (const f of unsubscribe) f();
+    for (const c of charts) c.dispose();
   };
 };
 
-function decision(d: Record<string, unknown>, n: number): HTMLElement {
+const TERMS = [
+  ['compute', 'cand.compute', '#4c78a8'],
+  ['energy', 'cand.energy', '#f58518'],
+  ['carbon', 'cand.carbonCny', '#54a24b'],
+  ['transfer', 'cand.transfer', '#b279a2'],
+  ['wait', 'cand.waitCny', '#9d755d'],
+] as const;
+
+/** The policy's weights, as stored with a placement. */
+interface Weights {
+  price: number;
+  energy: number;
+  carbon_cny_per_t: number;
+  transfer: number;
+}
+
+/** Each candidate's score as stacked terms in CNY, as the policy weighs them:
+ * compute, energy, carbon (at the policy's carbon price), transfer, and waiting
+ * (with lateness: the rest of the score). The bars add up to the score. */
+function termsChart(candidates: Candidate[], weights: Weights, charts: echarts.ECharts[]): HTMLElement {
+  const box = h('div', { class: 'terms-chart', 'data-candidates': candidates.length });
+  const value = (c: Candidate, key: (typeof TERMS)[number][0]) => {
+    const parts = {
+      compute: weights.price * c.compute_cny,
+      energy: weights.energy * c.energy_cny,
+      carbon: (weights.carbon_cny_per_t / 1000) * c.carbon_kg,
+      transfer: weights.transfer * c.transfer_cny,
+    };
+    if (key !== 'wait') return parts[key];
+    return Math.max(0, c.score - parts.compute - parts.energy - parts.carbon - parts.transfer);
+  };
+  requestAnimationFrame(() => {
+    if (!box.isConnected) return;
+    const chart = echarts.init(box, undefined, { renderer: 'canvas' });
+    charts.push(chart);
+    chart.setOption({
+      animation: false,
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: (v: number) => `${v.toFixed(2)} CNY` },
+      legend: { top: 0, textStyle: { fontSize: 11 } },
+      grid: { left: 110, right: 24, top: 32, bottom: 24 },
+      xAxis: { type: 'value', name: 'CNY', nameLocation: 'end' },
+      yAxis: {
+        type: 'category',
+        inverse: true,
+        data: candidates.map((c, i) => (i === 0 ? `✓ ${c.site}` : c.site)),
+        axisLabel: { fontWeight: 'normal' },
+      },
+      series: TERMS.map(([key, label, color]) => ({
+        type: 'bar',
+        stack: 'score',
+        name: t(label),
+        itemStyle: { color },
+        data: candidates.map((c) => Number(value(c, key).toFixed(4))),
+      })),
+    });
+  });
+  return box;
+}
+
+function decision(d: Record<string, unknown>, n: number, charts: echarts.ECharts[]): HTMLElement {
   const outcome = String(d.outcome ?? '?');
   const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
   const box = h(
@@ -94,6 +189,9 @@ function decision(d: Record<string, unknown>, n: number): HTMLElement {
   const explanation = d.explanation as { chosen?: Candidate; alternatives?: Candidate[]; pruned?: [string, number][] } | undefined;
   if (explanation?.chosen) {
     const candidates = [explanation.chosen, ...(explanation.alternatives ?? [])];
+    // Decisions stored before weights were recorded used the defaults.
+    const weights = (d.weights as Weights | undefined) ?? { price: 1, energy: 1, carbon_cny_per_t: 500, transfer: 1 };
+    box.append(termsChart(candidates, weights, charts));
     const cell = (v: number, digits = 2) => h('td', { class: 'num' }, Number.isFinite(v) ? v.toFixed(digits) : '—');
     box.append(
       h(

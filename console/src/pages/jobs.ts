@@ -1,8 +1,10 @@
 // The jobs table, paginated with the API's `after` cursor and filtered by state.
 // The cursor and filter live in the hash (#/jobs?state=Running&after=120), so a
-// page can be linked and the back button works.
+// page can be linked and the back button works. Rows change in place as the live
+// stream reports their jobs; new jobs are added to the last page.
 
-import { get, type JobPage } from '../api';
+import { get, type JobDoc, type JobPage } from '../api';
+import { subscribe } from '../live';
 import { empty, failure, h, loading, time } from '../dom';
 import { JOB_STATES, stateName, t } from '../i18n';
 import { onAuthError, type Page } from '../session';
@@ -30,6 +32,58 @@ export const jobsPage: Page = (root, params) => {
     body,
   );
   let stopped = false;
+  let rows = new Map<number, HTMLTableRowElement>();
+  let tbody: HTMLTableSectionElement | null = null;
+  let lastPage = false;
+  let nextButton: HTMLButtonElement | null = null;
+
+  const row = (job: JobDoc) =>
+    h(
+      'tr',
+      { 'data-job': job.id, 'data-state': job.state },
+      h('td', {}, h('a', { href: `#/job/${job.id}` }, `#${job.id}`)),
+      h('td', {}, h('span', { class: `pill ${job.state}` }, stateName(job.state))),
+      h('td', {}, job.site ?? '—'),
+      h('td', { class: 'num' }, job.tenant_id),
+      h('td', {}, time(job.created_at)),
+      h('td', {}, time(job.start_at)),
+      h('td', { class: 'num' }, job.exit_code ?? '—'),
+    );
+
+  /** Applies a `jobs` event: rows change in place; on the last page, new jobs
+   * that pass the filter are added (up to a page). */
+  function apply(jobs: JobDoc[]): void {
+    if (!tbody) {
+      // An empty last page: the first job to show brings the table.
+      if (lastPage && jobs.some((j) => !state || j.state === state)) load();
+      return;
+    }
+    for (const job of jobs) {
+      const old = rows.get(job.id);
+      if (old) {
+        const fresh = row(job);
+        fresh.classList.add('changed');
+        old.replaceWith(fresh);
+        rows.set(job.id, fresh);
+        continue;
+      }
+      if (state && job.state !== state) continue;
+      const last = Math.max(0, ...rows.keys());
+      if (job.id <= last) continue;
+      if (lastPage && rows.size < LIMIT) {
+        const fresh = row(job);
+        fresh.classList.add('changed');
+        tbody.append(fresh);
+        rows.set(job.id, fresh);
+      } else if (nextButton) {
+        nextButton.disabled = false;
+      }
+    }
+  }
+  const unsubscribe = [
+    subscribe('jobs', (data) => apply((data as { jobs: JobDoc[] }).jobs)),
+    subscribe('resync', () => load()),
+  ];
 
   async function load(): Promise<void> {
     const q = new URLSearchParams({ limit: String(LIMIT) });
@@ -47,25 +101,13 @@ export const jobsPage: Page = (root, params) => {
               {},
               h('tr', {}, ...(['col.id', 'col.state', 'col.site', 'col.tenant', 'col.created', 'col.start', 'col.exit'] as const).map((k) => h('th', {}, t(k)))),
             ),
-            h(
-              'tbody',
-              {},
-              ...page.jobs.map((job) =>
-                h(
-                  'tr',
-                  { 'data-job': job.id },
-                  h('td', {}, h('a', { href: `#/job/${job.id}` }, `#${job.id}`)),
-                  h('td', {}, h('span', { class: `pill ${job.state}` }, stateName(job.state))),
-                  h('td', {}, job.site ?? '—'),
-                  h('td', { class: 'num' }, job.tenant_id),
-                  h('td', {}, time(job.created_at)),
-                  h('td', {}, time(job.start_at)),
-                  h('td', { class: 'num' }, job.exit_code ?? '—'),
-                ),
-              ),
-            ),
+            (tbody = h('tbody', {}, ...page.jobs.map(row))),
           )
         : empty();
+      rows = new Map();
+      if (!page.jobs.length) tbody = null;
+      for (const tr of tbody?.querySelectorAll('tr') ?? []) rows.set(Number(tr.getAttribute('data-job')), tr as HTMLTableRowElement);
+      lastPage = page.next === null || page.next === undefined;
       const pageNo = trail.length + 1;
       const pager = h(
         'div',
@@ -90,6 +132,7 @@ export const jobsPage: Page = (root, params) => {
           t('jobs.next'),
         ),
       );
+      nextButton = pager.querySelector('#next');
       body.replaceChildren(table, pager);
     } catch (e) {
       if (stopped || onAuthError(e)) return;
@@ -100,5 +143,6 @@ export const jobsPage: Page = (root, params) => {
   load();
   return () => {
     stopped = true;
+    for (const f of unsubscribe) f();
   };
 };

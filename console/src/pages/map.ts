@@ -1,29 +1,40 @@
 // The network map: China (and Singapore) with every site at its coordinates, sized
-// by capacity and coloured by grid carbon intensity or green share, polled every
-// few seconds. The container exposes what the chart drew (data-rendered-sites) and
-// when it first drew every site (data-first-render-ms), for tests and benchmarks.
+// by capacity and coloured by grid carbon intensity or green share; demand regions;
+// links; and the live flows of jobs and their data along them. Updated from the
+// live stream (`overview`, `flows`), redrawn at most once per animation frame;
+// polled only while the stream is down. The container exposes what the chart drew
+// (data-rendered-sites, data-rendered-flows) and when it first drew every site
+// (data-first-render-ms), for tests and benchmarks. A click on a site opens it.
 
 import * as echarts from 'echarts/core';
-import { ScatterChart } from 'echarts/charts';
+import { LinesChart, ScatterChart } from 'echarts/charts';
 import { GeoComponent, TooltipComponent, VisualMapComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 import networkMap from 'virtual:network-map';
-import { get, type Overview, type SiteDoc, type SiteNow } from '../api';
+import { get, type Flows, type LinkDoc, type Overview, type RegionDoc, type SiteDoc, type SiteNow } from '../api';
+import { liveState, onLiveState, subscribe } from '../live';
 import { classes, failure, h, loading, units } from '../dom';
 import { lang, t } from '../i18n';
 import { onAuthError, type Page } from '../session';
 
-echarts.use([ScatterChart, GeoComponent, TooltipComponent, VisualMapComponent, CanvasRenderer]);
+echarts.use([ScatterChart, LinesChart, GeoComponent, TooltipComponent, VisualMapComponent, CanvasRenderer]);
 // Registered as `china` so that ECharts adds the 南海诸岛 inset and 钓鱼岛 to it.
 echarts.registerMap('china', networkMap as Parameters<typeof echarts.registerMap>[1]);
 
-const REFRESH_MS = 3000;
+/** Polling period while the live stream is down. */
+const REFRESH_MS = 5000;
+/** Flows drawn with a moving effect (the busiest); the rest are still lines. */
+const ANIMATED_FLOWS = 40;
 type Metric = 'carbon' | 'green';
 let metric: Metric = localStorage.getItem('suanwang.metric') === 'green' ? 'green' : 'carbon';
 
 export function siteName(doc: SiteDoc | undefined, id: string): string {
   if (!doc) return id;
   return (lang() === 'zh' ? doc.site.name_zh : doc.site.name) ?? doc.site.name ?? id;
+}
+
+function regionName(region: RegionDoc): string {
+  return (lang() === 'zh' ? region.name_zh : region.name) ?? region.name ?? region.id;
 }
 
 export const mapPage: Page = (root) => {
@@ -69,6 +80,7 @@ export const mapPage: Page = (root) => {
         switcher,
         h('p', { class: 'muted' }, t('map.size')),
         h('p', { class: 'muted' }, t('map.inset')),
+        h('p', { class: 'muted legend-flows' }, h('span', { class: 'swatch jobs' }), ' ', t('map.flowJobs'), h('br'), h('span', { class: 'swatch data' }), ' ', t('map.flowData')),
         totals,
         updated,
       ),
@@ -77,14 +89,23 @@ export const mapPage: Page = (root) => {
 
   const chart = echarts.init(chartBox, undefined, { renderer: 'canvas' });
   let sites: SiteDoc[] = [];
+  let regions: RegionDoc[] = [];
+  let links: LinkDoc[] = [];
   let overview: Overview | null = null;
+  let flows: Flows | null = null;
   let timer: number | undefined;
+  let frame: number | undefined;
   let stopped = false;
   let firstFull = false;
+  chart.on('click', (p: { seriesIndex?: number; data?: unknown }) => {
+    const id = (p.data as { siteId?: string } | undefined)?.siteId;
+    if (p.seriesIndex === 0 && id) location.hash = `#/site/${encodeURIComponent(id)}`;
+  });
 
-  chart.on('finished', () => {
-    // Read back what the scatter series laid out: only sites with a position inside
-    // the canvas count as drawn.
+  // Reads back what the scatter series laid out (only sites with a position inside
+  // the canvas count as drawn), one frame after a redraw, when it is on screen.
+  // (Not on ECharts' 'finished': with moving flows the chart never finishes.)
+  const readBack = () => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const model = (chart as any).getModel();
     const series = model?.getSeriesByIndex(0);
@@ -103,19 +124,57 @@ export const mapPage: Page = (root) => {
       firstFull = true;
       chartBox.setAttribute('data-first-render-ms', performance.now().toFixed(0));
     }
-  });
+  };
+
+  /** Redraws at the next animation frame, once however many updates came. */
+  function schedule(): void {
+    if (frame !== undefined || stopped) return;
+    frame = requestAnimationFrame(() => {
+      frame = undefined;
+      draw();
+    });
+  }
 
   function draw(): void {
     if (!overview) return;
     const byId = new Map(sites.map((s) => [s.id, s]));
+    const where = new Map<string, [number, number]>();
+    for (const s of sites) where.set(s.id, [s.site.location.lon, s.site.location.lat]);
+    for (const r of regions) where.set(r.id, [r.location.lon, r.location.lat]);
+    const drawnFlows = (flows?.flows ?? []).filter((f) => where.has(f.from) && where.has(f.to));
+    const busiest = [...drawnFlows].sort((a, b) => b.jobs + b.data_gib / 1000 - (a.jobs + a.data_gib / 1000)).slice(0, ANIMATED_FLOWS);
+    const animated = new Set(busiest);
+    const maxJobs = Math.max(1, ...drawnFlows.map((f) => f.jobs));
+    const flowLine = (f: (typeof drawnFlows)[number], kind: 'jobs' | 'data') => ({
+      coords: [where.get(f.from)!, where.get(f.to)!],
+      flow: f,
+      kind,
+      lineStyle:
+        kind === 'jobs'
+          ? { width: 1 + 4 * Math.sqrt(f.jobs / maxJobs), color: '#2b6cb0', opacity: 0.55, curveness: 0.2 }
+          : { width: 1 + Math.min(4, Math.log10(1 + f.data_gib) / 1.2), color: '#b7791f', opacity: 0.45, type: 'dashed', curveness: -0.2 },
+    });
+    const jobLines = drawnFlows.filter((f) => f.jobs > 0).map((f) => flowLine(f, 'jobs'));
+    const dataLines = drawnFlows.filter((f) => f.data_gib > 0).map((f) => flowLine(f, 'data'));
+    chartBox.setAttribute('data-rendered-flows', String(jobLines.length + dataLines.length));
     const now = new Map(overview.sites.map((s) => [s.site, s]));
     const maxCapacity = Math.max(1, ...sites.map((s) => units(now.get(s.id)?.capacity)));
     const value = (s: SiteNow | undefined) =>
       s ? (metric === 'carbon' ? s.grid_kg_per_kwh : s.green_share) : 0;
+    const lineTooltip = (d: { flow?: { from: string; to: string; jobs: number; running: number; data_gib: number }; link?: LinkDoc }) => {
+      const esc = (v: string) => v.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+      if (d.link) return `${esc(d.link.name ?? `${d.link.a} – ${d.link.b}`)}${d.link.bandwidth_gbps ? ` · ${d.link.bandwidth_gbps} Gb/s` : ''}`;
+      const f = d.flow!;
+      return `${esc(f.from)} → ${esc(f.to)}<br>${esc(t('map.flowTip', f.jobs, f.running, f.data_gib.toFixed(0)))}`;
+    };
     chart.setOption({
       tooltip: {
         trigger: 'item',
-        formatter: (p: { data: { siteId: string } }) => tooltip(byId.get(p.data.siteId), now.get(p.data.siteId), p.data.siteId),
+        formatter: (p: { seriesIndex: number; data: { siteId?: string; regionId?: string } }) => {
+          if (p.seriesIndex === 0) return tooltip(byId.get(p.data.siteId!), now.get(p.data.siteId!), p.data.siteId!);
+          if (p.seriesIndex === 1) return String((p.data as { name?: string }).name ?? '');
+          return lineTooltip(p.data as Parameters<typeof lineTooltip>[0]);
+        },
       },
       geo: {
         map: 'china',
@@ -172,6 +231,49 @@ export const mapPage: Page = (root) => {
             color: '#223',
           },
           labelLayout: { hideOverlap: true },
+          cursor: 'pointer',
+          zlevel: 2,
+        },
+        {
+          type: 'scatter',
+          coordinateSystem: 'geo',
+          geoIndex: 0,
+          animation: false,
+          symbol: 'diamond',
+          symbolSize: 9,
+          itemStyle: { color: '#6b46c1', opacity: 0.8 },
+          data: regions.map((r) => ({ regionId: r.id, name: regionName(r), value: [r.location.lon, r.location.lat] })),
+          label: { show: sites.length < 60, position: 'left', formatter: '{b}', fontSize: 10, color: '#553c9a' },
+          zlevel: 2,
+        },
+        {
+          type: 'lines',
+          coordinateSystem: 'geo',
+          geoIndex: 0,
+          animation: false,
+          silent: false,
+          data: links
+            .filter((l) => where.has(l.a) && where.has(l.b))
+            .map((l) => ({ coords: [where.get(l.a)!, where.get(l.b)!], link: l })),
+          lineStyle: { color: '#718096', width: 1.2, opacity: 0.5, type: 'solid' },
+          zlevel: 1,
+        },
+        {
+          type: 'lines',
+          coordinateSystem: 'geo',
+          geoIndex: 0,
+          animation: false,
+          data: [...jobLines, ...dataLines].filter((l) => !animated.has(l.flow)),
+          zlevel: 1,
+        },
+        {
+          type: 'lines',
+          coordinateSystem: 'geo',
+          geoIndex: 0,
+          animation: false,
+          effect: { show: true, period: 4, trailLength: 0.2, symbol: 'arrow', symbolSize: 6 },
+          data: [...jobLines, ...dataLines].filter((l) => animated.has(l.flow)),
+          zlevel: 1,
         },
       ],
     });
@@ -188,33 +290,62 @@ export const mapPage: Page = (root) => {
       h('dt', {}, t('map.cost')),
       h('dd', {}, `${fmt(overview.cost_cny_per_hour)} CNY/h`),
     );
+    requestAnimationFrame(readBack);
     updated.textContent = t('map.updated', new Date(overview.at * 1000).toLocaleString(lang() === 'zh' ? 'zh-CN' : 'en'));
   }
 
+  /** Fetches everything; then the live stream keeps it current, and this runs
+   * again only while the stream is down. */
   async function refresh(): Promise<void> {
+    window.clearTimeout(timer);
     try {
-      const [siteDocs, now] = await Promise.all([
-        sites.length ? Promise.resolve(sites) : get<SiteDoc[]>('/v1/sites'),
+      const [siteDocs, regionDocs, linkDocs, now, flowsNow] = await Promise.all([
+        get<SiteDoc[]>('/v1/sites'),
+        get<RegionDoc[]>('/v1/regions'),
+        get<LinkDoc[]>('/v1/links'),
         get<Overview>('/v1/overview'),
+        get<Flows>('/v1/flows'),
       ]);
       if (stopped) return;
       sites = siteDocs;
+      regions = regionDocs;
+      links = linkDocs;
       overview = now;
+      flows = flowsNow;
       status.replaceChildren(sites.length ? '' : h('div', { class: 'state empty', 'data-state': 'empty' }, t('state.empty')));
       draw();
     } catch (e) {
       if (stopped || onAuthError(e)) return;
-      status.replaceChildren(failure((e as Error).message));
+      status.replaceChildren(failure((e as Error).message, refresh));
     }
-    if (!stopped) timer = window.setTimeout(refresh, REFRESH_MS);
+    if (!stopped && liveState() !== 'live') timer = window.setTimeout(refresh, REFRESH_MS);
   }
 
+  const unsubscribe = [
+    subscribe('overview', (data) => {
+      overview = data as Overview;
+      // A site added by an operator: fetch the descriptions again.
+      if (overview.sites.length !== sites.length) refresh();
+      else schedule();
+    }),
+    subscribe('flows', (data) => {
+      flows = data as Flows;
+      schedule();
+    }),
+    subscribe('resync', () => refresh()),
+    onLiveState((s) => {
+      window.clearTimeout(timer);
+      if (s === 'down') timer = window.setTimeout(refresh, REFRESH_MS);
+    }),
+  ];
   const resize = () => chart.resize();
   window.addEventListener('resize', resize);
   refresh();
   return () => {
     stopped = true;
     window.clearTimeout(timer);
+    if (frame !== undefined) cancelAnimationFrame(frame);
+    for (const f of unsubscribe) f();
     window.removeEventListener('resize', resize);
     chart.dispose();
   };

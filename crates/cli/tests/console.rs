@@ -52,7 +52,7 @@ fn the_console_shows_the_network_and_jobs_in_a_real_browser() {
     let mut demo = Command::new(env!("CARGO_BIN_EXE_suanwang"))
         .args(["demo", "--listen", "127.0.0.1:0", "--data"])
         .arg(&data)
-        .args(["--speed", "600", "--for", "90s", "--reset"])
+        .args(["--speed", "600", "--for", "180s", "--reset"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -118,6 +118,13 @@ fn the_console_shows_the_network_and_jobs_in_a_real_browser() {
         "sites-zh",
         "jobs",
         "job",
+        "map-flows",
+        "site",
+        "savings",
+        "submit-refused",
+        "submit",
+        "submitted-job",
+        "job-not-yours",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),

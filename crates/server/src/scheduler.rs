@@ -486,6 +486,7 @@ impl Scheduler {
                         Outcome::Placed(p) => serde_json::json!({
                             "outcome": "placed",
                             "policy": policy.kind.name(),
+                            "weights": policy.weights,
                             "explanation": suanwang_sim::report::explain(&world, job_ids[d.index] as usize, policy.kind.name(), p),
                         }),
                         Outcome::Pending(wait) => serde_json::json!({"outcome": "pending", "reason": wait}),

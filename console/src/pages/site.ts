@@ -1,0 +1,255 @@
+// One site: what it offers and what is busy now (per resource class), its power,
+// price and carbon now; price and carbon intensity over the last and next 24 h
+// (past = actual, future = what the scheduler plans with); what its agents report
+// (utilisation and measured power) over the last hours; its queued and running
+// jobs. Current figures follow the live stream's `overview`.
+
+import * as echarts from 'echarts/core';
+import { BarChart, LineChart } from 'echarts/charts';
+import { GridComponent, LegendComponent, MarkLineComponent, TooltipComponent } from 'echarts/components';
+import { CanvasRenderer } from 'echarts/renderers';
+import { ApiError, get, type JobDoc, type JobPage, type Overview, type SeriesDoc, type SiteDoc, type SiteNow, type TelemetryDoc } from '../api';
+import { failure, h, loading, time } from '../dom';
+import { stateName, t } from '../i18n';
+import { subscribe } from '../live';
+import { onAuthError, type Page } from '../session';
+import { siteName } from './map';
+import { reachKey } from './sites';
+
+echarts.use([BarChart, LineChart, GridComponent, LegendComponent, MarkLineComponent, TooltipComponent, CanvasRenderer]);
+
+/** An axis label: the date at midnight, else the time of day. */
+const clock = (unix: number) => {
+  const d = new Date(unix * 1000);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return d.getHours() === 0 && d.getMinutes() === 0 ? `${pad(d.getMonth() + 1)}-${pad(d.getDate())}` : `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+};
+
+export const sitePage: Page = (root, _params, arg) => {
+  const id = decodeURIComponent(arg ?? '');
+  const title = h('h1', {}, id);
+  const body = h('div', {}, loading());
+  root.append(h('p', {}, h('a', { href: '#/sites' }, t('site.back'))), title, body);
+  let stopped = false;
+  const charts: echarts.ECharts[] = [];
+  let useChart: echarts.ECharts | null = null;
+  let nowBox: HTMLElement | null = null;
+  let doc: SiteDoc | null = null;
+
+  function chartIn(box: HTMLElement): echarts.ECharts {
+    const chart = echarts.init(box, undefined, { renderer: 'canvas' });
+    charts.push(chart);
+    return chart;
+  }
+
+  /** Capacity and use per class, and the figures now. */
+  function showNow(s: SiteNow | undefined): void {
+    if (!s || !nowBox || !useChart) return;
+    const reach = reachKey(doc?.drained, s.reachable);
+    const row = (key: Parameters<typeof t>[0], value: string | number) => [h('dt', {}, t(key)), h('dd', {}, String(value))];
+    nowBox.replaceChildren(
+      h(
+        'dl',
+        { class: 'fields', id: 'site-now' },
+        ...row('col.status', t(reach)),
+        ...row('col.running', s.running),
+        ...row('col.queued', s.queued),
+        ...row('site.powerModel', `${s.power_kw.toFixed(1)} kW`),
+        ...row('col.carbon', s.grid_kg_per_kwh.toFixed(3)),
+        ...row('col.green', `${(s.green_share * 100).toFixed(0)}%`),
+        ...row('col.tariff', s.tariff_cny_per_kwh.toFixed(3)),
+        ...row('site.computeRate', `${s.compute_cny_per_hour.toFixed(0)} CNY/h`),
+      ),
+    );
+    const classes = Object.keys(s.capacity);
+    useChart.setOption({
+      animation: false,
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' } },
+      legend: { top: 0 },
+      grid: { left: 70, right: 16, top: 30, bottom: 24 },
+      xAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value}%' } },
+      yAxis: { type: 'category', data: classes, inverse: true },
+      series: [
+        {
+          type: 'bar',
+          stack: 'use',
+          name: t('col.busy'),
+          itemStyle: { color: '#2b6cb0' },
+          data: classes.map((c) => Number(((100 * (s.busy[c] ?? 0)) / Math.max(1, s.capacity[c])).toFixed(1))),
+          label: { show: true, position: 'insideLeft', formatter: (p: { dataIndex: number }) => `${s.busy[classes[p.dataIndex]] ?? 0} / ${s.capacity[classes[p.dataIndex]]}`, color: '#fff', fontSize: 10 },
+        },
+        {
+          type: 'bar',
+          stack: 'use',
+          name: t('site.free'),
+          itemStyle: { color: '#e2e8f0' },
+          data: classes.map((c) => Number((100 - (100 * (s.busy[c] ?? 0)) / Math.max(1, s.capacity[c])).toFixed(1))),
+        },
+      ],
+    });
+  }
+
+  function seriesChart(box: HTMLElement, series: SeriesDoc): void {
+    const chart = chartIn(box);
+    const past = series.points.filter((p) => !p.forecast);
+    const future = series.points.filter((p) => p.forecast);
+    // The forecast line starts at the last actual point so the two join.
+    const joined = past.length ? [past[past.length - 1], ...future] : future;
+    const pair = (points: typeof past, key: 'carbon_kg_per_kwh' | 'tariff_cny_per_kwh') => points.map((p) => [p.at * 1000, p[key]]);
+    chart.setOption({
+      animation: false,
+      tooltip: { trigger: 'axis' },
+      legend: { top: 0 },
+      grid: { left: 56, right: 56, top: 64, bottom: 28 },
+      xAxis: { type: 'time', axisLabel: { formatter: (v: number) => clock(v / 1000), hideOverlap: true } },
+      yAxis: [
+        { type: 'value', name: 'kg CO₂/kWh', min: 0 },
+        { type: 'value', name: 'CNY/kWh', min: 0 },
+      ],
+      series: [
+        { type: 'line', name: t('site.carbonActual'), showSymbol: false, data: pair(past, 'carbon_kg_per_kwh'), itemStyle: { color: '#2f855a' },
+          markLine: { symbol: 'none', silent: true, label: { formatter: t('site.now') }, lineStyle: { color: '#999' }, data: [{ xAxis: series.now * 1000 }] } },
+        { type: 'line', name: t('site.carbonForecast'), showSymbol: false, data: pair(joined, 'carbon_kg_per_kwh'), lineStyle: { type: 'dashed' }, itemStyle: { color: '#2f855a' } },
+        { type: 'line', name: t('site.tariffActual'), showSymbol: false, step: 'end', yAxisIndex: 1, data: pair(past, 'tariff_cny_per_kwh'), itemStyle: { color: '#c05621' } },
+        { type: 'line', name: t('site.tariffForecast'), showSymbol: false, step: 'end', yAxisIndex: 1, data: pair(joined, 'tariff_cny_per_kwh'), lineStyle: { type: 'dashed' }, itemStyle: { color: '#c05621' } },
+      ],
+    });
+  }
+
+  function telemetryChart(box: HTMLElement, telemetry: TelemetryDoc): void {
+    const samples = [...telemetry.samples].sort((a, b) => a.at - b.at);
+    const classes = new Set<string>();
+    for (const s of samples) for (const c of Object.keys((s.sample.utilisation as Record<string, number>) ?? {})) classes.add(c);
+    const power = samples
+      .map((s) => [s.at * 1000, (s.sample.power as { watts?: number } | undefined)?.watts] as const)
+      .filter(([, w]) => typeof w === 'number')
+      .map(([at, w]) => [at, Number(((w as number) / 1000).toFixed(3))]);
+    const chart = chartIn(box);
+    chart.setOption({
+      animation: false,
+      tooltip: { trigger: 'axis' },
+      legend: { top: 0, type: 'scroll' },
+      grid: { left: 56, right: 56, top: 64, bottom: 28 },
+      xAxis: { type: 'time', axisLabel: { formatter: (v: number) => clock(v / 1000), hideOverlap: true } },
+      yAxis: [
+        { type: 'value', name: t('site.utilisation'), min: 0, max: 100, axisLabel: { formatter: '{value}%' } },
+        { type: 'value', name: 'kW', min: 0 },
+      ],
+      series: [
+        ...[...classes].map((c) => ({
+          type: 'line',
+          name: c,
+          showSymbol: false,
+          data: samples
+            .filter((s) => typeof (s.sample.utilisation as Record<string, number> | undefined)?.[c] === 'number')
+            .map((s) => [s.at * 1000, Number((100 * (s.sample.utilisation as Record<string, number>)[c]).toFixed(1))]),
+        })),
+        ...(power.length ? [{ type: 'line', name: t('site.powerReported'), yAxisIndex: 1, showSymbol: false, data: power, lineStyle: { width: 2 } }] : []),
+      ],
+    });
+  }
+
+  function jobsTable(jobs: JobDoc[], emptyKey: Parameters<typeof t>[0]): HTMLElement {
+    if (!jobs.length) return h('p', { class: 'muted' }, t(emptyKey));
+    return h(
+      'table',
+      { class: 'compact' },
+      h('thead', {}, h('tr', {}, ...(['col.id', 'col.state', 'col.tenant', 'col.start'] as const).map((k) => h('th', {}, t(k))))),
+      h(
+        'tbody',
+        {},
+        ...jobs.map((j) =>
+          h(
+            'tr',
+            { 'data-job': j.id },
+            h('td', {}, h('a', { href: `#/job/${j.id}` }, `#${j.id}`)),
+            h('td', {}, h('span', { class: `pill ${j.state}` }, stateName(j.state))),
+            h('td', { class: 'num' }, j.tenant_id),
+            h('td', {}, time(j.started_at ?? j.start_at)),
+          ),
+        ),
+      ),
+    );
+  }
+
+  async function load(): Promise<void> {
+    try {
+      const enc = encodeURIComponent(id);
+      const list = (state: string) => get<JobPage>(`/v1/jobs?site=${enc}&state=${state}&limit=50`).then((p) => p.jobs);
+      const [site, overview, series, telemetry, placed, dispatched, running] = await Promise.all([
+        get<SiteDoc>(`/v1/sites/${enc}`),
+        get<Overview>('/v1/overview'),
+        get<SeriesDoc>(`/v1/sites/${enc}/series?before_h=24&after_h=24`),
+        get<TelemetryDoc>(`/v1/sites/${enc}/telemetry?limit=500`),
+        list('Placed'),
+        list('Dispatched'),
+        list('Running'),
+      ]);
+      if (stopped) return;
+      doc = site;
+      title.textContent = `${siteName(site, id)} (${id})`;
+      const useBox = h('div', { class: 'chart small', id: 'site-use' });
+      const seriesBox = h('div', { class: 'chart', id: 'site-series' });
+      const telemetryBox = h('div', { class: 'chart', id: 'site-telemetry' });
+      nowBox = h('div', {});
+      body.replaceChildren(
+        h(
+          'div',
+          { class: 'site-grid' },
+          h('section', { class: 'card' }, h('h2', {}, t('site.now')), nowBox, h('h2', {}, t('site.use')), useBox),
+          h(
+            'section',
+            { class: 'card' },
+            h('h2', {}, t('site.series')),
+            seriesBox,
+            h('p', { class: 'muted', id: 'series-label' }, t('site.seriesNote', series.actual_source, series.forecast_source), ' ', series.carbon_label),
+          ),
+          h(
+            'section',
+            { class: 'card' },
+            h('h2', {}, t('site.telemetry')),
+            telemetry.samples.length ? telemetryBox : h('p', { class: 'muted' }, t('site.noTelemetry')),
+            h('p', { class: 'muted' }, t('site.powerNote')),
+          ),
+          h(
+            'section',
+            { class: 'card', id: 'site-jobs' },
+            h('h2', {}, t('site.running'), ` (${dispatched.length + running.length})`),
+            jobsTable([...running, ...dispatched], 'site.none'),
+            h('h2', {}, t('site.queued'), ` (${placed.length}${placed.length === 50 ? '+' : ''})`),
+            jobsTable(placed, 'site.none'),
+          ),
+        ),
+      );
+      for (const c of charts.splice(0)) c.dispose();
+      useChart = chartIn(useBox);
+      showNow(overview.sites.find((s) => s.site === id));
+      seriesChart(seriesBox, series);
+      if (telemetry.samples.length) telemetryChart(telemetryBox, telemetry);
+    } catch (e) {
+      if (stopped || onAuthError(e)) return;
+      body.replaceChildren(
+        e instanceof ApiError && e.status === 404
+          ? h('div', { class: 'state empty', 'data-state': 'not-found' }, t('site.notFound', id))
+          : failure((e as Error).message, load),
+      );
+    }
+  }
+
+  const unsubscribe = [
+    subscribe('overview', (data) => showNow((data as Overview).sites.find((s) => s.site === id))),
+    subscribe('resync', () => load()),
+  ];
+  const resize = () => charts.forEach((c) => c.resize());
+  window.addEventListener('resize', resize);
+  load();
+  // Jobs and telemetry change slowly: refresh them every half minute.
+  const timer = window.setInterval(load, 30000);
+  return () => {
+    stopped = true;
+    window.clearInterval(timer);
+    window.removeEventListener('resize', resize);
+    for (const f of unsubscribe) f();
+    for (const c of charts) c.dispose();
+  };
+};

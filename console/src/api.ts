@@ -107,6 +107,8 @@ export interface SiteNow {
   queued: number;
   running: number;
   reachable: boolean | null;
+  /** Whether an operator drained it (absent from servers before the live stream). */
+  drained?: boolean;
   power_kw: number;
   grid_kg_per_kwh: number;
   green_share: number;

@@ -2,7 +2,8 @@
 // console, read with fetch() so that the token travels in the Authorization
 // header (EventSource cannot send one). Pages subscribe to events by name; the
 // stream reconnects with backoff (1 s doubling to 30 s) and tells subscribers
-// to fetch again (`resync`) after a gap. The header shows its state.
+// to fetch again (`resync`) after a gap. The header shows its state. Pages that
+// need data the stream does not carry poll with `whileDown` only while it is down.
 
 import { token } from './api';
 
@@ -39,12 +40,49 @@ export function subscribe(event: string, handler: Handler): () => void {
   return () => set!.delete(handler);
 }
 
+/** Calls `refresh` every `ms` while the stream is not live (the slow polling
+ * fallback; when it comes back, `resync` says to fetch what changed meanwhile);
+ * returns how to stop. */
+export function whileDown(refresh: () => void, ms = 5000): () => void {
+  let timer: number | undefined;
+  const arm = (s: LiveState) => {
+    window.clearInterval(timer);
+    timer = s === 'live' ? undefined : window.setInterval(refresh, ms);
+  };
+  arm(state);
+  const unwatch = onLiveState(arm);
+  return () => {
+    window.clearInterval(timer);
+    unwatch();
+  };
+}
+
+/** Least time between two `resync` dispatches: under heavy churn the server may
+ * send one every batch, and each makes pages fetch everything again. */
+const RESYNC_MS = 2000;
+let lastResync = 0;
+let resyncTimer: number | undefined;
+
+function resync(): void {
+  if (resyncTimer !== undefined) return;
+  const wait = Math.max(0, lastResync + RESYNC_MS - performance.now());
+  resyncTimer = window.setTimeout(() => {
+    resyncTimer = undefined;
+    lastResync = performance.now();
+    deliver('resync', '{}');
+  }, wait);
+}
+
 /** Events received, by name (read by the benchmark in console/tests/bench.mjs). */
 const received: Record<string, number> = {};
 (window as unknown as { suanwangLive: Record<string, number> }).suanwangLive = received;
 
 function dispatch(event: string, data: string): void {
   received[event] = (received[event] ?? 0) + 1;
+  deliver(event, data);
+}
+
+function deliver(event: string, data: string): void {
   const set = handlers.get(event);
   if (!set?.size) return;
   let parsed: unknown;
@@ -68,6 +106,8 @@ export function connect(): void {
 /** Closes the stream (sign-out). */
 export function disconnect(): void {
   window.clearTimeout(retry);
+  window.clearTimeout(resyncTimer);
+  resyncTimer = undefined;
   controller?.abort();
   controller = null;
   everConnected = false;
@@ -90,7 +130,7 @@ async function run(own: AbortController): Promise<void> {
     backoff = 1000;
     setState('live');
     // After a gap, what pages show may be stale: they fetch again.
-    if (everConnected) dispatch('resync', '{}');
+    if (everConnected) resync();
     everConnected = true;
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
@@ -112,7 +152,10 @@ async function run(own: AbortController): Promise<void> {
           if (field === 'event') name = text;
           else if (field === 'data') data.push(text);
         }
-        if (data.length) dispatch(name, data.join('\n'));
+        if (name === 'resync') {
+          received.resync = (received.resync ?? 0) + 1;
+          resync();
+        } else if (data.length) dispatch(name, data.join('\n'));
       }
     }
   } catch {

@@ -4,7 +4,7 @@
 // stream reports their jobs; new jobs are added to the last page.
 
 import { get, type JobDoc, type JobPage } from '../api';
-import { subscribe } from '../live';
+import { subscribe, whileDown } from '../live';
 import { empty, failure, h, loading, time } from '../dom';
 import { JOB_STATES, stateName, t } from '../i18n';
 import { onAuthError, type Page } from '../session';
@@ -83,6 +83,7 @@ export const jobsPage: Page = (root, params) => {
   const unsubscribe = [
     subscribe('jobs', (data) => apply((data as { jobs: JobDoc[] }).jobs)),
     subscribe('resync', () => load()),
+    whileDown(load),
   ];
 
   async function load(): Promise<void> {

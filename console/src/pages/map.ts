@@ -12,7 +12,7 @@ import { GeoComponent, TooltipComponent, VisualMapComponent } from 'echarts/comp
 import { CanvasRenderer } from 'echarts/renderers';
 import networkMap from 'virtual:network-map';
 import { get, type Flows, type LinkDoc, type Overview, type RegionDoc, type SiteDoc, type SiteNow } from '../api';
-import { liveState, onLiveState, subscribe } from '../live';
+import { subscribe, whileDown } from '../live';
 import { classes, failure, h, loading, units } from '../dom';
 import { lang, t } from '../i18n';
 import { onAuthError, type Page } from '../session';
@@ -93,7 +93,6 @@ export const mapPage: Page = (root) => {
   let links: LinkDoc[] = [];
   let overview: Overview | null = null;
   let flows: Flows | null = null;
-  let timer: number | undefined;
   let frame: number | undefined;
   let stopped = false;
   let firstFull = false;
@@ -216,7 +215,7 @@ export const mapPage: Page = (root) => {
               value: [doc.site.location.lon, doc.site.location.lat, value(s), capacity],
               symbolSize: 10 + 30 * Math.sqrt(capacity / maxCapacity),
               itemStyle: {
-                borderColor: s?.reachable === false || doc.drained ? '#555' : '#fff',
+                borderColor: s?.reachable === false || (s?.drained ?? doc.drained) ? '#555' : '#fff',
                 borderWidth: 1.5,
                 borderType: s?.reachable === false ? 'dashed' : 'solid',
                 opacity: 0.9,
@@ -232,7 +231,7 @@ export const mapPage: Page = (root) => {
           },
           labelLayout: { hideOverlap: true },
           cursor: 'pointer',
-          zlevel: 2,
+          zlevel: 3,
         },
         {
           type: 'scatter',
@@ -244,7 +243,7 @@ export const mapPage: Page = (root) => {
           itemStyle: { color: '#6b46c1', opacity: 0.8 },
           data: regions.map((r) => ({ regionId: r.id, name: regionName(r), value: [r.location.lon, r.location.lat] })),
           label: { show: sites.length < 60, position: 'left', formatter: '{b}', fontSize: 10, color: '#553c9a' },
-          zlevel: 2,
+          zlevel: 3,
         },
         {
           type: 'lines',
@@ -273,7 +272,9 @@ export const mapPage: Page = (root) => {
           animation: false,
           effect: { show: true, period: 4, trailLength: 0.2, symbol: 'arrow', symbolSize: 6 },
           data: [...jobLines, ...dataLines].filter((l) => animated.has(l.flow)),
-          zlevel: 1,
+          // A layer of its own: a trail turns on motion blur for its whole layer,
+          // which then repaints every frame; the static lines below do not.
+          zlevel: 2,
         },
       ],
     });
@@ -297,7 +298,6 @@ export const mapPage: Page = (root) => {
   /** Fetches everything; then the live stream keeps it current, and this runs
    * again only while the stream is down. */
   async function refresh(): Promise<void> {
-    window.clearTimeout(timer);
     try {
       const [siteDocs, regionDocs, linkDocs, now, flowsNow] = await Promise.all([
         get<SiteDoc[]>('/v1/sites'),
@@ -318,7 +318,6 @@ export const mapPage: Page = (root) => {
       if (stopped || onAuthError(e)) return;
       status.replaceChildren(failure((e as Error).message, refresh));
     }
-    if (!stopped && liveState() !== 'live') timer = window.setTimeout(refresh, REFRESH_MS);
   }
 
   const unsubscribe = [
@@ -332,18 +331,15 @@ export const mapPage: Page = (root) => {
       flows = data as Flows;
       schedule();
     }),
-    subscribe('resync', () => refresh()),
-    onLiveState((s) => {
-      window.clearTimeout(timer);
-      if (s === 'down') timer = window.setTimeout(refresh, REFRESH_MS);
-    }),
+    // No `resync`: overview and flows come whole, on connect and on change; the
+    // jobs events the map would have missed are not drawn here.
+    whileDown(refresh, REFRESH_MS),
   ];
   const resize = () => chart.resize();
   window.addEventListener('resize', resize);
   refresh();
   return () => {
     stopped = true;
-    window.clearTimeout(timer);
     if (frame !== undefined) cancelAnimationFrame(frame);
     for (const f of unsubscribe) f();
     window.removeEventListener('resize', resize);
@@ -364,6 +360,7 @@ function tooltip(doc: SiteDoc | undefined, s: SiteNow | undefined, id: string): 
       `${esc(t('map.green'))}: ${(s.green_share * 100).toFixed(0)}%`,
     );
     if (s.reachable === false) lines.push(esc(t('map.unreachable')));
+    if (s.drained) lines.push(esc(t('status.drained')));
   }
   return lines.join('<br>');
 }

@@ -1,10 +1,12 @@
 // The sites table: static description from /v1/sites beside what the network is
 // doing now (the live stream's `overview`; polled only while the stream is down).
+// Rows are built once; an update rewrites only the cells whose text changed, at
+// most once per animation frame, so a network of hundreds of sites stays cheap.
 
-import { get, type Overview, type SiteDoc } from '../api';
+import { get, type Overview, type SiteDoc, type SiteNow } from '../api';
 import { classes, empty, failure, h, loading } from '../dom';
 import { t } from '../i18n';
-import { liveState, subscribe } from '../live';
+import { subscribe, whileDown } from '../live';
 import { onAuthError, type Page } from '../session';
 import { siteName } from './map';
 
@@ -13,85 +15,121 @@ export function reachKey(drained: unknown, reachable: boolean | null | undefined
   return drained ? 'status.drained' : reachable === true ? 'status.ok' : reachable === false ? 'status.down' : 'status.none';
 }
 
+const HEAD = ['col.site', 'col.name', 'col.capacity', 'col.busy', 'col.running', 'col.queued', 'col.power', 'col.carbon', 'col.green', 'col.tariff', 'col.status'] as const;
+
+/** The cells after the first two (id and name), as text, and the status class. */
+function figures(doc: SiteDoc, s: SiteNow | undefined): { cells: string[]; status: string } {
+  const reach = reachKey(s?.drained ?? doc.drained, s?.reachable ?? doc.reachable);
+  return {
+    cells: [
+      classes(s?.capacity),
+      classes(s?.busy),
+      s ? String(s.running) : '—',
+      s ? String(s.queued) : '—',
+      s ? s.power_kw.toFixed(1) : '—',
+      s ? s.grid_kg_per_kwh.toFixed(3) : '—',
+      s ? `${(s.green_share * 100).toFixed(0)}%` : '—',
+      s ? s.tariff_cny_per_kwh.toFixed(3) : '—',
+      t(reach),
+    ],
+    status: `status ${reach.slice(7)}`,
+  };
+}
+
 export const sitesPage: Page = (root) => {
   const body = h('div', {}, loading());
   root.append(h('h1', {}, t('sites.title')), body);
   let stopped = false;
-  let timer: number | undefined;
   let frame: number | undefined;
   let sites: SiteDoc[] = [];
   let overview: Overview | null = null;
+  /** The figure cells of each site's row, in HEAD order from the third. */
+  let cells = new Map<string, HTMLTableCellElement[]>();
 
-  function render(): void {
-    if (!overview) return;
-    const now = new Map(overview.sites.map((s) => [s.site, s]));
+  function build(): void {
     if (!sites.length) {
       body.replaceChildren(empty());
+      cells = new Map();
       return;
     }
-    const head = ['col.site', 'col.name', 'col.capacity', 'col.busy', 'col.running', 'col.queued', 'col.power', 'col.carbon', 'col.green', 'col.tariff', 'col.status'] as const;
+    cells = new Map();
+    const numeric = new Set([2, 3, 4, 5, 6, 7]);
     body.replaceChildren(
       h(
         'table',
         { id: 'sites-table' },
-        h('thead', {}, h('tr', {}, ...head.map((k) => h('th', {}, t(k))))),
+        h('thead', {}, h('tr', {}, ...HEAD.map((k) => h('th', {}, t(k))))),
         h(
           'tbody',
           {},
           ...sites.map((doc) => {
-            const s = now.get(doc.id);
-            const reach = reachKey(doc.drained, s?.reachable ?? doc.reachable);
+            const row = HEAD.slice(2).map((_, i) => h('td', { class: numeric.has(i) ? 'num' : '' }));
+            cells.set(doc.id, row);
             return h(
               'tr',
               { 'data-site': doc.id },
               h('td', {}, h('a', { href: `#/site/${encodeURIComponent(doc.id)}` }, h('code', {}, doc.id))),
               h('td', {}, siteName(doc, doc.id)),
-              h('td', {}, classes(s?.capacity)),
-              h('td', {}, classes(s?.busy)),
-              h('td', { class: 'num' }, s?.running ?? '—'),
-              h('td', { class: 'num' }, s?.queued ?? '—'),
-              h('td', { class: 'num' }, s ? s.power_kw.toFixed(1) : '—'),
-              h('td', { class: 'num' }, s ? s.grid_kg_per_kwh.toFixed(3) : '—'),
-              h('td', { class: 'num' }, s ? `${(s.green_share * 100).toFixed(0)}%` : '—'),
-              h('td', { class: 'num' }, s ? s.tariff_cny_per_kwh.toFixed(3) : '—'),
-              h('td', { class: `status ${reach.slice(7)}` }, t(reach)),
+              ...row,
             );
           }),
         ),
       ),
     );
+    update();
   }
 
+  /** Rewrites the cells whose text changed. */
+  function update(): void {
+    if (!overview) return;
+    const now = new Map(overview.sites.map((s) => [s.site, s]));
+    for (const doc of sites) {
+      const row = cells.get(doc.id);
+      if (!row) continue;
+      const { cells: text, status } = figures(doc, now.get(doc.id));
+      text.forEach((value, i) => {
+        if (row[i].textContent !== value) row[i].textContent = value;
+      });
+      const last = row[row.length - 1];
+      if (last.className !== status) last.className = status;
+    }
+  }
+
+  let inFlight = false;
   async function load(): Promise<void> {
-    window.clearTimeout(timer);
+    if (inFlight) return;
+    inFlight = true;
     try {
-      [sites, overview] = await Promise.all([get<SiteDoc[]>('/v1/sites'), get<Overview>('/v1/overview')]);
+      const [docs, now] = await Promise.all([get<SiteDoc[]>('/v1/sites'), get<Overview>('/v1/overview')]);
       if (stopped) return;
-      render();
+      sites = docs;
+      overview = now;
+      build();
     } catch (e) {
       if (stopped || onAuthError(e)) return;
       body.replaceChildren(failure((e as Error).message, load));
-      return;
+    } finally {
+      inFlight = false;
     }
-    if (!stopped && liveState() !== 'live') timer = window.setTimeout(load, 5000);
   }
 
   const unsubscribe = [
     subscribe('overview', (data) => {
       overview = data as Overview;
+      // A site added or removed by an operator: fetch the descriptions again.
       if (overview.sites.length !== sites.length) load();
       else if (frame === undefined)
         frame = requestAnimationFrame(() => {
           frame = undefined;
-          render();
+          update();
         });
     }),
-    subscribe('resync', () => load()),
+    // No `resync`: the overview comes whole, on connect and on change.
+    whileDown(load),
   ];
   load();
   return () => {
     stopped = true;
-    window.clearTimeout(timer);
     if (frame !== undefined) cancelAnimationFrame(frame);
     for (const f of unsubscribe) f();
   };

@@ -2,7 +2,8 @@
 // price and carbon now; price and carbon intensity over the last and next 24 h
 // (past = actual, future = what the scheduler plans with); what its agents report
 // (utilisation and measured power) over the last hours; its queued and running
-// jobs. Current figures follow the live stream's `overview`.
+// jobs. Current figures follow the live stream's `overview`, the job lists its
+// `jobs` events; the series and reports are fetched again every half minute.
 
 import * as echarts from 'echarts/core';
 import { BarChart, LineChart } from 'echarts/charts';
@@ -11,7 +12,7 @@ import { CanvasRenderer } from 'echarts/renderers';
 import { ApiError, get, type JobDoc, type JobPage, type Overview, type SeriesDoc, type SiteDoc, type SiteNow, type TelemetryDoc } from '../api';
 import { failure, h, loading, time } from '../dom';
 import { stateName, t } from '../i18n';
-import { subscribe } from '../live';
+import { subscribe, whileDown } from '../live';
 import { onAuthError, type Page } from '../session';
 import { siteName } from './map';
 import { reachKey } from './sites';
@@ -45,7 +46,7 @@ export const sitePage: Page = (root, _params, arg) => {
   /** Capacity and use per class, and the figures now. */
   function showNow(s: SiteNow | undefined): void {
     if (!s || !nowBox || !useChart) return;
-    const reach = reachKey(doc?.drained, s.reachable);
+    const reach = reachKey(s.drained ?? doc?.drained, s.reachable);
     const row = (key: Parameters<typeof t>[0], value: string | number) => [h('dt', {}, t(key)), h('dd', {}, String(value))];
     nowBox.replaceChildren(
       h(
@@ -89,8 +90,7 @@ export const sitePage: Page = (root, _params, arg) => {
     });
   }
 
-  function seriesChart(box: HTMLElement, series: SeriesDoc): void {
-    const chart = chartIn(box);
+  function seriesChart(chart: echarts.ECharts, series: SeriesDoc): void {
     const past = series.points.filter((p) => !p.forecast);
     const future = series.points.filter((p) => p.forecast);
     // The forecast line starts at the last actual point so the two join.
@@ -116,7 +116,7 @@ export const sitePage: Page = (root, _params, arg) => {
     });
   }
 
-  function telemetryChart(box: HTMLElement, telemetry: TelemetryDoc): void {
+  function telemetryChart(chart: echarts.ECharts, telemetry: TelemetryDoc): void {
     const samples = [...telemetry.samples].sort((a, b) => a.at - b.at);
     const classes = new Set<string>();
     for (const s of samples) for (const c of Object.keys((s.sample.utilisation as Record<string, number>) ?? {})) classes.add(c);
@@ -124,7 +124,6 @@ export const sitePage: Page = (root, _params, arg) => {
       .map((s) => [s.at * 1000, (s.sample.power as { watts?: number } | undefined)?.watts] as const)
       .filter(([, w]) => typeof w === 'number')
       .map(([at, w]) => [at, Number(((w as number) / 1000).toFixed(3))]);
-    const chart = chartIn(box);
     chart.setOption({
       animation: false,
       tooltip: { trigger: 'axis' },
@@ -172,18 +171,47 @@ export const sitePage: Page = (root, _params, arg) => {
     );
   }
 
+  const enc = encodeURIComponent(id);
+  const list = (state: string) => get<JobPage>(`/v1/jobs?site=${enc}&state=${state}&limit=50`).then((p) => p.jobs);
+  const jobsBox = h('section', { class: 'card', id: 'site-jobs' });
+  /** Jobs shown now, to notice one that leaves (requeued, finished elsewhere). */
+  let shown = new Set<number>();
+  let seriesChartNow: echarts.ECharts | null = null;
+  let telemetryChartNow: echarts.ECharts | null = null;
+
+  /** The queued (Placed) and running (Dispatched, Running) jobs, fetched again. */
+  async function showJobs(): Promise<void> {
+    const [placed, dispatched, running] = await Promise.all([list('Placed'), list('Dispatched'), list('Running')]);
+    if (stopped) return;
+    shown = new Set([...placed, ...dispatched, ...running].map((j) => j.id));
+    jobsBox.replaceChildren(
+      h('h2', {}, t('site.running'), ` (${dispatched.length + running.length}${dispatched.length === 50 || running.length === 50 ? '+' : ''})`),
+      jobsTable([...running, ...dispatched], 'site.none'),
+      h('h2', {}, t('site.queued'), ` (${placed.length}${placed.length === 50 ? '+' : ''})`),
+      jobsTable(placed, 'site.none'),
+    );
+  }
+
+  /** What moves with the clock rather than with events: the price and carbon
+   * series and the agents' reports. Redrawn in the same charts. */
+  async function showSeries(): Promise<void> {
+    const [series, telemetry] = await Promise.all([
+      get<SeriesDoc>(`/v1/sites/${enc}/series?before_h=24&after_h=24`),
+      get<TelemetryDoc>(`/v1/sites/${enc}/telemetry?limit=500`),
+    ]);
+    if (stopped) return;
+    if (seriesChartNow) seriesChart(seriesChartNow, series);
+    if (telemetryChartNow && telemetry.samples.length) telemetryChart(telemetryChartNow, telemetry);
+  }
+
   async function load(): Promise<void> {
     try {
-      const enc = encodeURIComponent(id);
-      const list = (state: string) => get<JobPage>(`/v1/jobs?site=${enc}&state=${state}&limit=50`).then((p) => p.jobs);
-      const [site, overview, series, telemetry, placed, dispatched, running] = await Promise.all([
+      const [site, overview, series, telemetry] = await Promise.all([
         get<SiteDoc>(`/v1/sites/${enc}`),
         get<Overview>('/v1/overview'),
         get<SeriesDoc>(`/v1/sites/${enc}/series?before_h=24&after_h=24`),
         get<TelemetryDoc>(`/v1/sites/${enc}/telemetry?limit=500`),
-        list('Placed'),
-        list('Dispatched'),
-        list('Running'),
+        showJobs(),
       ]);
       if (stopped) return;
       doc = site;
@@ -211,21 +239,16 @@ export const sitePage: Page = (root, _params, arg) => {
             telemetry.samples.length ? telemetryBox : h('p', { class: 'muted' }, t('site.noTelemetry')),
             h('p', { class: 'muted' }, t('site.powerNote')),
           ),
-          h(
-            'section',
-            { class: 'card', id: 'site-jobs' },
-            h('h2', {}, t('site.running'), ` (${dispatched.length + running.length})`),
-            jobsTable([...running, ...dispatched], 'site.none'),
-            h('h2', {}, t('site.queued'), ` (${placed.length}${placed.length === 50 ? '+' : ''})`),
-            jobsTable(placed, 'site.none'),
-          ),
+          jobsBox,
         ),
       );
       for (const c of charts.splice(0)) c.dispose();
       useChart = chartIn(useBox);
       showNow(overview.sites.find((s) => s.site === id));
-      seriesChart(seriesBox, series);
-      if (telemetry.samples.length) telemetryChart(telemetryBox, telemetry);
+      seriesChartNow = chartIn(seriesBox);
+      seriesChart(seriesChartNow, series);
+      telemetryChartNow = telemetry.samples.length ? chartIn(telemetryBox) : null;
+      if (telemetryChartNow) telemetryChart(telemetryChartNow, telemetry);
     } catch (e) {
       if (stopped || onAuthError(e)) return;
       body.replaceChildren(
@@ -236,18 +259,34 @@ export const sitePage: Page = (root, _params, arg) => {
     }
   }
 
+  // Jobs placed here, or shown here and now gone elsewhere: fetch the lists again,
+  // once for a burst of events.
+  let jobsTimer: number | undefined;
   const unsubscribe = [
     subscribe('overview', (data) => showNow((data as Overview).sites.find((s) => s.site === id))),
-    subscribe('resync', () => load()),
+    subscribe('jobs', (data) => {
+      if (!(data as { jobs: JobDoc[] }).jobs.some((j) => j.site === id || shown.has(j.id))) return;
+      window.clearTimeout(jobsTimer);
+      jobsTimer = window.setTimeout(() => showJobs().catch(() => undefined), 300);
+    }),
+    subscribe('resync', () => showJobs().catch(() => undefined)),
+    // While the stream is down: the figures now and the jobs, polled.
+    whileDown(() => {
+      showJobs().catch(() => undefined);
+      get<Overview>('/v1/overview')
+        .then((o) => !stopped && showNow(o.sites.find((s) => s.site === id)))
+        .catch(() => undefined);
+    }),
   ];
   const resize = () => charts.forEach((c) => c.resize());
   window.addEventListener('resize', resize);
   load();
-  // Jobs and telemetry change slowly: refresh them every half minute.
-  const timer = window.setInterval(load, 30000);
+  // The series and the agents' reports move with the clock: every half minute.
+  const timer = window.setInterval(() => showSeries().catch(() => undefined), 30000);
   return () => {
     stopped = true;
     window.clearInterval(timer);
+    window.clearTimeout(jobsTimer);
     window.removeEventListener('resize', resize);
     for (const f of unsubscribe) f();
     for (const c of charts) c.dispose();

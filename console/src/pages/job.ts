@@ -9,7 +9,7 @@ import { CanvasRenderer } from 'echarts/renderers';
 import { ApiError, get, type Explanation, type JobDoc, type Logs } from '../api';
 import { failure, h, loading, time } from '../dom';
 import { stateName, t } from '../i18n';
-import { subscribe } from '../live';
+import { subscribe, whileDown } from '../live';
 import { onAuthError, type Page } from '../session';
 
 echarts.use([BarChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
@@ -40,6 +40,7 @@ export const jobPage: Page = (root, _params, arg) => {
       }
     }),
     subscribe('resync', () => load()),
+    whileDown(load),
   ];
 
   async function load(): Promise<void> {
@@ -52,7 +53,9 @@ export const jobPage: Page = (root, _params, arg) => {
       const job = explanation.job;
       for (const c of charts) c.dispose();
       charts = [];
-      const waiting = job.state === 'Pending' ? [...explanation.decisions].reverse().find((d) => d.outcome === 'pending') : undefined;
+      // The latest decision says why a pending job waits; none yet: not weighed.
+      const last = explanation.decisions[explanation.decisions.length - 1];
+      const waiting = job.state !== 'Pending' ? null : last?.outcome === 'pending' ? reasonText(last.reason) : t('job.wait.unplanned');
       const row = (key: Parameters<typeof t>[0], value: string | number) => [h('dt', {}, t(key)), h('dd', {}, String(value))];
       body.replaceChildren(
         h(
@@ -62,7 +65,7 @@ export const jobPage: Page = (root, _params, arg) => {
             'section',
             { class: 'card' },
             h('p', {}, h('span', { class: `pill ${job.state}`, id: 'job-state', 'data-state': job.state }, stateName(job.state))),
-            waiting ? h('p', { class: 'why-pending', id: 'why-pending' }, t('job.whyPending'), ' ', String(waiting.reason ?? '')) : null,
+            waiting ? h('p', { class: 'why-pending', id: 'why-pending', role: 'status' }, h('strong', {}, t('job.whyPending')), ' ', waiting) : null,
             h(
               'dl',
               { class: 'fields' },
@@ -177,6 +180,15 @@ function termsChart(candidates: Candidate[], weights: Weights, charts: echarts.E
   return box;
 }
 
+/** A decision's reason in words: a pending one is `{"reason": "no-capacity-in-horizon"}`
+ * (translated), a rejection or requeue a sentence from the server. */
+function reasonText(reason: unknown): string {
+  const code = typeof reason === 'object' && reason !== null ? (reason as { reason?: unknown }).reason : undefined;
+  if (code === 'no-capacity-in-horizon' || code === 'sites-unavailable') return t(`job.wait.${code}`);
+  if (typeof code === 'string') return code;
+  return typeof reason === 'string' ? reason : JSON.stringify(reason);
+}
+
 function decision(d: Record<string, unknown>, n: number, charts: echarts.ECharts[]): HTMLElement {
   const outcome = String(d.outcome ?? '?');
   const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
@@ -185,7 +197,7 @@ function decision(d: Record<string, unknown>, n: number, charts: echarts.ECharts
     { class: 'decision', 'data-outcome': outcome },
     h('h3', {}, t('job.decision', n), ': ', outcome, d.policy ? ` (${text(d.policy)})` : ''),
   );
-  if (d.reason !== undefined) box.append(h('p', { class: 'reason' }, text(d.reason)));
+  if (d.reason !== undefined) box.append(h('p', { class: 'reason' }, reasonText(d.reason)));
   const explanation = d.explanation as { chosen?: Candidate; alternatives?: Candidate[]; pruned?: [string, number][] } | undefined;
   if (explanation?.chosen) {
     const candidates = [explanation.chosen, ...(explanation.alternatives ?? [])];

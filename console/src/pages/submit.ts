@@ -3,7 +3,7 @@
 // or a retry never makes a second job. A refusal names the field (a JSON pointer)
 // and is shown beside it. On success the job's page opens and follows it live.
 
-import { FieldError, get, post, type JobDoc, type RegionDoc, type SiteDoc } from '../api';
+import { ApiError, FieldError, get, post, type JobDoc, type RegionDoc, type SiteDoc } from '../api';
 import { failure, h, loading } from '../dom';
 import { t } from '../i18n';
 import { onAuthError, type Page } from '../session';
@@ -83,18 +83,42 @@ function form(sites: SiteDoc[], regions: RegionDoc[]): HTMLElement {
   };
 
   const demandRows = h('div', { id: 'demand-rows' });
+  const demandError = h('span', { class: 'field-error', 'data-error-for': '/demand', role: 'alert' });
+  errors.set('/demand', demandError);
+  /** Numbers the demand rows as the body will (after one is removed, the rest
+   * move up), so that `/demand/1/count` finds the row it names. */
+  const reindex = () => {
+    for (const key of [...errors.keys()]) if (/^\/demand\/\d/.test(key)) errors.delete(key);
+    [...demandRows.children].forEach((row, i) => {
+      row.setAttribute('data-demand', String(i));
+      row.querySelector('select')!.id = `demand-${i}-class`;
+      row.querySelector('input')!.id = `demand-${i}-count`;
+      const error = row.querySelector('.field-error')!;
+      error.setAttribute('data-error-for', `/demand/${i}`);
+      errors.set(`/demand/${i}`, error as HTMLElement);
+    });
+  };
   const addDemand = (cls = 'cpu', count = 1) => {
-    const i = demandRows.children.length;
-    const classSelect = select(`demand-${i}-class`, classes, null);
+    const classSelect = select('demand-class', classes, null);
     classSelect.value = cls;
-    const countInput = input(`demand-${i}-count`, { type: 'number', min: 1, value: count, 'aria-label': t('submit.count') });
-    const error = h('span', { class: 'field-error', 'data-error-for': `/demand/${i}`, role: 'alert' });
-    errors.set(`/demand/${i}`, error);
-    errors.set(`/demand/${i}/class`, error);
-    errors.set(`/demand/${i}/count`, error);
-    const remove = h('button', { type: 'button', class: 'link', onclick: () => row.remove() }, '✕');
-    const row = h('div', { class: 'demand-row', 'data-demand': i }, classSelect, countInput, remove, error);
+    const countInput = input('demand-count', { type: 'number', min: 1, value: count, 'aria-label': t('submit.count') });
+    const error = h('span', { class: 'field-error', role: 'alert' });
+    const remove = h(
+      'button',
+      {
+        type: 'button',
+        class: 'link',
+        'aria-label': t('submit.removeDemand'),
+        onclick: () => {
+          row.remove();
+          reindex();
+        },
+      },
+      '✕',
+    );
+    const row = h('div', { class: 'demand-row' }, classSelect, countInput, remove, error);
     demandRows.append(row);
+    reindex();
   };
 
   const duration = input('duration', { value: '1h', required: true });
@@ -107,6 +131,7 @@ function form(sites: SiteDoc[], regions: RegionDoc[]): HTMLElement {
   const residency = input('residency', { value: 'cn-mainland' });
   const priority = input('priority', { type: 'number', value: 0 });
   const delayable = input('delayable', { type: 'checkbox', checked: true });
+  const restartable = input('restartable', { type: 'checkbox', checked: true });
   const pin = select('site', sites.map((s) => s.id), t('submit.anySite'));
   const command = input('command', { placeholder: 'python train.py' });
   const message = h('p', { class: 'message', id: 'submit-message', role: 'alert' });
@@ -136,7 +161,14 @@ function form(sites: SiteDoc[], regions: RegionDoc[]): HTMLElement {
     'form',
     { class: 'card submit-form', id: 'submit-form', novalidate: true },
     templates,
-    h('fieldset', {}, h('legend', {}, t('submit.demand')), demandRows, h('button', { type: 'button', class: 'link', id: 'add-demand', onclick: () => addDemand() }, t('submit.addDemand'))),
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, t('submit.demand')),
+      demandRows,
+      h('button', { type: 'button', class: 'link', id: 'add-demand', onclick: () => addDemand() }, t('submit.addDemand')),
+      demandError,
+    ),
     h(
       'div',
       { class: 'form-grid' },
@@ -151,6 +183,7 @@ function form(sites: SiteDoc[], regions: RegionDoc[]): HTMLElement {
       field('submit.residency', residency, '/residency', t('submit.residencyHint')),
       field('submit.priority', priority, '/priority'),
       h('label', { class: 'field check' }, delayable, ' ', t('submit.delayable')),
+      h('label', { class: 'field check' }, restartable, ' ', t('submit.restartable')),
     ),
     field('submit.command', command, '/command', t('submit.commandHint')),
     h('div', { class: 'actions' }, submit),
@@ -171,6 +204,7 @@ function form(sites: SiteDoc[], regions: RegionDoc[]): HTMLElement {
       residency: residency.value.split(',').map((s) => s.trim()).filter(Boolean),
       priority: Number(priority.value) || 0,
       delayable: delayable.checked,
+      restartable: restartable.checked,
     };
     if (deadline.value.trim()) job.deadline = deadline.value.trim();
     if (origin.value) job.origin = origin.value;
@@ -190,7 +224,8 @@ function form(sites: SiteDoc[], regions: RegionDoc[]): HTMLElement {
       let target: HTMLElement | undefined;
       for (let p = pointer; p && !target; p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '') target = errors.get(p);
       if (target) target.textContent = (err as Error).message;
-      message.textContent = t('submit.refused', (err as Error).message);
+      message.textContent =
+        err instanceof ApiError && err.status === 403 ? t('submit.tenantOnly') : t('submit.refused', (err as Error).message);
       message.setAttribute('data-field', pointer ?? '');
     } finally {
       submit.disabled = false;

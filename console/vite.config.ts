@@ -33,8 +33,14 @@ function networkMap(): Plugin {
   };
 }
 
+/** `SUANWANG_URL=http://127.0.0.1:PORT npx vite`: the dev server sends the API
+ * (and the live stream) to a running server. Dev server only: the production
+ * build is the same with or without it. */
+const api = process.env.SUANWANG_URL;
+
 export default defineConfig({
   base: '/',
   plugins: [networkMap()],
+  server: api ? { proxy: { '/v1': { target: api, changeOrigin: true } } } : undefined,
   build: { outDir: 'dist', assetsDir: 'assets', chunkSizeWarningLimit: 2000 },
 });

@@ -26,6 +26,27 @@ const clock = (unix: number) => {
   return d.getHours() === 0 && d.getMinutes() === 0 ? `${pad(d.getMonth() + 1)}-${pad(d.getDate())}` : `${pad(d.getHours())}:${pad(d.getMinutes())}`;
 };
 
+/** The power the site's agents measured, from each agent's latest sample that
+ * reports it (kW, with its source), or why there is none. */
+function reportedPower(telemetry: TelemetryDoc | null): string {
+  if (!telemetry?.samples.length) return '—';
+  const latest = new Map<string, Record<string, unknown>>();
+  for (const s of [...telemetry.samples].sort((a, b) => a.at - b.at)) latest.set(s.agent, s.sample);
+  let watts = 0;
+  const sources = new Set<string>();
+  for (const sample of latest.values()) {
+    const power = sample.power as { watts?: unknown; source?: unknown } | undefined;
+    if (typeof power?.watts !== 'number') continue;
+    watts += power.watts;
+    sources.add(String(power.source ?? '?'));
+  }
+  if (!sources.size) {
+    const kinds = new Set([...latest.values()].map((s) => String(s.source ?? '?')));
+    return t('site.powerNone', [...kinds].join(', '));
+  }
+  return `${(watts / 1000).toFixed(1)} kW (${[...sources].join(', ')})`;
+}
+
 export const sitePage: Page = (root, _params, arg) => {
   const id = decodeURIComponent(arg ?? '');
   const title = h('h1', {}, id);
@@ -36,6 +57,8 @@ export const sitePage: Page = (root, _params, arg) => {
   let useChart: echarts.ECharts | null = null;
   let nowBox: HTMLElement | null = null;
   let doc: SiteDoc | null = null;
+  let telemetryNow: TelemetryDoc | null = null;
+  let powerNow: number | null = null;
 
   function chartIn(box: HTMLElement): echarts.ECharts {
     const chart = echarts.init(box, undefined, { renderer: 'canvas' });
@@ -46,6 +69,7 @@ export const sitePage: Page = (root, _params, arg) => {
   /** Capacity and use per class, and the figures now. */
   function showNow(s: SiteNow | undefined): void {
     if (!s || !nowBox || !useChart) return;
+    powerNow = s.power_kw;
     const reach = reachKey(s.drained ?? doc?.drained, s.reachable);
     const row = (key: Parameters<typeof t>[0], value: string | number) => [h('dt', {}, t(key)), h('dd', {}, String(value))];
     nowBox.replaceChildren(
@@ -56,6 +80,7 @@ export const sitePage: Page = (root, _params, arg) => {
         ...row('col.running', s.running),
         ...row('col.queued', s.queued),
         ...row('site.powerModel', `${s.power_kw.toFixed(1)} kW`),
+        ...row('site.powerReportedNow', reportedPower(telemetryNow)),
         ...row('col.carbon', s.grid_kg_per_kwh.toFixed(3)),
         ...row('col.green', `${(s.green_share * 100).toFixed(0)}%`),
         ...row('col.tariff', s.tariff_cny_per_kwh.toFixed(3)),
@@ -77,7 +102,6 @@ export const sitePage: Page = (root, _params, arg) => {
           name: t('col.busy'),
           itemStyle: { color: '#2b6cb0' },
           data: classes.map((c) => Number(((100 * (s.busy[c] ?? 0)) / Math.max(1, s.capacity[c])).toFixed(1))),
-          label: { show: true, position: 'insideLeft', formatter: (p: { dataIndex: number }) => `${s.busy[classes[p.dataIndex]] ?? 0} / ${s.capacity[classes[p.dataIndex]]}`, color: '#fff', fontSize: 10 },
         },
         {
           type: 'bar',
@@ -85,6 +109,14 @@ export const sitePage: Page = (root, _params, arg) => {
           name: t('site.free'),
           itemStyle: { color: '#e2e8f0' },
           data: classes.map((c) => Number((100 - (100 * (s.busy[c] ?? 0)) / Math.max(1, s.capacity[c])).toFixed(1))),
+          // Units busy of offered, at the right end (readable however full).
+          label: {
+            show: true,
+            position: 'insideRight',
+            formatter: (p: { dataIndex: number }) => `${s.busy[classes[p.dataIndex]] ?? 0} / ${s.capacity[classes[p.dataIndex]]}`,
+            color: '#1d2733',
+            fontSize: 10,
+          },
         },
       ],
     });
@@ -143,7 +175,23 @@ export const sitePage: Page = (root, _params, arg) => {
             .filter((s) => typeof (s.sample.utilisation as Record<string, number> | undefined)?.[c] === 'number')
             .map((s) => [s.at * 1000, Number((100 * (s.sample.utilisation as Record<string, number>)[c]).toFixed(1))]),
         })),
-        ...(power.length ? [{ type: 'line', name: t('site.powerReported'), yAxisIndex: 1, showSymbol: false, data: power, lineStyle: { width: 2 } }] : []),
+        ...(power.length
+          ? [
+              {
+                type: 'line',
+                name: t('site.powerReported'),
+                yAxisIndex: 1,
+                showSymbol: false,
+                data: power,
+                lineStyle: { width: 2 },
+                // What the scheduler's power model says now, against what was measured.
+                markLine:
+                  powerNow === null
+                    ? undefined
+                    : { symbol: 'none', silent: true, lineStyle: { type: 'dashed', color: '#999' }, label: { formatter: `${t('site.powerModelNow')} ${powerNow.toFixed(1)} kW`, position: 'insideEndTop' }, data: [{ yAxis: Number(powerNow.toFixed(2)) }] },
+              },
+            ]
+          : []),
       ],
     });
   }
@@ -200,6 +248,7 @@ export const sitePage: Page = (root, _params, arg) => {
       get<TelemetryDoc>(`/v1/sites/${enc}/telemetry?limit=500`),
     ]);
     if (stopped) return;
+    telemetryNow = telemetry;
     if (seriesChartNow) seriesChart(seriesChartNow, series);
     if (telemetryChartNow && telemetry.samples.length) telemetryChart(telemetryChartNow, telemetry);
   }
@@ -215,6 +264,7 @@ export const sitePage: Page = (root, _params, arg) => {
       ]);
       if (stopped) return;
       doc = site;
+      telemetryNow = telemetry;
       title.textContent = `${siteName(site, id)} (${id})`;
       const useBox = h('div', { class: 'chart small', id: 'site-use' });
       const seriesBox = h('div', { class: 'chart', id: 'site-series' });

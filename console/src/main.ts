@@ -22,9 +22,13 @@ import type { Page } from './session';
 const app = document.getElementById('app')!;
 let stop: (() => void) | void;
 
+/** The section a route belongs to: a site's page under Sites, a job's under Jobs. */
+const SECTION: Record<string, string> = { site: 'sites', job: 'jobs' };
+
 function header(route: string): HTMLElement {
+  const section = SECTION[route] ?? route;
   const link = (hash: string, key: 'nav.map' | 'nav.sites' | 'nav.jobs' | 'nav.savings' | 'nav.submit') =>
-    h('a', { href: hash, class: route === hash.slice(2).split('/')[0] ? 'active' : '', 'data-nav': key }, t(key));
+    h('a', { href: hash, class: section === hash.slice(2) ? 'active' : '', 'data-nav': key }, t(key));
   return h(
     'header',
     {},

@@ -31,31 +31,36 @@ export const savingsPage: Page = (root, params) => {
 
   function card(c: Comparison, title: string, id: string): HTMLElement {
     // Positive: less than local-fifo (saved); negative: more.
-    const saved = (v: number, unit: string, base: number) => {
-      const digits = unit === 'kg' ? 1 : 0;
-      const shown = fmt(Math.abs(v), digits);
-      if (Math.abs(v) < 0.5 * 10 ** -digits) return h('span', {}, `0 ${unit}`);
+    const saved = (v: number, digits: number, base: number) => {
+      if (Math.abs(v) < 0.5 * 10 ** -digits) return h('span', {}, '0');
       return v > 0
-        ? h('span', { class: 'good' }, `${shown} ${unit} (${pct(v, base)})`)
-        : h('span', { class: 'bad' }, t('savings.more', `${shown} ${unit}`, pct(-v, base)));
+        ? h('span', { class: 'good' }, `${fmt(v, digits)} (${pct(v, base)})`)
+        : h('span', { class: 'bad' }, t('savings.more', fmt(-v, digits), pct(-v, base)));
     };
+    const line = (label: Parameters<typeof t>[0], actual: number, fifo: number, diff: number, digits: number, field: string) =>
+      h(
+        'tr',
+        {},
+        h('th', { scope: 'row' }, t(label)),
+        h('td', { class: 'num' }, fmt(actual, digits)),
+        h('td', { class: 'num' }, fmt(fifo, digits)),
+        h('td', { class: 'num', 'data-field': field }, saved(diff, digits, fifo)),
+      );
     return h(
       'section',
       { class: 'card saving', id },
       h('h2', {}, title),
+      h('p', { class: 'muted' }, t('savings.jobs'), ' ', h('span', { 'data-field': 'jobs' }, c.jobs), c.excluded ? ` (${t('savings.excluded', c.excluded)})` : ''),
       h(
-        'dl',
-        { class: 'fields' },
-        h('dt', {}, t('savings.jobs')),
-        h('dd', { 'data-field': 'jobs' }, c.jobs, c.excluded ? ` (${t('savings.excluded', c.excluded)})` : ''),
-        h('dt', {}, t('savings.cost')),
-        h('dd', {}, `${fmt(c.actual.cost_cny)} CNY · ${t('savings.localFifo')} ${fmt(c.local_fifo.cost_cny)} CNY`),
-        h('dt', {}, t('savings.savedCost')),
-        h('dd', { 'data-field': 'saved-cny' }, saved(c.saved_cny, 'CNY', c.local_fifo.cost_cny)),
-        h('dt', {}, t('savings.carbon')),
-        h('dd', {}, `${fmt(c.actual.carbon_kg, 1)} kg · ${t('savings.localFifo')} ${fmt(c.local_fifo.carbon_kg, 1)} kg`),
-        h('dt', {}, t('savings.savedCarbon')),
-        h('dd', { 'data-field': 'saved-kg' }, saved(c.saved_kg, 'kg', c.local_fifo.carbon_kg)),
+        'table',
+        { class: 'compact saving-table' },
+        h('thead', {}, h('tr', {}, h('th', {}), h('th', {}, t('savings.actual')), h('th', {}, t('savings.localFifo')), h('th', {}, t('savings.saved')))),
+        h(
+          'tbody',
+          {},
+          line('savings.costCny', c.actual.cost_cny, c.local_fifo.cost_cny, c.saved_cny, 0, 'saved-cny'),
+          line('savings.carbonKg', c.actual.carbon_kg, c.local_fifo.carbon_kg, c.saved_kg, 1, 'saved-kg'),
+        ),
       ),
     );
   }

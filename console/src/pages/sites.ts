@@ -4,7 +4,7 @@
 // most once per animation frame, so a network of hundreds of sites stays cheap.
 
 import { get, type Overview, type SiteDoc, type SiteNow } from '../api';
-import { classes, empty, failure, h, loading } from '../dom';
+import { empty, failure, h, loading } from '../dom';
 import { t } from '../i18n';
 import { subscribe, whileDown } from '../live';
 import { onAuthError, type Page } from '../session';
@@ -15,15 +15,20 @@ export function reachKey(drained: unknown, reachable: boolean | null | undefined
   return drained ? 'status.drained' : reachable === true ? 'status.ok' : reachable === false ? 'status.down' : 'status.none';
 }
 
-const HEAD = ['col.site', 'col.name', 'col.capacity', 'col.busy', 'col.running', 'col.queued', 'col.power', 'col.carbon', 'col.green', 'col.tariff', 'col.status'] as const;
+const HEAD = ['col.site', 'col.name', 'col.use', 'col.running', 'col.queued', 'col.power', 'col.carbon', 'col.green', 'col.tariff', 'col.status'] as const;
+
+/** Busy of capacity per class: `a800 24/128, cpu 1056/1536`. */
+function use(s: SiteNow | undefined): string {
+  const entries = Object.entries(s?.capacity ?? {});
+  return entries.length ? entries.map(([k, cap]) => `${k}\u00a0${s?.busy[k] ?? 0}/${cap}`).join(', ') : '—';
+}
 
 /** The cells after the first two (id and name), as text, and the status class. */
 function figures(doc: SiteDoc, s: SiteNow | undefined): { cells: string[]; status: string } {
   const reach = reachKey(s?.drained ?? doc.drained, s?.reachable ?? doc.reachable);
   return {
     cells: [
-      classes(s?.capacity),
-      classes(s?.busy),
+      use(s),
       s ? String(s.running) : '—',
       s ? String(s.queued) : '—',
       s ? s.power_kw.toFixed(1) : '—',
@@ -53,26 +58,30 @@ export const sitesPage: Page = (root) => {
       return;
     }
     cells = new Map();
-    const numeric = new Set([2, 3, 4, 5, 6, 7]);
+    const numeric = new Set([1, 2, 3, 4, 5, 6]);
     body.replaceChildren(
       h(
-        'table',
-        { id: 'sites-table' },
-        h('thead', {}, h('tr', {}, ...HEAD.map((k) => h('th', {}, t(k))))),
+        'div',
+        { class: 'table-wrap' },
         h(
-          'tbody',
-          {},
-          ...sites.map((doc) => {
-            const row = HEAD.slice(2).map((_, i) => h('td', { class: numeric.has(i) ? 'num' : '' }));
-            cells.set(doc.id, row);
-            return h(
-              'tr',
-              { 'data-site': doc.id },
-              h('td', {}, h('a', { href: `#/site/${encodeURIComponent(doc.id)}` }, h('code', {}, doc.id))),
-              h('td', {}, siteName(doc, doc.id)),
-              ...row,
-            );
-          }),
+          'table',
+          { id: 'sites-table' },
+          h('thead', {}, h('tr', {}, ...HEAD.map((k) => h('th', {}, t(k))))),
+          h(
+            'tbody',
+            {},
+            ...sites.map((doc) => {
+              const row = HEAD.slice(2).map((_, i) => h('td', { class: numeric.has(i) ? 'num' : i === 0 ? 'wrap' : '' }));
+              cells.set(doc.id, row);
+              return h(
+                'tr',
+                { 'data-site': doc.id },
+                h('td', {}, h('a', { href: `#/site/${encodeURIComponent(doc.id)}` }, h('code', {}, doc.id))),
+                h('td', {}, siteName(doc, doc.id)),
+                ...row,
+              );
+            }),
+          ),
         ),
       ),
     );

@@ -9,7 +9,8 @@
 // site's page and the savings. Then, as a tenant: a refused submission names its
 // field, a job submitted through the form is seen placed on its page without a
 // reload, a job submitted through the API appears in the jobs table live, and
-// another tenant's job is neither listed nor shown. Writes a PNG per page to
+// another tenant's job is neither listed nor shown, and a job pinned to a drained
+// site says why it waits, then shows its placement live. Writes a PNG per page to
 // SCREENSHOT_DIR and, last on stdout, one JSON line with what it measured.
 // Exits non-zero on the first failed check. CHROMIUM overrides /usr/bin/chromium.
 
@@ -74,7 +75,14 @@ const foreign = [];
 page.on('request', (r) => {
   if (!r.url().startsWith(origin) && !r.url().startsWith('data:')) foreign.push(r.url());
 });
-const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`) });
+/** A screenshot of the page as it is; the page must fit the window's width
+ * (1280 px: nothing may scroll sideways but a table inside its own box). */
+const shot = async (name) => {
+  await page.screenshot({ path: join(shots, `${name}.png`) });
+  if (name === 'failure') return;
+  const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  check(scroll <= width, `${name}: the page is ${scroll} px wide in a ${width} px window`);
+};
 const result = {};
 
 try {
@@ -257,6 +265,26 @@ try {
   await page.waitForSelector('[data-state=not-found]');
   check(!(await page.textContent('main')).includes('"demand"'), 'no trace of the job');
   await shot('job-not-yours');
+
+  // Why a job waits, then its placement, live: with zhongwei drained, a job pinned
+  // there waits and its page says why; undrained, the page shows it placed.
+  const adminPost = (path) => api(path, { method: 'POST' });
+  await adminPost('/v1/sites/zhongwei/drain');
+  try {
+    const pinned = await api('/v1/jobs', { method: 'POST', body: JSON.stringify({ demand: [{ class: 'cpu', count: 2 }], duration: '1h', site: 'zhongwei' }) }, alpha);
+    await page.goto(`${url}/#/job/${pinned.id}`);
+    await page.waitForFunction(() => /drained or unreachable/.test(document.querySelector('#why-pending')?.textContent ?? ''), null, { timeout: 20000 });
+    await shot('job-pending');
+    await adminPost('/v1/sites/zhongwei/undrain');
+    await page.waitForFunction(
+      () => document.querySelector('#job-state')?.getAttribute('data-state') !== 'Pending' && !document.querySelector('#why-pending'),
+      null,
+      { timeout: 20000 },
+    );
+    result.pending_then_placed = pinned.id;
+  } finally {
+    await adminPost('/v1/sites/zhongwei/undrain').catch(() => {});
+  }
 
   check(errors.length === 0, `no page errors: ${errors.join(' | ')}`);
   check(foreign.length === 0, `nothing fetched from elsewhere: ${foreign.join(' ')}`);

@@ -1,7 +1,10 @@
 //! The web console in a real browser: `suanwang demo` serves it, and
 //! console/tests/e2e.mjs (playwright-core driving Debian's Chromium) logs in,
-//! checks that the map drew every cn-west site, switches colouring and language,
-//! and opens the sites table, the jobs table and a job's explanation.
+//! checks that the map drew every cn-west site and live flows, switches colouring
+//! and language, opens the sites table, the jobs table, a job's explanation, a
+//! site's page and the savings; then, as tenants issued by the admin: submits
+//! through the form, follows the job live, sees another tenant's job neither
+//! listed nor shown, and a job waiting on a drained site placed live once undrained.
 //!
 //! Needs `node` and `/usr/bin/chromium` (or `CHROMIUM`); without them the test
 //! says so and passes, unless `SUANWANG_REQUIRE_BROWSER` is set (as `.ci/run`
@@ -125,6 +128,7 @@ fn the_console_shows_the_network_and_jobs_in_a_real_browser() {
         "submit",
         "submitted-job",
         "job-not-yours",
+        "job-pending",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),

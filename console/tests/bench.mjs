@@ -6,7 +6,8 @@
 //   node console/tests/bench.mjs URL TOKEN [SECONDS]
 //
 // Prints one JSON line: per page, frames p50/p95/p99/max (ms), long tasks (count,
-// total ms, longest), events received, and the first full map render (ms).
+// total ms, longest), the map's redraws (count, p50, max ms), events received, and
+// the first full map render (ms).
 // tools/bench-console.sh runs it against 500 sites and 10,000 live jobs.
 
 import { chromium } from 'playwright-core';
@@ -37,10 +38,16 @@ async function measure(name) {
     async ({ seconds, name }) => {
       const frames = [];
       const longTasks = [];
+      const draws = [];
       const observer = new PerformanceObserver((list) => {
         for (const e of list.getEntries()) longTasks.push(e.duration);
       });
       observer.observe({ type: 'longtask', buffered: false });
+      // The map's redraws (performance.measure('map-draw') in src/pages/map.ts).
+      const drawObserver = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) if (e.name === 'map-draw') draws.push(e.duration);
+      });
+      drawObserver.observe({ type: 'measure', buffered: false });
       const before = { ...(window.suanwangLive ?? {}) };
       await new Promise((done) => {
         let last = performance.now();
@@ -54,6 +61,8 @@ async function measure(name) {
         requestAnimationFrame(tick);
       });
       observer.disconnect();
+      drawObserver.disconnect();
+      draws.sort((a, b) => a - b);
       const after = window.suanwangLive ?? {};
       const events = {};
       for (const k of Object.keys(after)) events[k] = after[k] - (before[k] ?? 0);
@@ -65,6 +74,7 @@ async function measure(name) {
         fps: Number((frames.length / seconds).toFixed(1)),
         frame_ms: { p50: q(0.5), p95: q(0.95), p99: q(0.99), max: Number(frames[frames.length - 1].toFixed(1)) },
         long_tasks: { count: longTasks.length, total_ms: Math.round(longTasks.reduce((a, b) => a + b, 0)), longest_ms: Math.round(Math.max(0, ...longTasks)) },
+        map_draws: draws.length ? { count: draws.length, p50_ms: Math.round(draws[Math.floor(draws.length / 2)]), max_ms: Math.round(draws[draws.length - 1]) } : null,
         events,
       };
     },

@@ -11,7 +11,7 @@ import { LinesChart, ScatterChart } from 'echarts/charts';
 import { GeoComponent, TooltipComponent, VisualMapComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 import networkMap from 'virtual:network-map';
-import { get, type Flows, type LinkDoc, type Overview, type RegionDoc, type SiteDoc, type SiteNow } from '../api';
+import { get, type Flow, type Flows, type LinkDoc, type Overview, type RegionDoc, type SiteDoc, type SiteNow } from '../api';
 import { subscribe, whileDown } from '../live';
 import { classes, failure, h, loading, units } from '../dom';
 import { lang, t } from '../i18n';
@@ -21,10 +21,16 @@ echarts.use([ScatterChart, LinesChart, GeoComponent, TooltipComponent, VisualMap
 // Registered as `china` so that ECharts adds the 南海诸岛 inset and 钓鱼岛 to it.
 echarts.registerMap('china', networkMap as Parameters<typeof echarts.registerMap>[1]);
 
+/** Least time between two redraws from live events, ms. */
+const REDRAW_MS = 1000;
 /** Polling period while the live stream is down. */
 const REFRESH_MS = 5000;
 /** Flows drawn with a moving effect (the busiest); the rest are still lines. */
 const ANIMATED_FLOWS = 40;
+/** Line widths of the flows, by step of jobs (square root) or data (log). */
+const WIDTHS = [1, 2, 3.5, 5];
+/** Above this many sites, names are shown in tooltips only. */
+const LABELLED_SITES = 100;
 type Metric = 'carbon' | 'green';
 let metric: Metric = localStorage.getItem('suanwang.metric') === 'green' ? 'green' : 'carbon';
 
@@ -93,12 +99,17 @@ export const mapPage: Page = (root) => {
   let links: LinkDoc[] = [];
   let overview: Overview | null = null;
   let flows: Flows | null = null;
+  /** The sites as last drawn: the scatter's data index is an index into this. */
+  let drawnSites: SiteDoc[] = [];
   let frame: number | undefined;
+  let due: number | undefined;
+  let drawnAt = -Infinity;
+  let drawMs = 0;
   let stopped = false;
   let firstFull = false;
-  chart.on('click', (p: { seriesIndex?: number; data?: unknown }) => {
-    const id = (p.data as { siteId?: string } | undefined)?.siteId;
-    if (p.seriesIndex === 0 && id) location.hash = `#/site/${encodeURIComponent(id)}`;
+  chart.on('click', (p: { seriesIndex?: number; dataIndex?: number }) => {
+    const id = p.seriesIndex === 0 && p.dataIndex !== undefined ? drawnSites[p.dataIndex]?.id : undefined;
+    if (id) location.hash = `#/site/${encodeURIComponent(id)}`;
   });
 
   // Reads back what the scatter series laid out (only sites with a position inside
@@ -115,7 +126,7 @@ export const mapPage: Page = (root) => {
     for (let i = 0; i < data.count(); i++) {
       const layout = data.getItemLayout(i) as number[] | undefined;
       if (layout && layout[0] >= 0 && layout[1] >= 0 && layout[0] <= width && layout[1] <= height) {
-        drawn.push(String(data.getRawDataItem(i).siteId));
+        drawn.push(drawnSites[i].id);
       }
     }
     chartBox.setAttribute('data-rendered-sites', drawn.sort().join(','));
@@ -125,17 +136,29 @@ export const mapPage: Page = (root) => {
     }
   };
 
-  /** Redraws at the next animation frame, once however many updates came. */
+  /** Redraws once however many updates came: at the next animation frame, and
+   * at least REDRAW_MS after the last redraw (a redraw of a big network takes tens
+   * of milliseconds, its moving flows need the frames in between). */
   function schedule(): void {
-    if (frame !== undefined || stopped) return;
-    frame = requestAnimationFrame(() => {
-      frame = undefined;
-      draw();
-    });
+    if (due !== undefined || frame !== undefined || stopped) return;
+    due = window.setTimeout(
+      () => {
+        due = undefined;
+        frame = requestAnimationFrame(() => {
+          frame = undefined;
+          draw();
+        });
+      },
+      // At least REDRAW_MS apart, and ten redraws' time: redraws take at most
+      // about a tenth of the main thread however slow the machine.
+      Math.max(0, drawnAt + Math.max(REDRAW_MS, 10 * drawMs) - performance.now()),
+    );
   }
 
   function draw(): void {
     if (!overview) return;
+    drawnAt = performance.now();
+    drawnSites = sites;
     const byId = new Map(sites.map((s) => [s.id, s]));
     const where = new Map<string, [number, number]>();
     for (const s of sites) where.set(s.id, [s.site.location.lon, s.site.location.lat]);
@@ -144,35 +167,66 @@ export const mapPage: Page = (root) => {
     const busiest = [...drawnFlows].sort((a, b) => b.jobs + b.data_gib / 1000 - (a.jobs + a.data_gib / 1000)).slice(0, ANIMATED_FLOWS);
     const animated = new Set(busiest);
     const maxJobs = Math.max(1, ...drawnFlows.map((f) => f.jobs));
-    const flowLine = (f: (typeof drawnFlows)[number], kind: 'jobs' | 'data') => ({
-      coords: [where.get(f.from)!, where.get(f.to)!],
-      flow: f,
-      kind,
-      lineStyle:
-        kind === 'jobs'
-          ? { width: 1 + 4 * Math.sqrt(f.jobs / maxJobs), color: '#2b6cb0', opacity: 0.55, curveness: 0.2 }
-          : { width: 1 + Math.min(4, Math.log10(1 + f.data_gib) / 1.2), color: '#b7791f', opacity: 0.45, type: 'dashed', curveness: -0.2 },
-    });
-    const jobLines = drawnFlows.filter((f) => f.jobs > 0).map((f) => flowLine(f, 'jobs'));
-    const dataLines = drawnFlows.filter((f) => f.data_gib > 0).map((f) => flowLine(f, 'data'));
+    // Widths in a few steps, so that the still lines can be drawn in ECharts'
+    // large mode (one path per series, one style per series): thousands of flows
+    // then cost one path each redraw, not an element each.
+    const jobsStep = (f: Flow) => Math.min(WIDTHS.length - 1, Math.floor(WIDTHS.length * Math.sqrt(f.jobs / maxJobs)));
+    const dataStep = (f: Flow) => Math.min(WIDTHS.length - 1, Math.floor(Math.log10(1 + f.data_gib) / 1.2));
+    const style = (kind: 'jobs' | 'data', step: number) =>
+      kind === 'jobs'
+        ? { width: WIDTHS[step], color: '#2b6cb0', opacity: 0.55, curveness: 0.2 }
+        : { width: WIDTHS[step], color: '#b7791f', opacity: 0.45, type: 'dashed' as const, curveness: 0.4 };
+    const line = (f: Flow, kind: 'jobs' | 'data') => ({ coords: [where.get(f.from)!, where.get(f.to)!], flow: f, kind });
+    const jobLines = drawnFlows.filter((f) => f.jobs > 0);
+    const dataLines = drawnFlows.filter((f) => f.data_gib > 0);
+    // What each line series drew, by series id: in large mode ECharts hands the
+    // tooltip an index, not the item.
+    const drawnLines = new Map<string, { flow?: Flow; link?: LinkDoc }[]>();
+    const remember = <T extends { flow?: Flow; link?: LinkDoc }>(id: string, items: T[]): T[] => {
+      drawnLines.set(id, items);
+      return items;
+    };
+    const still = (kind: 'jobs' | 'data', flows: Flow[], step: (f: Flow) => number) =>
+      WIDTHS.map((_, i) => ({
+        id: `flows-${kind}-${i}`,
+        type: 'lines',
+        coordinateSystem: 'geo',
+        geoIndex: 0,
+        tooltip: { show: true },
+        animation: false,
+        large: true,
+        largeThreshold: 1,
+        lineStyle: style(kind, i),
+        data: remember(`flows-${kind}-${i}`, flows.filter((f) => !animated.has(f) && step(f) === i).map((f) => line(f, kind))),
+        zlevel: 1,
+      }));
+    const moving = remember('flows-moving', [
+      ...jobLines.filter((f) => animated.has(f)).map((f) => ({ ...line(f, 'jobs'), lineStyle: style('jobs', jobsStep(f)) })),
+      ...dataLines.filter((f) => animated.has(f)).map((f) => ({ ...line(f, 'data'), lineStyle: style('data', dataStep(f)) })),
+    ]);
     chartBox.setAttribute('data-rendered-flows', String(jobLines.length + dataLines.length));
     const now = new Map(overview.sites.map((s) => [s.site, s]));
     const maxCapacity = Math.max(1, ...sites.map((s) => units(now.get(s.id)?.capacity)));
     const value = (s: SiteNow | undefined) =>
       s ? (metric === 'carbon' ? s.grid_kg_per_kwh : s.green_share) : 0;
-    const lineTooltip = (d: { flow?: { from: string; to: string; jobs: number; running: number; data_gib: number }; link?: LinkDoc }) => {
+    const lineTooltip = (d: { flow?: Flow; link?: LinkDoc } | undefined) => {
       const esc = (v: string) => v.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+      if (!d) return '';
       if (d.link) return `${esc(d.link.name ?? `${d.link.a} – ${d.link.b}`)}${d.link.bandwidth_gbps ? ` · ${d.link.bandwidth_gbps} Gb/s` : ''}`;
-      const f = d.flow!;
+      const f = d.flow;
+      if (!f) return '';
       return `${esc(f.from)} → ${esc(f.to)}<br>${esc(t('map.flowTip', f.jobs, f.running, f.data_gib.toFixed(0)))}`;
     };
     chart.setOption({
       tooltip: {
         trigger: 'item',
-        formatter: (p: { seriesIndex: number; data: { siteId?: string; regionId?: string } }) => {
-          if (p.seriesIndex === 0) return tooltip(byId.get(p.data.siteId!), now.get(p.data.siteId!), p.data.siteId!);
+        formatter: (p: { seriesIndex: number; seriesId?: string; dataIndex: number; data: unknown }) => {
+          if (p.seriesIndex === 0) {
+            const id = drawnSites[p.dataIndex]?.id ?? '';
+            return tooltip(byId.get(id), now.get(id), id);
+          }
           if (p.seriesIndex === 1) return String((p.data as { name?: string }).name ?? '');
-          return lineTooltip(p.data as Parameters<typeof lineTooltip>[0]);
+          return lineTooltip(drawnLines.get(p.seriesId ?? '')?.[p.dataIndex] ?? (p.data as Parameters<typeof lineTooltip>[0]));
         },
       },
       geo: {
@@ -183,6 +237,8 @@ export const mapPage: Page = (root) => {
         itemStyle: { areaColor: '#eef2f6', borderColor: '#9aa9b8', borderWidth: 0.6 },
         emphasis: { disabled: true },
         select: { disabled: true },
+        // No tooltip for provinces. The series on this geo say `tooltip.show`
+        // themselves: a series item's tooltip inherits its coordinate system's.
         tooltip: { show: false },
       },
       visualMap: {
@@ -205,31 +261,30 @@ export const mapPage: Page = (root) => {
           type: 'scatter',
           coordinateSystem: 'geo',
           geoIndex: 0,
+          tooltip: { show: true },
           animation: false,
+          // One plain array per site, in the order of `sites` (the data index is
+          // the site's index); a style of its own only for a site that is down or
+          // drained. Per-item objects cost ECharts a model each, every redraw.
           data: sites.map((doc) => {
             const s = now.get(doc.id);
             const capacity = units(s?.capacity);
-            return {
-              siteId: doc.id,
-              name: siteName(doc, doc.id),
-              value: [doc.site.location.lon, doc.site.location.lat, value(s), capacity],
-              symbolSize: 10 + 30 * Math.sqrt(capacity / maxCapacity),
-              itemStyle: {
-                borderColor: s?.reachable === false || (s?.drained ?? doc.drained) ? '#555' : '#fff',
-                borderWidth: 1.5,
-                borderType: s?.reachable === false ? 'dashed' : 'solid',
-                opacity: 0.9,
-              },
-            };
+            const point = [doc.site.location.lon, doc.site.location.lat, value(s), capacity];
+            if (s?.reachable !== false && !(s?.drained ?? doc.drained)) return point;
+            return { value: point, itemStyle: { borderColor: '#555', borderType: s?.reachable === false ? 'dashed' : 'solid' } };
           }),
+          symbolSize: (point: number[]) => 10 + 30 * Math.sqrt(point[3] / maxCapacity),
+          itemStyle: { borderColor: '#fff', borderWidth: 1.5, opacity: 0.9 },
+          // Names beside the circles while they can be read (and laid out cheaply);
+          // on a bigger network, in the tooltip only.
           label: {
-            show: true,
+            show: sites.length <= LABELLED_SITES,
             position: 'right',
-            formatter: '{b}',
+            formatter: (p: { dataIndex: number }) => siteName(drawnSites[p.dataIndex], drawnSites[p.dataIndex]?.id ?? ''),
             fontSize: 11,
             color: '#223',
           },
-          labelLayout: { hideOverlap: true },
+          labelLayout: sites.length <= LABELLED_SITES ? { hideOverlap: true } : undefined,
           cursor: 'pointer',
           zlevel: 3,
         },
@@ -237,41 +292,41 @@ export const mapPage: Page = (root) => {
           type: 'scatter',
           coordinateSystem: 'geo',
           geoIndex: 0,
+          tooltip: { show: true },
           animation: false,
           symbol: 'diamond',
           symbolSize: 9,
           itemStyle: { color: '#6b46c1', opacity: 0.8 },
           data: regions.map((r) => ({ regionId: r.id, name: regionName(r), value: [r.location.lon, r.location.lat] })),
-          label: { show: sites.length < 60, position: 'left', formatter: '{b}', fontSize: 10, color: '#553c9a' },
+          label: { show: sites.length <= LABELLED_SITES, position: 'left', formatter: '{b}', fontSize: 10, color: '#553c9a' },
           zlevel: 3,
         },
         {
           type: 'lines',
           coordinateSystem: 'geo',
           geoIndex: 0,
+          tooltip: { show: true },
           animation: false,
           silent: false,
-          data: links
-            .filter((l) => where.has(l.a) && where.has(l.b))
-            .map((l) => ({ coords: [where.get(l.a)!, where.get(l.b)!], link: l })),
+          id: 'links',
+          data: remember(
+            'links',
+            links.filter((l) => where.has(l.a) && where.has(l.b)).map((l) => ({ coords: [where.get(l.a)!, where.get(l.b)!], link: l })),
+          ),
           lineStyle: { color: '#718096', width: 1.2, opacity: 0.5, type: 'solid' },
           zlevel: 1,
         },
+        ...still('jobs', jobLines, jobsStep),
+        ...still('data', dataLines, dataStep),
         {
+          id: 'flows-moving',
           type: 'lines',
           coordinateSystem: 'geo',
           geoIndex: 0,
-          animation: false,
-          data: [...jobLines, ...dataLines].filter((l) => !animated.has(l.flow)),
-          zlevel: 1,
-        },
-        {
-          type: 'lines',
-          coordinateSystem: 'geo',
-          geoIndex: 0,
+          tooltip: { show: true },
           animation: false,
           effect: { show: true, period: 4, trailLength: 0.2, symbol: 'arrow', symbolSize: 6 },
-          data: [...jobLines, ...dataLines].filter((l) => animated.has(l.flow)),
+          data: moving,
           // A layer of its own: a trail turns on motion blur for its whole layer,
           // which then repaints every frame; the static lines below do not.
           zlevel: 2,
@@ -291,6 +346,8 @@ export const mapPage: Page = (root) => {
       h('dt', {}, t('map.cost')),
       h('dd', {}, `${fmt(overview.cost_cny_per_hour)} CNY/h`),
     );
+    // How long a redraw took (console/tests/bench.mjs reads these).
+    drawMs = performance.measure('map-draw', { start: drawnAt }).duration;
     requestAnimationFrame(readBack);
     updated.textContent = t('map.updated', new Date(overview.at * 1000).toLocaleString(lang() === 'zh' ? 'zh-CN' : 'en'));
   }
@@ -340,6 +397,7 @@ export const mapPage: Page = (root) => {
   refresh();
   return () => {
     stopped = true;
+    window.clearTimeout(due);
     if (frame !== undefined) cancelAnimationFrame(frame);
     for (const f of unsubscribe) f();
     window.removeEventListener('resize', resize);

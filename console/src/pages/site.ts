@@ -76,7 +76,7 @@ export const sitePage: Page = (root, _params, arg) => {
           name: t('col.busy'),
           itemStyle: { color: '#2b6cb0' },
           data: classes.map((c) => Number(((100 * (s.busy[c] ?? 0)) / Math.max(1, s.capacity[c])).toFixed(1))),
-          label: { show: true, position: 'insideLeft', formatter: (p: { dataIndex: number }) => `${s.busy[classes[p.dataIndex]] ?? 0} / ${s.capacity[classes[p.dataIndex]]}`, color: '#fff', fontSize: 10 },
+          label: { show: true, position: 'right', formatter: (p: { dataIndex: number }) => `${s.busy[classes[p.dataIndex]] ?? 0} / ${s.capacity[classes[p.dataIndex]]}`, color: '#223', fontSize: 10 },
         },
         {
           type: 'bar',

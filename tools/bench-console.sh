@@ -20,14 +20,15 @@ port=$((20000 + RANDOM % 20000))
 "$bin" demo --listen 127.0.0.1:$port --data "$dir/demo" --reset --topology "$dir/topology.toml" \
   --rate 20000 --speed 60 > "$dir/demo.log" 2>&1 &
 demo=$!
-for _ in $(seq 100); do grep -q "^admin token" "$dir/demo.log" 2>/dev/null && break; sleep 0.2; done
-token=$(awk '/^admin token/ {print $3}' "$dir/demo.log")
+for _ in $(seq 100); do grep -q "admin token" "$dir/demo.log" 2>/dev/null && break; sleep 0.2; done
+token=$(awk '$1 == "admin" && $2 == "token" {print $3; exit}' "$dir/demo.log")
 url="http://127.0.0.1:$port"
 live() {
   curl -sf -H "authorization: Bearer $token" "$url/v1/overview" |
     python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(s["queued"]+s["running"] for s in d["sites"]))'
 }
-for _ in $(seq 300); do
+[ -n "$token" ] || { echo "the demo printed no admin token:" >&2; cat "$dir/demo.log" >&2; exit 1; }
+for _ in $(seq 150); do
   n=$(live || echo 0)
   [ "$n" -ge "$want" ] && break
   sleep 2

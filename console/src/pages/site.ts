@@ -102,6 +102,7 @@ export const sitePage: Page = (root, _params, arg) => {
           name: t('col.busy'),
           itemStyle: { color: '#2b6cb0' },
           data: classes.map((c) => Number(((100 * (s.busy[c] ?? 0)) / Math.max(1, s.capacity[c])).toFixed(1))),
+          label: { show: true, position: 'right', formatter: (p: { dataIndex: number }) => `${s.busy[classes[p.dataIndex]] ?? 0} / ${s.capacity[classes[p.dataIndex]]}`, color: '#223', fontSize: 10 },
         },
         {
           type: 'bar',
@@ -109,14 +110,6 @@ export const sitePage: Page = (root, _params, arg) => {
           name: t('site.free'),
           itemStyle: { color: '#e2e8f0' },
           data: classes.map((c) => Number((100 - (100 * (s.busy[c] ?? 0)) / Math.max(1, s.capacity[c])).toFixed(1))),
-          // Units busy of offered, at the right end (readable however full).
-          label: {
-            show: true,
-            position: 'insideRight',
-            formatter: (p: { dataIndex: number }) => `${s.busy[classes[p.dataIndex]] ?? 0} / ${s.capacity[classes[p.dataIndex]]}`,
-            color: '#1d2733',
-            fontSize: 10,
-          },
         },
       ],
     });

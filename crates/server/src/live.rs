@@ -55,8 +55,25 @@ enum Batch {
 #[derive(Debug)]
 pub struct NetworkNow {
     at: i64,
+    computed: std::time::Instant,
     overview: Arc<str>,
     flows: TenantFlows,
+}
+
+/// How old a view the plain routes (`GET /v1/overview`, `/v1/flows`) may serve
+/// from the publisher instead of reading the store again.
+pub const FRESH: Duration = Duration::from_secs(1);
+
+impl NetworkNow {
+    /// The overview as JSON.
+    pub fn overview_json(&self) -> Arc<str> {
+        Arc::clone(&self.overview)
+    }
+
+    /// The flows `principal` may see.
+    pub fn flows(&self, principal: &Principal) -> crate::overview::Flows {
+        self.flows.visible(self.at, |t| principal.may_see(t))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -122,6 +139,16 @@ impl Feed {
             noted.records.insert(record.id, record.clone());
         }
         self.wake.notify_one();
+    }
+
+    /// The publisher's latest network view, if it is younger than [`FRESH`]
+    /// (someone listens, so it is kept current).
+    pub fn fresh(&self) -> Option<Arc<NetworkNow>> {
+        self.network
+            .borrow()
+            .as_ref()
+            .filter(|now| now.computed.elapsed() < FRESH && self.listening())
+            .cloned()
     }
 
     /// Ends every stream (the server is shutting down), so that a graceful
@@ -247,6 +274,7 @@ async fn network_now<S: Store>(app: &App<S>) -> Result<NetworkNow, ApiError> {
         serde_json::to_string(&overview).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(NetworkNow {
         at: now,
+        computed: std::time::Instant::now(),
         overview: overview.into(),
         flows,
     })

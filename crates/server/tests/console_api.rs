@@ -290,6 +290,16 @@ async fn flows_show_live_jobs_and_their_data_per_caller() {
     assert_eq!(mine["flows"].as_array().unwrap().len(), 2);
     let (_, theirs) = server.get("/v1/flows", &server.beta).await;
     assert_eq!(theirs["flows"], json!([]), "beta sees none of acme's flows");
+    // While a console listens, the routes answer from the publisher's view:
+    // still filtered per caller, and the same overview.
+    let mut stream = server.events(&server.operator).await;
+    let (_, streamed) = stream.next(Duration::from_secs(5)).await.unwrap();
+    let (_, overview) = server.get("/v1/overview", &server.beta).await;
+    assert_eq!(overview["sites"], streamed["sites"]);
+    let (_, mine) = server.get("/v1/flows", &server.acme).await;
+    assert_eq!(mine["flows"].as_array().unwrap().len(), 2);
+    let (_, theirs) = server.get("/v1/flows", &server.beta).await;
+    assert_eq!(theirs["flows"], json!([]), "beta sees none of acme's flows");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,7 +96,7 @@ try {
   result.flows_drawn = Number(await page.getAttribute('#map', 'data-rendered-flows'));
   await page.click('a[data-nav="nav.jobs"]');
   await page.waitForSelector('#jobs-table tbody tr', { timeout: 30000 });
-  // The last page, where new jobs appear live.
+  // The first page: newest first, where new jobs appear live.
   result.jobs = await measure('jobs');
   result.errors = errors;
 } finally {

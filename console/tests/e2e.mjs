@@ -160,18 +160,19 @@ try {
   check(firstPage.length > 0, 'jobs table has rows');
   await shot('jobs');
   if (await page.isEnabled('#next')) {
+    // Newest first: page 2 continues below the oldest row page 1 shows (new
+    // jobs keep arriving at the top of page 1 meanwhile).
+    const shown = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-job'))));
+    check(shown.every((id, i) => i === 0 || id < shown[i - 1]), `page 1 is newest first: ${shown}`);
     await page.click('#next');
     await page.waitForFunction(
-      (first) => {
-        const id = Number(document.querySelector('#jobs-table tbody tr')?.getAttribute('data-job'));
-        return id > first;
-      },
-      firstPage[firstPage.length - 1] - 1,
+      (oldest) => Number(document.querySelector('#jobs-table tbody tr')?.getAttribute('data-job')) < oldest,
+      shown[shown.length - 1],
     );
     const secondPage = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-job'))));
-    check(secondPage[0] > firstPage[firstPage.length - 1], `page 2 (${secondPage[0]}…) follows page 1 (…${firstPage.at(-1)})`);
+    check(secondPage[0] < shown[shown.length - 1], `page 2 (${secondPage[0]}…) follows page 1 (…${shown.at(-1)})`);
     await page.click('#prev');
-    await page.waitForFunction((first) => Number(document.querySelector('#jobs-table tbody tr')?.getAttribute('data-job')) === first, firstPage[0]);
+    await page.waitForFunction((newest) => Number(document.querySelector('#jobs-table tbody tr')?.getAttribute('data-job')) >= newest, shown[0]);
     result.paged = true;
   }
 

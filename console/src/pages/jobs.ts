@@ -1,7 +1,8 @@
-// The jobs table, paginated with the API's `after` cursor and filtered by state.
-// The cursor and filter live in the hash (#/jobs?state=Running&after=120), so a
-// page can be linked and the back button works. Rows change in place as the live
-// stream reports their jobs; new jobs are added to the last page.
+// The jobs table, newest first, paginated with the API's `before` cursor and
+// filtered by state. The cursor and filter live in the hash
+// (#/jobs?state=Running&before=120), so a page can be linked and the back button
+// works. Rows change in place as the live stream reports their jobs; new jobs
+// appear at the top of the first page.
 
 import { get, type JobDoc, type JobPage } from '../api';
 import { subscribe, whileDown } from '../live';
@@ -13,7 +14,7 @@ const LIMIT = 25;
 
 export const jobsPage: Page = (root, params) => {
   const state = params.get('state') ?? '';
-  const after = params.get('after');
+  const before = params.get('before');
   // Cursors of the earlier pages, so that "Previous" can go back.
   const trail = (params.get('trail') ?? '').split(',').filter(Boolean);
   const go = (next: Record<string, string>) => {
@@ -34,8 +35,10 @@ export const jobsPage: Page = (root, params) => {
   let stopped = false;
   let rows = new Map<number, HTMLTableRowElement>();
   let tbody: HTMLTableSectionElement | null = null;
-  let lastPage = false;
   let nextButton: HTMLButtonElement | null = null;
+  // The next page starts below the oldest row shown (which moves as new jobs
+  // push rows off the first page).
+  let nextCursor: number | null = null;
 
   const row = (job: JobDoc) =>
     h(
@@ -50,12 +53,12 @@ export const jobsPage: Page = (root, params) => {
       h('td', { class: 'num' }, job.exit_code ?? '—'),
     );
 
-  /** Applies a `jobs` event: rows change in place; on the last page, new jobs
-   * that pass the filter are added (up to a page). */
+  /** Applies a `jobs` event: rows change in place; on the first page, new jobs
+   * that pass the filter come in at the top (the oldest row moves to page 2). */
   function apply(jobs: JobDoc[]): void {
     if (!tbody) {
-      // An empty last page: the first job to show brings the table.
-      if (lastPage && jobs.some((j) => !state || j.state === state)) load();
+      // An empty first page: the first job to show brings the table.
+      if (!before && jobs.some((j) => !state || j.state === state)) load();
       return;
     }
     for (const job of jobs) {
@@ -68,15 +71,17 @@ export const jobsPage: Page = (root, params) => {
         continue;
       }
       if (state && job.state !== state) continue;
-      const last = Math.max(0, ...rows.keys());
-      if (job.id <= last) continue;
-      if (lastPage && rows.size < LIMIT) {
-        const fresh = row(job);
-        fresh.classList.add('changed');
-        tbody.append(fresh);
-        rows.set(job.id, fresh);
-      } else if (nextButton) {
-        nextButton.disabled = false;
+      if (before || job.id <= Math.max(0, ...rows.keys())) continue;
+      const fresh = row(job);
+      fresh.classList.add('changed');
+      tbody.prepend(fresh);
+      rows.set(job.id, fresh);
+      if (rows.size > LIMIT) {
+        const oldest = Math.min(...rows.keys());
+        rows.get(oldest)?.remove();
+        rows.delete(oldest);
+        nextCursor = Math.min(...rows.keys());
+        if (nextButton) nextButton.disabled = false;
       }
     }
   }
@@ -87,9 +92,9 @@ export const jobsPage: Page = (root, params) => {
   ];
 
   async function load(): Promise<void> {
-    const q = new URLSearchParams({ limit: String(LIMIT) });
+    const q = new URLSearchParams({ limit: String(LIMIT), order: 'desc' });
     if (state) q.set('state', state);
-    if (after) q.set('after', after);
+    if (before) q.set('before', before);
     try {
       const page = await get<JobPage>(`/v1/jobs?${q}`);
       if (stopped) return;
@@ -108,7 +113,7 @@ export const jobsPage: Page = (root, params) => {
       rows = new Map();
       if (!page.jobs.length) tbody = null;
       for (const tr of tbody?.querySelectorAll('tr') ?? []) rows.set(Number(tr.getAttribute('data-job')), tr as HTMLTableRowElement);
-      lastPage = page.next === null || page.next === undefined;
+      nextCursor = page.next ?? null;
       const pageNo = trail.length + 1;
       const pager = h(
         'div',
@@ -118,7 +123,7 @@ export const jobsPage: Page = (root, params) => {
           {
             id: 'prev',
             disabled: pageNo === 1,
-            onclick: () => go({ state, after: trail[trail.length - 1] === '0' ? '' : (trail[trail.length - 1] ?? ''), trail: trail.slice(0, -1).join(',') }),
+            onclick: () => go({ state, before: trail[trail.length - 1] === '0' ? '' : (trail[trail.length - 1] ?? ''), trail: trail.slice(0, -1).join(',') }),
           },
           t('jobs.prev'),
         ),
@@ -128,7 +133,7 @@ export const jobsPage: Page = (root, params) => {
           {
             id: 'next',
             disabled: page.next === null || page.next === undefined,
-            onclick: () => go({ state, after: String(page.next), trail: [...trail, after ?? '0'].join(',') }),
+            onclick: () => go({ state, before: String(nextCursor), trail: [...trail, before ?? '0'].join(',') }),
           },
           t('jobs.next'),
         ),

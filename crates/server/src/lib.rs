@@ -496,8 +496,12 @@ pub struct ListQuery {
     pub site: Option<String>,
     /// Only this tenant id (operators and admins).
     pub tenant_id: Option<i64>,
-    /// Cursor: the `next` of the previous page.
+    /// Cursor of an oldest-first page: the `next` of the previous page.
     pub after: Option<i64>,
+    /// Cursor of a newest-first page: the `next` of the previous page.
+    pub before: Option<i64>,
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    pub order: Option<String>,
     /// Page size, 1..=1000 (default 100).
     pub limit: Option<u32>,
 }
@@ -512,7 +516,10 @@ pub struct JobPage {
 }
 
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs",
-    params(("state" = Option<String>, Query), ("site" = Option<String>, Query), ("tenant_id" = Option<i64>, Query), ("after" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
+    params(("state" = Option<String>, Query), ("site" = Option<String>, Query), ("tenant_id" = Option<i64>, Query),
+        ("order" = Option<String>, Query, description = "asc (oldest first, default) or desc (newest first)"),
+        ("after" = Option<i64>, Query, description = "cursor of an asc page"), ("before" = Option<i64>, Query, description = "cursor of a desc page"),
+        ("limit" = Option<u32>, Query)),
     responses((status = 200, body = JobPage), (status = 400, body = error::ErrorBody), (status = 401, body = error::ErrorBody)), security(("bearer" = [])))]
 async fn list<S: Store>(
     State(app): Shared<S>,
@@ -542,11 +549,37 @@ async fn list<S: Store>(
         Role::Tenant => principal.tenant_id,
         _ => query.tenant_id,
     };
+    let newest_first = match query.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            return Err(ApiError::Invalid {
+                message: format!("order must be asc or desc, not {other:?}"),
+                field: "order".into(),
+            });
+        }
+    };
+    let misplaced = match (newest_first, query.after, query.before) {
+        (true, Some(_), _) => Some(("after", "a newest-first (order=desc) page takes `before`")),
+        (false, _, Some(_)) => Some((
+            "before",
+            "an oldest-first page takes `after` (or give order=desc)",
+        )),
+        _ => None,
+    };
+    if let Some((field, message)) = misplaced {
+        return Err(ApiError::Invalid {
+            message: message.into(),
+            field: field.into(),
+        });
+    }
     let filter = JobFilter {
         state,
         site: query.site,
         tenant_id,
         after_id: query.after,
+        before_id: query.before,
+        newest_first,
         limit,
         ..Default::default()
     };

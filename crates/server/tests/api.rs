@@ -137,6 +137,37 @@ async fn submit_get_list_cancel_with_idempotency() {
         .await
         .unwrap();
     assert_eq!(rest["jobs"].as_array().unwrap().len(), 2);
+    // Newest first, paged with `before`.
+    let get = |q: String| {
+        let req = client.get(format!("{url}?{q}")).bearer_auth(&s.acme);
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let ids = |page: &Value| -> Vec<i64> {
+        page["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (_, newest) = get("order=desc&limit=3".into()).await;
+    let first = ids(&newest);
+    assert_eq!(first.len(), 3);
+    assert!(first.windows(2).all(|w| w[0] > w[1]), "{first:?}");
+    let (_, older) = get(format!("order=desc&before={}", newest["next"])).await;
+    assert_eq!(ids(&older), vec![id], "the oldest comes last");
+    let (status, err) = get("order=sideways".into()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["field"], "order");
+    let (status, err) = get("order=desc&after=1".into()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["field"], "after");
+    let (status, err) = get("before=9".into()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["field"], "before");
     let cancelled = client
         .post(format!("{url}/{id}/cancel"))
         .bearer_auth(&s.acme)

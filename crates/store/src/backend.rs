@@ -381,8 +381,12 @@ macro_rules! impl_store {
             async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
                 // Only the filters given, so that the planner can use the index
                 // that fits (state, tenant or site) rather than scan by id.
-                let mut query = sqlx::QueryBuilder::new(concat!("SELECT ", job_columns!(), " FROM jobs WHERE id > "));
-                query.push_bind(filter.after_id.unwrap_or(0));
+                let mut query = sqlx::QueryBuilder::new(concat!("SELECT ", job_columns!(), " FROM jobs WHERE id "));
+                if filter.newest_first {
+                    query.push("< ").push_bind(filter.before_id.unwrap_or(i64::MAX));
+                } else {
+                    query.push("> ").push_bind(filter.after_id.unwrap_or(0));
+                }
                 if let Some(state) = filter.state {
                     query.push(" AND state = ").push_bind(state.name());
                 }
@@ -395,7 +399,8 @@ macro_rules! impl_store {
                 if let Some(at) = filter.created_after {
                     query.push(" AND created_at >= ").push_bind(at);
                 }
-                query.push(" ORDER BY id LIMIT ").push_bind(i64::from(filter.limit.clamp(1, 1000)));
+                query.push(if filter.newest_first { " ORDER BY id DESC LIMIT " } else { " ORDER BY id LIMIT " });
+                query.push_bind(i64::from(filter.limit.clamp(1, 1000)));
                 let rows = query.build().fetch_all(&self.pool).await?;
                 rows.iter().map(job_from_row).collect()
             }

@@ -294,6 +294,11 @@ pub struct JobFilter {
     pub after_id: Option<i64>,
     /// Only jobs submitted at or after this, unix seconds.
     pub created_after: Option<i64>,
+    /// Newest first: ids below `before_id` (all when `None`), by id descending;
+    /// `after_id` is then ignored.
+    pub newest_first: bool,
+    /// The cursor of the previous newest-first page.
+    pub before_id: Option<i64>,
     /// At most this many (capped at 1,000).
     pub limit: u32,
 }

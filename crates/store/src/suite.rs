@@ -241,6 +241,34 @@ pub async fn listing_filters_and_pages<S: Store>(store: &S) {
         seen.extend(page.into_iter().map(|j| j.id));
     }
     assert_eq!(seen, ids);
+    // Newest first, in pages of 10, with a filter.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .list_jobs(&JobFilter {
+                tenant_id: Some(a.id),
+                newest_first: true,
+                before_id: before,
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|j| j.id);
+        seen.extend(page.into_iter().map(|j| j.id));
+    }
+    let mut expected: Vec<i64> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 5 != 0)
+        .map(|(_, id)| *id)
+        .collect();
+    expected.reverse();
+    assert_eq!(seen, expected, "acme's jobs, newest first");
 }
 
 /// Many decisions apply in one transaction; a job that moved meanwhile is skipped

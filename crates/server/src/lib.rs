@@ -163,7 +163,8 @@ impl<S: Store + Clone + 'static> App<S> {
             .following(Arc::clone(&self.network))
             .notifying(Arc::clone(&self.placed))
             .tracking(Arc::clone(&self.changed))
-            .feeding(Arc::clone(&self.live));
+            .feeding(Arc::clone(&self.live))
+            .writing_through(self.commit.clone());
         tokio::spawn(scheduler.run(
             self.store.clone(),
             self.clock,

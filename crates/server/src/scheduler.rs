@@ -124,6 +124,8 @@ pub struct Scheduler {
     changed: Option<Arc<Changed>>,
     /// Told of every job a pass changes, for live updates.
     feed: Option<Arc<crate::live::Feed>>,
+    /// The API's single writer, which decisions go through when set.
+    writer: Option<crate::commit::GroupCommit>,
 }
 
 fn build_world(topology: Topology, epoch_unix: i64) -> World {
@@ -147,6 +149,7 @@ impl Scheduler {
             bookings: std::sync::Mutex::new(Bookings::default()),
             changed: None,
             feed: None,
+            writer: None,
         }
     }
 
@@ -154,6 +157,13 @@ impl Scheduler {
     /// what it changes); without it, passes read every booked job.
     pub fn tracking(mut self, changed: Arc<Changed>) -> Scheduler {
         self.changed = Some(changed);
+        self
+    }
+
+    /// Writes decisions through `writer` (the submits' group commit), so that
+    /// the two never wait for each other's lock.
+    pub fn writing_through(mut self, writer: crate::commit::GroupCommit) -> Scheduler {
+        self.writer = Some(writer);
         self
     }
 
@@ -556,7 +566,10 @@ impl Scheduler {
         // held behind one long write.
         let mut applied = Vec::with_capacity(items.len());
         for chunk in items.chunks(DECISION_CHUNK) {
-            applied.extend(store.decide_many(chunk, now_unix).await?);
+            applied.extend(match &self.writer {
+                Some(writer) => writer.decide(chunk.to_vec(), now_unix).await?,
+                None => store.decide_many(chunk, now_unix).await?,
+            });
         }
         let mut bookings = self.bookings.lock().unwrap_or_else(|e| e.into_inner());
         for ((id, _, _, booking), done) in batch.iter().zip(applied) {

@@ -75,6 +75,10 @@ stop() {
 }
 
 [ "$(id -u)" = 0 ] || die "must run as root"
+# The daemons inherit the working directory: start them from / so that deleting
+# the checkout this ran from (a CI clone) cannot pull it from under them
+# (slurmrestd calls getcwd on every job submission and exits when it fails).
+cd /
 
 # 1. Packages (only if missing).
 missing=()
@@ -228,7 +232,14 @@ ping_rest() {
 if [ "$conf_changed" = 1 ]; then
   stop "$SOCK_DIR/slurmrestd.pid" slurmrestd
 fi
-if ! alive "$SOCK_DIR/slurmrestd.pid" slurmrestd || ! ping_rest; then
+# A slurmrestd whose working directory was deleted answers pings but dies on the
+# first job submission: restart it.
+stale_cwd() {
+  local pid
+  pid=$(cat "$SOCK_DIR/slurmrestd.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in *" (deleted)") true ;; *) false ;; esac
+}
+if ! alive "$SOCK_DIR/slurmrestd.pid" slurmrestd || ! ping_rest || stale_cwd; then
   stop "$SOCK_DIR/slurmrestd.pid" slurmrestd
   say "starting slurmrestd on $SOCK"
   rm -f "$SOCK"

@@ -212,28 +212,19 @@ pub fn compare(
 /// Jobs submitted since `from` that were placed and not cancelled: the ones that
 /// ran, run, or are booked to run.
 async fn placed_since<S: Store>(store: &S, from: i64) -> Result<Vec<JobRecord>, ApiError> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .list_jobs(&JobFilter {
-                created_after: Some(from),
-                after_id: after,
-                limit: 1000,
-                ..Default::default()
-            })
-            .await?;
-        let full = page.len() == 1000;
-        after = page.last().map(|j| j.id);
-        out.extend(page.into_iter().filter(|j| {
+    let filter = JobFilter {
+        created_after: Some(from),
+        ..Default::default()
+    };
+    let mut out: Vec<JobRecord> = crate::scheduler::all_matching(store, filter)
+        .await?
+        .into_iter()
+        .filter(|j| {
             j.site.is_some()
                 && !matches!(j.state, JobState::Pending | JobState::Cancelled)
                 && (j.started_at.is_some() || j.start_at.is_some())
-        }));
-        if !full {
-            break;
-        }
-    }
+        })
+        .collect();
     if out.len() > MAX_JOBS {
         out.drain(..out.len() - MAX_JOBS);
     }

@@ -739,15 +739,31 @@ pub(crate) async fn all_jobs<S: Store>(
     store: &S,
     state: JobState,
 ) -> suanwang_store::Result<Vec<JobRecord>> {
+    all_matching(
+        store,
+        JobFilter {
+            state: Some(state),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Every job `filter` matches (its cursor and limit are set here), oldest first,
+/// read in pages of 1,000.
+pub(crate) async fn all_matching<S: Store>(
+    store: &S,
+    filter: JobFilter,
+) -> suanwang_store::Result<Vec<JobRecord>> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
         let page = store
             .list_jobs(&JobFilter {
-                state: Some(state),
                 after_id: after,
                 limit: 1000,
-                ..Default::default()
+                newest_first: false,
+                ..filter.clone()
             })
             .await?;
         let full = page.len() == 1000;

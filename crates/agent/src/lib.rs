@@ -19,7 +19,10 @@ pub mod simulated;
 pub mod slurm;
 pub mod telemetry;
 
-use serde_json::{Value, json};
+use suanwang_api::{
+    ErrorCode, Heartbeat, HeldLease, HeldVerdict, JobSubmission, LeaseRequest, Leases,
+    Registration, Report, ReportState, Telemetry,
+};
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
@@ -35,8 +38,9 @@ pub struct Assignment {
     pub job: i64,
     /// The lease's fencing token.
     pub token: i64,
-    /// The job as submitted: `command`, `env`, `workdir`, `demand`, `duration`…
-    pub spec: Value,
+    /// The job as submitted (normalised): `command`, `env`, `workdir`,
+    /// `demand`, `duration`…
+    pub spec: JobSubmission,
 }
 
 /// What an executor says about a job.
@@ -70,8 +74,8 @@ pub trait Executor: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), String>> + Send;
     /// Stops a job it runs (cancelled, or its lease was lost); no event follows.
     fn stop(&self, job: i64) -> impl Future<Output = ()> + Send;
-    /// A telemetry sample (a JSON object).
-    fn telemetry(&self) -> impl Future<Output = Value> + Send;
+    /// A telemetry sample.
+    fn telemetry(&self) -> impl Future<Output = Telemetry> + Send;
     /// The last `max` bytes of the job's output (stdout and stderr), if the
     /// executor keeps it.
     fn log_tail(&self, job: i64, max: usize) -> impl Future<Output = Option<String>> + Send;
@@ -178,12 +182,12 @@ pub async fn run<E: Executor>(
     // Leases held: job → token. A job stays here until its final report lands.
     let mut held: BTreeMap<i64, i64> = BTreeMap::new();
     // Reports not yet delivered, oldest first.
-    let mut outbox: VecDeque<Value> = VecDeque::new();
+    let mut outbox: VecDeque<Report> = VecDeque::new();
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let mut session: Option<Session> = None;
     let mut next_beat = Instant::now();
     // The lease call in flight (a long poll), if any.
-    let mut pending_lease: Option<tokio::task::JoinHandle<Result<Value, ClientError>>> = None;
+    let mut pending_lease: Option<tokio::task::JoinHandle<Result<Leases, ClientError>>> = None;
     // What output tail was last sent per job.
     let mut sent_tails: BTreeMap<i64, (usize, u64)> = BTreeMap::new();
     tokio::pin!(stop);
@@ -193,22 +197,17 @@ pub async fn run<E: Executor>(
             if let Some(task) = pending_lease.take() {
                 task.abort();
             }
-            let registration = json!({
-                "site": config.site,
-                "executor": executor.kind(),
-                "capacity": executor.capacity(),
-                "version": env!("CARGO_PKG_VERSION"),
-                "hostname": config.hostname,
-            });
+            let registration = Registration {
+                site: config.site.clone(),
+                executor: executor.kind().to_string(),
+                capacity: executor.capacity(),
+                version: Some(env!("CARGO_PKG_VERSION").to_string()),
+                hostname: config.hostname.clone(),
+            };
             match client.register_agent(&registration).await {
                 Ok(answer) => {
-                    let id = answer["agent_id"].as_str().unwrap_or_default().to_string();
-                    let every = Duration::from_millis(
-                        answer["heartbeat_interval_ms"]
-                            .as_u64()
-                            .unwrap_or(5000)
-                            .max(50),
-                    );
+                    let id = answer.agent_id;
+                    let every = Duration::from_millis(answer.heartbeat_interval_ms.max(50));
                     tracing::info!(agent = %id, site = %config.site, "registered");
                     stats.registrations += 1;
                     session = Some(Session { id, every });
@@ -233,8 +232,8 @@ pub async fn run<E: Executor>(
 
         // 1. Deliver reports, oldest first.
         while let Some(report) = outbox.front() {
-            let job = report["job"].as_i64().unwrap_or_default();
-            let last = report["state"] != "Running";
+            let job = report.job;
+            let last = report.state != ReportState::Running;
             match client.report(&id, report).await {
                 Ok(_) => {
                     outbox.pop_front();
@@ -243,16 +242,16 @@ pub async fn run<E: Executor>(
                         stats.finished += 1;
                     }
                 }
-                Err(e) if e.code() == Some("stale_lease") => {
+                Err(e) if e.is(ErrorCode::StaleLease) => {
                     tracing::warn!(job, error = %e, "lease lost: stopping the job");
                     outbox.pop_front();
-                    outbox.retain(|r| r["job"].as_i64() != Some(job));
+                    outbox.retain(|r| r.job != job);
                     if held.remove(&job).is_some() {
                         executor.stop(job).await;
                         stats.stopped += 1;
                     }
                 }
-                Err(e) if e.code() == Some("not_found") => {
+                Err(e) if e.is(ErrorCode::NotFound) => {
                     // The control plane forgot this agent (or the job).
                     tracing::warn!(error = %e, "not known to the control plane");
                     if report_names_agent(&e) {
@@ -283,7 +282,11 @@ pub async fn run<E: Executor>(
             let mut leases = Vec::with_capacity(held.len());
             let mut budget = HEARTBEAT_LOG_BUDGET;
             for (&job, &token) in &held {
-                let mut lease = json!({"job": job, "token": token});
+                let mut lease = HeldLease {
+                    job,
+                    token,
+                    log_tail: None,
+                };
                 // The output's tail, when it changed since it was last sent.
                 if budget > 0
                     && let Some(tail) = executor.log_tail(job, HEARTBEAT_LOG_TAIL.min(budget)).await
@@ -291,25 +294,25 @@ pub async fn run<E: Executor>(
                 {
                     budget = budget.saturating_sub(tail.len());
                     sent_tails.insert(job, fingerprint(&tail));
-                    lease["log_tail"] = json!(tail);
+                    lease.log_tail = Some(tail);
                 }
                 leases.push(lease);
             }
             sent_tails.retain(|job, _| held.contains_key(job));
-            let beat = json!({
-                "telemetry": executor.telemetry().await,
-                "held": leases,
-            });
+            let beat = Heartbeat {
+                telemetry: Some(executor.telemetry().await),
+                held: leases,
+            };
             match client.heartbeat(&id, &beat).await {
                 Ok(answer) => {
                     backoff.reset();
-                    for verdict in answer["held"].as_array().into_iter().flatten() {
-                        let job = verdict["job"].as_i64().unwrap_or_default();
-                        match verdict["verdict"].as_str() {
-                            Some("renewed") => {}
+                    for verdict in answer.held {
+                        let job = verdict.job;
+                        match verdict.verdict {
+                            HeldVerdict::Renewed => {}
                             other => {
                                 tracing::info!(job, verdict = ?other, "stopping the job");
-                                outbox.retain(|r| r["job"].as_i64() != Some(job));
+                                outbox.retain(|r| r.job != job);
                                 if held.remove(&job).is_some() {
                                     executor.stop(job).await;
                                     stats.stopped += 1;
@@ -319,7 +322,7 @@ pub async fn run<E: Executor>(
                     }
                     next_beat = Instant::now() + every;
                 }
-                Err(e) if e.code() == Some("not_found") => {
+                Err(e) if e.is(ErrorCode::NotFound) => {
                     tracing::warn!("the control plane does not know this agent: registering again");
                     session = None;
                     continue;
@@ -343,9 +346,13 @@ pub async fn run<E: Executor>(
                     .saturating_sub(Duration::from_secs(1)),
             );
             let (client, id, max) = (client.clone(), id.clone(), config.max_lease);
-            pending_lease = Some(tokio::spawn(async move {
-                client.lease_wait(&id, max, wait).await
-            }));
+            let request = LeaseRequest {
+                max,
+                wait_ms: wait.as_millis() as u64,
+            };
+            pending_lease = Some(tokio::spawn(
+                async move { client.lease(&id, &request).await },
+            ));
         }
 
         // 4. Wait for work, the next beat, an executor event, or the end.
@@ -361,24 +368,33 @@ pub async fn run<E: Executor>(
                 pending_lease = None;
                 match answer {
                     Ok(Ok(answer)) => {
-                        for lease in answer["leases"].as_array().into_iter().flatten() {
-                            let assignment = Assignment {
-                                job: lease["job"].as_i64().unwrap_or_default(),
-                                token: lease["token"].as_i64().unwrap_or_default(),
-                                spec: lease["spec"].clone(),
-                            };
+                        for lease in answer.leases {
                             stats.leased += 1;
-                            held.insert(assignment.job, assignment.token);
-                            if let Err(why) = executor.start(&assignment, events_tx.clone()).await {
-                                outbox.push_back(json!({
-                                    "job": assignment.job, "token": assignment.token,
-                                    "state": "Failed", "exit_code": -1,
-                                    "message": format!("could not start: {why}"),
-                                }));
+                            held.insert(lease.job, lease.token);
+                            let started = match lease.submission() {
+                                Ok(spec) => {
+                                    let assignment = Assignment {
+                                        job: lease.job,
+                                        token: lease.token,
+                                        spec,
+                                    };
+                                    executor.start(&assignment, events_tx.clone()).await
+                                }
+                                Err(e) => Err(format!("its specification does not read: {e}")),
+                            };
+                            if let Err(why) = started {
+                                outbox.push_back(Report {
+                                    job: lease.job,
+                                    token: lease.token,
+                                    state: ReportState::Failed,
+                                    exit_code: Some(-1),
+                                    message: Some(format!("could not start: {why}")),
+                                    log_tail: None,
+                                });
                             }
                         }
                     }
-                    Ok(Err(e)) if e.code() == Some("not_found") => session = None,
+                    Ok(Err(e)) if e.is(ErrorCode::NotFound) => session = None,
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "cannot lease");
                         // Not at once again: wait for the next beat.
@@ -397,33 +413,37 @@ pub async fn run<E: Executor>(
             .into_iter()
             .chain(std::iter::from_fn(|| events.try_recv().ok()))
         {
-            let (job, report) = match event {
-                Event::Started(job) => (job, json!({"state": "Running"})),
+            let (job, state, exit_code, message) = match event {
+                Event::Started(job) => (job, ReportState::Running, None, None),
                 Event::Finished {
                     job,
                     exit_code,
                     message,
-                } => (
-                    job,
-                    json!({
-                        "state": if exit_code == 0 { "Succeeded" } else { "Failed" },
-                        "exit_code": exit_code,
-                        "message": message,
-                    }),
-                ),
+                } => {
+                    let state = if exit_code == 0 {
+                        ReportState::Succeeded
+                    } else {
+                        ReportState::Failed
+                    };
+                    (job, state, Some(exit_code), message)
+                }
             };
             let Some(&token) = held.get(&job) else {
                 continue;
             };
-            let mut report = report;
-            report["job"] = json!(job);
-            report["token"] = json!(token);
-            if report["state"] != "Running"
-                && let Some(tail) = executor.log_tail(job, FINAL_LOG_TAIL).await
-            {
-                report["log_tail"] = json!(tail);
-            }
-            outbox.push_back(report);
+            let log_tail = if state == ReportState::Running {
+                None
+            } else {
+                executor.log_tail(job, FINAL_LOG_TAIL).await
+            };
+            outbox.push_back(Report {
+                job,
+                token,
+                state,
+                exit_code,
+                message,
+                log_tail,
+            });
         }
     }
 }

@@ -9,7 +9,7 @@
 use crate::{Assignment, Event, Executor};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use serde_json::{Value, json};
+use suanwang_api::Telemetry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -129,15 +129,7 @@ impl Executor for Local {
         job: &Assignment,
         events: mpsc::UnboundedSender<Event>,
     ) -> Result<(), String> {
-        let argv: Vec<String> = job.spec["command"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let Some((program, args)) = argv.split_first() else {
+        let Some((program, args)) = job.spec.command.split_first() else {
             return Err("the job has no command".into());
         };
         let limit = crate::simulated::declared_secs(&job.spec)?;
@@ -150,8 +142,10 @@ impl Executor for Local {
         let log =
             std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        let workdir = job.spec["workdir"]
-            .as_str()
+        let workdir = job
+            .spec
+            .workdir
+            .as_deref()
             .map_or_else(|| dir.clone(), PathBuf::from);
         let mut command = tokio::process::Command::new(program);
         command
@@ -163,13 +157,7 @@ impl Executor for Local {
             .process_group(0)
             .env("SUANWANG_JOB_ID", job.job.to_string())
             .env("SUANWANG_LEASE", job.token.to_string());
-        if let Some(env) = job.spec["env"].as_object() {
-            for (key, value) in env {
-                if let Some(value) = value.as_str() {
-                    command.env(key, value);
-                }
-            }
-        }
+        command.envs(&job.spec.env);
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {program:?} in {}: {e}", workdir.display()))?;
@@ -239,7 +227,7 @@ impl Executor for Local {
         });
     }
 
-    async fn telemetry(&self) -> Value {
+    async fn telemetry(&self) -> Telemetry {
         let mut busy: BTreeMap<String, u64> = BTreeMap::new();
         let mut jobs = 0;
         if let Ok(mut running) = self.running.lock() {
@@ -256,14 +244,20 @@ impl Executor for Local {
         let mut sample = tokio::task::spawn_blocking(move || {
             host.lock()
                 .map(|mut h| h.sample())
-                .unwrap_or_else(|_| json!({}))
+                .unwrap_or_else(|_| Telemetry {
+                    source: "host".into(),
+                    ..Telemetry::default()
+                })
         })
         .await
-        .unwrap_or_else(|_| json!({}));
-        sample["executor"] = json!("local");
-        sample["running_jobs"] = json!(jobs);
-        sample["busy"] = json!(busy);
-        sample["capacity"] = json!(self.capacity);
+        .unwrap_or_else(|_| Telemetry {
+            source: "host".into(),
+            ..Telemetry::default()
+        });
+        sample.executor = Some("local".into());
+        sample.running_jobs = Some(jobs as u64);
+        sample.busy = busy;
+        sample.capacity = self.capacity.clone();
         sample
     }
 
@@ -287,11 +281,12 @@ fn exit_of(status: std::process::ExitStatus) -> (i32, Option<String>) {
 mod tests {
     use super::*;
 
-    fn assignment(job: i64, spec: Value) -> Assignment {
+    fn assignment(job: i64, mut spec: serde_json::Value) -> Assignment {
+        spec["demand"] = serde_json::json!([{"class": "cpu", "count": 1}]);
         Assignment {
             job,
             token: 1,
-            spec,
+            spec: serde_json::from_value(spec).expect("a valid job specification"),
         }
     }
 
@@ -307,7 +302,7 @@ mod tests {
         let (local, _) = Local::new(&root("run"), None).unwrap();
         assert!(local.capacity()["cpu"] >= 1);
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let spec = json!({"command": ["sh", "-c", "echo hello $GREETING; echo oops >&2; exit 3"],
+        let spec = serde_json::json!({"command": ["sh", "-c", "echo hello $GREETING; echo oops >&2; exit 3"],
             "env": {"GREETING": "world"}, "duration": "1m"});
         local.start(&assignment(1, spec), tx).await.unwrap();
         assert_eq!(rx.recv().await, Some(Event::Started(1)));
@@ -340,7 +335,7 @@ mod tests {
             .start(
                 &assignment(
                     2,
-                    json!({"command": ["sh", "-c", script], "duration": "1h"}),
+                    serde_json::json!({"command": ["sh", "-c", script], "duration": "1h"}),
                 ),
                 tx,
             )
@@ -360,7 +355,7 @@ mod tests {
         let (tx, mut rx) = mpsc::unbounded_channel();
         local
             .start(
-                &assignment(3, json!({"command": ["sleep", "30"], "duration": 1})),
+                &assignment(3, serde_json::json!({"command": ["sleep", "30"], "duration": 1})),
                 tx,
             )
             .await
@@ -386,12 +381,12 @@ mod tests {
         let (local, _) = Local::new(&dir, None).unwrap();
         let (tx, _rx) = mpsc::unbounded_channel();
         let none = local
-            .start(&assignment(4, json!({"duration": 60})), tx.clone())
+            .start(&assignment(4, serde_json::json!({"duration": 60})), tx.clone())
             .await;
         assert_eq!(none.unwrap_err(), "the job has no command");
         let missing = local
             .start(
-                &assignment(5, json!({"command": ["/no/such/program"], "duration": 60})),
+                &assignment(5, serde_json::json!({"command": ["/no/such/program"], "duration": 60})),
                 tx.clone(),
             )
             .await;
@@ -399,7 +394,7 @@ mod tests {
         // A job left running by a crashed agent is killed by the next one.
         local
             .start(
-                &assignment(6, json!({"command": ["sleep", "30"], "duration": 60})),
+                &assignment(6, serde_json::json!({"command": ["sleep", "30"], "duration": 60})),
                 tx,
             )
             .await

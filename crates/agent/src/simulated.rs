@@ -4,7 +4,7 @@
 //! seldom use their whole limit, so the run takes 35–100% of it, drawn per job.
 
 use crate::{Assignment, Event, Executor};
-use serde_json::{Value, json};
+use suanwang_api::{DurationValue, JobSubmission, Telemetry};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -55,21 +55,18 @@ fn draw(seed: u64, job: i64, tag: u64) -> f64 {
 }
 
 /// The declared run time of a job spec, seconds.
-pub fn declared_secs(spec: &Value) -> Result<i64, String> {
-    match &spec["duration"] {
-        Value::Number(n) => n.as_i64().ok_or_else(|| format!("duration {n}")),
-        Value::String(s) => SimDuration::parse(s).map(|d| d.0),
-        other => Err(format!("no duration in the job ({other})")),
+pub fn declared_secs(spec: &JobSubmission) -> Result<i64, String> {
+    match &spec.duration {
+        DurationValue::Seconds(s) => Ok(*s),
+        DurationValue::Text(t) => SimDuration::parse(t).map(|d| d.0),
     }
 }
 
 /// Units the job holds, per class.
-pub fn demand(spec: &Value) -> BTreeMap<String, u64> {
+pub fn demand(spec: &JobSubmission) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    for d in spec["demand"].as_array().into_iter().flatten() {
-        if let (Some(class), Some(count)) = (d["class"].as_str(), d["count"].as_u64()) {
-            *out.entry(class.to_lowercase()).or_insert(0) += count;
-        }
+    for d in &spec.demand {
+        *out.entry(d.class.to_lowercase()).or_insert(0) += d.count.max(0) as u64;
     }
     out
 }
@@ -124,7 +121,7 @@ impl Executor for Simulated {
         None
     }
 
-    async fn telemetry(&self) -> Value {
+    async fn telemetry(&self) -> Telemetry {
         let mut busy: BTreeMap<String, u64> = BTreeMap::new();
         let mut jobs = 0;
         if let Ok(mut running) = self.running.lock() {
@@ -136,13 +133,13 @@ impl Executor for Simulated {
                 }
             }
         }
-        let utilisation: BTreeMap<&String, f64> = self
+        let utilisation: BTreeMap<String, f64> = self
             .capacity
             .iter()
             .map(|(class, cap)| {
                 let used = busy.get(class).copied().unwrap_or(0);
                 (
-                    class,
+                    class.clone(),
                     if *cap == 0 {
                         0.0
                     } else {
@@ -151,19 +148,25 @@ impl Executor for Simulated {
                 )
             })
             .collect();
-        json!({
-            "source": "simulated",
-            "running_jobs": jobs,
-            "busy": busy,
-            "capacity": self.capacity,
-            "utilisation": utilisation,
-        })
+        Telemetry {
+            source: "simulated".into(),
+            running_jobs: Some(jobs as u64),
+            busy,
+            capacity: self.capacity.clone(),
+            utilisation,
+            ..Telemetry::default()
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A job specification from JSON (as a lease carries it).
+    pub(crate) fn spec(json: serde_json::Value) -> JobSubmission {
+        serde_json::from_value(json).expect("a valid job specification")
+    }
 
     #[tokio::test]
     async fn a_simulated_job_starts_runs_part_of_its_time_and_finishes() {
@@ -172,13 +175,13 @@ mod tests {
         let job = Assignment {
             job: 5,
             token: 1,
-            spec: json!({"duration": "1h", "demand": [{"class": "cpu", "count": 8}]}),
+            spec: spec(serde_json::json!({"duration": "1h", "demand": [{"class": "cpu", "count": 8}]})),
         };
         sim.start(&job, tx).await.unwrap();
         assert_eq!(rx.recv().await, Some(Event::Started(5)));
         let t = sim.telemetry().await;
-        assert_eq!(t["busy"]["cpu"], 8);
-        assert_eq!(t["utilisation"]["cpu"], 0.125);
+        assert_eq!(t.busy["cpu"], 8);
+        assert_eq!(t.utilisation["cpu"], 0.125);
         let started = std::time::Instant::now();
         match rx.recv().await {
             Some(Event::Finished {
@@ -190,7 +193,7 @@ mod tests {
         }
         // An hour at 360,000× is 10 ms; the run takes 35–100% of it.
         assert!(started.elapsed() < Duration::from_millis(500));
-        assert_eq!(sim.telemetry().await["running_jobs"], 0);
+        assert_eq!(sim.telemetry().await.running_jobs, Some(0));
     }
 
     #[tokio::test]
@@ -200,7 +203,7 @@ mod tests {
         let job = Assignment {
             job: 9,
             token: 1,
-            spec: json!({"duration": 3600}),
+            spec: spec(serde_json::json!({"duration": 3600, "demand": [{"class": "cpu", "count": 1}]})),
         };
         sim.start(&job, tx).await.unwrap();
         assert_eq!(rx.recv().await, Some(Event::Started(9)));
@@ -210,7 +213,7 @@ mod tests {
         let bad = Assignment {
             job: 10,
             token: 1,
-            spec: json!({}),
+            spec: spec(serde_json::json!({"duration": "soon", "demand": [{"class": "cpu", "count": 1}]})),
         };
         let (tx, _rx) = mpsc::unbounded_channel();
         assert!(sim.start(&bad, tx).await.is_err());

@@ -13,6 +13,8 @@
 use crate::{Assignment, Event, Executor};
 use reqwest::Method;
 use serde_json::{Value, json};
+use suanwang_api::Telemetry;
+use suanwang_api::agents::{SlurmNode, SlurmSample, SlurmTotals};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -620,37 +622,21 @@ impl Slurm {
 
     /// The submit request for a job: the request body, and its output file.
     fn submit_request(&self, job: &Assignment, name: &str) -> Result<(Value, PathBuf), String> {
-        let argv: Vec<String> = match &job.spec["command"] {
-            Value::Array(items) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| format!("the command has a non-string argument {v}"))
-                })
-                .collect::<Result<_, _>>()?,
-            // A command given as one string is run by the shell.
-            Value::String(line) => vec!["/bin/sh".into(), "-c".into(), line.clone()],
-            _ => Vec::new(),
-        };
-        let script = batch_script(&argv)?;
+        let script = batch_script(&job.spec.command)?;
         let minutes = time_limit_minutes(crate::simulated::declared_secs(&job.spec)?);
 
         let mut environment = serde_json::Map::new();
         environment.insert("PATH".into(), json!(DEFAULT_PATH));
-        for (key, value) in job.spec["env"].as_object().into_iter().flatten() {
-            let value = match value {
-                Value::String(s) => s.clone(),
-                Value::Null => continue,
-                other => other.to_string(),
-            };
+        for (key, value) in &job.spec.env {
             environment.insert(key.clone(), json!(value));
         }
         environment.insert("SUANWANG_JOB_ID".into(), json!(job.job.to_string()));
         environment.insert("SUANWANG_LEASE".into(), json!(job.token.to_string()));
 
-        let workdir = job.spec["workdir"]
-            .as_str()
+        let workdir = job
+            .spec
+            .workdir
+            .as_deref()
             .map_or_else(|| self.spool.clone(), PathBuf::from);
         let output = self.spool.join(format!("{name}.out"));
         let mut request = json!({
@@ -916,16 +902,25 @@ impl Executor for Slurm {
         }
     }
 
-    async fn telemetry(&self) -> Value {
+    async fn telemetry(&self) -> Telemetry {
+        let base = Telemetry {
+            source: "slurm".into(),
+            executor: Some("slurm".into()),
+            running_jobs: Some(self.running() as u64),
+            capacity: self.capacity.clone(),
+            ..Telemetry::default()
+        };
         let nodes = match self.rest.nodes().await {
             Ok(nodes) => nodes,
             Err(e) => {
-                return json!({
-                    "source": "slurm",
-                    "partition": self.partition,
-                    "error": e.to_string(),
-                    "running_jobs": self.running(),
-                });
+                return Telemetry {
+                    slurm: Some(SlurmSample {
+                        partition: self.partition.clone(),
+                        error: Some(e.to_string()),
+                        ..SlurmSample::default()
+                    }),
+                    ..base
+                };
             }
         };
         let mine: Vec<&Value> = nodes
@@ -933,40 +928,44 @@ impl Executor for Slurm {
             .filter(|n| in_partition(n, &self.partition))
             .collect();
         let sum = |key: &str| mine.iter().filter_map(|n| n[key].as_u64()).sum::<u64>();
-        let drained = mine.iter().filter(|n| !usable(n)).count();
-        let node_states: Vec<Value> = mine
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let nodes = mine
             .iter()
-            .map(|n| {
-                json!({
-                    "name": n["name"],
-                    "state": n["state"],
-                    "flags": n["state_flags"],
-                    "reason": n["reason"],
-                    "cpus": n["cpus"],
-                    "alloc_cpus": n["alloc_cpus"],
-                    "memory_mb": n["real_memory"],
-                    "alloc_memory_mb": n["alloc_memory"],
-                })
+            .map(|n| SlurmNode {
+                name: text(&n["name"]).unwrap_or_default(),
+                state: text(&n["state"]).unwrap_or_default(),
+                flags: n["state_flags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(text)
+                    .collect(),
+                reason: text(&n["reason"]).filter(|r| !r.is_empty()),
+                cpus: n["cpus"].as_u64().unwrap_or(0),
+                alloc_cpus: n["alloc_cpus"].as_u64().unwrap_or(0),
+                memory_mb: n["real_memory"].as_u64().unwrap_or(0),
+                alloc_memory_mb: n["alloc_memory"].as_u64().unwrap_or(0),
             })
             .collect();
-        json!({
-            "source": "slurm",
-            "partition": self.partition,
-            "cpus": {
-                "total": sum("cpus"),
-                "allocated": sum("alloc_cpus"),
-                "idle": sum("idle_cpus"),
-            },
-            "memory_mb": {
-                "total": sum("real_memory"),
-                "allocated": sum("alloc_memory"),
-                "free": sum("free_memory"),
-            },
-            "nodes": node_states,
-            "unusable_nodes": drained,
-            "running_jobs": self.running(),
-            "capacity": self.capacity,
-        })
+        Telemetry {
+            slurm: Some(SlurmSample {
+                partition: self.partition.clone(),
+                cpus: Some(SlurmTotals {
+                    total: sum("cpus"),
+                    allocated: sum("alloc_cpus"),
+                    free: sum("idle_cpus"),
+                }),
+                memory_mb: Some(SlurmTotals {
+                    total: sum("real_memory"),
+                    allocated: sum("alloc_memory"),
+                    free: sum("free_memory"),
+                }),
+                nodes,
+                unusable_nodes: mine.iter().filter(|n| !usable(n)).count() as u64,
+                error: None,
+            }),
+            ..base
+        }
     }
 
     async fn log_tail(&self, job: i64, max: usize) -> Option<String> {

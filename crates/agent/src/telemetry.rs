@@ -21,7 +21,8 @@
 //! in `spawn_blocking`.
 
 use nvml_wrapper::Nvml;
-use serde_json::{Value, json};
+use suanwang_api::agents::{CpuSample, GpuSample as GpuDoc, MemorySample, PowerSample};
+use suanwang_api::Telemetry;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -258,7 +259,7 @@ impl HostTelemetry {
     /// Blocks for the rest of [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] when called
     /// sooner than that after the previous sample (or construction), so that CPU
     /// utilisation is always a real measurement.
-    pub fn sample(&mut self) -> Value {
+    pub fn sample(&mut self) -> Telemetry {
         let since = self.cpu_refreshed.elapsed();
         if since < sysinfo::MINIMUM_CPU_UPDATE_INTERVAL {
             std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL - since);
@@ -285,11 +286,12 @@ impl HostTelemetry {
         let power = match (rapl_w, nvml_w) {
             (None, None) => {
                 let busy_cores = utilisation * self.cores as f64;
-                json!({
-                    "watts": round3(self.power_model.estimate_w(busy_cores, used_gib, &gpus)),
-                    "source": "estimated",
-                    "model": self.power_model.describe(),
-                })
+                PowerSample {
+                    watts: round3(self.power_model.estimate_w(busy_cores, used_gib, &gpus)),
+                    source: "estimated".into(),
+                    model: Some(self.power_model.describe()),
+                    parts: BTreeMap::new(),
+                }
             }
             (rapl, nvml) => {
                 let source = match (rapl, nvml) {
@@ -297,37 +299,39 @@ impl HostTelemetry {
                     (Some(_), None) => "rapl",
                     _ => "nvml",
                 };
-                let mut parts = serde_json::Map::new();
+                let mut parts = BTreeMap::new();
                 if let Some(watts) = rapl {
-                    parts.insert("rapl_w".into(), json!(round3(watts)));
+                    parts.insert("rapl_w".to_string(), round3(watts));
                 }
                 if let Some(watts) = nvml {
-                    parts.insert("nvml_w".into(), json!(round3(watts)));
+                    parts.insert("nvml_w".to_string(), round3(watts));
                 }
-                json!({
-                    "watts": round3(rapl.unwrap_or(0.0) + nvml.unwrap_or(0.0)),
-                    "source": source,
-                    "parts": parts,
-                })
+                PowerSample {
+                    watts: round3(rapl.unwrap_or(0.0) + nvml.unwrap_or(0.0)),
+                    source: source.into(),
+                    model: None,
+                    parts,
+                }
             }
         };
 
-        json!({
-            "source": "host",
-            "cpu": {
-                "cores": self.cores,
-                "utilisation": round3(utilisation),
-                "load_1m": round3(load_1m),
-            },
-            "memory": {
-                "total_gib": round3(total_gib),
-                "used_gib": round3(used_gib),
-                "utilisation": round3(memory_utilisation),
-            },
-            "gpu_reader": self.gpus.name(),
-            "gpus": gpus.iter().map(GpuSample::to_json).collect::<Vec<_>>(),
-            "power": power,
-        })
+        Telemetry {
+            source: "host".into(),
+            cpu: Some(CpuSample {
+                cores: self.cores as u64,
+                utilisation: round3(utilisation),
+                load_1m: round3(load_1m),
+            }),
+            memory: Some(MemorySample {
+                total_gib: round3(total_gib),
+                used_gib: round3(used_gib),
+                utilisation: round3(memory_utilisation),
+            }),
+            gpu_reader: Some(self.gpus.name().to_string()),
+            gpus: gpus.iter().map(GpuSample::to_doc).collect(),
+            power: Some(power),
+            ..Telemetry::default()
+        }
     }
 }
 
@@ -397,19 +401,16 @@ struct GpuSample {
 }
 
 impl GpuSample {
-    fn to_json(&self) -> Value {
-        let mut gpu = json!({
-            "index": self.index,
-            "model": self.model,
-            "utilisation": self.utilisation.map(round3),
-            "memory_total_mib": self.memory_total_mib,
-            "memory_used_mib": self.memory_used_mib,
-            "power_w": self.power_w.map(round3),
-        });
-        if let Some(class) = self.class {
-            gpu["class"] = json!(class.name());
+    fn to_doc(&self) -> GpuDoc {
+        GpuDoc {
+            index: self.index,
+            model: self.model.clone(),
+            class: self.class.map(|c| c.name().to_string()),
+            utilisation: self.utilisation.map(round3),
+            memory_total_mib: self.memory_total_mib,
+            memory_used_mib: self.memory_used_mib,
+            power_w: self.power_w.map(round3),
         }
-        gpu
     }
 }
 
@@ -808,26 +809,32 @@ mod tests {
         let cores = std::thread::available_parallelism().unwrap().get();
         for _ in 0..2 {
             let sample = telemetry.sample();
-            assert_eq!(sample["source"], "host");
-            assert_eq!(sample["cpu"]["cores"].as_u64(), Some(cores as u64));
-            let cpu = sample["cpu"]["utilisation"].as_f64().unwrap();
-            assert!((0.0..=1.0).contains(&cpu), "cpu utilisation {cpu}");
-            assert!(sample["cpu"]["load_1m"].as_f64().unwrap() >= 0.0);
-            assert!(sample["memory"]["total_gib"].as_f64().unwrap() > 0.0);
-            let used = sample["memory"]["used_gib"].as_f64().unwrap();
-            assert!(used >= 0.0 && used <= sample["memory"]["total_gib"].as_f64().unwrap());
-            let memory = sample["memory"]["utilisation"].as_f64().unwrap();
-            assert!((0.0..=1.0).contains(&memory), "memory utilisation {memory}");
-            assert!(sample["gpus"].is_array());
-            let power = &sample["power"];
-            let source = power["source"].as_str().unwrap();
+            assert_eq!(sample.source, "host");
+            let cpu = sample.cpu.expect("a host sample has its CPU");
+            assert_eq!(cpu.cores, cores as u64);
             assert!(
-                ["rapl", "nvml", "rapl+nvml", "estimated"].contains(&source),
-                "power source {source}"
+                (0.0..=1.0).contains(&cpu.utilisation),
+                "cpu utilisation {}",
+                cpu.utilisation
             );
-            assert!(power["watts"].as_f64().unwrap() >= 0.0);
-            if source == "estimated" {
-                assert!(power["model"].is_string());
+            assert!(cpu.load_1m >= 0.0);
+            let memory = sample.memory.expect("a host sample has its memory");
+            assert!(memory.total_gib > 0.0);
+            assert!(memory.used_gib >= 0.0 && memory.used_gib <= memory.total_gib);
+            assert!(
+                (0.0..=1.0).contains(&memory.utilisation),
+                "memory utilisation {}",
+                memory.utilisation
+            );
+            let power = sample.power.expect("a host sample has its power");
+            assert!(
+                ["rapl", "nvml", "rapl+nvml", "estimated"].contains(&power.source.as_str()),
+                "power source {}",
+                power.source
+            );
+            assert!(power.watts >= 0.0);
+            if power.source == "estimated" {
+                assert!(power.model.is_some());
             }
         }
         let capacity = telemetry.capacity();
@@ -846,16 +853,12 @@ mod tests {
             },
         });
         let sample = telemetry.sample();
-        assert_eq!(sample["power"]["source"], "estimated");
-        assert!(sample["power"]["watts"].as_f64().unwrap() >= 50.0);
-        assert!(
-            sample["power"]["model"]
-                .as_str()
-                .unwrap()
-                .contains("50 W idle")
-        );
-        assert_eq!(sample["gpus"], json!([]));
-        assert_eq!(sample["gpu_reader"], "none");
+        let power = sample.power.expect("a host sample has its power");
+        assert_eq!(power.source, "estimated");
+        assert!(power.watts >= 50.0);
+        assert!(power.model.unwrap().contains("50 W idle"));
+        assert!(sample.gpus.is_empty());
+        assert_eq!(sample.gpu_reader.as_deref(), Some("none"));
     }
 
     #[test]
@@ -966,10 +969,11 @@ x, NVIDIA H20, 1, 2, 3, 4
         assert_eq!(gpus[4].utilisation, None);
         assert_eq!(gpus[4].memory_total_mib, None);
 
-        let json = gpus[2].to_json();
+        let json = serde_json::to_value(gpus[2].to_doc()).unwrap();
         assert_eq!(json["class"], "h20");
-        assert_eq!(json["power_w"], Value::Null);
-        assert!(gpus[3].to_json().get("class").is_none());
+        assert_eq!(json["power_w"], serde_json::Value::Null);
+        let json = serde_json::to_value(gpus[3].to_doc()).unwrap();
+        assert!(json.get("class").is_none());
         assert!(parse_nvidia_smi("").is_empty());
     }
 

@@ -44,11 +44,14 @@ fn token() -> i64 {
     (now.as_millis() % 1_000_000_000) as i64
 }
 
-fn assignment(job: i64, spec: Value) -> Assignment {
+fn assignment(job: i64, mut spec: Value) -> Assignment {
+    if spec.get("demand").is_none() {
+        spec["demand"] = serde_json::json!([{"class": "cpu", "count": 1}]);
+    }
     Assignment {
         job,
         token: token(),
-        spec,
+        spec: serde_json::from_value(spec).expect("a valid job specification"),
     }
 }
 
@@ -107,10 +110,12 @@ async fn a_job_runs_on_the_cluster_and_its_exit_code_and_output_come_back() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2:00");
     }
     let telemetry = slurm.telemetry().await;
-    assert_eq!(telemetry["source"], "slurm");
+    assert_eq!(telemetry.source, "slurm");
+    let cluster = telemetry.slurm.expect("the partition's figures");
+    assert!(cluster.error.is_none(), "{:?}", cluster.error);
     assert!(
-        telemetry["cpus"]["total"].as_u64().unwrap() >= 1,
-        "{telemetry}"
+        cluster.cpus.as_ref().is_some_and(|c| c.total >= 1),
+        "{cluster:?}"
     );
 }
 

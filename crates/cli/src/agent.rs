@@ -71,7 +71,7 @@ fn parse_capacity(items: &[String]) -> anyhow::Result<Option<BTreeMap<String, u6
 }
 
 /// Reads a `[site]` table (the topology format's site, as one table).
-fn read_site_file(path: &std::path::Path, site: &str) -> anyhow::Result<serde_json::Value> {
+fn read_site_file(path: &std::path::Path, site: &str) -> anyhow::Result<suanwang_model::Site> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let doc: toml::Table =
@@ -79,9 +79,8 @@ fn read_site_file(path: &std::path::Path, site: &str) -> anyhow::Result<serde_js
     let table = doc
         .get("site")
         .with_context(|| format!("{}: no [site] table", path.display()))?;
-    let value = serde_json::to_value(table)?;
     let parsed: suanwang_model::Site =
-        serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        serde_path_to_error::deserialize(table.clone()).map_err(|e| {
             anyhow::anyhow!(
                 "{}: [site] is not a valid site: site.{}: {}",
                 path.display(),
@@ -96,7 +95,7 @@ fn read_site_file(path: &std::path::Path, site: &str) -> anyhow::Result<serde_js
             parsed.id.0
         );
     }
-    Ok(value)
+    Ok(parsed)
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
@@ -118,7 +117,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         if let Some(site) = site_doc {
             let client = suanwang_client::Client::new(&args.server, Some(args.token.clone()));
             client
-                .put_site(&args.site, &site)
+                .put_site(&site)
                 .await
                 .with_context(|| format!("cannot create site {:?}", args.site))?;
             eprintln!(

@@ -7,7 +7,7 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
-use serde_json::{Value, json};
+use suanwang_client::api::{DataIn, DemandIn, DurationValue, JobSubmission};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -91,29 +91,27 @@ const TENANTS: [Tenant; 5] = [
     },
 ];
 
-/// The `n`th job of the demo's workload for `tenant`: deterministic per seed.
 /// The `n`th job of the demo's workload for `tenant`, deterministic per seed. Its
 /// command is runnable anywhere (`sh`): it prints what a real job would run and
 /// then sleeps for part of its declared run time divided by the clock's `speed`,
 /// so that a real agent joined to the demo (`--real-site`) runs it for real.
-fn demo_job(seed: u64, n: u64, tenant: &Tenant, regions: &[String], speed: f64) -> Value {
-    let mut job = demo_work(seed, n, tenant, regions);
-    let what = job["command"].as_str().unwrap_or("work").to_string();
+fn demo_job(seed: u64, n: u64, tenant: &Tenant, regions: &[String], speed: f64) -> JobSubmission {
+    let (mut job, what) = demo_work(seed, n, tenant, regions);
     let declared = suanwang_agent::simulated::declared_secs(&job).unwrap_or(60) as f64;
     let share = 0.35 + 0.65 * draw(seed, n, 7);
     let secs = declared * share / speed;
-    job["command"] = json!([
-        "sh",
-        "-c",
+    job.command = vec![
+        "sh".into(),
+        "-c".into(),
         format!(
             "echo \"suanwang demo job {n}: {what}\"; echo \"working for {secs:.1}s (of {declared:.0}s declared, at clock speed {speed})\"; sleep {secs:.1}; echo done"
-        )
-    ]);
+        ),
+    ];
     job
 }
 
-/// The job's resources, times and data; `command` says what it stands for.
-fn demo_work(seed: u64, n: u64, tenant: &Tenant, regions: &[String]) -> Value {
+/// The job's resources, times and data, and what it stands for (a command line).
+fn demo_work(seed: u64, n: u64, tenant: &Tenant, regions: &[String]) -> (JobSubmission, String) {
     let u = |tag: u64| draw(seed, n, tag);
     let log_uniform = |lo: f64, hi: f64, tag: u64| lo * (hi / lo).powf(u(tag));
     let pick = |options: &[&'static str], tag: u64| {
@@ -136,58 +134,62 @@ fn demo_work(seed: u64, n: u64, tenant: &Tenant, regions: &[String]) -> Value {
             })
             .unwrap_or(2)
     };
-    let hours = |h: f64| format!("{}m", (h * 60.0).round().max(5.0) as i64);
-    match kind {
+    let hours = |h: f64| DurationValue::Text(format!("{}m", (h * 60.0).round().max(5.0) as i64));
+    let units = |class: &str, count: u32| DemandIn {
+        class: class.to_string(),
+        count: i64::from(count),
+    };
+    let data = |size_gib: f64| DataIn {
+        size_gib: size_gib.round(),
+        location: origin.clone(),
+    };
+    let cn = vec!["cn-mainland".to_string()];
+    let (mut job, what, deadline) = match kind {
         0 => {
             let gpus = [8, 8, 16][(u(2) * 3.0) as usize % 3];
-            json!({
-                "demand": [
-                    {"class": pick(&["a800", "h800", "ascend910b"], 3), "count": gpus},
-                    {"class": "cpu", "count": gpus * 8},
-                    {"class": "mem_gib", "count": gpus * 64}
-                ],
-                "duration": hours(log_uniform(2.0, 12.0, 4)),
-                "deadline": "48h",
-                "origin": origin,
-                "data": {"size_gib": log_uniform(200.0, 2000.0, 5).round(), "location": origin},
-                "residency": ["cn-mainland"],
-                "command": format!("torchrun --nproc-per-node {} train.py", gpus.min(8))
-            })
+            let demand = vec![
+                units(pick(&["a800", "h800", "ascend910b"], 3), gpus),
+                units("cpu", gpus * 8),
+                units("mem_gib", gpus * 64),
+            ];
+            let mut job = JobSubmission::new(demand, hours(log_uniform(2.0, 12.0, 4)));
+            job.data = Some(data(log_uniform(200.0, 2000.0, 5)));
+            job.residency = cn;
+            let what = format!("torchrun --nproc-per-node {} train.py", gpus.min(8));
+            (job, what, Some("48h"))
         }
         1 => {
             let gpus = [1, 2, 4][(u(2) * 3.0) as usize % 3];
-            json!({
-                "demand": [
-                    {"class": pick(&["l40s", "h20", "rtx4090"], 3), "count": gpus},
-                    {"class": "cpu", "count": gpus * 8}
-                ],
-                "duration": hours(log_uniform(0.25, 2.0, 4)),
-                "deadline": "8h",
-                "origin": origin,
-                "data": {"size_gib": log_uniform(10.0, 100.0, 5).round(), "location": origin},
-                "residency": ["cn-mainland"],
-                "command": format!("python batch_infer.py --shard {}", n % 16)
-            })
+            let demand = vec![
+                units(pick(&["l40s", "h20", "rtx4090"], 3), gpus),
+                units("cpu", gpus * 8),
+            ];
+            let mut job = JobSubmission::new(demand, hours(log_uniform(0.25, 2.0, 4)));
+            job.data = Some(data(log_uniform(10.0, 100.0, 5)));
+            job.residency = cn;
+            let what = format!("python batch_infer.py --shard {}", n % 16);
+            (job, what, Some("8h"))
         }
-        3 => json!({
-            "demand": [{"class": "rtx4090", "count": 1 + (u(2) * 2.0) as u32}, {"class": "cpu", "count": 8}],
-            "duration": hours(log_uniform(0.5, 3.0, 4)),
-            "origin": origin,
-            "residency": ["cn-mainland"],
-            "command": "python finetune_lora.py"
-        }),
+        3 => {
+            let demand = vec![
+                units("rtx4090", 1 + (u(2) * 2.0) as u32),
+                units("cpu", 8),
+            ];
+            let mut job = JobSubmission::new(demand, hours(log_uniform(0.5, 3.0, 4)));
+            job.residency = cn;
+            (job, "python finetune_lora.py".to_string(), None)
+        }
         _ => {
             let cores = (log_uniform(64.0, 1024.0, 2) / 32.0).round().max(1.0) as u32 * 32;
-            json!({
-                "demand": [{"class": "cpu", "count": cores}, {"class": "mem_gib", "count": cores * 2}],
-                "duration": hours(log_uniform(1.0, 8.0, 4)),
-                "deadline": "24h",
-                "origin": origin,
-                "data": {"size_gib": log_uniform(20.0, 500.0, 5).round(), "location": origin},
-                "command": format!("mpirun -n {cores} ./solver")
-            })
+            let demand = vec![units("cpu", cores), units("mem_gib", cores * 2)];
+            let mut job = JobSubmission::new(demand, hours(log_uniform(1.0, 8.0, 4)));
+            job.data = Some(data(log_uniform(20.0, 500.0, 5)));
+            (job, format!("mpirun -n {cores} ./solver"), Some("24h"))
         }
-    }
+    };
+    job.origin = Some(origin.clone());
+    job.deadline = deadline.map(|d| DurationValue::Text(d.to_string()));
+    (job, what)
 }
 
 /// Empties the data directory, refusing one that does not look like ours.
@@ -506,11 +508,10 @@ mod tests {
             let tenant = &TENANTS[n as usize % TENANTS.len()];
             let job = demo_job(3, n, tenant, &regions, 60.0);
             assert_eq!(job, demo_job(3, n, tenant, &regions, 60.0));
-            assert_eq!(job["command"][0], "sh");
-            let body = serde_json::to_vec(&job).unwrap();
-            suanwang_server::JobSubmission::check(&body, &topology)
-                .unwrap_or_else(|e| panic!("job {n} {job}: {e}"));
-            if job["demand"][0]["class"] != "cpu" {
+            assert_eq!(job.command[0], "sh");
+            suanwang_server::check_submission(job.clone(), &topology)
+                .unwrap_or_else(|e| panic!("job {n} {job:?}: {e}"));
+            if job.demand[0].class != "cpu" {
                 gpu += 1;
             }
         }

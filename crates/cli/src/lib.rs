@@ -63,6 +63,8 @@ enum Command {
     Loadgen(loadgen::LoadgenArgs),
     /// A live terminal view of the network: sites, use, power, carbon, price, queues.
     Top(top::TopArgs),
+    /// Print the API's OpenAPI document (as `GET /openapi.json` serves it).
+    Openapi,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -87,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Agents(args) => remote::agents(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Top(args) => top::run(args),
+        Command::Openapi => openapi(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,6 +98,14 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Prints the OpenAPI document, pretty, with a final newline (the console's
+/// `openapi.json` is this output).
+fn openapi() -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(&suanwang_server::openapi())?;
+    println!("{text}");
+    Ok(())
 }
 
 /// Loads a topology by built-in name or file path.

@@ -13,6 +13,10 @@
 //!   them, reads their output back, and reports the time from submit to process
 //!   start. Needs a real agent at that site (`suanwang agent --executor local`).
 
+use suanwang_client::api::agents::{CpuSample, MemorySample, PowerSample};
+use suanwang_client::api::{
+    DemandIn, DurationValue, Heartbeat, JobSubmission, LeaseRequest, Registration, Telemetry,
+};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use std::time::{Duration, Instant};
@@ -82,10 +86,8 @@ async fn agents(args: &LoadgenArgs) -> anyhow::Result<()> {
     let sites: Vec<String> = client
         .sites()
         .await?
-        .as_array()
         .into_iter()
-        .flatten()
-        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .map(|s| s.id)
         .collect();
     if sites.is_empty() {
         bail!("the control plane has no sites");
@@ -98,9 +100,15 @@ async fn agents(args: &LoadgenArgs) -> anyhow::Result<()> {
         let every = args.every;
         let offset = every.mul_f64(i as f64 / args.agents as f64);
         tasks.push(tokio::spawn(async move {
-            let registration = serde_json::json!({"site": site, "executor": "loadgen", "capacity": {"cpu": 64}});
+            let registration = Registration {
+                site,
+                executor: "loadgen".into(),
+                capacity: [("cpu".to_string(), 64)].into(),
+                version: None,
+                hostname: None,
+            };
             let id = match client.register_agent(&registration).await {
-                Ok(r) => r["agent_id"].as_str().unwrap_or_default().to_string(),
+                Ok(r) => r.agent_id,
                 Err(_) => return (Vec::new(), 1u64),
             };
             tokio::time::sleep(offset).await;
@@ -111,18 +119,17 @@ async fn agents(args: &LoadgenArgs) -> anyhow::Result<()> {
                 ticker.tick().await;
                 n += 1;
                 // About the size of a real agent's sample (see crates/agent/src/telemetry.rs).
-                let beat = serde_json::json!({"telemetry": {
-                    "source": "host", "executor": "loadgen", "running_jobs": n % 7,
-                    "cpu": {"cores": 64, "utilisation": (n % 100) as f64 / 100.0, "load_1m": 12.5},
-                    "memory": {"total_gib": 512.0, "used_gib": 201.5, "utilisation": 0.39},
-                    "gpus": [], "power": {"watts": 5230.0, "source": "estimated", "model": "idle 0 W + 10 W per busy core"},
-                    "busy": {"cpu": 40}, "capacity": {"cpu": 64, "mem_gib": 512}}, "held": []});
+                let beat = Heartbeat {
+                    telemetry: Some(sample(n)),
+                    held: Vec::new(),
+                };
                 let started = Instant::now();
                 match client.heartbeat(&id, &beat).await {
                     Ok(_) => latencies.push(started.elapsed().as_micros() as u64),
                     Err(_) => errors += 1,
                 }
-                if client.lease(&id, 64).await.is_err() {
+                let lease = LeaseRequest { max: 64, wait_ms: 0 };
+                if client.lease(&id, &lease).await.is_err() {
                     errors += 1;
                 }
             }
@@ -157,11 +164,13 @@ async fn start_latency(args: &LoadgenArgs) -> anyhow::Result<()> {
     };
     let mut submitted = Vec::new();
     for _ in 0..args.jobs {
-        let job = serde_json::json!({"demand": [{"class": "cpu", "count": 1}], "duration": "5m",
-            "site": args.site, "delayable": false, "command": ["date", "+%s%N"]});
+        let mut job = one_core(DurationValue::Text("5m".into()));
+        job.site = Some(args.site.clone());
+        job.delayable = false;
+        job.command = vec!["date".into(), "+%s%N".into()];
         let at = wall_ns();
-        let doc = client.submit(&job, None).await?;
-        submitted.push((doc["id"].as_i64().context("no job id")?, at));
+        let submitted_job = client.submit(&job, None).await?;
+        submitted.push((submitted_job.job.id, at));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut latencies = Vec::new();
@@ -169,13 +178,12 @@ async fn start_latency(args: &LoadgenArgs) -> anyhow::Result<()> {
     for (id, at) in submitted {
         loop {
             let logs = client.logs(id).await?;
-            if logs["complete"] == true {
-                let started: i128 = logs["tail"]
-                    .as_str()
-                    .unwrap_or_default()
+            if logs.complete {
+                let started: i128 = logs
+                    .tail
                     .trim()
                     .parse()
-                    .with_context(|| format!("job {id} printed {:?}", logs["tail"]))?;
+                    .with_context(|| format!("job {id} printed {:?}", logs.tail))?;
                 latencies.push(((started - at) / 1000).max(0) as u64);
                 break;
             }
@@ -196,6 +204,43 @@ async fn start_latency(args: &LoadgenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A job holding one core for `duration`.
+fn one_core(duration: DurationValue) -> JobSubmission {
+    let demand = vec![DemandIn {
+        class: "cpu".into(),
+        count: 1,
+    }];
+    JobSubmission::new(demand, duration)
+}
+
+/// A telemetry sample about the size of a real agent's.
+fn sample(n: u64) -> Telemetry {
+    Telemetry {
+        source: "host".into(),
+        executor: Some("loadgen".into()),
+        running_jobs: Some(n % 7),
+        cpu: Some(CpuSample {
+            cores: 64,
+            utilisation: (n % 100) as f64 / 100.0,
+            load_1m: 12.5,
+        }),
+        memory: Some(MemorySample {
+            total_gib: 512.0,
+            used_gib: 201.5,
+            utilisation: 0.39,
+        }),
+        power: Some(PowerSample {
+            watts: 5230.0,
+            source: "estimated".into(),
+            model: Some("idle 0 W + 10 W per busy core".into()),
+            parts: Default::default(),
+        }),
+        busy: [("cpu".to_string(), 40)].into(),
+        capacity: [("cpu".to_string(), 64), ("mem_gib".to_string(), 512)].into(),
+        ..Telemetry::default()
+    }
+}
+
 pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -213,7 +258,7 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
             let (url, token) = (format!("{}/v1/jobs", args.url.trim_end_matches('/')), args.token.clone());
             tasks.push(tokio::spawn(async move {
                 let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("client");
-                let body = serde_json::json!({"demand": [{"class": "cpu", "count": 1}], "duration": "1h"});
+                let body = one_core(DurationValue::Text("1h".into()));
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
                 let mut i = 0u64;

@@ -4,8 +4,12 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
-use serde_json::{Value, json};
 use suanwang_client::Client;
+use suanwang_client::api::{
+    DataIn, Decision, DemandIn, DurationValue, JobDoc, JobQuery, JobState, JobSubmission,
+    LatencyIn,
+};
+use suanwang_model::CandidateView;
 use suanwang_sim::report::table;
 
 #[derive(Debug, Args, Clone)]
@@ -88,7 +92,7 @@ pub struct SubmitArgs {
     command: Vec<String>,
 }
 
-fn parse_data(text: &str) -> anyhow::Result<Value> {
+fn parse_data(text: &str) -> anyhow::Result<DataIn> {
     let (size, place) = text
         .split_once('@')
         .context("--data must be SIZE@PLACE, e.g. 500GiB@chongqing")?;
@@ -106,23 +110,34 @@ fn parse_data(text: &str) -> anyhow::Result<Value> {
         .trim()
         .parse()
         .with_context(|| format!("--data size {size:?} is not a number"))?;
-    Ok(json!({"size_gib": value * scale, "location": place}))
+    Ok(DataIn {
+        size_gib: value * scale,
+        location: place.to_string(),
+    })
 }
 
-/// A job file: TOML when it ends in `.toml`, else JSON; the same fields as the
-/// API's job document.
-fn read_job_file(path: &std::path::Path) -> anyhow::Result<Value> {
+/// A job file: TOML when it ends in `.toml`, else JSON, with the API's fields
+/// (`POST /v1/jobs`'s body). Fields it leaves out that the job needs
+/// (`demand`, `duration`) may come from flags: `fill` adds them, as the table
+/// the file holds, before it is read as a job.
+fn read_job_file(
+    path: &std::path::Path,
+    fill: impl FnOnce(&mut toml::Table) -> anyhow::Result<()>,
+) -> anyhow::Result<JobSubmission> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    if path.extension().is_some_and(|e| e == "toml") {
-        let table: toml::Table =
-            toml::from_str(&text).with_context(|| format!("{}: not a TOML job", path.display()))?;
-        return Ok(serde_json::to_value(table)?);
-    }
-    serde_json::from_str(&text).with_context(|| format!("{}: not a JSON job", path.display()))
+    let mut table: toml::Table = if path.extension().is_some_and(|e| e == "toml") {
+        toml::from_str(&text).with_context(|| format!("{}: not a TOML job", path.display()))?
+    } else {
+        serde_json::from_str(&text).with_context(|| format!("{}: not a JSON job", path.display()))?
+    };
+    fill(&mut table)?;
+    let job = serde_path_to_error::deserialize(toml::Value::Table(table))
+        .map_err(|e| anyhow::anyhow!("{}: field {}: {}", path.display(), e.path(), e.inner()))?;
+    Ok(job)
 }
 
 /// `MS@REGION`: the most round-trip latency allowed from a region.
-fn parse_latency(text: &str) -> anyhow::Result<Value> {
+fn parse_latency(text: &str) -> anyhow::Result<LatencyIn> {
     let (ms, region) = text
         .split_once('@')
         .context("--latency must be MS@REGION, e.g. 30@chongqing")?;
@@ -131,7 +146,10 @@ fn parse_latency(text: &str) -> anyhow::Result<Value> {
         .trim_end_matches("ms")
         .parse()
         .with_context(|| format!("--latency {ms:?} is not a number of milliseconds"))?;
-    Ok(json!({"region": region, "max_ms": ms}))
+    Ok(LatencyIn {
+        region: region.to_string(),
+        max_ms: ms,
+    })
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -140,67 +158,93 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
-    let mut job: Value = match &args.file {
-        Some(path) => read_job_file(path)?,
-        None => json!({}),
-    };
-    let obj = job
-        .as_object_mut()
-        .context("the job file must hold a JSON object")?;
-    let mut demand = obj
-        .remove("demand")
-        .and_then(|d| d.as_array().cloned())
-        .unwrap_or_default();
-    if let Some(n) = args.cpus {
-        demand.push(json!({"class": "cpu", "count": n}));
-    }
-    if let Some(n) = args.mem {
-        demand.push(json!({"class": "mem_gib", "count": n}));
-    }
-    if let (Some(n), Some(model)) = (args.gpus, &args.gpu_model) {
-        demand.push(json!({"class": model, "count": n}));
-    }
-    if demand.is_empty() {
-        bail!("say what the job needs: --cpus, --mem, --gpus with --gpu-model, or -f job.json");
-    }
-    obj.insert("demand".into(), Value::Array(demand));
-    let mut set = |key: &str, value: Option<Value>| {
-        if let Some(v) = value {
-            obj.insert(key.into(), v);
+impl SubmitArgs {
+    /// The resources the flags ask for.
+    fn demand(&self) -> Vec<DemandIn> {
+        let mut demand = Vec::new();
+        let mut add = |class: &str, count: Option<u32>| {
+            if let Some(n) = count {
+                demand.push(DemandIn {
+                    class: class.to_string(),
+                    count: i64::from(n),
+                });
+            }
+        };
+        add("cpu", self.cpus);
+        add("mem_gib", self.mem);
+        if let Some(model) = &self.gpu_model {
+            add(model, self.gpus);
         }
-    };
-    set("duration", args.duration.clone().map(Value::from));
-    set("deadline", args.deadline.clone().map(Value::from));
-    set("data", args.data.as_deref().map(parse_data).transpose()?);
-    set("origin", args.origin.clone().map(Value::from));
-    set(
-        "latency_target",
-        args.latency.as_deref().map(parse_latency).transpose()?,
-    );
-    set("site", args.site.clone().map(Value::from));
-    set("priority", args.priority.map(Value::from));
-    if args.no_delay {
-        set("delayable", Some(Value::Bool(false)));
+        demand
     }
-    if !args.residency.is_empty() {
-        set("residency", Some(json!(args.residency)));
+
+    /// The job: the file's (if any) with the flags given over it.
+    fn job(&self) -> anyhow::Result<JobSubmission> {
+        let demand = self.demand();
+        let mut job = match &self.file {
+            Some(path) => read_job_file(path, |table| {
+                if !demand.is_empty() {
+                    table.entry("demand").or_insert_with(|| toml::Value::Array(Vec::new()));
+                }
+                if let Some(duration) = &self.duration {
+                    table.insert("duration".into(), toml::Value::String(duration.clone()));
+                }
+                Ok(())
+            })?,
+            None => {
+                let duration = self
+                    .duration
+                    .clone()
+                    .context("--duration is required (e.g. --duration 2h)")?;
+                JobSubmission::new(Vec::new(), DurationValue::Text(duration))
+            }
+        };
+        job.demand.extend(demand);
+        if job.demand.is_empty() {
+            bail!("say what the job needs: --cpus, --mem, --gpus with --gpu-model, or -f job.json");
+        }
+        if let Some(deadline) = &self.deadline {
+            job.deadline = Some(DurationValue::Text(deadline.clone()));
+        }
+        if let Some(data) = &self.data {
+            job.data = Some(parse_data(data)?);
+        }
+        if let Some(origin) = &self.origin {
+            job.origin = Some(origin.clone());
+        }
+        if let Some(latency) = &self.latency {
+            job.latency_target = Some(parse_latency(latency)?);
+        }
+        if let Some(site) = &self.site {
+            job.site = Some(site.clone());
+        }
+        if let Some(priority) = self.priority {
+            job.priority = priority;
+        }
+        if self.no_delay {
+            job.delayable = false;
+        }
+        if !self.residency.is_empty() {
+            job.residency = self.residency.clone();
+        }
+        if !self.command.is_empty() {
+            job.command = self.command.clone();
+        }
+        Ok(job)
     }
-    if !args.command.is_empty() {
-        set("command", Some(json!(args.command)));
-    }
-    if !obj.contains_key("duration") {
-        bail!("--duration is required (e.g. --duration 2h)");
-    }
-    let doc = runtime()?.block_on(
+}
+
+pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
+    let job = args.job()?;
+    let submitted = runtime()?.block_on(
         args.remote
             .client()
             .submit(&job, args.idempotency_key.as_deref()),
     )?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", serde_json::to_string_pretty(&submitted.job)?);
     } else {
-        println!("{}", doc["id"]);
+        println!("{}", submitted.job.id);
     }
     Ok(())
 }
@@ -226,42 +270,50 @@ pub struct JobsArgs {
     json: bool,
 }
 
-fn job_row(j: &Value) -> Vec<String> {
-    let text = |v: &Value| match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let demand = j["spec"]["demand"]
-        .as_array()
-        .map(|d| {
-            d.iter()
-                .map(|x| format!("{} {}", x["count"], text(&x["class"])))
+fn job_row(j: &JobDoc) -> Vec<String> {
+    let spec = j.submission().ok();
+    let demand = spec
+        .as_ref()
+        .map(|s| {
+            s.demand
+                .iter()
+                .map(|d| format!("{} {}", d.count, d.class))
                 .collect::<Vec<_>>()
                 .join(", ")
         })
         .unwrap_or_default();
+    let duration = match spec.as_ref().map(|s| &s.duration) {
+        Some(DurationValue::Seconds(s)) => s.to_string(),
+        Some(DurationValue::Text(t)) => t.clone(),
+        None => "-".into(),
+    };
     vec![
-        text(&j["id"]),
-        text(&j["state"]),
-        text(&j["site"]),
+        j.id.to_string(),
+        j.state.to_string(),
+        j.site.clone().unwrap_or_else(|| "-".into()),
         demand,
-        text(&j["spec"]["duration"]),
-        text(&j["exit_code"]),
+        duration,
+        j.exit_code.map_or("-".into(), |c| c.to_string()),
     ]
 }
 
 pub fn jobs(args: JobsArgs) -> anyhow::Result<()> {
-    let mut query = vec![("limit", args.limit.to_string())];
-    if let Some(s) = &args.state {
-        query.push(("state", s.clone()));
-    }
-    if let Some(s) = &args.site {
-        query.push(("site", s.clone()));
-    }
-    if let Some(a) = args.after {
-        query.push(("after", a.to_string()));
-    }
+    let state = match &args.state {
+        None => None,
+        Some(s) => Some(JobState::parse(s).with_context(|| {
+            format!(
+                "--state {s:?} is not a state (one of {})",
+                JobState::ALL.map(JobState::name).join(", ")
+            )
+        })?),
+    };
+    let query = JobQuery {
+        state,
+        site: args.site.clone(),
+        after: args.after,
+        limit: Some(args.limit),
+        ..JobQuery::default()
+    };
     let page = runtime()?.block_on(args.remote.client().jobs(&query))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&page)?);
@@ -272,9 +324,9 @@ pub fn jobs(args: JobsArgs) -> anyhow::Result<()> {
             .map(String::from)
             .to_vec(),
     ];
-    rows.extend(page["jobs"].as_array().into_iter().flatten().map(job_row));
+    rows.extend(page.jobs.iter().map(job_row));
     print!("{}", table(&rows));
-    if let Some(next) = page["next"].as_i64() {
+    if let Some(next) = page.next {
         println!("more: --after {next}");
     }
     Ok(())
@@ -332,7 +384,7 @@ pub fn logs(args: LogsArgs) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&doc)?);
                 return Ok(());
             }
-            let tail = doc["tail"].as_str().unwrap_or_default();
+            let tail = doc.tail.as_str();
             // Print what is new since the last look (the tail may have moved on).
             let new = match tail.find(shown.as_str()) {
                 Some(at) if !shown.is_empty() => &tail[at + shown.len()..],
@@ -340,7 +392,7 @@ pub fn logs(args: LogsArgs) -> anyhow::Result<()> {
             };
             print!("{new}");
             shown = tail.to_string();
-            if !args.follow || doc["complete"] == true {
+            if !args.follow || doc.complete {
                 if tail.is_empty() && !args.follow {
                     eprintln!("(no output yet for job {})", args.id);
                 }
@@ -356,7 +408,7 @@ pub fn cancel(args: JobArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        println!("job {} {}", doc["id"], doc["state"].as_str().unwrap_or("?"));
+        println!("job {} {}", doc.id, doc.state);
     }
     Ok(())
 }
@@ -367,15 +419,10 @@ pub fn explain(args: JobArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
-    println!(
-        "job {}: {}",
-        doc["job"]["id"],
-        doc["job"]["state"].as_str().unwrap_or("?")
-    );
-    for d in doc["decisions"].as_array().into_iter().flatten() {
-        match d["explanation"].as_object() {
-            Some(_) => {
-                let e = &d["explanation"];
+    println!("job {}: {}", doc.job.id, doc.job.state);
+    for d in &doc.decisions {
+        match &d.decision {
+            Decision::Placed { explanation, .. } => {
                 let mut rows = vec![
                     [
                         "",
@@ -391,49 +438,46 @@ pub fn explain(args: JobArgs) -> anyhow::Result<()> {
                     .map(String::from)
                     .to_vec(),
                 ];
-                let row = |mark: &str, c: &Value| {
-                    let num = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.3}"));
-                    vec![
-                        mark.to_string(),
-                        c["site"].as_str().unwrap_or("?").to_string(),
-                        num(&c["start_h"]),
-                        num(&c["score"]),
-                        num(&c["compute_cny"]),
-                        num(&c["energy_cny"]),
-                        num(&c["carbon_kg"]),
-                        num(&c["transfer_cny"]),
-                        num(&c["wait_h"]),
-                    ]
+                let row = |mark: &str, c: &CandidateView| {
+                    let mut row = vec![mark.to_string(), c.site.clone()];
+                    row.extend(
+                        [
+                            c.start_h,
+                            c.score,
+                            c.compute_cny,
+                            c.energy_cny,
+                            c.carbon_kg,
+                            c.transfer_cny,
+                            c.wait_h,
+                        ]
+                        .map(|x| format!("{x:.3}")),
+                    );
+                    row
                 };
-                rows.push(row("chosen", &e["chosen"]));
-                for a in e["alternatives"].as_array().into_iter().flatten() {
-                    rows.push(row(
-                        if a["guard_rejected"] == true {
-                            "guard-refused"
-                        } else {
-                            "not chosen"
-                        },
-                        a,
-                    ));
+                rows.push(row("chosen", &explanation.chosen));
+                for a in &explanation.alternatives {
+                    let mark = if a.guard_rejected {
+                        "guard-refused"
+                    } else {
+                        "not chosen"
+                    };
+                    rows.push(row(mark, a));
                 }
                 print!("{}", table(&rows));
             }
-            None => {
-                let outcome = d["outcome"].as_str().unwrap_or("?");
-                let what = d["reason"]
-                    .as_str()
-                    .or(d["message"].as_str())
-                    .map_or_else(|| d["reason"].to_string(), str::to_string);
-                match outcome {
-                    "report" => println!(
-                        "report: {} at {} (agent {}): {what}",
-                        d["state"].as_str().unwrap_or("?"),
-                        d["site"].as_str().unwrap_or("?"),
-                        d["agent"].as_str().unwrap_or("?")
-                    ),
-                    _ => println!("{outcome}: {what}"),
-                }
+            Decision::Pending { reason } => {
+                let code = serde_json::to_value(reason.reason)?;
+                println!("pending: {}", code.as_str().unwrap_or("?"));
             }
+            Decision::Rejected { reason } => println!("rejected: {reason}"),
+            Decision::Lost { reason } => println!("lost: {reason}"),
+            Decision::Requeued { reason } => println!("requeued: {reason}"),
+            Decision::Report {
+                state,
+                site,
+                agent,
+                message,
+            } => println!("report: {state} at {site} (agent {agent}): {message}"),
         }
     }
     Ok(())
@@ -459,22 +503,20 @@ pub fn sites(args: SitesArgs) -> anyhow::Result<()> {
             .map(String::from)
             .to_vec(),
     ];
-    for s in doc.as_array().into_iter().flatten() {
-        let site = &s["site"];
-        let capacity = site["capacity"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+    for s in &doc {
+        let capacity = s
+            .site
+            .capacity
+            .iter()
+            .filter(|(_, units)| *units > 0)
+            .map(|(class, units)| format!("{class} {units}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         rows.push(vec![
-            s["id"].as_str().unwrap_or("?").to_string(),
-            site["name"].as_str().unwrap_or("").to_string(),
-            site["jurisdiction"].as_str().unwrap_or("").to_string(),
-            site["pue"].to_string(),
+            s.id.clone(),
+            s.site.name.clone(),
+            s.site.jurisdiction.to_string(),
+            s.site.pue.to_string(),
             capacity,
         ]);
     }
@@ -499,10 +541,16 @@ pub struct DrainArgs {
 /// `suanwang drain SITE` / `undrain SITE` (operator token).
 pub fn drain(args: DrainArgs, drain: bool) -> anyhow::Result<()> {
     let reason = drain.then_some(args.reason.as_str());
-    let doc = runtime()?.block_on(args.remote.client().drain(&args.site, reason))?;
+    let client = args.remote.client();
+    let doc = runtime()?.block_on(async {
+        match reason {
+            Some(reason) => client.drain(&args.site, Some(reason)).await,
+            None => client.undrain(&args.site).await,
+        }
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else if doc["drained"].is_null() {
+    } else if doc.drained.is_none() {
         println!("site {} takes work", args.site);
     } else {
         println!(
@@ -542,17 +590,17 @@ pub fn agents(args: AgentsArgs) -> anyhow::Result<()> {
         .map(String::from)
         .to_vec(),
     ];
-    for a in doc.as_array().into_iter().flatten() {
-        let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    for a in &doc {
         rows.push(vec![
-            text(&a["id"]),
-            text(&a["site"]),
-            if a["live"] == true { "yes" } else { "no" }.to_string(),
-            text(&a["info"]["executor"]),
-            text(&a["info"]["hostname"]),
-            a["last_seen"].to_string(),
-            a["telemetry"]["running_jobs"]
-                .as_u64()
+            a.id.clone(),
+            a.site.clone(),
+            if a.live { "yes" } else { "no" }.to_string(),
+            a.info.executor.clone(),
+            a.info.hostname.clone().unwrap_or_else(|| "-".into()),
+            a.last_seen.to_string(),
+            a.telemetry
+                .as_ref()
+                .and_then(|t| t.running_jobs)
                 .map_or("-".into(), |n| n.to_string()),
         ]);
     }

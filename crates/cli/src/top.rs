@@ -6,7 +6,7 @@
 use crate::remote::{Remote, runtime};
 use anyhow::{Context, bail};
 use clap::Args;
-use serde_json::Value;
+use suanwang_client::api::{Overview, SiteOverview};
 use std::io::Write;
 use std::time::Duration;
 use suanwang_client::Client;
@@ -79,7 +79,7 @@ async fn live(client: &Client, interval: Duration, json: bool) -> anyhow::Result
     // After a slow answer, wait a whole interval again rather than firing a burst.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let timeout = interval.max(MIN_FETCH_TIMEOUT);
-    let mut last: Option<Value> = None;
+    let mut last: Option<Overview> = None;
     let mut stdout = std::io::stdout();
     if !json {
         write!(stdout, "{CLEAR_SCREEN}")?;
@@ -139,7 +139,7 @@ fn in_place(text: &str) -> String {
 }
 
 /// The frame shown while the server does not answer.
-fn error_frame(error: &str, interval: Duration, now: i64, last: Option<&Value>) -> String {
+fn error_frame(error: &str, interval: Duration, now: i64, last: Option<&Overview>) -> String {
     let mut out = format!(
         "{}  error: {error}\nretrying every {}\n",
         utc(now),
@@ -148,7 +148,7 @@ fn error_frame(error: &str, interval: Duration, now: i64, last: Option<&Value>) 
     if let Some(doc) = last {
         out.push_str(&format!(
             "\nlast answer, at {}:\n",
-            utc(doc["at"].as_i64().unwrap_or(0))
+            utc(doc.at)
         ));
         out.push_str(&frame(doc));
     }
@@ -164,11 +164,11 @@ fn interval_text(interval: Duration) -> String {
 }
 
 /// `drained`, `down` (its agents fell silent), `up`, or `-` (no agent ever joined).
-fn site_state(site: &Value) -> &'static str {
-    if site["drained"] == true {
+fn site_state(site: &SiteOverview) -> &'static str {
+    if site.drained {
         "drained"
     } else {
-        match site["reachable"].as_bool() {
+        match site.reachable {
             Some(true) => "up",
             Some(false) => "down",
             None => "-",
@@ -178,16 +178,14 @@ fn site_state(site: &Value) -> &'static str {
 
 /// One frame: a header line with the time and the network's totals, then one row
 /// per site.
-fn frame(doc: &Value) -> String {
+fn frame(doc: &Overview) -> String {
     let mut out = format!(
-        "{}  pending {}  power {} kW  carbon {} kg CO2/h  cost {} CNY/h\n\n",
-        utc(doc["at"].as_i64().unwrap_or(0)),
-        doc["pending"]
-            .as_u64()
-            .map_or("-".into(), |n| n.to_string()),
-        number(&doc["power_kw"], 1),
-        number(&doc["carbon_kg_per_hour"], 1),
-        number(&doc["cost_cny_per_hour"], 1),
+        "{}  pending {}  power {:.1} kW  carbon {:.1} kg CO2/h  cost {:.1} CNY/h\n\n",
+        utc(doc.at),
+        doc.pending,
+        doc.power_kw,
+        doc.carbon_kg_per_hour,
+        doc.cost_cny_per_hour,
     );
     let mut rows = vec![
         [
@@ -205,20 +203,18 @@ fn frame(doc: &Value) -> String {
         .map(String::from)
         .to_vec(),
     ];
-    for s in doc["sites"].as_array().into_iter().flatten() {
+    for s in &doc.sites {
         rows.push(vec![
-            s["site"].as_str().unwrap_or("?").to_string(),
+            s.site.clone(),
             site_state(s).to_string(),
             classes(s),
             dominant_share(s).map_or("-".into(), |share| format!("{:.0}", share * 100.0)),
-            number(&s["running"], 0),
-            number(&s["queued"], 0),
-            number(&s["power_kw"], 1),
-            number(&s["tariff_cny_per_kwh"], 3),
-            number(&s["grid_kg_per_kwh"], 3),
-            s["green_share"]
-                .as_f64()
-                .map_or("-".into(), |g| format!("{:.0}", g * 100.0)),
+            s.running.to_string(),
+            s.queued.to_string(),
+            format!("{:.1}", s.power_kw),
+            format!("{:.3}", s.tariff_cny_per_kwh),
+            format!("{:.3}", s.grid_kg_per_kwh),
+            format!("{:.0}", s.green_share * 100.0),
         ]);
     }
     // The table right-aligns every column but the first; padding the use column
@@ -234,11 +230,8 @@ fn frame(doc: &Value) -> String {
 
 /// The site's classes as "cpu 120/4096  a800 8/64", in the canonical class order
 /// (CPU, memory, then accelerators); classes this build does not know go last.
-fn classes(site: &Value) -> String {
-    let Some(capacity) = site["capacity"].as_object() else {
-        return String::new();
-    };
-    let mut entries: Vec<(&String, &Value)> = capacity.iter().collect();
+fn classes(site: &SiteOverview) -> String {
+    let mut entries: Vec<(&String, &u32)> = site.capacity.iter().collect();
     entries.sort_by_key(|(name, _)| {
         let rank = ResourceClass::parse(name)
             .and_then(|c| ResourceClass::ALL.iter().position(|a| *a == c))
@@ -248,8 +241,8 @@ fn classes(site: &Value) -> String {
     entries
         .into_iter()
         .map(|(name, units)| {
-            let busy = site["busy"][name.as_str()].as_u64().unwrap_or(0);
-            format!("{name} {busy}/{}", units.as_u64().unwrap_or(0))
+            let busy = site.busy.get(name).copied().unwrap_or(0);
+            format!("{name} {busy}/{units}")
         })
         .collect::<Vec<_>>()
         .join("  ")
@@ -257,21 +250,14 @@ fn classes(site: &Value) -> String {
 
 /// The fullest class's share of its capacity. Units of different classes (cores,
 /// GiB, GPUs) do not add up, so the dominant share stands for the site as a whole.
-fn dominant_share(site: &Value) -> Option<f64> {
-    site["capacity"]
-        .as_object()?
+fn dominant_share(site: &SiteOverview) -> Option<f64> {
+    site.capacity
         .iter()
-        .filter_map(|(name, units)| {
-            let units = units.as_f64().filter(|u| *u > 0.0)?;
-            Some(site["busy"][name.as_str()].as_f64().unwrap_or(0.0) / units)
+        .filter(|(_, units)| **units > 0)
+        .map(|(name, units)| {
+            f64::from(site.busy.get(name).copied().unwrap_or(0)) / f64::from(*units)
         })
         .reduce(f64::max)
-}
-
-fn number(value: &Value, decimals: usize) -> String {
-    value
-        .as_f64()
-        .map_or("-".into(), |x| format!("{x:.decimals$}"))
 }
 
 /// Unix seconds as "2026-11-03 04:05:06 UTC".
@@ -322,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_frame_has_the_totals_and_a_row_per_site() {
-        let doc = json!({
+        let doc: Overview = serde_json::from_value(json!({
             "at": 1_700_000_000,
             "pending": 3,
             "power_kw": 12.34,
@@ -343,10 +329,12 @@ mod tests {
                     "busy": {},
                     "queued": 0, "running": 0, "power_kw": 0.0,
                     "grid_kg_per_kwh": 0.4168, "green_share": 0.0,
+                    "reachable": null, "drained": false,
                     "tariff_cny_per_kwh": 1.1, "compute_cny_per_hour": 0.0
                 }
             ]
-        });
+        }))
+        .unwrap();
         let expected = "\
 2023-11-14 22:13:20 UTC  pending 3  power 12.3 kW  carbon 5.7 kg CO2/h  cost 890.1 CNY/h
 
@@ -359,7 +347,9 @@ singapore      -  cpu 0/512                                     0        0      
 
     #[test]
     fn the_error_frame_keeps_the_last_answer() {
-        let last = json!({"at": 0, "pending": 0, "sites": []});
+        let last: Overview = serde_json::from_value(json!({"at": 0, "pending": 0, "sites": [],
+            "power_kw": 0.0, "carbon_kg_per_hour": 0.0, "cost_cny_per_hour": 0.0}))
+        .unwrap();
         let text = error_frame(
             "cannot reach it",
             Duration::from_millis(500),

@@ -1,8 +1,23 @@
-//! A typed client of the suanwang HTTP API. Requests are built here; responses are
-//! returned as JSON documents so that callers can print them as they are
-//! (`--json`) or pick fields for tables.
+//! The typed HTTP client of the suanwang API: one method per route, taking and
+//! returning `suanwang-api`'s types. Used by the CLI, the agent, the demo and the
+//! tests.
+//!
+//! Architecture invariant: no business logic — it builds requests from typed
+//! values and decodes the server's documents; an error answer becomes
+//! [`ClientError::Api`] with the server's code, message and field.
 
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use suanwang_api::{
+    AgentDoc, DrainRequest, ErrorBody, ErrorCode, Flows, Heartbeat, HeartbeatAnswer,
+    IssuedToken, JobDoc, JobExplanation, JobPage, JobQuery, JobSubmission, LeaseRequest, Leases,
+    Logs, NewTenant, NewToken, Overview, Registered, Registration, Report, SavingsDoc,
+    SavingsQuery, SeriesDoc, SeriesQuery, ServerEvent, SiteDoc, TelemetryDoc, TelemetryQuery,
+    TenantDoc, TokenDoc,
+};
+use suanwang_model::{Link, Region, Site};
+
+pub use suanwang_api as api;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,14 +37,14 @@ pub enum ClientError {
     Api {
         /// HTTP status.
         status: u16,
-        /// Machine-readable code.
+        /// Machine-readable code (`stale_lease`, `not_found`…).
         code: String,
         /// What is wrong.
         message: String,
         /// Field at fault.
         field: Option<String>,
     },
-    /// The answer was not the JSON expected.
+    /// The answer was not the document expected.
     #[error("unexpected answer from {url}: {reason}")]
     Protocol {
         /// Request URL.
@@ -47,6 +62,29 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// Whether the server answered with `code`.
+    pub fn is(&self, code: ErrorCode) -> bool {
+        self.code() == Some(code.as_str())
+    }
+
+    /// The HTTP status, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// A job submitted: the job, and whether this call created it (false: a job
+/// with the same idempotency key existed and is returned).
+#[derive(Debug)]
+pub struct Submitted {
+    /// The job.
+    pub job: JobDoc,
+    /// Whether it is new.
+    pub created: bool,
 }
 
 /// A client for one server and token.
@@ -67,124 +105,6 @@ impl Client {
         }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, ClientError> {
-        let req = match &self.token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        };
-        let resp = req.send().await.map_err(|e| {
-            let mut reason = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                reason = s.to_string();
-                source = s.source();
-            }
-            ClientError::Unreachable {
-                url: self.base.clone(),
-                reason,
-            }
-        })?;
-        let status = resp.status();
-        let url = resp.url().to_string();
-        let body: Value = resp.json().await.map_err(|e| ClientError::Protocol {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
-        if status.is_success() {
-            return Ok(body);
-        }
-        Err(ClientError::Api {
-            status: status.as_u16(),
-            code: body["code"].as_str().unwrap_or("error").to_string(),
-            message: body["message"]
-                .as_str()
-                .unwrap_or("request failed")
-                .to_string(),
-            field: body["field"].as_str().map(str::to_string),
-        })
-    }
-
-    /// `POST /v1/jobs`.
-    pub async fn submit(
-        &self,
-        job: &Value,
-        idempotency_key: Option<&str>,
-    ) -> Result<Value, ClientError> {
-        let mut req = self.http.post(format!("{}/v1/jobs", self.base)).json(job);
-        if let Some(k) = idempotency_key {
-            req = req.header("Idempotency-Key", k);
-        }
-        self.send(req).await
-    }
-
-    /// `GET /v1/jobs/{id}`.
-    pub async fn job(&self, id: i64) -> Result<Value, ClientError> {
-        self.send(self.http.get(format!("{}/v1/jobs/{id}", self.base)))
-            .await
-    }
-
-    /// `GET /v1/jobs` with query parameters.
-    pub async fn jobs(&self, query: &[(&str, String)]) -> Result<Value, ClientError> {
-        let mut url = reqwest::Url::parse(&format!("{}/v1/jobs", self.base)).map_err(|e| {
-            ClientError::Protocol {
-                url: self.base.clone(),
-                reason: e.to_string(),
-            }
-        })?;
-        for (key, value) in query {
-            url.query_pairs_mut().append_pair(key, value);
-        }
-        self.send(self.http.get(url)).await
-    }
-
-    /// `POST /v1/jobs/{id}/cancel`.
-    pub async fn cancel(&self, id: i64) -> Result<Value, ClientError> {
-        self.send(self.http.post(format!("{}/v1/jobs/{id}/cancel", self.base)))
-            .await
-    }
-
-    /// `GET /v1/jobs/{id}/explain`.
-    pub async fn explain(&self, id: i64) -> Result<Value, ClientError> {
-        self.send(self.http.get(format!("{}/v1/jobs/{id}/explain", self.base)))
-            .await
-    }
-
-    /// `GET /v1/jobs/{id}/logs`: the tail of the job's output.
-    pub async fn logs(&self, id: i64) -> Result<Value, ClientError> {
-        self.send(self.http.get(format!("{}/v1/jobs/{id}/logs", self.base)))
-            .await
-    }
-
-    /// `PUT /v1/sites/{id}`: creates or replaces a site (operator).
-    pub async fn put_site(&self, id: &str, site: &Value) -> Result<Value, ClientError> {
-        self.send(
-            self.http
-                .put(format!("{}/v1/sites/{id}", self.base))
-                .json(site),
-        )
-        .await
-    }
-
-    /// `POST /v1/sites/{id}/drain` (with a reason) or `/undrain` (operator).
-    pub async fn drain(&self, id: &str, reason: Option<&str>) -> Result<Value, ClientError> {
-        let req = match reason {
-            Some(reason) => self
-                .http
-                .post(format!("{}/v1/sites/{id}/drain", self.base))
-                .json(&serde_json::json!({ "reason": reason })),
-            None => self
-                .http
-                .post(format!("{}/v1/sites/{id}/undrain", self.base)),
-        };
-        self.send(req).await
-    }
-
-    /// `GET /v1/sites`.
-    pub async fn sites(&self) -> Result<Value, ClientError> {
-        self.send(self.http.get(format!("{}/v1/sites", self.base)))
-            .await
-    }
-
     /// Gives up on a request after `timeout` (by default requests wait as long as
     /// the connection lives).
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Client {
@@ -194,73 +114,372 @@ impl Client {
         self
     }
 
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> ClientError {
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            reason = s.to_string();
+            source = s.source();
+        }
+        ClientError::Unreachable {
+            url: self.base.clone(),
+            reason,
+        }
+    }
+
+    /// Sends a request and returns the answer's status and body if it succeeded.
+    async fn exchange(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, String, bytes_body::Body), ClientError> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = resp.status();
+        let url = resp.url().to_string();
+        let body = resp.bytes().await.map_err(|e| ClientError::Protocol {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        if status.is_success() {
+            return Ok((status.as_u16(), url, bytes_body::Body(body)));
+        }
+        Err(match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(error) => ClientError::Api {
+                status: status.as_u16(),
+                code: error.code.as_str().to_string(),
+                message: error.message,
+                field: error.field,
+            },
+            Err(_) => ClientError::Api {
+                status: status.as_u16(),
+                code: "error".into(),
+                message: format!(
+                    "{status}: {}",
+                    String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+                ),
+                field: None,
+            },
+        })
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+        let (_, url, body) = self.exchange(req).await?;
+        body.decode(&url)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    async fn get_query<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &impl Serialize,
+    ) -> Result<T, ClientError> {
+        self.send(self.http.get(self.url(path)).query(query)).await
+    }
+
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ClientError> {
+        self.send(self.http.post(self.url(path)).json(body)).await
+    }
+
+    async fn put<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, ClientError> {
+        self.send(self.http.put(self.url(path)).json(body)).await
+    }
+
+    /// `POST /v1/jobs` (a tenant's token).
+    pub async fn submit(
+        &self,
+        job: &JobSubmission,
+        idempotency_key: Option<&str>,
+    ) -> Result<Submitted, ClientError> {
+        let mut req = self.http.post(self.url("/v1/jobs")).json(job);
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let (status, url, body) = self.exchange(req).await?;
+        Ok(Submitted {
+            job: body.decode(&url)?,
+            created: status == 201,
+        })
+    }
+
+    /// `GET /v1/jobs/{id}`.
+    pub async fn job(&self, id: i64) -> Result<JobDoc, ClientError> {
+        self.get(&format!("/v1/jobs/{id}")).await
+    }
+
+    /// `GET /v1/jobs`: a page of jobs.
+    pub async fn jobs(&self, query: &JobQuery) -> Result<JobPage, ClientError> {
+        self.get_query("/v1/jobs", query).await
+    }
+
+    /// `POST /v1/jobs/{id}/cancel`.
+    pub async fn cancel(&self, id: i64) -> Result<JobDoc, ClientError> {
+        self.post(&format!("/v1/jobs/{id}/cancel"), &()).await
+    }
+
+    /// `GET /v1/jobs/{id}/explain`.
+    pub async fn explain(&self, id: i64) -> Result<JobExplanation, ClientError> {
+        self.get(&format!("/v1/jobs/{id}/explain")).await
+    }
+
+    /// `GET /v1/jobs/{id}/logs`: the tail of the job's output.
+    pub async fn logs(&self, id: i64) -> Result<Logs, ClientError> {
+        self.get(&format!("/v1/jobs/{id}/logs")).await
+    }
+
+    /// `GET /v1/overview`: per site capacity, use, power, carbon and price now,
+    /// and the network's totals.
+    pub async fn overview(&self) -> Result<Overview, ClientError> {
+        self.get("/v1/overview").await
+    }
+
+    /// `GET /v1/flows`.
+    pub async fn flows(&self) -> Result<Flows, ClientError> {
+        self.get("/v1/flows").await
+    }
+
+    /// `GET /v1/savings`.
+    pub async fn savings(&self, query: &SavingsQuery) -> Result<SavingsDoc, ClientError> {
+        self.get_query("/v1/savings", query).await
+    }
+
+    /// `GET /v1/regions`.
+    pub async fn regions(&self) -> Result<Vec<Region>, ClientError> {
+        self.get("/v1/regions").await
+    }
+
+    /// `GET /v1/sites`.
+    pub async fn sites(&self) -> Result<Vec<SiteDoc>, ClientError> {
+        self.get("/v1/sites").await
+    }
+
+    /// `GET /v1/sites/{id}`.
+    pub async fn site(&self, id: &str) -> Result<SiteDoc, ClientError> {
+        self.get(&format!("/v1/sites/{id}")).await
+    }
+
+    /// `PUT /v1/sites/{id}`: creates or replaces a site (operator).
+    pub async fn put_site(&self, site: &Site) -> Result<SiteDoc, ClientError> {
+        self.put(&format!("/v1/sites/{}", site.id), site).await
+    }
+
+    /// `POST /v1/sites/{id}/drain` (operator).
+    pub async fn drain(&self, id: &str, reason: Option<&str>) -> Result<SiteDoc, ClientError> {
+        let body = DrainRequest {
+            reason: reason.map(str::to_string),
+        };
+        self.post(&format!("/v1/sites/{id}/drain"), &body).await
+    }
+
+    /// `POST /v1/sites/{id}/undrain` (operator).
+    pub async fn undrain(&self, id: &str) -> Result<SiteDoc, ClientError> {
+        self.post(&format!("/v1/sites/{id}/undrain"), &()).await
+    }
+
+    /// `GET /v1/sites/{id}/telemetry`.
+    pub async fn telemetry(
+        &self,
+        id: &str,
+        query: &TelemetryQuery,
+    ) -> Result<TelemetryDoc, ClientError> {
+        self.get_query(&format!("/v1/sites/{id}/telemetry"), query)
+            .await
+    }
+
+    /// `GET /v1/sites/{id}/series`.
+    pub async fn series(&self, id: &str, query: &SeriesQuery) -> Result<SeriesDoc, ClientError> {
+        self.get_query(&format!("/v1/sites/{id}/series"), query)
+            .await
+    }
+
+    /// `GET /v1/links`.
+    pub async fn links(&self) -> Result<Vec<Link>, ClientError> {
+        self.get("/v1/links").await
+    }
+
+    /// `PUT /v1/links/{a}/{b}`: creates or replaces a link (operator).
+    pub async fn put_link(&self, link: &Link) -> Result<Link, ClientError> {
+        self.put(&format!("/v1/links/{}/{}", link.a, link.b), link)
+            .await
+    }
+
+    /// `GET /v1/tenants` (admin).
+    pub async fn tenants(&self) -> Result<Vec<TenantDoc>, ClientError> {
+        self.get("/v1/tenants").await
+    }
+
+    /// `POST /v1/tenants` (admin).
+    pub async fn create_tenant(&self, name: &str) -> Result<TenantDoc, ClientError> {
+        let body = NewTenant {
+            name: name.to_string(),
+        };
+        self.post("/v1/tenants", &body).await
+    }
+
+    /// `GET /v1/tokens` (admin).
+    pub async fn tokens(&self) -> Result<Vec<TokenDoc>, ClientError> {
+        self.get("/v1/tokens").await
+    }
+
+    /// `POST /v1/tokens` (admin): the token is in the answer, this once.
+    pub async fn create_token(&self, token: &NewToken) -> Result<IssuedToken, ClientError> {
+        self.post("/v1/tokens", token).await
+    }
+
+    /// `DELETE /v1/tokens/{id}` (admin).
+    pub async fn revoke_token(&self, id: &str) -> Result<TokenDoc, ClientError> {
+        self.send(self.http.delete(self.url(&format!("/v1/tokens/{id}"))))
+            .await
+    }
+
     /// `POST /v1/agents`: registers an agent; the answer carries its id, the
     /// heartbeat interval and the lease time.
-    pub async fn register_agent(&self, registration: &Value) -> Result<Value, ClientError> {
-        self.send(
-            self.http
-                .post(format!("{}/v1/agents", self.base))
-                .json(registration),
-        )
-        .await
+    pub async fn register_agent(
+        &self,
+        registration: &Registration,
+    ) -> Result<Registered, ClientError> {
+        self.post("/v1/agents", registration).await
     }
 
     /// `POST /v1/agents/{id}/heartbeat`.
-    pub async fn heartbeat(&self, agent: &str, beat: &Value) -> Result<Value, ClientError> {
-        self.send(
-            self.http
-                .post(format!("{}/v1/agents/{agent}/heartbeat", self.base))
-                .json(beat),
-        )
-        .await
-    }
-
-    /// `POST /v1/agents/{id}/lease`: at most `max` jobs whose start has come.
-    pub async fn lease(&self, agent: &str, max: u32) -> Result<Value, ClientError> {
-        self.send(
-            self.http
-                .post(format!("{}/v1/agents/{agent}/lease", self.base))
-                .json(&serde_json::json!({ "max": max })),
-        )
-        .await
-    }
-
-    /// `POST /v1/agents/{id}/lease` as a long poll: when nothing is due, the
-    /// server answers when the scheduler places something, or empty after `wait`.
-    pub async fn lease_wait(
+    pub async fn heartbeat(
         &self,
         agent: &str,
-        max: u32,
-        wait: std::time::Duration,
-    ) -> Result<Value, ClientError> {
-        self.send(
-            self.http
-                .post(format!("{}/v1/agents/{agent}/lease", self.base))
-                .json(&serde_json::json!({ "max": max, "wait_ms": wait.as_millis() as u64 })),
-        )
-        .await
+        beat: &Heartbeat,
+    ) -> Result<HeartbeatAnswer, ClientError> {
+        self.post(&format!("/v1/agents/{agent}/heartbeat"), beat)
+            .await
+    }
+
+    /// `POST /v1/agents/{id}/lease`: jobs whose start has come, each under a new
+    /// lease; with `wait_ms`, a long poll that answers when the scheduler places
+    /// something (or empty at the end of the wait).
+    pub async fn lease(&self, agent: &str, request: &LeaseRequest) -> Result<Leases, ClientError> {
+        self.post(&format!("/v1/agents/{agent}/lease"), request)
+            .await
     }
 
     /// `POST /v1/agents/{id}/report`.
-    pub async fn report(&self, agent: &str, report: &Value) -> Result<Value, ClientError> {
-        self.send(
-            self.http
-                .post(format!("{}/v1/agents/{agent}/report", self.base))
-                .json(report),
-        )
-        .await
-    }
-
-    /// `GET /v1/agents`.
-    pub async fn agents(&self) -> Result<Value, ClientError> {
-        self.send(self.http.get(format!("{}/v1/agents", self.base)))
+    pub async fn report(&self, agent: &str, report: &Report) -> Result<JobDoc, ClientError> {
+        self.post(&format!("/v1/agents/{agent}/report"), report)
             .await
     }
 
-    /// `GET /v1/overview`: per site capacity, use, power, carbon and price now, and
-    /// the network's totals.
-    pub async fn overview(&self) -> Result<Value, ClientError> {
-        self.send(self.http.get(format!("{}/v1/overview", self.base)))
-            .await
+    /// `GET /v1/agents` (operator).
+    pub async fn agents(&self) -> Result<Vec<AgentDoc>, ClientError> {
+        self.get("/v1/agents").await
+    }
+
+    /// `GET /v1/events`: the live stream of server-sent events.
+    pub async fn events(&self) -> Result<EventStream, ClientError> {
+        let req = self.http.get(self.url("/v1/events"));
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.unwrap_or_default();
+            let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+            return Err(ClientError::Api {
+                status,
+                code: error
+                    .as_ref()
+                    .map_or("error".into(), |e| e.code.as_str().to_string()),
+                message: error.map_or_else(|| format!("status {status}"), |e| e.message),
+                field: None,
+            });
+        }
+        Ok(EventStream {
+            url: self.url("/v1/events"),
+            response: resp,
+            buffer: String::new(),
+        })
+    }
+}
+
+/// The events of `GET /v1/events`, as they come.
+#[derive(Debug)]
+pub struct EventStream {
+    url: String,
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream {
+    /// The next event, or `None` when the stream ends.
+    pub async fn next(&mut self) -> Option<Result<ServerEvent, ClientError>> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let (mut event, mut data) = (None, String::new());
+                for line in frame.lines() {
+                    if let Some(name) = line.strip_prefix("event:") {
+                        event = Some(name.trim().to_string());
+                    } else if let Some(text) = line.strip_prefix("data:") {
+                        if !data.is_empty() {
+                            data.push('\n');
+                        }
+                        data.push_str(text.strip_prefix(' ').unwrap_or(text));
+                    }
+                }
+                // A comment (keep-alive) has neither.
+                let Some(event) = event else { continue };
+                return Some(ServerEvent::parse(&event, &data).map_err(|e| {
+                    ClientError::Protocol {
+                        url: self.url.clone(),
+                        reason: format!("event {event:?}: {e}"),
+                    }
+                }));
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(None) => return None,
+                Err(e) => {
+                    return Some(Err(ClientError::Protocol {
+                        url: self.url.clone(),
+                        reason: e.to_string(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+mod bytes_body {
+    //! An answer's body, decoded into the type the route documents.
+    use super::ClientError;
+
+    /// The bytes of a successful answer.
+    pub struct Body(pub bytes::Bytes);
+
+    impl Body {
+        /// Decodes the body as `T`, naming the request and where it differs.
+        pub fn decode<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, ClientError> {
+            let mut de = serde_json::Deserializer::from_slice(&self.0);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| ClientError::Protocol {
+                url: url.to_string(),
+                reason: format!("at {}: {}", e.path(), e.inner()),
+            })
+        }
     }
 }

@@ -2,16 +2,23 @@
 //!
 //! This crate owns the vocabulary every other crate speaks. It does no IO, reads
 //! no clock and holds no global state; a type here that derives `Serialize` is part
-//! of a boundary (topology files, JSON reports, the future HTTP API), so renaming a
-//! field is a breaking change.
+//! of a boundary (topology files, JSON reports, the HTTP API of `suanwang-api`), so renaming a
+//! field is a breaking change. With the `openapi` feature, the types the HTTP API
+//! carries also derive their OpenAPI schema (`utoipa::ToSchema`).
 
+pub mod control;
+pub mod explain;
 pub mod job;
+pub mod objective;
 pub mod resource;
 pub mod site;
 pub mod time;
 pub mod units;
 
+pub use control::{HeldVerdict, JobState, Role};
+pub use explain::{CandidateView, Explanation};
 pub use job::{DataRef, Demand, Job, JobId, LatencyTarget};
+pub use objective::Weights;
 pub use resource::{ClassMap, N_CLASSES, ResourceClass};
 pub use site::{
     GeoPoint, Hub, Jurisdiction, Link, LinkDefaults, LocationId, Region, Site, SiteId, Tariff,

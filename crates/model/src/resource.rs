@@ -151,6 +151,63 @@ impl<T: Copy> ClassMap<T> {
     }
 }
 
+/// The schema of a class map: an object whose keys are the canonical class names
+/// (each optional) and whose values are `T`'s.
+#[cfg(feature = "openapi")]
+impl<T: utoipa::__dev::ComposeSchema> utoipa::__dev::ComposeSchema for ClassMap<T> {
+    fn compose(
+        generics: Vec<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
+    ) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let mut value = generics
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| T::compose(Vec::new()));
+        // utoipa writes `u32` as `int32` with a minimum of 0, whose format bounds
+        // it at 2^31 - 1; the map takes the whole `u32`.
+        if let utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(object)) =
+            &mut value
+            && matches!(
+                object.format,
+                Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Int32
+                ))
+            )
+            && object.minimum.is_some()
+        {
+            object.format = None;
+            object.maximum = Some(utoipa::Number::UInt(u32::MAX as usize));
+        }
+        ResourceClass::ALL
+            .iter()
+            .fold(utoipa::openapi::ObjectBuilder::new(), |object, class| {
+                object.property(class.name(), value.clone())
+            })
+            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(
+                false,
+            )))
+            .description(Some(format!(
+                "a value per resource class ({}); classes left out are zero",
+                ResourceClass::known_names()
+            )))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl<T: utoipa::ToSchema> utoipa::ToSchema for ClassMap<T>
+where
+    ClassMap<T>: utoipa::PartialSchema,
+{
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        T::schemas(schemas);
+    }
+}
+
 impl<T: Copy + Default + PartialEq + Serialize> Serialize for ClassMap<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let zero = T::default();

@@ -6,17 +6,20 @@ use crate::resource::ClassMap;
 use serde::{Deserialize, Serialize};
 
 /// Identifier of a site, e.g. `hami`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SiteId(pub String);
 
 /// Identifier of a place data can live or demand can come from: a site or a demand
 /// region. Sites and regions share one namespace.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct LocationId(pub String);
 
 /// A legal jurisdiction for data-residency rules, e.g. `cn-mainland`, `sg`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Jurisdiction(pub String);
@@ -38,6 +41,7 @@ impl std::fmt::Display for Jurisdiction {
 }
 
 /// The eight national computing hubs of 东数西算, plus the places outside them.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Hub {
@@ -82,6 +86,7 @@ impl Hub {
 }
 
 /// A point on the Earth, degrees.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeoPoint {
@@ -93,6 +98,7 @@ pub struct GeoPoint {
 
 /// One time-of-use band of an electricity tariff (峰 peak, 谷 valley, …). Hours not
 /// covered by any band are billed at the flat (平) base price.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TouBand {
@@ -118,6 +124,7 @@ impl TouBand {
 }
 
 /// An electricity tariff with time-of-use bands, in the site's local time.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tariff {
@@ -140,6 +147,7 @@ impl Tariff {
 
 /// How a site's grid carbon intensity is given: an annual average factor, shaped
 /// hour by hour by a normalised profile (see the topology crate).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CarbonSpec {
@@ -150,6 +158,7 @@ pub struct CarbonSpec {
 }
 
 /// Share of a site's consumption covered by green power (PPA, 绿电直供).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GreenSpec {
@@ -162,6 +171,7 @@ pub struct GreenSpec {
 }
 
 /// A data centre (or a pool of one) that runs jobs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Site {
@@ -211,6 +221,7 @@ fn default_utc_offset() -> f64 {
 }
 
 /// A demand region: where users and data are, with no compute of its own.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Region {
@@ -233,6 +244,7 @@ pub struct Region {
 
 /// A network link between two locations. Pairs without a link get the topology's
 /// [`LinkDefaults`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Link {

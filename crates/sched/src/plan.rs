@@ -601,7 +601,7 @@ impl Planner<'_> {
         let weights = &self.policy.weights;
         let make = |start: i64, from: i64, to: i64| -> Candidate {
             let terms = self.terms(eval, request, start, from, to);
-            let score = weights.score(&terms, eval.compute_per_hour);
+            let score = crate::policy::score(weights, &terms, eval.compute_per_hour);
             let key = self.key(calendar, eval, &terms, score);
             Candidate {
                 site: eval.site,

@@ -73,59 +73,17 @@ impl std::fmt::Display for PolicyKind {
     }
 }
 
-/// Weights of the joint objective, in CNY-equivalent. The same weights score
-/// `balanced`'s candidates, evaluate every policy's schedule, and build the LP bound.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Weights {
-    /// Multiplier on the compute price.
-    pub price: f64,
-    /// Multiplier on the electricity cost.
-    pub energy: f64,
-    /// Shadow price of carbon, CNY per tonne CO2.
-    pub carbon_cny_per_t: f64,
-    /// Multiplier on the transfer price.
-    pub transfer: f64,
-    /// Cost of an hour of waiting, as a fraction of an hour of the job's compute price.
-    pub wait: f64,
-    /// Cost of an hour past the deadline, as a fraction of an hour of the job's
-    /// compute price.
-    pub late: f64,
-    /// Cost of rejecting a job, as a multiple of its compute price at the cheapest
-    /// site allowed (used when evaluating schedules, not when placing).
-    pub reject: f64,
-}
+pub use suanwang_model::Weights;
 
-impl Default for Weights {
-    fn default() -> Weights {
-        Weights {
-            price: 1.0,
-            energy: 1.0,
-            carbon_cny_per_t: 500.0,
-            transfer: 1.0,
-            wait: 0.05,
-            late: 2.0,
-            reject: 10.0,
-        }
-    }
-}
-
-impl Weights {
-    /// Carbon price per kg.
-    pub fn carbon_cny_per_kg(&self) -> f64 {
-        self.carbon_cny_per_t / 1000.0
-    }
-
-    /// The objective value of `terms` for a job whose compute costs
-    /// `compute_per_hour` CNY per hour at the candidate site.
-    pub fn score(&self, terms: &Terms, compute_per_hour: f64) -> f64 {
-        self.price * terms.compute_cny.0
-            + self.energy * terms.energy_cny.0
-            + self.carbon_cny_per_kg() * terms.carbon_kg.0
-            + self.transfer * terms.transfer_cny.0
-            + compute_per_hour
-                * (self.wait * terms.wait_secs.as_hours() + self.late * terms.late_secs.as_hours())
-    }
+/// The objective value of `terms` under `weights`, for a job whose compute costs
+/// `compute_per_hour` CNY per hour at the candidate site.
+pub fn score(weights: &Weights, terms: &Terms, compute_per_hour: f64) -> f64 {
+    weights.price * terms.compute_cny.0
+        + weights.energy * terms.energy_cny.0
+        + weights.carbon_cny_per_kg() * terms.carbon_kg.0
+        + weights.transfer * terms.transfer_cny.0
+        + compute_per_hour
+            * (weights.wait * terms.wait_secs.as_hours() + weights.late * terms.late_secs.as_hours())
 }
 
 /// A policy with its parameters.

@@ -16,15 +16,19 @@
 //! fences out anything the old holder still says.
 
 use crate::error::ApiError;
-use crate::submission::decode;
-use crate::{App, JobDoc, Shared, authenticate};
+use crate::extract::{Body, Operator, Path};
+use crate::jobs::job_doc;
+use crate::{App, Shared};
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
+use axum::extract::State;
+use axum::http::StatusCode;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use suanwang_store::{AgentRecord, HeldVerdict, JobState, Role, Store};
+use suanwang_api::{
+    AgentDoc, Decision, HeartbeatAnswer, HeldAnswer, Heartbeat, JobDoc, Lease, LeaseRequest,
+    Leases, Registered, Registration, Report, ReportState,
+};
+use suanwang_store::{AgentRecord, HeldVerdict, JobState, Store};
 
 /// How agents are asked to behave, in wall time.
 #[derive(Debug, Clone, Copy)]
@@ -45,61 +49,7 @@ impl Default for AgentPolicy {
     }
 }
 
-/// Most leases handed out in one call.
-pub const MAX_LEASES: u32 = 1000;
-
-/// An agent introducing itself.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Registration {
-    /// The site it runs work for (a site of the topology).
-    pub site: String,
-    /// Units it offers, per resource class (as measured at the site).
-    #[serde(default)]
-    pub capacity: BTreeMap<String, u64>,
-    /// Its executor: local, slurm, simulated…
-    pub executor: String,
-    /// Its version.
-    #[serde(default)]
-    pub version: Option<String>,
-    /// The host it runs on.
-    #[serde(default)]
-    pub hostname: Option<String>,
-}
-
-/// The answer to a registration.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Registered {
-    /// The agent's id, for the other calls.
-    pub agent_id: String,
-    /// Its site.
-    pub site: String,
-    /// How often to heartbeat, wall milliseconds.
-    pub heartbeat_interval_ms: u64,
-    /// How long a lease lasts without renewal, wall milliseconds.
-    pub lease_ttl_ms: u64,
-    /// How many network seconds pass per wall second (1 except in a demo).
-    pub speed: f64,
-    /// Network time now, unix seconds.
-    pub now: i64,
-}
-
-/// A lease the agent holds.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HeldLease {
-    /// Job id.
-    pub job: i64,
-    /// The lease's fencing token.
-    pub token: i64,
-    /// The tail of the job's output, when it changed since the last heartbeat
-    /// (kept only if the lease is renewed).
-    #[serde(default)]
-    pub log_tail: Option<String>,
-}
-
-/// Longest output tail kept per job, bytes.
-pub const MAX_LOG_TAIL: usize = 64 * 1024;
+pub use suanwang_api::agents::{MAX_LEASE_WAIT_MS, MAX_LEASES, MAX_LOG_TAIL};
 
 /// Largest body of an agent call (heartbeats carry output tails).
 pub const MAX_AGENT_BODY: usize = 4 * 1024 * 1024;
@@ -110,135 +60,6 @@ fn clip(tail: &str) -> String {
         from += 1;
     }
     tail[from..].to_string()
-}
-
-/// A heartbeat.
-#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Heartbeat {
-    /// A telemetry sample (an object), stored as the site's latest.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub telemetry: Option<serde_json::Value>,
-    /// The leases it holds (jobs dispatched to it and not yet reported final).
-    #[serde(default)]
-    pub held: Vec<HeldLease>,
-}
-
-/// What to do with one held lease.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct HeldAnswer {
-    /// Job id.
-    pub job: i64,
-    /// Token as sent.
-    pub token: i64,
-    /// `renewed` (keep running), `cancel` (the job was cancelled: stop it) or
-    /// `stale` (the lease is no longer yours: stop it, report nothing more).
-    #[schema(value_type = String)]
-    pub verdict: HeldVerdict,
-}
-
-/// The answer to a heartbeat.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct HeartbeatAnswer {
-    /// Network time now, unix seconds.
-    pub now: i64,
-    /// Renewed leases last until then, unix seconds.
-    pub lease_until: i64,
-    /// One answer per held lease, in order.
-    pub held: Vec<HeldAnswer>,
-}
-
-/// A request for work.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LeaseRequest {
-    /// At most this many jobs (1..=1000).
-    pub max: u32,
-    /// When nothing is due, wait up to this long (ms, at most 30,000) for the
-    /// scheduler to place something, instead of answering empty at once (a long
-    /// poll: work reaches the agent when it is placed, not at its next beat).
-    #[serde(default)]
-    pub wait_ms: u64,
-}
-
-/// Longest long poll of a lease call, ms.
-pub const MAX_LEASE_WAIT_MS: u64 = 30_000;
-
-/// A job handed to an agent.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Lease {
-    /// Job id.
-    pub job: i64,
-    /// Fencing token: send it with every report and heartbeat for this job.
-    pub token: i64,
-    /// The lease lasts until then unless renewed, unix seconds.
-    pub lease_until: i64,
-    /// Planned start, unix seconds.
-    pub start_at: Option<i64>,
-    /// Owning tenant.
-    pub tenant_id: i64,
-    /// The job as submitted: command, environment, resources, duration.
-    #[schema(value_type = Object)]
-    pub spec: serde_json::Value,
-}
-
-/// Work for an agent.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Leases {
-    /// The jobs, earliest planned start first.
-    pub leases: Vec<Lease>,
-}
-
-/// An agent's report on a job.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Report {
-    /// Job id.
-    pub job: i64,
-    /// The lease's fencing token.
-    pub token: i64,
-    /// Running, Succeeded or Failed.
-    pub state: String,
-    /// Exit code, for a finished job.
-    #[serde(default)]
-    pub exit_code: Option<i32>,
-    /// Why it failed, or anything worth keeping (shown by explain).
-    #[serde(default)]
-    pub message: Option<String>,
-    /// The tail of the job's output (kept only if the report is accepted).
-    #[serde(default)]
-    pub log_tail: Option<String>,
-}
-
-/// An agent as the API shows it.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AgentDoc {
-    /// Id.
-    pub id: String,
-    /// Site.
-    pub site: String,
-    /// Whether it heartbeated within the lease time.
-    pub live: bool,
-    /// Last heartbeat, unix seconds.
-    pub last_seen: i64,
-    /// Registered, unix seconds.
-    pub registered_at: i64,
-    /// What it said at registration.
-    #[schema(value_type = Object)]
-    pub info: serde_json::Value,
-    /// Its latest telemetry sample.
-    #[schema(value_type = Option<Object>)]
-    pub telemetry: Option<serde_json::Value>,
-}
-
-fn operator(principal: &crate::auth::Principal) -> Result<(), ApiError> {
-    match principal.role {
-        Role::Admin | Role::Operator => Ok(()),
-        Role::Tenant => Err(ApiError::Forbidden(
-            "agents act with an operator or admin token".into(),
-        )),
-    }
 }
 
 async fn known_agent<S: Store>(app: &App<S>, id: &str) -> Result<AgentRecord, ApiError> {
@@ -255,10 +76,14 @@ impl<S> App<S> {
     }
 }
 
-fn agent_doc<S>(app: &App<S>, record: AgentRecord, now: i64) -> AgentDoc {
-    AgentDoc {
+fn agent_doc<S>(app: &App<S>, record: AgentRecord, now: i64) -> Result<AgentDoc, ApiError> {
+    let info = serde_json::from_str(&record.info).map_err(|e| {
+        ApiError::Internal(format!("stored registration of agent {}: {e}", record.id))
+    })?;
+    Ok(AgentDoc {
         live: record.last_seen >= now - app.lease_secs(),
-        info: serde_json::from_str(&record.info).unwrap_or(serde_json::Value::Null),
+        info,
+        // A sample an older agent sent that no longer reads is left out.
         telemetry: record
             .telemetry
             .as_deref()
@@ -267,23 +92,24 @@ fn agent_doc<S>(app: &App<S>, record: AgentRecord, now: i64) -> AgentDoc {
         site: record.site,
         last_seen: record.last_seen,
         registered_at: record.registered_at,
-    }
+    })
 }
 
-#[utoipa::path(post, path = "/v1/agents", tag = "agents", request_body = Registration,
-    responses((status = 201, body = Registered), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+#[utoipa::path(post, path = "/v1/agents", operation_id = "register_agent", tag = "agents", request_body = Registration,
+    responses((status = 201, description = "the agent is registered: heartbeat at the interval given", body = Registered),
+        (status = 403, description = "agents act with an operator or admin token", body = suanwang_api::ErrorBody),
+        (status = 422, description = "an unknown site or resource class, or a bad executor name; `field` names it", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn register<S: Store>(
     State(app): Shared<S>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    _: Operator,
+    Body(registration): Body<Registration>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    operator(&authenticate(&app, &headers).await?)?;
-    let registration: Registration = decode(&body)?;
     let topology = app.topology();
     if topology.site(&registration.site).is_none() {
-        return Err(ApiError::Invalid {
-            message: format!(
+        return Err(ApiError::invalid(
+            "/site",
+            format!(
                 "unknown site {:?} (known: {})",
                 registration.site,
                 topology
@@ -293,25 +119,24 @@ pub(crate) async fn register<S: Store>(
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            field: "/site".into(),
-        });
+        ));
     }
     for class in registration.capacity.keys() {
         if suanwang_model::ResourceClass::parse(class).is_none() {
-            return Err(ApiError::Invalid {
-                message: format!(
+            return Err(ApiError::invalid(
+                format!("/capacity/{}", class.replace('~', "~0").replace('/', "~1")),
+                format!(
                     "unknown resource class {class:?} (known: {})",
                     suanwang_model::ResourceClass::known_names()
                 ),
-                field: format!("/capacity/{class}"),
-            });
+            ));
         }
     }
-    if registration.executor.is_empty() || registration.executor.len() > 64 {
-        return Err(ApiError::Invalid {
-            message: "executor must be 1 to 64 characters".into(),
-            field: "/executor".into(),
-        });
+    if registration.executor.is_empty() || registration.executor.chars().count() > 64 {
+        return Err(ApiError::invalid(
+            "/executor",
+            "executor must be 1 to 64 characters",
+        ));
     }
     let now = app.clock.now();
     let id = format!("ag_{}", &crate::auth::new_token()[3..19]);
@@ -341,26 +166,24 @@ pub(crate) async fn register<S: Store>(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/agents/{id}/heartbeat", tag = "agents", params(("id" = String, Path)), request_body = Heartbeat,
-    responses((status = 200, body = HeartbeatAnswer), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents/{id}/heartbeat", operation_id = "heartbeat", tag = "agents",
+    params(("id" = String, Path, description = "the agent's id")), request_body = Heartbeat,
+    responses((status = 200, description = "the verdict on each lease held: renewed, cancel or stale", body = HeartbeatAnswer),
+        (status = 403, description = "agents act with an operator or admin token", body = suanwang_api::ErrorBody),
+        (status = 404, description = "no such agent: register again", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
 pub(crate) async fn heartbeat<S: Store>(
     State(app): Shared<S>,
-    headers: HeaderMap,
+    _: Operator,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    Body(beat): Body<Heartbeat>,
 ) -> Result<Json<HeartbeatAnswer>, ApiError> {
-    operator(&authenticate(&app, &headers).await?)?;
-    let beat: Heartbeat = decode(&body)?;
-    let telemetry = match &beat.telemetry {
-        None => None,
-        Some(t @ serde_json::Value::Object(_)) => Some(t.to_string()),
-        Some(_) => {
-            return Err(ApiError::Invalid {
-                message: "telemetry must be an object".into(),
-                field: "/telemetry".into(),
-            });
-        }
-    };
+    let telemetry = beat
+        .telemetry
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let now = app.clock.now();
     let lease_until = now + app.lease_secs();
     let held: Vec<(i64, i64)> = beat.held.iter().map(|h| (h.job, h.token)).collect();
@@ -393,27 +216,30 @@ pub(crate) async fn heartbeat<S: Store>(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/agents/{id}/lease", tag = "agents", params(("id" = String, Path)), request_body = LeaseRequest,
-    responses((status = 200, body = Leases), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents/{id}/lease", operation_id = "lease", tag = "agents",
+    params(("id" = String, Path, description = "the agent's id")), request_body = LeaseRequest,
+    responses((status = 200, description = "the jobs whose start has come, each under a new lease (possibly none)", body = Leases),
+        (status = 403, description = "agents act with an operator or admin token", body = suanwang_api::ErrorBody),
+        (status = 404, description = "no such agent: register again", body = suanwang_api::ErrorBody),
+        (status = 422, description = "`max` or `wait_ms` is out of range", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
 pub(crate) async fn lease<S: Store>(
     State(app): Shared<S>,
-    headers: HeaderMap,
+    _: Operator,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    Body(request): Body<LeaseRequest>,
 ) -> Result<Json<Leases>, ApiError> {
-    operator(&authenticate(&app, &headers).await?)?;
-    let request: LeaseRequest = decode(&body)?;
     if !(1..=MAX_LEASES).contains(&request.max) {
-        return Err(ApiError::Invalid {
-            message: format!("max must be 1..={MAX_LEASES}"),
-            field: "/max".into(),
-        });
+        return Err(ApiError::invalid(
+            "/max",
+            format!("max must be 1..={MAX_LEASES}"),
+        ));
     }
     if request.wait_ms > MAX_LEASE_WAIT_MS {
-        return Err(ApiError::Invalid {
-            message: format!("wait_ms must be at most {MAX_LEASE_WAIT_MS}"),
-            field: "/wait_ms".into(),
-        });
+        return Err(ApiError::invalid(
+            "/wait_ms",
+            format!("wait_ms must be at most {MAX_LEASE_WAIT_MS}"),
+        ));
     }
     let agent = known_agent(&app, &id).await?;
     // Subscribe before looking, so that a placement in between is not missed.
@@ -452,7 +278,7 @@ pub(crate) async fn lease<S: Store>(
                 lease_until,
                 start_at: job.start_at,
                 tenant_id: job.tenant_id,
-                spec: serde_json::from_str(&job.spec).map_err(|e| {
+                spec: serde_json::value::RawValue::from_string(job.spec).map_err(|e| {
                     ApiError::Internal(format!("stored spec of job {}: {e}", job.id))
                 })?,
             })
@@ -461,28 +287,23 @@ pub(crate) async fn lease<S: Store>(
     Ok(Json(Leases { leases }))
 }
 
-#[utoipa::path(post, path = "/v1/agents/{id}/report", tag = "agents", params(("id" = String, Path)), request_body = Report,
-    responses((status = 200, body = JobDoc), (status = 409, description = "stale_lease: stop the job", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+#[utoipa::path(post, path = "/v1/agents/{id}/report", operation_id = "report", tag = "agents",
+    params(("id" = String, Path, description = "the agent's id")), request_body = Report,
+    responses((status = 200, description = "the job after the report (a retried report is harmless)", body = JobDoc),
+        (status = 403, description = "agents act with an operator or admin token", body = suanwang_api::ErrorBody),
+        (status = 404, description = "no such agent or job", body = suanwang_api::ErrorBody),
+        (status = 409, description = "`stale_lease`: the lease is no longer this agent's; stop the job and report nothing more for it. `conflict`: the job cannot move to that state", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn report<S: Store>(
     State(app): Shared<S>,
-    headers: HeaderMap,
+    _: Operator,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    Body(report): Body<Report>,
 ) -> Result<Json<JobDoc>, ApiError> {
-    operator(&authenticate(&app, &headers).await?)?;
-    let report: Report = decode(&body)?;
-    let to = match JobState::parse(&report.state) {
-        Some(s @ (JobState::Running | JobState::Succeeded | JobState::Failed)) => s,
-        _ => {
-            return Err(ApiError::Invalid {
-                message: format!(
-                    "state {:?}: an agent reports Running, Succeeded or Failed",
-                    report.state
-                ),
-                field: "/state".into(),
-            });
-        }
+    let to = match report.state {
+        ReportState::Running => JobState::Running,
+        ReportState::Succeeded => JobState::Succeeded,
+        ReportState::Failed => JobState::Failed,
     };
     let agent = known_agent(&app, &id).await?;
     let now = app.clock.now();
@@ -503,39 +324,39 @@ pub(crate) async fn report<S: Store>(
         app.store.put_logs(&[(record.id, clip(tail))], now).await?;
     }
     if let Some(message) = report.message.as_deref().filter(|m| !m.is_empty()) {
-        let body = serde_json::json!({
-            "outcome": "report",
-            "state": to.name(),
-            "site": agent.site,
-            "agent": agent.id,
-            "message": message.chars().take(4000).collect::<String>(),
-        });
-        app.store
-            .record_decision(record.id, &body.to_string(), now)
-            .await?;
+        let decision = Decision::Report {
+            state: to,
+            site: agent.site.clone(),
+            agent: agent.id.clone(),
+            message: message.chars().take(4000).collect(),
+        };
+        let body =
+            serde_json::to_string(&decision).map_err(|e| ApiError::Internal(e.to_string()))?;
+        app.store.record_decision(record.id, &body, now).await?;
     }
     if to.is_terminal() {
         app.metrics.finished.inc();
     }
-    Ok(Json(JobDoc::from(record)?))
+    Ok(Json(job_doc(record)?))
 }
 
-#[utoipa::path(get, path = "/v1/agents", tag = "agents",
-    responses((status = 200, body = Vec<AgentDoc>), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/agents", operation_id = "list_agents", tag = "agents",
+    responses((status = 200, description = "every registered agent, with its latest telemetry", body = Vec<AgentDoc>),
+        (status = 403, description = "agents are listed with an operator or admin token", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
 pub(crate) async fn list<S: Store>(
     State(app): Shared<S>,
-    headers: HeaderMap,
+    _: Operator,
 ) -> Result<Json<Vec<AgentDoc>>, ApiError> {
-    operator(&authenticate(&app, &headers).await?)?;
     let now = app.clock.now();
-    Ok(Json(
-        app.store
-            .agents()
-            .await?
-            .into_iter()
-            .map(|a| agent_doc(&app, a, now))
-            .collect(),
-    ))
+    let agents = app
+        .store
+        .agents()
+        .await?
+        .into_iter()
+        .map(|a| agent_doc(&app, a, now))
+        .collect::<Result<_, _>>()?;
+    Ok(Json(agents))
 }
 
 /// Whether each site is reachable: `Some(true)` if an agent of it heartbeated

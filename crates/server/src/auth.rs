@@ -1,10 +1,79 @@
-//! API tokens: high-entropy random strings, stored only as their SHA-256 digest.
-//! A token is 32 random bytes (256 bits), so a fast digest is enough — checking one
-//! costs microseconds, unlike a password hash — and a stolen database does not
-//! reveal tokens.
+//! API tokens and who is calling. A token is a high-entropy random string stored
+//! only as its SHA-256 digest: 32 random bytes (256 bits), so a fast digest is
+//! enough — checking one costs microseconds, unlike a password hash — and a stolen
+//! database does not reveal tokens. [`authenticate`] turns a request's bearer token
+//! into a [`Principal`], asking the store at most once per
+//! [`TOKEN_CACHE_SECS`] per token; the extractors in [`crate::extract`] call it.
 
+use crate::App;
+use crate::error::ApiError;
+use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
 use suanwang_store::{Role, Store, TokenRecord};
+
+/// How long a looked-up token is trusted without asking the database again.
+pub const TOKEN_CACHE_SECS: u64 = 30;
+
+/// Tokens seen recently: digest → (principal, when looked up). Saves a database
+/// read per request; a revoked token is dropped from it at once.
+#[derive(Debug, Default)]
+pub struct TokenCache(RwLock<HashMap<String, (Principal, Instant)>>);
+
+impl TokenCache {
+    fn get(&self, digest: &str) -> Option<Principal> {
+        let cache = self.0.read().ok()?;
+        let (principal, at) = cache.get(digest)?;
+        (at.elapsed() < Duration::from_secs(TOKEN_CACHE_SECS)).then(|| principal.clone())
+    }
+
+    fn put(&self, digest: String, principal: Principal) {
+        if let Ok(mut cache) = self.0.write() {
+            if cache.len() > 100_000 {
+                cache.clear();
+            }
+            cache.insert(digest, (principal, Instant::now()));
+        }
+    }
+
+    /// Forgets the token with `digest` (revoked).
+    pub fn forget(&self, digest: &str) {
+        if let Ok(mut cache) = self.0.write() {
+            cache.remove(digest);
+        }
+    }
+}
+
+/// The caller of a request, from its `Authorization: Bearer TOKEN` header.
+pub async fn authenticate<S: Store>(app: &App<S>, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer token".into()))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("Authorization must be \"Bearer TOKEN\"".into()))?;
+    let digest = digest(token);
+    if let Some(principal) = app.tokens.get(&digest) {
+        return Ok(principal);
+    }
+    let record = app
+        .store
+        .token(&digest)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("unknown token".into()))?;
+    let principal = Principal {
+        role: record.role,
+        tenant_id: record.tenant_id,
+    };
+    app.tokens.put(digest, principal.clone());
+    Ok(principal)
+}
 
 /// Prefix of every token, so that one found in a log is recognisable.
 pub const TOKEN_PREFIX: &str = "sw_";

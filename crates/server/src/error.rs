@@ -1,10 +1,11 @@
-//! The one mapping from error to HTTP status. Every handler returns [`ApiError`];
-//! its body is `{code, message, field?}`. A client's mistake is never a 500.
+//! The one mapping from error to HTTP status. Every handler and extractor returns
+//! [`ApiError`]; its body is the API's [`ErrorBody`] (`{code, message, field?}`).
+//! A client's mistake is never a 500.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use suanwang_api::{ErrorBody, ErrorCode};
 use suanwang_store::StoreError;
 
 /// An error as the API reports it.
@@ -19,12 +20,13 @@ pub enum ApiError {
     /// Nothing there, or not the caller's to see (404).
     #[error("{0}")]
     NotFound(String),
-    /// The body is not valid JSON or has unknown fields (400).
+    /// The request is not well-formed: not JSON, an unknown field, a wrong type,
+    /// a bad path or query parameter (400).
     #[error("{message}")]
     BadRequest {
         /// What is wrong.
         message: String,
-        /// JSON pointer or header at fault.
+        /// JSON pointer, parameter or header at fault.
         field: Option<String>,
     },
     /// Well-formed but invalid values (422).
@@ -32,7 +34,7 @@ pub enum ApiError {
     Invalid {
         /// What is wrong.
         message: String,
-        /// JSON pointer at fault.
+        /// JSON pointer or parameter at fault.
         field: String,
     },
     /// The change conflicts with the current state (409).
@@ -42,6 +44,9 @@ pub enum ApiError {
     /// `stale_lease`): it must stop the job and report nothing more for it.
     #[error("{0}")]
     StaleLease(String),
+    /// The body is larger than the route takes (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// A dependency (the database) is not available (503).
     #[error("{0}")]
     Unavailable(String),
@@ -50,42 +55,45 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// The body of every error answer.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// Machine-readable code: unauthorized, forbidden, not_found, bad_request,
-    /// invalid, conflict, stale_lease, unavailable, internal.
-    pub code: String,
-    /// What is wrong, for people.
-    pub message: String,
-    /// The JSON pointer, query parameter or header at fault.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
-
 impl ApiError {
-    fn parts(&self) -> (StatusCode, &'static str) {
+    /// A 422 naming `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid {
+            message: message.into(),
+            field: field.into(),
+        }
+    }
+
+    /// The code it is sent with.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::StaleLease(_) => (StatusCode::CONFLICT, "stale_lease"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::BadRequest { .. } => ErrorCode::BadRequest,
+            ApiError::Invalid { .. } => ErrorCode::Invalid,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::StaleLease(_) => ErrorCode::StaleLease,
+            ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.parts();
+        let code = self.code();
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let (message, field) = match self {
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 ("internal error".to_string(), None)
+            }
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(%detail, "unavailable");
+                (detail, None)
             }
             ApiError::BadRequest { message, field } => (message, field),
             ApiError::Invalid { message, field } => (message, Some(field)),
@@ -94,7 +102,7 @@ impl IntoResponse for ApiError {
         (
             status,
             Json(ErrorBody {
-                code: code.to_string(),
+                code,
                 message,
                 field,
             }),
@@ -111,6 +119,7 @@ impl From<StoreError> for ApiError {
             }
             e @ StoreError::Conflict { .. } => ApiError::Conflict(e.to_string()),
             e @ StoreError::StaleLease { .. } => ApiError::StaleLease(e.to_string()),
+            e if e.is_unavailable() => ApiError::Unavailable(format!("the database: {e}")),
             e => ApiError::Internal(e.to_string()),
         }
     }

@@ -17,7 +17,9 @@
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::overview::TenantFlows;
-use crate::{App, JobDoc, Shared, authenticate};
+use crate::auth::authenticate;
+use crate::extract::Caller;
+use crate::{App, Shared};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -71,7 +73,7 @@ impl NetworkNow {
     }
 
     /// The flows `principal` may see.
-    pub fn flows(&self, principal: &Principal) -> crate::overview::Flows {
+    pub fn flows(&self, principal: &Principal) -> suanwang_api::Flows {
         self.flows.visible(self.at, |t| principal.may_see(t))
     }
 }
@@ -255,7 +257,7 @@ async fn changes<S: Store>(app: &App<S>, noted: Noted) -> Result<Batch, StoreErr
         .into_iter()
         .filter_map(|record| {
             let tenant_id = record.tenant_id;
-            let doc = JobDoc::from(record).ok()?;
+            let doc = crate::jobs::job_doc(record).ok()?;
             let json = serde_json::to_string(&doc).ok()?;
             Some(Change {
                 tenant_id,
@@ -355,16 +357,16 @@ impl<S: Store + 'static> Stream<S> {
     }
 }
 
-#[utoipa::path(get, path = "/v1/events", tag = "network",
-    responses((status = 200, description = "text/event-stream: events `overview`, `flows`, `jobs`, `resync`", content_type = "text/event-stream", body = String),
-        (status = 401, body = crate::error::ErrorBody)),
+#[utoipa::path(get, path = "/v1/events", operation_id = "events", tag = "network",
+    responses((status = 200, content_type = "text/event-stream", body = String,
+        description = "A stream of server-sent events; each frame's `event:` line names it and its `data:` line is its JSON body (the `ServerEvent` schema, by `event`):\n\n- `overview`: the network now, as `GET /v1/overview` (`Overview`); first, then whenever jobs change (at most twice a second) and at least every 5 s;\n- `flows`: the flows the caller may see, as `GET /v1/flows` (`Flows`); with each overview;\n- `jobs`: jobs that changed and that the caller may see (`JobsEvent`);\n- `resync`: events were dropped (too many changes, a slow reader): fetch again (`Resync`, `{}`).\n\nA `: keep-alive` comment comes every 15 s. The stream ends when the caller's token is revoked (checked every 30 s) or the server shuts down.")),
     security(("bearer" = [])))]
 pub(crate) async fn events<S: Store + 'static>(
     axum::extract::State(app): Shared<S>,
+    Caller(principal): Caller,
     headers: HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError>
 {
-    let principal = authenticate(&app, &headers).await?;
     let listener = Listener::join(&app.live);
     let jobs = app.live.jobs.subscribe();
     let mut network = app.live.network.subscribe();

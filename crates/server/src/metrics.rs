@@ -230,7 +230,7 @@ impl Metrics {
         let mut running: BTreeMap<String, i64> = BTreeMap::new();
         for agent in agents {
             let live = agent.last_seen >= now - lease_secs;
-            let sample: serde_json::Value = agent
+            let sample: suanwang_api::Telemetry = agent
                 .telemetry
                 .as_deref()
                 .and_then(|t| serde_json::from_str(t).ok())
@@ -239,14 +239,9 @@ impl Metrics {
             if !live {
                 continue;
             }
-            *entry += sample["running_jobs"].as_i64().unwrap_or(0);
-            if let (Some(w), Some(source)) = (
-                sample["power"]["watts"].as_f64(),
-                sample["power"]["source"].as_str(),
-            ) {
-                *power
-                    .entry((agent.site.clone(), source.to_string()))
-                    .or_insert(0.0) += w;
+            *entry += sample.running_jobs.unwrap_or(0) as i64;
+            if let Some(p) = sample.power {
+                *power.entry((agent.site.clone(), p.source)).or_insert(0.0) += p.watts;
             }
         }
         for ((site, source), watts) in power {
@@ -266,7 +261,7 @@ impl Metrics {
     /// Sets the per-site gauges from an overview and the sites' reachability.
     pub fn set_sites(
         &self,
-        overview: &crate::overview::Overview,
+        overview: &suanwang_api::Overview,
         reachable: &std::collections::BTreeMap<String, bool>,
     ) {
         let g = &self.sites;

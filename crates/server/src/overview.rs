@@ -5,38 +5,16 @@
 //! moving from where they come from to the site that runs them.
 
 use crate::error::ApiError;
-use crate::submission::{DurationValue, JobSubmission};
-use serde::Serialize;
+use crate::extract::Caller;
+use crate::{Shared, auth::Principal};
+use axum::Json;
+use axum::extract::State;
+use axum::response::IntoResponse;
 use std::collections::BTreeMap;
+use suanwang_api::{DurationValue, Flow, Flows, JobSubmission, Overview, SiteOverview};
 use suanwang_model::{ResourceClass, SimDuration, SimTime};
 use suanwang_store::{JobState, Store};
 use suanwang_topology::{SeriesModel, Topology};
-
-/// Jobs and data on their way between two places now: live jobs (placed,
-/// dispatched or running) submitted from `from` and placed at `to`, and the
-/// input data that lives at `from` and moves to `to`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Flow {
-    /// Region or site id the jobs (or their data) come from.
-    pub from: String,
-    /// Site id they run at.
-    pub to: String,
-    /// Live jobs submitted from `from`, placed at `to`.
-    pub jobs: usize,
-    /// How many of those are dispatched or running.
-    pub running: usize,
-    /// Input data living at `from` that live jobs at `to` read, GiB.
-    pub data_gib: f64,
-}
-
-/// The flows a caller may see (`GET /v1/flows`).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Flows {
-    /// Unix seconds.
-    pub at: i64,
-    /// One per (from, to) pair, from != to, by `from` then `to`.
-    pub flows: Vec<Flow>,
-}
 
 /// Flows per tenant: (tenant id, from, to) → flow.
 #[derive(Debug, Clone, Default)]
@@ -88,53 +66,6 @@ impl TenantFlows {
         }
         flow.data_gib += data_gib;
     }
-}
-
-/// One site now.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SiteOverview {
-    /// Site id.
-    pub site: String,
-    /// Units offered, per class.
-    pub capacity: BTreeMap<String, u32>,
-    /// Units held by running or started jobs now, per class.
-    pub busy: BTreeMap<String, u32>,
-    /// Jobs placed here, not yet handed to its agent.
-    pub queued: usize,
-    /// Jobs handed to its agent (dispatched or running): they hold units now.
-    pub running: usize,
-    /// True if an agent of the site heartbeated within the lease time, false if
-    /// it has agents but none did, null if no agent ever joined.
-    pub reachable: Option<bool>,
-    /// Whether an operator drained it (it takes no new work).
-    pub drained: bool,
-    /// Facility power of the busy units, kW (estimated from the power model).
-    pub power_kw: f64,
-    /// Grid carbon intensity now, kg CO2/kWh (official factor × borrowed shape).
-    pub grid_kg_per_kwh: f64,
-    /// Green-power share now.
-    pub green_share: f64,
-    /// Electricity price now, CNY/kWh.
-    pub tariff_cny_per_kwh: f64,
-    /// Compute price of the busy units, CNY per hour.
-    pub compute_cny_per_hour: f64,
-}
-
-/// The whole network now.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Overview {
-    /// Unix seconds.
-    pub at: i64,
-    /// Jobs waiting for a placement.
-    pub pending: usize,
-    /// Per site.
-    pub sites: Vec<SiteOverview>,
-    /// Facility power of all busy units, kW.
-    pub power_kw: f64,
-    /// Emissions rate after green power, kg CO2 per hour.
-    pub carbon_kg_per_hour: f64,
-    /// Compute plus electricity, CNY per hour.
-    pub cost_cny_per_hour: f64,
 }
 
 fn seconds(value: &DurationValue) -> i64 {
@@ -261,4 +192,53 @@ pub async fn network<S: Store>(
         cost_cny_per_hour,
     };
     Ok((overview, flows))
+}
+
+#[utoipa::path(get, path = "/v1/flows", operation_id = "flows", tag = "network",
+    responses((status = 200, description = "live jobs and their input data between places (a tenant sees its own)", body = Flows)),
+    security(("bearer" = [])))]
+pub(crate) async fn flows_route<S: Store>(
+    State(app): Shared<S>,
+    Caller(caller): Caller,
+) -> Result<Json<Flows>, ApiError> {
+    Ok(Json(flows_for(&app, &caller).await?))
+}
+
+/// The flows `caller` may see, from the live publisher's view while consoles
+/// listen (at most a second old), else from the store.
+async fn flows_for<S: Store>(app: &crate::App<S>, caller: &Principal) -> Result<Flows, ApiError> {
+    if let Some(fresh) = app.live.fresh() {
+        return Ok(fresh.flows(caller));
+    }
+    let now = app.clock.now();
+    let (_, flows) = network(&app.store, &app.topology(), now, app.lease_secs()).await?;
+    Ok(flows.visible(now, |t| caller.may_see(t)))
+}
+
+#[utoipa::path(get, path = "/v1/overview", operation_id = "overview", tag = "network",
+    responses((status = 200, description = "each site's use, power, carbon and price now, and the totals", body = Overview)),
+    security(("bearer" = [])))]
+pub(crate) async fn overview_route<S: Store>(
+    State(app): Shared<S>,
+    _: Caller,
+) -> Result<axum::response::Response, ApiError> {
+    // While consoles listen, the publisher's view (at most a second old) saves a
+    // read of every live job.
+    if let Some(fresh) = app.live.fresh() {
+        return Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            fresh.overview_json().to_string(),
+        )
+            .into_response());
+    }
+    Ok(Json(
+        overview(
+            &app.store,
+            &app.topology(),
+            app.clock.now(),
+            app.lease_secs(),
+        )
+        .await?,
+    )
+    .into_response())
 }

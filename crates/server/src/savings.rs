@@ -9,13 +9,12 @@
 //! ran are compared; the others are counted, not hidden. Computed for every tenant
 //! at once off the async workers and kept for [`CACHE`].
 
+use crate::Shared;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::{Shared, authenticate};
+use crate::extract::{Caller, Query};
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,92 +24,27 @@ use suanwang_sim::engine::{JobResult, SimConfig, actual_terms, simulate};
 use suanwang_sim::world::World;
 use suanwang_store::{JobFilter, JobRecord, JobState, Store};
 use suanwang_topology::{SeriesModel, Topology};
+use suanwang_api::{Comparison, SavingsDoc, SavingsQuery, Totals};
 
 /// How long a computed answer is served again.
 pub const CACHE: Duration = Duration::from_secs(30);
 /// Most jobs compared in one answer (the newest of the window).
 pub const MAX_JOBS: usize = 200_000;
 
-/// Money, energy and carbon of a set of runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Totals {
-    /// Compute plus electricity plus transfer, CNY.
-    pub cost_cny: f64,
-    /// Resource price, CNY.
-    pub compute_cny: f64,
-    /// Electricity, CNY.
-    pub energy_cny: f64,
-    /// Moving input data, CNY.
-    pub transfer_cny: f64,
-    /// Emissions after green power, kg CO2.
-    pub carbon_kg: f64,
-    /// Facility energy, kWh.
-    pub energy_kwh: f64,
+/// Adds a run's terms to `totals`.
+fn add(totals: &mut Totals, terms: &Terms) {
+    totals.cost_cny += terms.money().0;
+    totals.compute_cny += terms.compute_cny.0;
+    totals.energy_cny += terms.energy_cny.0;
+    totals.transfer_cny += terms.transfer_cny.0;
+    totals.carbon_kg += terms.carbon_kg.0;
+    totals.energy_kwh += terms.energy_kwh.0;
 }
 
-impl Totals {
-    fn add(&mut self, terms: &Terms) {
-        self.cost_cny += terms.money().0;
-        self.compute_cny += terms.compute_cny.0;
-        self.energy_cny += terms.energy_cny.0;
-        self.transfer_cny += terms.transfer_cny.0;
-        self.carbon_kg += terms.carbon_kg.0;
-        self.energy_kwh += terms.energy_kwh.0;
-    }
-}
-
-/// One tenant's (or the network's) comparison.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Comparison {
-    /// Tenant id (absent for the network).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tenant_id: Option<i64>,
-    /// Tenant name (absent for the network).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<String>,
-    /// Jobs compared (run, or booked to run, on both sides).
-    pub jobs: usize,
-    /// Jobs left out: no site could run them under `local-fifo`, or their site
-    /// left the topology.
-    pub excluded: usize,
-    /// What the compared jobs cost and emitted as placed.
-    pub actual: Totals,
-    /// What they would have under `local-fifo`.
-    pub local_fifo: Totals,
-    /// `local_fifo.cost_cny − actual.cost_cny` (positive: money saved).
-    pub saved_cny: f64,
-    /// `local_fifo.carbon_kg − actual.carbon_kg` (positive: emissions avoided).
-    pub saved_kg: f64,
-}
-
-impl Comparison {
-    fn close(&mut self) {
-        self.saved_cny = self.local_fifo.cost_cny - self.actual.cost_cny;
-        self.saved_kg = self.local_fifo.carbon_kg - self.actual.carbon_kg;
-    }
-}
-
-/// `GET /v1/savings`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SavingsDoc {
-    /// Window start (jobs submitted since), unix seconds.
-    pub from: i64,
-    /// Window end (when computed), unix seconds.
-    pub to: i64,
-    /// How the comparison is made.
-    pub label: String,
-    /// The whole network (operators and admins only; null for a tenant).
-    pub network: Option<Comparison>,
-    /// Per tenant (a tenant sees only its own row), by tenant id.
-    pub tenants: Vec<Comparison>,
-}
-
-/// Query of `GET /v1/savings`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SavingsQuery {
-    /// Jobs submitted in the last this many days (1..=90, default 7), network time.
-    pub days: Option<u32>,
+/// Fills in what a comparison saved.
+fn close(comparison: &mut Comparison) {
+    comparison.saved_cny = comparison.local_fifo.cost_cny - comparison.actual.cost_cny;
+    comparison.saved_kg = comparison.local_fifo.carbon_kg - comparison.actual.carbon_kg;
 }
 
 /// The last answer per window length.
@@ -182,8 +116,8 @@ pub fn compare(
             (Some(actual), JobResult::Done { terms, .. }) => {
                 for c in [&mut *row, &mut network] {
                     c.jobs += 1;
-                    c.actual.add(actual);
-                    c.local_fifo.add(terms);
+                    add(&mut c.actual, actual);
+                    add(&mut c.local_fifo, terms);
                 }
             }
             _ => {
@@ -192,11 +126,11 @@ pub fn compare(
             }
         }
     }
-    network.close();
+    close(&mut network);
     let tenants = tenants
         .into_values()
         .map(|mut c| {
-            c.close();
+            close(&mut c);
             c
         })
         .collect();
@@ -247,26 +181,18 @@ fn visible(doc: &SavingsDoc, principal: &Principal) -> SavingsDoc {
     }
 }
 
-#[utoipa::path(get, path = "/v1/savings", tag = "network",
-    params(("days" = Option<u32>, Query, description = "jobs submitted in the last DAYS days (1..=90, default 7)")),
-    responses((status = 200, body = SavingsDoc), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+#[utoipa::path(get, path = "/v1/savings", operation_id = "savings", tag = "network", params(SavingsQuery),
+    responses((status = 200, description = "cost and carbon of the placed jobs against local-fifo, per tenant (a tenant sees its own) and for the network", body = SavingsDoc),
+        (status = 422, description = "`days` is out of range", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn savings<S: Store>(
     State(app): Shared<S>,
-    headers: HeaderMap,
-    query: Result<axum::extract::Query<SavingsQuery>, axum::extract::rejection::QueryRejection>,
+    Caller(principal): Caller,
+    Query(query): Query<SavingsQuery>,
 ) -> Result<Json<SavingsDoc>, ApiError> {
-    let principal = authenticate(&app, &headers).await?;
-    let axum::extract::Query(query) = query.map_err(|e| ApiError::BadRequest {
-        message: e.body_text(),
-        field: None,
-    })?;
     let days = query.days.unwrap_or(7);
     if !(1..=90).contains(&days) {
-        return Err(ApiError::Invalid {
-            message: "days must be 1..=90".into(),
-            field: "days".into(),
-        });
+        return Err(ApiError::invalid("days", "days must be 1..=90"));
     }
     let cached = app
         .savings

@@ -7,7 +7,7 @@
 //! day it started, UTC); the topology's series give prices and carbon, and the
 //! forecast the core sees is the series itself (a forecast service is future work).
 
-use crate::submission::{DurationValue, JobSubmission};
+use suanwang_api::{Decision, DurationValue, JobSubmission, PendingReason, WaitCode};
 use std::sync::Arc;
 use std::time::Duration;
 use suanwang_model::{
@@ -313,16 +313,15 @@ impl Scheduler {
             if !restartable {
                 continue;
             }
-            let body = serde_json::json!({
-                "outcome": "requeued",
-                "reason": format!(
+            let body = decision_body(&Decision::Requeued {
+                reason: format!(
                     "lost at site {} (lease {} expired); restartable, so placed again",
                     job.site.as_deref().unwrap_or("?"),
                     job.lease_token
                 ),
             });
             if store
-                .requeue(job.id, JobState::Lost, &body.to_string(), now_unix)
+                .requeue(job.id, JobState::Lost, &body, now_unix)
                 .await?
             {
                 report.requeued += 1;
@@ -380,12 +379,11 @@ impl Scheduler {
                 let Some(why) = why_down(site) else {
                     continue;
                 };
-                let body = serde_json::json!({
-                    "outcome": "requeued",
-                    "reason": format!("site {site} {why}; placed again"),
+                let body = decision_body(&Decision::Requeued {
+                    reason: format!("site {site} {why}; placed again"),
                 });
                 if store
-                    .requeue(record.id, JobState::Placed, &body.to_string(), now_unix)
+                    .requeue(record.id, JobState::Placed, &body, now_unix)
                     .await?
                 {
                     self.unbook(record.id);
@@ -441,12 +439,11 @@ impl Scheduler {
             }
         }
         for (id, e) in overrun {
-            let body = serde_json::json!({
-                "outcome": "requeued",
-                "reason": format!("its slot is taken by jobs that started late ({e:?}); placed again"),
+            let body = decision_body(&Decision::Requeued {
+                reason: format!("its slot is taken by jobs that started late ({e:?}); placed again"),
             });
             if store
-                .requeue(id, JobState::Placed, &body.to_string(), now_unix)
+                .requeue(id, JobState::Placed, &body, now_unix)
                 .await?
             {
                 self.unbook(id);
@@ -492,18 +489,25 @@ impl Scheduler {
             decisions
                 .into_iter()
                 .map(|d| {
-                    let body = match &d.outcome {
-                        Outcome::Placed(p) => serde_json::json!({
-                            "outcome": "placed",
-                            "policy": policy.kind.name(),
-                            "weights": policy.weights,
-                            "explanation": suanwang_sim::report::explain(&world, job_ids[d.index] as usize, policy.kind.name(), p),
-                        }),
-                        Outcome::Pending(wait) => serde_json::json!({"outcome": "pending", "reason": wait}),
-                        Outcome::Rejected(reason) => {
-                            serde_json::json!({"outcome": "rejected", "reason": reason.to_string()})
-                        }
+                    let decision = match &d.outcome {
+                        Outcome::Placed(p) => Decision::Placed {
+                            policy: policy.kind.name().to_string(),
+                            weights: policy.weights,
+                            explanation: suanwang_sim::report::explain(&world, job_ids[d.index] as usize, policy.kind.name(), p),
+                        },
+                        Outcome::Pending(wait) => Decision::Pending {
+                            reason: PendingReason {
+                                reason: match wait {
+                                    suanwang_sched::Wait::NoCapacityInHorizon => WaitCode::NoCapacityInHorizon,
+                                    suanwang_sched::Wait::SitesUnavailable => WaitCode::SitesUnavailable,
+                                },
+                            },
+                        },
+                        Outcome::Rejected(reason) => Decision::Rejected {
+                            reason: reason.to_string(),
+                        },
                     };
+                    let body = decision_body(&decision);
                     (d, body)
                 })
                 .collect::<Vec<_>>()
@@ -534,7 +538,7 @@ impl Scheduler {
                         started_at: None,
                         state: JobState::Placed,
                     };
-                    batch.push((id, change, body.to_string(), Some(booking)));
+                    batch.push((id, change, body.clone(), Some(booking)));
                 }
                 Outcome::Rejected(_) => {
                     let change = Transition {
@@ -544,13 +548,13 @@ impl Scheduler {
                         start_at: None,
                         exit_code: None,
                     };
-                    batch.push((id, change, body.to_string(), None));
+                    batch.push((id, change, body.clone(), None));
                 }
                 Outcome::Pending(_) => {
                     // Record why it waits once, not on every pass.
                     if store.decisions(id).await?.is_empty() {
                         store
-                            .record_decision(id, &body.to_string(), now_unix)
+                            .record_decision(id, &body, now_unix)
                             .await?;
                         self.note(id);
                     }
@@ -715,6 +719,12 @@ pub(crate) fn request(
     world.request(&job)
 }
 
+/// A decision as stored (JSON), as `GET /v1/jobs/{id}/explain` shows it.
+fn decision_body(decision: &Decision) -> String {
+    // Plain structs of strings and numbers: serialising them cannot fail.
+    serde_json::to_string(decision).expect("a decision serialises")
+}
+
 async fn reject<S: Store>(
     store: &S,
     id: i64,
@@ -729,8 +739,10 @@ async fn reject<S: Store>(
         exit_code: None,
     };
     if store.transition(id, &change, now).await.is_ok() {
-        let body = serde_json::json!({"outcome": "rejected", "reason": reason});
-        store.record_decision(id, &body.to_string(), now).await?;
+        let body = decision_body(&Decision::Rejected {
+            reason: reason.to_string(),
+        });
+        store.record_decision(id, &body, now).await?;
     }
     Ok(())
 }

@@ -247,10 +247,11 @@ async fn an_agent_registers_leases_runs_and_reports() {
         (StatusCode::CONFLICT, Some("stale_lease")),
         "not its lease"
     );
+    // An agent reports Running, Succeeded or Failed: the document's enum.
     let (status, body) = net.post(&path, &net.operator, report(1, "Cancelled")).await;
     assert_eq!(
         (status, body["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("/state"))
+        (StatusCode::BAD_REQUEST, Some("/state"))
     );
     let (status, running) = net.post(&path, &net.operator, report(1, "Running")).await;
     assert_eq!(

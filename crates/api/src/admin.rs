@@ -1,0 +1,87 @@
+//! Tenants and API tokens (admins only).
+
+use serde::{Deserialize, Serialize};
+use suanwang_model::Role;
+
+/// A tenant.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TenantDoc {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+}
+
+/// Body of a new tenant.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// 1 to 64 characters: letters, digits, `-`, `_`, `.`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
+    pub name: String,
+}
+
+/// Body of a new token: its role, and for a tenant's token, the tenant it acts
+/// for (created if new).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+// Admin and operator are empty struct variants, not unit ones: serde lets a unit
+// variant of an internally tagged enum ignore fields, so `{"role": "admin",
+// "tenant": "x"}` would pass.
+#[serde(tag = "role", rename_all = "lowercase", deny_unknown_fields)]
+pub enum NewToken {
+    /// Everything, including tenants and tokens.
+    Admin {},
+    /// Sites, links, agents and every job.
+    Operator {},
+    /// One tenant's own jobs.
+    Tenant {
+        /// The tenant's name (1 to 64 letters, digits, `-`, `_`, `.`).
+        #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
+        tenant: String,
+    },
+}
+
+impl NewToken {
+    /// Its role.
+    pub fn role(&self) -> Role {
+        match self {
+            NewToken::Admin {} => Role::Admin,
+            NewToken::Operator {} => Role::Operator,
+            NewToken::Tenant { .. } => Role::Tenant,
+        }
+    }
+
+    /// The tenant it acts for.
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            NewToken::Tenant { tenant } => Some(tenant),
+            _ => None,
+        }
+    }
+}
+
+/// A token just issued: the only time it is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IssuedToken {
+    /// The token. Store it now: only its digest is kept.
+    pub token: String,
+    /// Its id (the first 16 hex digits of its digest), to list or revoke it.
+    pub id: String,
+    /// Role.
+    pub role: Role,
+    /// Tenant, for the tenant role.
+    pub tenant: Option<String>,
+}
+
+/// A stored token, as an admin sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenDoc {
+    /// The first 16 hex digits of its digest.
+    pub id: String,
+    /// Role.
+    pub role: Role,
+    /// Tenant id, for the tenant role.
+    pub tenant_id: Option<i64>,
+    /// Unix seconds.
+    pub created_at: i64,
+}

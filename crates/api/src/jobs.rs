@@ -1,0 +1,376 @@
+//! Jobs: what a tenant submits, how a job is shown, listed and explained.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+use suanwang_model::{Explanation, JobState, Weights};
+
+/// Most units of one class a job may ask for.
+pub const MAX_UNITS: u32 = 100_000;
+/// Most nodes a job may span.
+pub const MAX_GANG: u32 = 10_000;
+/// Largest input data, GiB.
+pub const MAX_DATA_GIB: f64 = 1e7;
+/// Largest page of `GET /v1/jobs`.
+pub const MAX_PAGE: u32 = 1000;
+
+/// A duration: whole seconds, or text such as `90s`, `15m`, `2h`, `1d`, `1h30m`.
+/// Stored and shown as seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DurationValue {
+    /// Seconds.
+    Seconds(i64),
+    /// Text: a number and a unit (`s`, `m`, `h`, `d`), several in descending order.
+    Text(String),
+}
+
+/// What a duration's text looks like (whether its value is acceptable, e.g.
+/// positive and within a limit, is for the field that takes it).
+pub const DURATION_PATTERN: &str = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
+
+impl utoipa::__dev::ComposeSchema for DurationValue {
+    fn compose(
+        _: Vec<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
+    ) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Int64,
+                    )))
+                    .description(Some("seconds")),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(DURATION_PATTERN))
+                    .description(Some(
+                        "a number and a unit (s, m, h, d), several in descending order: 90s, 15m, 2h, 1d, 1h30m",
+                    )),
+            )
+            .description(Some("a duration: seconds, or text such as 90s, 15m, 2h, 1d, 1h30m"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DurationValue {}
+
+impl DurationValue {
+    /// The seconds, when already normalised (as the server stores and shows it).
+    pub fn seconds(&self) -> Option<i64> {
+        match self {
+            DurationValue::Seconds(s) => Some(*s),
+            DurationValue::Text(_) => None,
+        }
+    }
+}
+
+/// `count` units of a resource class, held for the whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DemandIn {
+    /// Class name: `cpu`, `mem_gib`, or an accelerator model (`a800`, `h800`,
+    /// `h20`, `l40s`, `rtx4090`, `ascend910b`); common spellings are accepted and
+    /// stored in this canonical form.
+    pub class: String,
+    /// Units.
+    #[schema(minimum = 1, maximum = 100_000)]
+    pub count: i64,
+}
+
+/// Input data the job reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataIn {
+    /// Size, GiB.
+    #[schema(minimum = 0, maximum = 10_000_000)]
+    pub size_gib: f64,
+    /// The site or region where it lives.
+    pub location: String,
+}
+
+/// A bound on the round trip between the job and a region's users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyIn {
+    /// Region (or site) of the users.
+    pub region: String,
+    /// Round-trip bound, ms.
+    #[schema(exclusive_minimum = 0)]
+    pub max_ms: f64,
+}
+
+/// A job submission (`POST /v1/jobs`). A job's `spec` is this, normalised:
+/// durations in seconds and class names in their canonical form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobSubmission {
+    /// Resources held for the whole run (at least one).
+    #[schema(min_items = 1)]
+    pub demand: Vec<DemandIn>,
+    /// Nodes the job spans.
+    #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 10_000, default = 1)]
+    pub gang: u32,
+    /// Run time (at most 90 days).
+    pub duration: DurationValue,
+    /// Deadline, from submission; no sooner than the run can end.
+    #[serde(default)]
+    pub deadline: Option<DurationValue>,
+    /// Where it is submitted from (a region or site): its home for the baseline.
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// Input data.
+    #[serde(default)]
+    pub data: Option<DataIn>,
+    /// Latency bound to a region.
+    #[serde(default)]
+    pub latency_target: Option<LatencyIn>,
+    /// Jurisdictions it may run in (any when empty), e.g. `cn-mainland`.
+    #[serde(default)]
+    pub residency: Vec<String>,
+    /// Priority: higher goes first within a scheduler pass.
+    #[serde(default)]
+    pub priority: i32,
+    /// Whether the start may be delayed for cheaper or greener power.
+    #[serde(default = "yes")]
+    #[schema(default = true)]
+    pub delayable: bool,
+    /// Run only at this site.
+    #[serde(default)]
+    pub site: Option<String>,
+    /// Command to run (program and arguments).
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Environment variables for the command (names non-empty, without `=` or NUL).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory at the site (the agent's default when absent).
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// May it be started again from the beginning when its site is lost mid-run?
+    /// If not, a lost run stays Lost.
+    #[serde(default = "yes")]
+    #[schema(default = true)]
+    pub restartable: bool,
+}
+
+impl JobSubmission {
+    /// A job holding `demand` for `duration`, with every other field at its
+    /// default.
+    pub fn new(demand: Vec<DemandIn>, duration: DurationValue) -> JobSubmission {
+        JobSubmission {
+            demand,
+            gang: one(),
+            duration,
+            deadline: None,
+            origin: None,
+            data: None,
+            latency_target: None,
+            residency: Vec::new(),
+            priority: 0,
+            delayable: yes(),
+            site: None,
+            command: Vec::new(),
+            env: BTreeMap::new(),
+            workdir: None,
+            restartable: yes(),
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobDoc {
+    /// Id.
+    pub id: i64,
+    /// Owning tenant's id.
+    pub tenant_id: i64,
+    /// State.
+    pub state: JobState,
+    /// Site, once placed.
+    pub site: Option<String>,
+    /// Planned (or actual) start, unix seconds, once placed.
+    pub start_at: Option<i64>,
+    /// Exit code, once finished.
+    pub exit_code: Option<i32>,
+    /// The job as submitted, normalised. Sent as stored (not parsed and written
+    /// again); [`JobDoc::submission`] reads it.
+    #[schema(value_type = JobSubmission)]
+    pub spec: Box<RawValue>,
+    /// Idempotency key given at submission.
+    pub idempotency_key: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// How many times it was handed to an agent: the current lease's fencing token.
+    pub attempt: i64,
+    /// The agent holding (or that last held) it.
+    pub agent: Option<String>,
+    /// When its lease ends unless renewed, unix seconds.
+    pub lease_expires_at: Option<i64>,
+    /// When it started running, unix seconds.
+    pub started_at: Option<i64>,
+    /// When it ended, unix seconds.
+    pub finished_at: Option<i64>,
+}
+
+impl JobDoc {
+    /// The job's specification.
+    pub fn submission(&self) -> Result<JobSubmission, serde_json::Error> {
+        serde_json::from_str(self.spec.get())
+    }
+}
+
+/// Which end of the list a page of jobs starts from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Oldest first (by id); pages go on with `after`.
+    #[default]
+    Asc,
+    /// Newest first; pages go on with `before`.
+    Desc,
+}
+
+/// Query of `GET /v1/jobs`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JobQuery {
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs at this site.
+    pub site: Option<String>,
+    /// Only this tenant's jobs (operators and admins; a tenant sees its own only).
+    pub tenant_id: Option<i64>,
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    pub order: Option<Order>,
+    /// Cursor of an oldest-first page: the `next` of the previous page.
+    pub after: Option<i64>,
+    /// Cursor of a newest-first page: the `next` of the previous page.
+    pub before: Option<i64>,
+    /// Page size (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// A page of jobs.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobPage {
+    /// Jobs, in the order asked.
+    pub jobs: Vec<JobDoc>,
+    /// Cursor of the next page, if there may be one.
+    pub next: Option<i64>,
+}
+
+/// The tail of a job's output.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Logs {
+    /// Job id.
+    pub job: i64,
+    /// The last (up to 64 KiB) of its stdout and stderr, as its agent last sent
+    /// it; empty when nothing came yet.
+    pub tail: String,
+    /// When it came, unix seconds.
+    pub updated_at: Option<i64>,
+    /// Whether the job has ended (no more output will come).
+    pub complete: bool,
+}
+
+/// Why a job waits, as a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitCode {
+    /// The scheduler has not weighed it yet.
+    NotConsidered,
+    /// Every allowed site is full over the whole planning horizon.
+    NoCapacityInHorizon,
+    /// The job's sites are all drained or unreachable.
+    SitesUnavailable,
+}
+
+/// Why a job waits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PendingReason {
+    /// The reason's code.
+    pub reason: WaitCode,
+}
+
+/// One thing that happened to a job: a scheduler decision or an agent's note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Decision {
+    /// Placed on a site and a start time.
+    Placed {
+        /// The policy that placed it.
+        policy: String,
+        /// The objective's weights.
+        weights: Weights,
+        /// The candidates weighed, with their score terms.
+        explanation: Explanation,
+    },
+    /// Still waiting.
+    Pending {
+        /// Why.
+        reason: PendingReason,
+    },
+    /// Refused for good.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// Its lease was not renewed: its site stopped answering.
+    Lost {
+        /// What happened.
+        reason: String,
+    },
+    /// Sent back to be placed again.
+    Requeued {
+        /// Why.
+        reason: String,
+    },
+    /// An agent's message about the job.
+    Report {
+        /// The state it reported.
+        state: JobState,
+        /// Its site.
+        site: String,
+        /// The agent.
+        agent: String,
+        /// What it said.
+        message: String,
+    },
+}
+
+/// A decision with its time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DecisionDoc {
+    /// When, unix seconds.
+    pub at: i64,
+    /// What.
+    #[serde(flatten)]
+    pub decision: Decision,
+}
+
+/// Why a job is where it is (`GET /v1/jobs/{id}/explain`).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobExplanation {
+    /// The job.
+    pub job: JobDoc,
+    /// The scheduler's decisions and the agents' notes, oldest first; a job the
+    /// scheduler has not weighed yet has one `pending` entry, `not-considered`.
+    pub decisions: Vec<DecisionDoc>,
+}

@@ -1,0 +1,261 @@
+//! The tenants' routes: submit a job (with an idempotency key), get, list,
+//! cancel, its output and why it is where it is. A tenant sees and touches only
+//! its own jobs: another tenant's job is a 404, like a job that is not there.
+
+use crate::error::ApiError;
+use crate::extract::{Body, Caller, Path, Query, Tenant};
+use crate::{App, Shared};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use suanwang_api::jobs::MAX_PAGE;
+use suanwang_api::{
+    DecisionDoc, Decision, JobDoc, JobExplanation, JobPage, JobQuery, JobSubmission, Logs, Order,
+    PendingReason, WaitCode,
+};
+use suanwang_store::{JobFilter, JobRecord, JobState, Store, Transition};
+
+/// The API's document of a stored job. Its spec is sent as stored, not parsed
+/// and written again.
+pub(crate) fn job_doc(record: JobRecord) -> Result<JobDoc, ApiError> {
+    let spec = serde_json::value::RawValue::from_string(record.spec).map_err(|e| {
+        ApiError::Internal(format!("stored spec of job {} is not JSON: {e}", record.id))
+    })?;
+    Ok(JobDoc {
+        id: record.id,
+        tenant_id: record.tenant_id,
+        state: record.state,
+        site: record.site,
+        start_at: record.start_at,
+        exit_code: record.exit_code,
+        spec,
+        idempotency_key: record.idempotency_key,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        attempt: record.lease_token,
+        agent: record.lease_agent,
+        lease_expires_at: record.lease_expires_at,
+        started_at: record.started_at,
+        finished_at: record.finished_at,
+    })
+}
+
+/// The job `id` if `caller` may see it.
+async fn visible_job<S: Store>(app: &App<S>, caller: &Caller, id: i64) -> Result<JobRecord, ApiError> {
+    match app.store.job(id).await {
+        Ok(record) if caller.0.may_see(record.tenant_id) => Ok(record),
+        Ok(_) | Err(suanwang_store::StoreError::NotFound { .. }) => {
+            Err(ApiError::NotFound(format!("job {id} not found")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The `Idempotency-Key` header, if given: 1 to 200 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic()));
+    key.map(|k| Some(k.to_string()))
+        .ok_or_else(|| ApiError::BadRequest {
+            message: "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+            field: Some("Idempotency-Key".into()),
+        })
+}
+
+#[utoipa::path(post, path = "/v1/jobs", operation_id = "submit_job", tag = "jobs", request_body = JobSubmission,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$",
+        description = "a key of the caller's choice: a retried submission with the same key returns the job the first one created (200) instead of creating another")),
+    responses(
+        (status = 201, description = "the job was created", body = JobDoc),
+        (status = 200, description = "a job with this idempotency key exists already: it is returned", body = JobDoc),
+        (status = 403, description = "only a tenant token may submit", body = suanwang_api::ErrorBody),
+        (status = 422, description = "a value is not acceptable; `field` is its JSON pointer", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn submit<S: Store>(
+    State(app): Shared<S>,
+    Tenant(tenant_id): Tenant,
+    headers: HeaderMap,
+    Body(submission): Body<JobSubmission>,
+) -> Result<impl IntoResponse, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let submission = crate::submission::check_submission(submission, &app.topology())?;
+    let spec = serde_json::to_string(&submission).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let job = suanwang_store::NewJob {
+        tenant_id,
+        idempotency_key: key,
+        spec,
+    };
+    let (record, created) = app.commit.submit(job).await?;
+    if created {
+        app.wakeup.poke();
+        app.live.note_record(&record);
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(job_doc(record)?)))
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}", operation_id = "get_job", tag = "jobs", params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "the job", body = JobDoc),
+        (status = 404, description = "no such job, or not the caller's", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn job<S: Store>(
+    State(app): Shared<S>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<JobDoc>, ApiError> {
+    let record = visible_job(&app, &caller, id).await?;
+    Ok(Json(job_doc(record)?))
+}
+
+#[utoipa::path(get, path = "/v1/jobs", operation_id = "list_jobs", tag = "jobs", params(JobQuery),
+    responses((status = 200, description = "a page of jobs", body = JobPage),
+        (status = 422, description = "a parameter is out of range, or the cursor does not fit the order; `field` names it", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list<S: Store>(
+    State(app): Shared<S>,
+    Caller(caller): Caller,
+    Query(query): Query<JobQuery>,
+) -> Result<Json<JobPage>, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid("limit", format!("limit must be 1..={MAX_PAGE}")));
+    }
+    let tenant_id = match caller.role {
+        suanwang_store::Role::Tenant => caller.tenant_id,
+        _ => query.tenant_id,
+    };
+    let newest_first = query.order.unwrap_or_default() == Order::Desc;
+    match (newest_first, query.after, query.before) {
+        (true, Some(_), _) => {
+            return Err(ApiError::invalid(
+                "after",
+                "a newest-first (order=desc) page takes `before`",
+            ));
+        }
+        (false, _, Some(_)) => {
+            return Err(ApiError::invalid(
+                "before",
+                "an oldest-first page takes `after` (or give order=desc)",
+            ));
+        }
+        _ => {}
+    }
+    let filter = JobFilter {
+        state: query.state,
+        site: query.site,
+        tenant_id,
+        after_id: query.after,
+        before_id: query.before,
+        newest_first,
+        limit,
+        ..Default::default()
+    };
+    let records = app.store.list_jobs(&filter).await?;
+    let next = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.id))
+        .flatten();
+    let jobs = records
+        .into_iter()
+        .map(job_doc)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(JobPage { jobs, next }))
+}
+
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", operation_id = "cancel_job", tag = "jobs", params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "the job, cancelled", body = JobDoc),
+        (status = 404, description = "no such job, or not the caller's", body = suanwang_api::ErrorBody),
+        (status = 409, description = "the job has ended already", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn cancel<S: Store>(
+    State(app): Shared<S>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<JobDoc>, ApiError> {
+    let record = visible_job(&app, &caller, id).await?;
+    if record.state.is_terminal() {
+        return Err(ApiError::Conflict(format!(
+            "job {id} is already {}",
+            record.state
+        )));
+    }
+    let change = Transition {
+        from: record.state,
+        to: JobState::Cancelled,
+        site: None,
+        start_at: None,
+        exit_code: None,
+    };
+    let updated = app.store.transition(id, &change, app.clock.now()).await?;
+    app.changed.mark(id);
+    app.live.note_record(&updated);
+    Ok(Json(job_doc(updated)?))
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}/logs", operation_id = "job_logs", tag = "jobs", params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "the tail of the job's output", body = Logs),
+        (status = 404, description = "no such job, or not the caller's", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn logs<S: Store>(
+    State(app): Shared<S>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Logs>, ApiError> {
+    let record = visible_job(&app, &caller, id).await?;
+    let (tail, updated_at) = match app.store.logs(id).await? {
+        Some((tail, at)) => (tail, Some(at)),
+        None => (String::new(), None),
+    };
+    Ok(Json(Logs {
+        job: id,
+        tail,
+        updated_at,
+        complete: record.state.is_terminal(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}/explain", operation_id = "explain_job", tag = "jobs", params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "the job and every decision about it", body = JobExplanation),
+        (status = 404, description = "no such job, or not the caller's", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn explain<S: Store>(
+    State(app): Shared<S>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<JobExplanation>, ApiError> {
+    let record = visible_job(&app, &caller, id).await?;
+    let mut decisions = app
+        .store
+        .decisions(id)
+        .await?
+        .into_iter()
+        .map(|d| {
+            let decision: Decision = serde_json::from_str(&d.body)
+                .map_err(|e| ApiError::Internal(format!("decision of job {id}: {e}")))?;
+            Ok(DecisionDoc { at: d.at, decision })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    if decisions.is_empty() {
+        decisions.push(DecisionDoc {
+            at: record.created_at,
+            decision: Decision::Pending {
+                reason: PendingReason {
+                    reason: WaitCode::NotConsidered,
+                },
+            },
+        });
+    }
+    Ok(Json(JobExplanation {
+        job: job_doc(record)?,
+        decisions,
+    }))
+}

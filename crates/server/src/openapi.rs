@@ -1,0 +1,198 @@
+//! The OpenAPI 3.1 document of the API (`GET /openapi.json`), generated from the
+//! handlers' annotations and `suanwang-api`'s schemas.
+//!
+//! Each handler's annotation lists what is particular to it: its success
+//! answers and the refusals its own checks make (403, 404, 409, 422). The
+//! refusals every route of a kind can make are added here, by [`CommonErrors`],
+//! from what the route's extractors do ([`crate::extract`]): a route with a token
+//! answers 401 without one and 503 when the database does not answer; a route with
+//! a body answers 400 when it does not decode and 413 when it is too large; a
+//! route with parameters answers 400 when one does not parse. So the document
+//! cannot forget them, and says nothing a route cannot answer.
+
+use axum::Json;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "an API token (`sw_…`) issued by `suanwang admin token` or `POST /v1/tokens`",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Adds the refusals that follow from a route's extractors (see the module's
+/// documentation).
+struct CommonErrors;
+
+fn add_error(operation: &mut Operation, status: &str, description: &str) {
+    let body = ContentBuilder::new()
+        .schema(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody"))))
+        .build();
+    operation
+        .responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| {
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", body)
+                .build()
+                .into()
+        });
+}
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.security.is_some() {
+                    add_error(
+                        operation,
+                        "401",
+                        "no `Authorization: Bearer` token, or one the server does not know",
+                    );
+                    add_error(
+                        operation,
+                        "503",
+                        "the database does not answer; try again later",
+                    );
+                }
+                if operation.request_body.is_some() {
+                    add_error(
+                        operation,
+                        "400",
+                        "the request does not decode (not JSON, an unknown field, a wrong type, a bad parameter); `field` names what is at fault",
+                    );
+                    add_error(
+                        operation,
+                        "413",
+                        "the body is larger than this route takes",
+                    );
+                }
+                let parameters = operation.parameters.iter().flatten();
+                let parsed = parameters.filter_map(|p| match p {
+                    RefOr::T(p) => Some(&p.parameter_in),
+                    RefOr::Ref(_) => None,
+                });
+                if parsed
+                    .into_iter()
+                    .any(|at| matches!(at, ParameterIn::Query | ParameterIn::Path | ParameterIn::Header))
+                {
+                    add_error(
+                        operation,
+                        "400",
+                        "a parameter does not parse (a wrong type, a value not in its enum, an unknown query parameter); `field` names it",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Links from the answers that create things to the routes that use them (a new
+/// job's id to its routes, a new agent's id to the agent protocol, a new
+/// token's id to its revocation), so that clients and stateful testers can
+/// follow them.
+struct Links;
+
+impl utoipa::Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::link::LinkBuilder;
+        let links: [(&str, &str, &str, &[&str]); 3] = [
+            (
+                "/v1/jobs",
+                "201",
+                "$response.body#/id",
+                &["get_job", "cancel_job", "job_logs", "explain_job"],
+            ),
+            (
+                "/v1/agents",
+                "201",
+                "$response.body#/agent_id",
+                &["heartbeat", "lease", "report"],
+            ),
+            ("/v1/tokens", "201", "$response.body#/id", &["revoke_token"]),
+        ];
+        for (path, status, id, targets) in links {
+            let Some(operation) = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+            else {
+                continue;
+            };
+            let Some(RefOr::T(response)) = operation.responses.responses.get_mut(status) else {
+                continue;
+            };
+            for target in targets {
+                let link = LinkBuilder::new()
+                    .operation_id(*target)
+                    .parameter("id", id)
+                    .build();
+                response.links.insert(target.to_string(), RefOr::T(link));
+            }
+        }
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "suanwang",
+        description = "The control plane of a computing-power network (算网): places each job on a site and a start time, and says why.\n\nErrors have the body `ErrorBody` (`{code, message, field?}`); `field` names the JSON pointer, parameter or header at fault. Times are unix seconds of the network's clock."
+    ),
+    paths(
+        crate::jobs::submit, crate::jobs::list, crate::jobs::job, crate::jobs::cancel, crate::jobs::logs, crate::jobs::explain,
+        crate::overview::overview_route, crate::overview::flows_route, crate::live::events, crate::savings::savings,
+        crate::sites::regions, crate::sites::sites, crate::sites::site, crate::sites::put_site, crate::sites::telemetry,
+        crate::sites::series, crate::sites::drain, crate::sites::undrain, crate::sites::links, crate::sites::put_link,
+        crate::tenants::tenants, crate::tenants::create_tenant, crate::tenants::tokens, crate::tenants::create_token,
+        crate::tenants::revoke_token,
+        crate::agent::register, crate::agent::heartbeat, crate::agent::lease, crate::agent::report, crate::agent::list,
+        crate::health::healthz, crate::health::readyz, crate::health::metrics, document,
+    ),
+    components(schemas(suanwang_api::ErrorBody, suanwang_api::ServerEvent, suanwang_api::JobsEvent, suanwang_api::Resync, suanwang_api::Order)),
+    modifiers(&BearerAuth, &CommonErrors, &Links),
+    tags(
+        (name = "jobs", description = "Submit jobs, follow them and ask why they went where they went (tenants see their own)."),
+        (name = "network", description = "The network now: use, power, carbon and price per site, flows, savings, live events."),
+        (name = "sites", description = "Sites, regions and links; operators edit and drain them."),
+        (name = "admin", description = "Tenants and API tokens (admins)."),
+        (name = "agents", description = "The site agents' protocol: register, heartbeat, lease work, report (operators' tokens)."),
+        (name = "ops", description = "Health, readiness, metrics and this document; no token needed."),
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
+}
+
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "ops",
+    responses((status = 200, description = "this document (OpenAPI 3.1)", body = Object)))]
+pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}

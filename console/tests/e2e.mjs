@@ -344,6 +344,11 @@ try {
   await page.fill('#duration', 'soon');
   await page.click('#submit-job');
   await page.waitForFunction(() => (document.querySelector('[data-error-for="/duration"]')?.textContent ?? '').length > 0);
+  check((await page.getAttribute('#duration', 'aria-invalid')) === 'true', 'the refused field is marked invalid');
+  check(
+    (await page.getAttribute('#duration', 'aria-describedby')).split(' ').includes(await page.getAttribute('[data-error-for="/duration"]', 'id')),
+    'the refused field is described by its error',
+  );
   await shot('submit-refused');
   // (The form is drawn again in the other language: the same refusal there.)
   await auditBoth('submit-refused', async () => {

@@ -13,7 +13,7 @@ import { CanvasRenderer } from 'echarts/renderers';
 import networkMap from 'virtual:network-map';
 import { get, type Flow, type Flows, type LinkDoc, type Overview, type RegionDoc, type SiteDoc, type SiteNow } from '../api';
 import { subscribe, whileDown } from '../live';
-import { classes, failure, h, loading, units } from '../dom';
+import { classes, describeChart, failure, h, loading, units } from '../dom';
 import { lang, t } from '../i18n';
 import { onAuthError, type Page } from '../session';
 
@@ -75,6 +75,9 @@ export const mapPage: Page = (root) => {
     ),
   );
   root.append(
+    // The map fills the page: its heading is for screen readers (the header's
+    // navigation shows where one is).
+    h('h1', { class: 'sr-only' }, t('nav.map')),
     h(
       'div',
       { class: 'map-page' },
@@ -205,6 +208,7 @@ export const mapPage: Page = (root) => {
       ...dataLines.filter((f) => animated.has(f)).map((f) => ({ ...line(f, 'data'), lineStyle: style('data', dataStep(f)) })),
     ]);
     chartBox.setAttribute('data-rendered-flows', String(jobLines.length + dataLines.length));
+    describeChart(chartBox, t('map.alt', sites.length, t(metric === 'carbon' ? 'map.carbon' : 'map.green')));
     const now = new Map(overview.sites.map((s) => [s.site, s]));
     const maxCapacity = Math.max(1, ...sites.map((s) => units(now.get(s.id)?.capacity)));
     const value = (s: SiteNow | undefined) =>

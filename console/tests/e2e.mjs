@@ -87,7 +87,8 @@ page.on('request', (r) => {
   if (!r.url().startsWith(origin) && !r.url().startsWith('data:')) foreign.push(r.url());
 });
 /** A screenshot of the page as it is; the page must fit the window's width
- * (1280 px: nothing may scroll sideways but a table inside its own box). */
+ * (1280 px, or 320 px for the narrow pass: nothing may scroll sideways but a
+ * table inside its own box). */
 const shot = async (name) => {
   await page.screenshot({ path: join(shots, `${name}.png`) });
   if (name === 'failure') return;
@@ -320,11 +321,33 @@ try {
   await shot('savings');
   await auditBoth('savings', () => page.waitForSelector('#savings-chart canvas'));
 
+  // A narrow window: 320 px, a 1280 px screen zoomed to 400% (WCAG 1.4.10). Every
+  // page reflows to one column and scrolls sideways only inside a table's own box
+  // (which then takes focus, so that the keyboard scrolls it too).
+  await page.setViewportSize({ width: 320, height: 800 });
+  const narrow = [
+    ['map', () => page.waitForFunction((n) => (document.querySelector('#map')?.getAttribute('data-rendered-sites') ?? '').split(',').filter(Boolean).length === n, sites.length, { timeout: 15000 })],
+    ['sites', () => page.waitForSelector('#sites-table tbody tr')],
+    ['jobs', () => page.waitForSelector('#jobs-table tbody tr', { timeout: 15000 })],
+    [`job/${placed.id}`, () => page.waitForSelector('#explanation .terms-chart canvas')],
+    ['site/hami', () => page.waitForSelector('#site-series canvas')],
+    ['savings', () => page.waitForSelector('#savings-chart canvas')],
+    ['submit', () => page.waitForSelector('#submit-form')],
+  ];
+  for (const [route, ready] of narrow) {
+    const name = `${route.split('/')[0]}-320px`;
+    await page.goto(`${url}/#/${route}`);
+    await ready();
+    await shot(name);
+    await auditBoth(name, ready);
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+
   // A page that could not load its data shows why, with a retry button.
   await page.route('**/v1/savings**', (route) =>
     route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'unavailable', message: 'the store is not answering' }) }),
   );
-  await page.reload();
+  await page.goto(`${url}/#/savings`);
   await auditBoth('load-failed', () => page.waitForSelector('[data-state=error]'));
   await page.unroute('**/v1/savings**');
 

@@ -105,6 +105,9 @@ function render(): void {
     return;
   }
   if (route !== 'login') connect();
+  // A control that draws the page again (the language button, a filter) keeps
+  // the keyboard's focus: it is found again by its id in the new page.
+  const focused = document.activeElement?.id;
   const main = h('main', { 'data-page': route || 'map' });
   app.replaceChildren(header(route || 'map'), main);
   document.title = `${t('app.title')} · ${route || 'map'}`;
@@ -124,6 +127,7 @@ function render(): void {
     return;
   }
   stop = page(main, params, arg);
+  if (focused) document.getElementById(focused)?.focus();
 }
 
 setLang(lang());

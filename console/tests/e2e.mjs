@@ -252,6 +252,13 @@ try {
   const firstPage = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-job'))));
   check(firstPage.length > 0, 'jobs table has rows');
   await shot('jobs');
+  // The state filter redraws the page; the keyboard stays on it (arrow keys
+  // change a closed select's value one step at a time).
+  await page.focus('#state-filter');
+  await page.keyboard.press('ArrowDown');
+  await page.waitForFunction(() => location.hash.includes('state='));
+  check((await page.evaluate(() => document.activeElement?.id)) === 'state-filter', 'the state filter keeps the focus as the page redraws');
+  await page.goto(`${url}/#/jobs`);
   await auditBoth('jobs', () => page.waitForSelector('#jobs-table tbody tr', { timeout: 15000 }));
   if (await page.isEnabled('#next')) {
     // Newest first: page 2 continues below the oldest row page 1 shows (new

@@ -18,10 +18,13 @@
 // refused field, a job that waits, one that is not found, a failed load) is
 // checked with axe-core, in English and in 中文, once it has rendered its data:
 // the WCAG 2.0 and 2.1 A and AA rules, and two best-practice rules the console
-// keeps too (one h1 per page; no empty table header). Every violation is
-// collected and printed (page, language, rule, impact, the elements' selectors);
-// any makes the test fail, after the other checks have run. axe's script comes
-// from console/node_modules and is evaluated in the page (no request).
+// keeps too (one h1 per page; no empty table header). Then again in a 320 px
+// window (WCAG 1.4.10: a 1280 px screen zoomed to 400%), where the page must
+// not scroll sideways either. Every violation is collected and printed (page,
+// language, rule, impact, the elements' selectors and why); any makes the test
+// fail, after the other checks have run. axe's script comes from
+// console/node_modules and is evaluated in the page (no request). The pages
+// audited are listed in the JSON line ("audited": "PAGE LANG").
 
 import { chromium } from 'playwright-core';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';

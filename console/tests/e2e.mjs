@@ -258,8 +258,9 @@ try {
   // The state filter redraws the page; the keyboard stays on it (arrow keys
   // change a closed select's value one step at a time).
   await page.focus('#state-filter');
+  await page.$eval('#state-filter', (select) => select.setAttribute('data-drawn-before', ''));
   await page.keyboard.press('ArrowDown');
-  await page.waitForFunction(() => location.hash.includes('state='));
+  await page.waitForSelector('#state-filter:not([data-drawn-before])');
   check((await page.evaluate(() => document.activeElement?.id)) === 'state-filter', 'the state filter keeps the focus as the page redraws');
   await page.goto(`${url}/#/jobs`);
   await auditBoth('jobs', () => page.waitForSelector('#jobs-table tbody tr', { timeout: 15000 }));

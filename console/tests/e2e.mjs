@@ -308,6 +308,13 @@ try {
   result.flows_drawn = Number(await page.getAttribute('#map', 'data-rendered-flows'));
   await page.waitForTimeout(500);
   await shot('map-flows');
+  // The moving flows can be paused (WCAG 2.2.2), and started again.
+  check((await page.getAttribute('#map', 'data-moving')) === 'true', 'the busiest flows move');
+  await page.click('#motion');
+  await page.waitForSelector('#map[data-moving=false]');
+  check((await page.getAttribute('#motion', 'aria-pressed')) === 'true', 'the pause button says it is pressed');
+  await page.click('#motion');
+  await page.waitForSelector('#map[data-moving=true]');
 
   // A site's page: use by class, price and carbon over time, what agents report.
   await page.goto(`${url}/#/site/hami`);

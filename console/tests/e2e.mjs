@@ -270,12 +270,17 @@ try {
     const shown = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-job'))));
     check(shown.every((id, i) => i === 0 || id < shown[i - 1]), `page 1 is newest first: ${shown}`);
     await page.click('#next');
+    // The cursor is the oldest row page 1 showed when "Next" was clicked: the
+    // oldest read above, or a newer one if new jobs pushed rows off page 1 since.
+    await page.waitForFunction(() => /[?&]before=\d+/.test(location.hash));
+    const cursor = Number(/[?&]before=(\d+)/.exec(new URL(page.url()).hash)[1]);
+    check(cursor >= shown[shown.length - 1], `page 2 starts below a row page 1 showed (${cursor}, oldest shown ${shown.at(-1)})`);
     await page.waitForFunction(
       (oldest) => Number(document.querySelector('#jobs-table tbody tr')?.getAttribute('data-job')) < oldest,
-      shown[shown.length - 1],
+      cursor,
     );
     const secondPage = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-job'))));
-    check(secondPage[0] < shown[shown.length - 1], `page 2 (${secondPage[0]}…) follows page 1 (…${shown.at(-1)})`);
+    check(secondPage[0] < cursor, `page 2 (${secondPage[0]}…) follows page 1 (…${cursor})`);
     await page.click('#prev');
     await page.waitForFunction((newest) => Number(document.querySelector('#jobs-table tbody tr')?.getAttribute('data-job')) >= newest, shown[0]);
     result.paged = true;

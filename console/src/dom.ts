@@ -40,6 +40,46 @@ export function failure(message: string, retry?: () => void): HTMLElement {
   );
 }
 
+/** Gives a chart's box (ECharts draws on a canvas, which screen readers cannot
+ * read) the role of an image and `text` as its name: what the chart shows and
+ * where its figures are in text. */
+export function describeChart(box: HTMLElement, text: string): void {
+  box.setAttribute('role', 'img');
+  box.setAttribute('aria-label', text);
+}
+
+/** Makes a box that may scroll (a log, a wide table in its own box) reachable
+ * from the keyboard while its content overflows it, so that the overflow can be
+ * scrolled without a mouse: it then takes focus (tabindex 0) and is a region
+ * named by `name` (a heading, or a text). While everything fits, it is a plain
+ * box and no stop on the way through the page. Follows the box's size and its
+ * children's (a narrower window, a table whose cells change). */
+export function scrollRegion<E extends HTMLElement>(box: E, name: HTMLElement | string): E {
+  if (typeof name !== 'string' && !name.id) throw new Error('scrollRegion: a heading that names a region needs an id');
+  const follow = () => {
+    const overflows = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
+    if (overflows === box.hasAttribute('tabindex')) return;
+    if (overflows) {
+      box.setAttribute('tabindex', '0');
+      box.setAttribute('role', 'region');
+      if (typeof name === 'string') box.setAttribute('aria-label', name);
+      else box.setAttribute('aria-labelledby', name.id);
+    } else {
+      for (const attribute of ['tabindex', 'role', 'aria-label', 'aria-labelledby']) box.removeAttribute(attribute);
+    }
+  };
+  const observer = new ResizeObserver(follow);
+  observer.observe(box);
+  for (const child of box.children) observer.observe(child);
+  return box;
+}
+
+/** A table in a box of its own, which a narrow window scrolls sideways (the
+ * page itself never does): a scroll region named by `name`. */
+export function tableBox(table: HTMLTableElement, name: HTMLElement | string): HTMLElement {
+  return scrollRegion(h('div', { class: 'table-wrap' }, table), name);
+}
+
 /** Unix seconds as a local date and time, or an em dash. */
 export function time(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined) return '—';

@@ -32,7 +32,7 @@ function header(route: string): HTMLElement {
   return h(
     'header',
     {},
-    h('span', { class: 'brand' }, '算网 suanwang'),
+    h('span', { class: 'brand' }, h('span', { lang: 'zh-CN' }, '算网'), ' suanwang'),
     h(
       'nav',
       {},
@@ -48,6 +48,8 @@ function header(route: string): HTMLElement {
       'button',
       {
         id: 'lang',
+        // The button names the other language in that language.
+        lang: lang() === 'en' ? 'zh-CN' : 'en',
         onclick: () => {
           setLang(lang() === 'en' ? 'zh' : 'en');
           render();
@@ -76,7 +78,8 @@ let unwatch: (() => void) | undefined;
 
 /** The live stream's state, kept current. */
 function liveBadge(): HTMLElement {
-  const badge = h('span', { id: 'live', class: 'live' });
+  // A status: a screen reader says when the stream drops or comes back.
+  const badge = h('span', { id: 'live', class: 'live', role: 'status' });
   const show = (s: LiveState) => {
     badge.className = `live ${s}`;
     badge.setAttribute('data-live', s);
@@ -102,6 +105,9 @@ function render(): void {
     return;
   }
   if (route !== 'login') connect();
+  // A control that draws the page again (the language button, a filter) keeps
+  // the keyboard's focus: it is found again by its id in the new page.
+  const focused = document.activeElement?.id;
   const main = h('main', { 'data-page': route || 'map' });
   app.replaceChildren(header(route || 'map'), main);
   document.title = `${t('app.title')} · ${route || 'map'}`;
@@ -121,6 +127,7 @@ function render(): void {
     return;
   }
   stop = page(main, params, arg);
+  if (focused) document.getElementById(focused)?.focus();
 }
 
 setLang(lang());

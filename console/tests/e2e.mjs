@@ -13,9 +13,22 @@
 // site says why it waits, then shows its placement live. Writes a PNG per page to
 // SCREENSHOT_DIR and, last on stdout, one JSON line with what it measured.
 // Exits non-zero on the first failed check. CHROMIUM overrides /usr/bin/chromium.
+//
+// Accessibility: every page (and the states that matter: a refused sign-in, a
+// refused field, a job that waits, one that is not found, a failed load) is
+// checked with axe-core, in English and in 中文, once it has rendered its data:
+// the WCAG 2.0 and 2.1 A and AA rules, and two best-practice rules the console
+// keeps too (one h1 per page; no empty table header). Then again in a 320 px
+// window (WCAG 1.4.10: a 1280 px screen zoomed to 400%), where the page must
+// not scroll sideways either. Every violation is collected and printed (page,
+// language, rule, impact, the elements' selectors and why); any makes the test
+// fail, after the other checks have run. axe's script comes from
+// console/node_modules and is evaluated in the page (no request). The pages
+// audited are listed in the JSON line ("audited": "PAGE LANG").
 
 import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -67,7 +80,8 @@ const errors = [];
 page.on('pageerror', (e) => errors.push(String(e)));
 // Refusals the test provokes on purpose (a wrong token, a bad field, another
 // tenant's job) are logged by Chromium as failed loads: those are expected.
-const expected = /Failed to load resource: the server responded with a status of (401|404|422)/;
+// (503: the failed load the test fakes to check the error state.)
+const expected = /Failed to load resource: the server responded with a status of (401|404|422|503)/;
 page.on('console', (m) => m.type() === 'error' && !expected.test(m.text()) && errors.push(m.text()));
 // Nothing may be fetched from anywhere but the server under test.
 const origin = new URL(url).origin;
@@ -76,7 +90,8 @@ page.on('request', (r) => {
   if (!r.url().startsWith(origin) && !r.url().startsWith('data:')) foreign.push(r.url());
 });
 /** A screenshot of the page as it is; the page must fit the window's width
- * (1280 px: nothing may scroll sideways but a table inside its own box). */
+ * (1280 px, or 320 px for the narrow pass: nothing may scroll sideways but a
+ * table inside its own box). */
 const shot = async (name) => {
   await page.screenshot({ path: join(shots, `${name}.png`) });
   if (name === 'failure') return;
@@ -85,15 +100,88 @@ const shot = async (name) => {
 };
 const result = {};
 
+// axe-core, from console/node_modules (never fetched: see `foreign`).
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+/** The rules every page is held to: WCAG 2.0 and 2.1, levels A and AA. */
+const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+/** Best-practice rules (not WCAG success criteria) held to as well. */
+const ALSO = ['page-has-heading-one', 'empty-table-header'];
+/** What axe found, and which page in which language it looked at. */
+const violations = [];
+result.audited = [];
+
+/** Runs axe on the page as it is now, recording each violation under `name` and
+ * the page's language. */
+async function audit(name) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
+  const { lang, found } = await page.evaluate(
+    async ([tags, also]) => {
+      const r = await window.axe.run(document, {
+        runOnly: { type: 'tag', values: tags },
+        rules: Object.fromEntries(also.map((id) => [id, { enabled: true }])),
+        resultTypes: ['violations'],
+      });
+      return {
+        lang: document.documentElement.lang,
+        found: r.violations.map((v) => ({
+          rule: v.id,
+          impact: v.impact,
+          help: v.help,
+          nodes: v.nodes.map((n) => ({ target: n.target.join(' '), why: (n.failureSummary ?? '').split('\n').slice(1).join(' ').trim() })),
+        })),
+      };
+    },
+    [WCAG, ALSO],
+  );
+  result.audited.push(`${name} ${lang}`);
+  for (const v of found) violations.push({ page: name, lang, ...v });
+}
+
+/** Audits the page in its language and in the other one: `ready` waits until
+ * the page shows its data (and sets up the state to check; the page is drawn
+ * again when the language changes). Leaves the page in its first language. */
+async function auditBoth(name, ready) {
+  const other = async () => {
+    const before = await page.evaluate(() => document.documentElement.lang);
+    await page.click('#lang');
+    await page.waitForFunction((l) => document.documentElement.lang !== l, before);
+    await ready();
+  };
+  await ready();
+  await audit(name);
+  await other();
+  await audit(name);
+  await other();
+}
+
+/** Every violation found, one block each, for the test's output. */
+function accessibilityReport() {
+  if (!violations.length) return '';
+  const lines = [`accessibility: ${violations.length} violation(s) of WCAG 2.0/2.1 A/AA (axe-core ${JSON.parse(readFileSync(createRequire(import.meta.url).resolve('axe-core/package.json'), 'utf8')).version}):`];
+  for (const v of violations) {
+    lines.push(`- page ${v.page} [${v.lang}] rule ${v.rule} (${v.impact}): ${v.help}`);
+    for (const n of v.nodes) lines.push(`    ${n.target}${n.why ? `  — ${n.why}` : ''}`);
+  }
+  return lines.join('\n');
+}
+
 try {
   // Login: no token sends us to the login page; a wrong token is refused clearly.
   await page.goto(`${url}/`);
   await page.waitForSelector('form.login');
   check(page.url().endsWith('#/login'), `no token lands on the login page, not ${page.url()}`);
+  await auditBoth('login', () => page.waitForSelector('form.login'));
   await page.fill('#token', 'sw_not_a_real_token');
   await page.click('form.login button[type=submit]');
   await page.waitForFunction(() => /rejected/.test(document.querySelector('#login-message')?.textContent ?? ''));
   await shot('login-refused');
+  await auditBoth('login-refused', async () => {
+    await page.fill('#token', 'sw_not_a_real_token');
+    await page.click('form.login button[type=submit]');
+    await page.waitForFunction(
+      () => (document.querySelector('#login-message')?.textContent ?? '') !== '' && !document.querySelector('form.login button[type=submit]')?.disabled,
+    );
+  });
   await page.fill('#token', token);
   await page.click('form.login button[type=submit]');
   await page.waitForSelector('main[data-page=map]');
@@ -112,6 +200,13 @@ try {
   result.sites = sites;
   await page.waitForTimeout(300);
   await shot('map');
+  await auditBoth('map', () =>
+    page.waitForFunction(
+      (n) => (document.querySelector('#map')?.getAttribute('data-rendered-sites') ?? '').split(',').filter(Boolean).length === n,
+      sites.length,
+      { timeout: 15000 },
+    ),
+  );
 
   // First meaningful paint: reload the map and read when it first drew every site
   // (performance.now() counts from the navigation's start).
@@ -150,6 +245,7 @@ try {
   check(rows.join(',') === sites.join(','), `sites table rows ${rows}`);
   check((await page.textContent('#sites-table thead')).includes('站点'), 'sites table headers in Chinese');
   await shot('sites-zh');
+  await auditBoth('sites', () => page.waitForSelector('#sites-table tbody tr'));
   await page.click('#lang');
   await page.waitForFunction(() => document.querySelector('header nav')?.textContent?.includes('Network map'));
 
@@ -159,18 +255,32 @@ try {
   const firstPage = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-job'))));
   check(firstPage.length > 0, 'jobs table has rows');
   await shot('jobs');
+  // The state filter redraws the page; the keyboard stays on it (arrow keys
+  // change a closed select's value one step at a time).
+  await page.focus('#state-filter');
+  await page.$eval('#state-filter', (select) => select.setAttribute('data-drawn-before', ''));
+  await page.keyboard.press('ArrowDown');
+  await page.waitForSelector('#state-filter:not([data-drawn-before])');
+  check((await page.evaluate(() => document.activeElement?.id)) === 'state-filter', 'the state filter keeps the focus as the page redraws');
+  await page.goto(`${url}/#/jobs`);
+  await auditBoth('jobs', () => page.waitForSelector('#jobs-table tbody tr', { timeout: 15000 }));
   if (await page.isEnabled('#next')) {
     // Newest first: page 2 continues below the oldest row page 1 shows (new
     // jobs keep arriving at the top of page 1 meanwhile).
     const shown = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-job'))));
     check(shown.every((id, i) => i === 0 || id < shown[i - 1]), `page 1 is newest first: ${shown}`);
     await page.click('#next');
+    // The cursor is the oldest row page 1 showed when "Next" was clicked: the
+    // oldest read above, or a newer one if new jobs pushed rows off page 1 since.
+    await page.waitForFunction(() => /[?&]before=\d+/.test(location.hash));
+    const cursor = Number(/[?&]before=(\d+)/.exec(new URL(page.url()).hash)[1]);
+    check(cursor >= shown[shown.length - 1], `page 2 starts below a row page 1 showed (${cursor}, oldest shown ${shown.at(-1)})`);
     await page.waitForFunction(
       (oldest) => Number(document.querySelector('#jobs-table tbody tr')?.getAttribute('data-job')) < oldest,
-      shown[shown.length - 1],
+      cursor,
     );
     const secondPage = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-job'))));
-    check(secondPage[0] < shown[shown.length - 1], `page 2 (${secondPage[0]}…) follows page 1 (…${shown.at(-1)})`);
+    check(secondPage[0] < cursor, `page 2 (${secondPage[0]}…) follows page 1 (…${cursor})`);
     await page.click('#prev');
     await page.waitForFunction((newest) => Number(document.querySelector('#jobs-table tbody tr')?.getAttribute('data-job')) >= newest, shown[0]);
     result.paged = true;
@@ -194,6 +304,7 @@ try {
   result.job = placed.id;
   await page.waitForSelector('#explanation .terms-chart canvas');
   await shot('job');
+  await auditBoth('job', () => page.waitForSelector('#explanation .terms-chart canvas'));
 
   // The live stream is up, and the map draws the live flows.
   await page.waitForSelector('#live[data-live=live]', { timeout: 10000 });
@@ -202,6 +313,13 @@ try {
   result.flows_drawn = Number(await page.getAttribute('#map', 'data-rendered-flows'));
   await page.waitForTimeout(500);
   await shot('map-flows');
+  // The moving flows can be paused (WCAG 2.2.2), and started again.
+  check((await page.getAttribute('#map', 'data-moving')) === 'true', 'the busiest flows move');
+  await page.click('#motion');
+  await page.waitForSelector('#map[data-moving=false]');
+  check((await page.getAttribute('#motion', 'aria-pressed')) === 'true', 'the pause button says it is pressed');
+  await page.click('#motion');
+  await page.waitForSelector('#map[data-moving=true]');
 
   // A site's page: use by class, price and carbon over time, what agents report.
   await page.goto(`${url}/#/site/hami`);
@@ -211,6 +329,11 @@ try {
   check((await page.textContent('#site-now')).length > 0, 'figures now');
   await page.waitForTimeout(300);
   await shot('site');
+  await auditBoth('site', async () => {
+    await page.waitForSelector('#site-use canvas');
+    await page.waitForSelector('#site-series canvas');
+    await page.waitForSelector('#site-now');
+  });
 
   // Savings against local-fifo, for the network and per tenant.
   await page.goto(`${url}/#/savings`);
@@ -219,6 +342,37 @@ try {
   check(compared > 0, `savings compare some jobs (${compared})`);
   await page.waitForSelector('#savings-chart canvas');
   await shot('savings');
+  await auditBoth('savings', () => page.waitForSelector('#savings-chart canvas'));
+
+  // A narrow window: 320 px, a 1280 px screen zoomed to 400% (WCAG 1.4.10). Every
+  // page reflows to one column and scrolls sideways only inside a table's own box
+  // (which then takes focus, so that the keyboard scrolls it too).
+  await page.setViewportSize({ width: 320, height: 800 });
+  const narrow = [
+    ['map', () => page.waitForFunction((n) => (document.querySelector('#map')?.getAttribute('data-rendered-sites') ?? '').split(',').filter(Boolean).length === n, sites.length, { timeout: 15000 })],
+    ['sites', () => page.waitForSelector('#sites-table tbody tr')],
+    ['jobs', () => page.waitForSelector('#jobs-table tbody tr', { timeout: 15000 })],
+    [`job/${placed.id}`, () => page.waitForSelector('#explanation .terms-chart canvas')],
+    ['site/hami', () => page.waitForSelector('#site-series canvas')],
+    ['savings', () => page.waitForSelector('#savings-chart canvas')],
+    ['submit', () => page.waitForSelector('#submit-form')],
+  ];
+  for (const [route, ready] of narrow) {
+    const name = `${route.split('/')[0]}-320px`;
+    await page.goto(`${url}/#/${route}`);
+    await ready();
+    await shot(name);
+    await auditBoth(name, ready);
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // A page that could not load its data shows why, with a retry button.
+  await page.route('**/v1/savings**', (route) =>
+    route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'unavailable', message: 'the store is not answering' }) }),
+  );
+  await page.goto(`${url}/#/savings`);
+  await auditBoth('load-failed', () => page.waitForSelector('[data-state=error]'));
+  await page.unroute('**/v1/savings**');
 
   // Two tenants, issued by the admin.
   const issue = (tenant) => api('/v1/tokens', { method: 'POST', body: JSON.stringify({ role: 'tenant', tenant }) });
@@ -230,12 +384,26 @@ try {
   await signIn(alpha);
   await page.click('a[data-nav="nav.submit"]');
   await page.waitForSelector('#submit-form');
+  await auditBoth('submit', () => page.waitForSelector('#submit-form'));
   await page.click('button[data-template=training]');
   check((await page.inputValue('#demand-0-class')) === 'a800', 'the training template asks for A800s');
   await page.fill('#duration', 'soon');
   await page.click('#submit-job');
   await page.waitForFunction(() => (document.querySelector('[data-error-for="/duration"]')?.textContent ?? '').length > 0);
+  check((await page.getAttribute('#duration', 'aria-invalid')) === 'true', 'the refused field is marked invalid');
+  check(
+    (await page.getAttribute('#duration', 'aria-describedby')).split(' ').includes(await page.getAttribute('[data-error-for="/duration"]', 'id')),
+    'the refused field is described by its error',
+  );
   await shot('submit-refused');
+  // (The form is drawn again in the other language: the same refusal there.)
+  await auditBoth('submit-refused', async () => {
+    await page.waitForSelector('#submit-form');
+    await page.click('button[data-template=training]');
+    await page.fill('#duration', 'soon');
+    await page.click('#submit-job');
+    await page.waitForFunction(() => (document.querySelector('[data-error-for="/duration"]')?.textContent ?? '').length > 0);
+  });
   await page.fill('#duration', '2h');
   await shot('submit');
   await page.click('#submit-job');
@@ -266,6 +434,7 @@ try {
   await page.waitForSelector('[data-state=not-found]');
   check(!(await page.textContent('main')).includes('"demand"'), 'no trace of the job');
   await shot('job-not-yours');
+  await auditBoth('job-not-found', () => page.waitForSelector('[data-state=not-found]'));
 
   // Why a job waits, then its placement, live: with zhongwei drained, a job pinned
   // there waits and its page says why; undrained, the page shows it placed.
@@ -276,6 +445,7 @@ try {
     await page.goto(`${url}/#/job/${pinned.id}`);
     await page.waitForFunction(() => /drained or unreachable/.test(document.querySelector('#why-pending')?.textContent ?? ''), null, { timeout: 20000 });
     await shot('job-pending');
+    await auditBoth('job-pending', () => page.waitForSelector('#why-pending'));
     await adminPost('/v1/sites/zhongwei/undrain');
     await page.waitForFunction(
       () => document.querySelector('#job-state')?.getAttribute('data-state') !== 'Pending' && !document.querySelector('#why-pending'),
@@ -289,9 +459,12 @@ try {
 
   check(errors.length === 0, `no page errors: ${errors.join(' | ')}`);
   check(foreign.length === 0, `nothing fetched from elsewhere: ${foreign.join(' ')}`);
+  check(violations.length === 0, accessibilityReport());
 } catch (e) {
   await shot('failure').catch(() => {});
   console.error(String(e?.stack ?? e));
+  // What axe found before another check failed.
+  if (violations.length && !String(e).includes('accessibility:')) console.error(accessibilityReport());
   await context.close();
   rmSync(userData, { recursive: true, force: true });
   process.exit(1);

@@ -7,7 +7,7 @@ import { BarChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 import { ApiError, get, type Explanation, type JobDoc, type Logs } from '../api';
-import { failure, h, loading, time } from '../dom';
+import { describeChart, failure, h, loading, scrollRegion, tableBox, time } from '../dom';
 import { stateName, t } from '../i18n';
 import { subscribe, whileDown } from '../live';
 import { onAuthError, type Page } from '../session';
@@ -57,6 +57,9 @@ export const jobPage: Page = (root, _params, arg) => {
       const last = explanation.decisions[explanation.decisions.length - 1];
       const waiting = job.state !== 'Pending' ? null : last?.outcome === 'pending' ? reasonText(last.reason) : t('job.wait.unplanned');
       const row = (key: Parameters<typeof t>[0], value: string | number) => [h('dt', {}, t(key)), h('dd', {}, String(value))];
+      // The spec and the log scroll in their own boxes, named by these headings.
+      const specTitle = h('h2', { id: 'spec-title' }, t('job.spec'));
+      const logsTitle = h('h2', { id: 'logs-title' }, t('job.logs'));
       body.replaceChildren(
         h(
           'div',
@@ -84,16 +87,16 @@ export const jobPage: Page = (root, _params, arg) => {
               ...row('job.finished', time(job.finished_at)),
               ...row('job.updated', time(job.updated_at)),
             ),
-            h('h2', {}, t('job.spec')),
-            h('pre', { class: 'spec' }, JSON.stringify(job.spec, null, 2)),
+            specTitle,
+            scrollRegion(h('pre', { class: 'spec' }, JSON.stringify(job.spec, null, 2)), specTitle),
           ),
           h(
             'section',
             { class: 'card', id: 'explanation' },
             h('h2', {}, t('job.explanation')),
             ...explanation.decisions.map((d, i) => decision(d, i + 1, charts)),
-            h('h2', {}, t('job.logs')),
-            h('pre', { class: 'logs' }, logs?.tail ? logs.tail : t('job.nologs')),
+            logsTitle,
+            scrollRegion(h('pre', { class: 'logs' }, logs?.tail ? logs.tail : t('job.nologs')), logsTitle),
           ),
         ),
       );
@@ -142,6 +145,7 @@ interface Weights {
  * (with lateness: the rest of the score). The bars add up to the score. */
 function termsChart(candidates: Candidate[], weights: Weights, charts: echarts.ECharts[]): HTMLElement {
   const box = h('div', { class: 'terms-chart', 'data-candidates': candidates.length });
+  describeChart(box, t('job.chartAlt', candidates[0]?.site ?? '—'));
   const value = (c: Candidate, key: (typeof TERMS)[number][0]) => {
     const parts = {
       compute: weights.price * c.compute_cny,
@@ -192,11 +196,8 @@ function reasonText(reason: unknown): string {
 function decision(d: Record<string, unknown>, n: number, charts: echarts.ECharts[]): HTMLElement {
   const outcome = String(d.outcome ?? '?');
   const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
-  const box = h(
-    'div',
-    { class: 'decision', 'data-outcome': outcome },
-    h('h3', {}, t('job.decision', n), ': ', outcome, d.policy ? ` (${text(d.policy)})` : ''),
-  );
+  const heading = h('h3', { id: `decision-${n}` }, t('job.decision', n), ': ', outcome, d.policy ? ` (${text(d.policy)})` : '');
+  const box = h('div', { class: 'decision', 'data-outcome': outcome }, heading);
   if (d.reason !== undefined) box.append(h('p', { class: 'reason' }, reasonText(d.reason)));
   const explanation = d.explanation as { chosen?: Candidate; alternatives?: Candidate[]; pruned?: [string, number][] } | undefined;
   if (explanation?.chosen) {
@@ -206,31 +207,34 @@ function decision(d: Record<string, unknown>, n: number, charts: echarts.ECharts
     box.append(termsChart(candidates, weights, charts));
     const cell = (v: number, digits = 2) => h('td', { class: 'num' }, Number.isFinite(v) ? v.toFixed(digits) : '—');
     box.append(
-      h(
-        'table',
-        { class: 'candidates' },
+      tableBox(
         h(
-          'thead',
-          {},
-          h('tr', {}, ...(['cand.site', 'cand.score', 'cand.compute', 'cand.energy', 'cand.carbon', 'cand.transfer', 'cand.wait'] as const).map((k) => h('th', {}, t(k)))),
-        ),
-        h(
-          'tbody',
-          {},
-          ...candidates.map((c, i) =>
-            h(
-              'tr',
-              { class: i === 0 ? 'chosen' : '' },
-              h('td', {}, c.site, i === 0 ? ` ✓ ${t('job.chosen')}` : ''),
-              cell(c.score),
-              cell(c.compute_cny),
-              cell(c.energy_cny),
-              cell(c.carbon_kg),
-              cell(c.transfer_cny),
-              cell(c.wait_h),
+          'table',
+          { class: 'candidates' },
+          h(
+            'thead',
+            {},
+            h('tr', {}, ...(['cand.site', 'cand.score', 'cand.compute', 'cand.energy', 'cand.carbon', 'cand.transfer', 'cand.wait'] as const).map((k) => h('th', {}, t(k)))),
+          ),
+          h(
+            'tbody',
+            {},
+            ...candidates.map((c, i) =>
+              h(
+                'tr',
+                { class: i === 0 ? 'chosen' : '' },
+                h('td', {}, c.site, i === 0 ? ` ✓ ${t('job.chosen')}` : ''),
+                cell(c.score),
+                cell(c.compute_cny),
+                cell(c.energy_cny),
+                cell(c.carbon_kg),
+                cell(c.transfer_cny),
+                cell(c.wait_h),
+              ),
             ),
           ),
         ),
+        heading,
       ),
     );
     if (explanation.pruned?.length) {

@@ -6,7 +6,7 @@
 
 import { get, type JobDoc, type JobPage } from '../api';
 import { subscribe, whileDown } from '../live';
-import { empty, failure, h, loading, time } from '../dom';
+import { empty, failure, h, loading, tableBox, time } from '../dom';
 import { JOB_STATES, stateName, t } from '../i18n';
 import { onAuthError, type Page } from '../session';
 
@@ -99,15 +99,18 @@ export const jobsPage: Page = (root, params) => {
       const page = await get<JobPage>(`/v1/jobs?${q}`);
       if (stopped) return;
       const table = page.jobs.length
-        ? h(
-            'table',
-            { id: 'jobs-table' },
+        ? tableBox(
             h(
-              'thead',
-              {},
-              h('tr', {}, ...(['col.id', 'col.state', 'col.site', 'col.tenant', 'col.created', 'col.start', 'col.exit'] as const).map((k) => h('th', {}, t(k)))),
+              'table',
+              { id: 'jobs-table' },
+              h(
+                'thead',
+                {},
+                h('tr', {}, ...(['col.id', 'col.state', 'col.site', 'col.tenant', 'col.created', 'col.start', 'col.exit'] as const).map((k) => h('th', {}, t(k)))),
+              ),
+              (tbody = h('tbody', {}, ...page.jobs.map(row))),
             ),
-            (tbody = h('tbody', {}, ...page.jobs.map(row))),
+            t('jobs.title'),
           )
         : empty();
       rows = new Map();

@@ -13,7 +13,7 @@ import { CanvasRenderer } from 'echarts/renderers';
 import networkMap from 'virtual:network-map';
 import { get, type Flow, type Flows, type LinkDoc, type Overview, type RegionDoc, type SiteDoc, type SiteNow } from '../api';
 import { subscribe, whileDown } from '../live';
-import { classes, failure, h, loading, units } from '../dom';
+import { classes, describeChart, failure, h, loading, units } from '../dom';
 import { lang, t } from '../i18n';
 import { onAuthError, type Page } from '../session';
 
@@ -33,6 +33,10 @@ const WIDTHS = [1, 2, 3.5, 5];
 const LABELLED_SITES = 100;
 type Metric = 'carbon' | 'green';
 let metric: Metric = localStorage.getItem('suanwang.metric') === 'green' ? 'green' : 'carbon';
+/** Whether the busiest flows move. They move for as long as the page is open, so
+ * a button pauses them (WCAG 2.2.2); still by default for a user whose system asks
+ * for less motion. The choice is kept in localStorage. */
+let flowsMove = (localStorage.getItem('suanwang.motion') ?? (matchMedia('(prefers-reduced-motion: reduce)').matches ? 'still' : 'moving')) === 'moving';
 
 export function siteName(doc: SiteDoc | undefined, id: string): string {
   if (!doc) return id;
@@ -74,7 +78,27 @@ export const mapPage: Page = (root) => {
       ),
     ),
   );
+  const motion = h(
+    'button',
+    {
+      type: 'button',
+      id: 'motion',
+      class: flowsMove ? '' : 'on',
+      'aria-pressed': flowsMove ? 'false' : 'true',
+      onclick: () => {
+        flowsMove = !flowsMove;
+        localStorage.setItem('suanwang.motion', flowsMove ? 'moving' : 'still');
+        motion.classList.toggle('on', !flowsMove);
+        motion.setAttribute('aria-pressed', flowsMove ? 'false' : 'true');
+        draw();
+      },
+    },
+    t('map.pause'),
+  );
   root.append(
+    // The map fills the page: its heading is for screen readers (the header's
+    // navigation shows where one is).
+    h('h1', { class: 'sr-only' }, t('nav.map')),
     h(
       'div',
       { class: 'map-page' },
@@ -87,6 +111,7 @@ export const mapPage: Page = (root) => {
         h('p', { class: 'muted' }, t('map.size')),
         h('p', { class: 'muted' }, t('map.inset')),
         h('p', { class: 'muted legend-flows' }, h('span', { class: 'swatch jobs' }), ' ', t('map.flowJobs'), h('br'), h('span', { class: 'swatch data' }), ' ', t('map.flowData')),
+        h('div', { class: 'switch' }, motion),
         totals,
         updated,
       ),
@@ -205,6 +230,8 @@ export const mapPage: Page = (root) => {
       ...dataLines.filter((f) => animated.has(f)).map((f) => ({ ...line(f, 'data'), lineStyle: style('data', dataStep(f)) })),
     ]);
     chartBox.setAttribute('data-rendered-flows', String(jobLines.length + dataLines.length));
+    chartBox.setAttribute('data-moving', String(flowsMove));
+    describeChart(chartBox, t('map.alt', sites.length, t(metric === 'carbon' ? 'map.carbon' : 'map.green')));
     const now = new Map(overview.sites.map((s) => [s.site, s]));
     const maxCapacity = Math.max(1, ...sites.map((s) => units(now.get(s.id)?.capacity)));
     const value = (s: SiteNow | undefined) =>
@@ -325,7 +352,7 @@ export const mapPage: Page = (root) => {
           geoIndex: 0,
           tooltip: { show: true },
           animation: false,
-          effect: { show: true, period: 4, trailLength: 0.2, symbol: 'arrow', symbolSize: 6 },
+          effect: { show: flowsMove, period: 4, trailLength: 0.2, symbol: 'arrow', symbolSize: 6 },
           data: moving,
           // A layer of its own: a trail turns on motion blur for its whole layer,
           // which then repaints every frame; the static lines below do not.

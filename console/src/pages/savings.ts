@@ -8,7 +8,7 @@ import { BarChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 import { get, type Comparison, type SavingsDoc } from '../api';
-import { empty, failure, h, loading, time } from '../dom';
+import { describeChart, empty, failure, h, loading, scrollRegion, time } from '../dom';
 import { lang, t } from '../i18n';
 import { onAuthError, type Page } from '../session';
 
@@ -46,15 +46,28 @@ export const savingsPage: Page = (root, params) => {
         h('td', { class: 'num' }, fmt(fifo, digits)),
         h('td', { class: 'num', 'data-field': field }, saved(diff, digits, fifo)),
       );
-    return h(
+    const heading = h('h2', { id: `${id}-title` }, title);
+    const section = h(
       'section',
       { class: 'card saving', id },
-      h('h2', {}, title),
+      heading,
       h('p', { class: 'muted' }, t('savings.jobs'), ' ', h('span', { 'data-field': 'jobs' }, c.jobs), c.excluded ? ` (${t('savings.excluded', c.excluded)})` : ''),
       h(
         'table',
         { class: 'compact saving-table' },
-        h('thead', {}, h('tr', {}, h('th', {}), h('th', {}, t('savings.actual')), h('th', {}, t('savings.localFifo')), h('th', {}, t('savings.saved')))),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            // The row headers' column: named for screen readers, blank on screen.
+            h('th', {}, h('span', { class: 'sr-only' }, t('savings.measure'))),
+            h('th', {}, t('savings.actual')),
+            h('th', {}, t('savings.localFifo')),
+            h('th', {}, t('savings.saved')),
+          ),
+        ),
         h(
           'tbody',
           {},
@@ -63,6 +76,8 @@ export const savingsPage: Page = (root, params) => {
         ),
       ),
     );
+    // A narrow window scrolls the card's table sideways, inside the card.
+    return scrollRegion(section, heading);
   }
 
   function chart(box: HTMLElement, rows: Comparison[]): void {
@@ -71,6 +86,7 @@ export const savingsPage: Page = (root, params) => {
       const c = echarts.init(box, undefined, { renderer: 'canvas' });
       charts.push(c);
       const names = rows.map((r) => r.tenant ?? t('savings.network'));
+      describeChart(box, t('savings.chartAlt', names.join(lang() === 'zh' ? '、' : ', ')));
       c.setOption({
         animation: false,
         tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' } },

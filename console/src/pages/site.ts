@@ -10,7 +10,7 @@ import { BarChart, LineChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, MarkLineComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 import { ApiError, get, type JobDoc, type JobPage, type Overview, type SeriesDoc, type SiteDoc, type SiteNow, type TelemetryDoc } from '../api';
-import { failure, h, loading, time } from '../dom';
+import { describeChart, failure, h, loading, tableBox, time } from '../dom';
 import { stateName, t } from '../i18n';
 import { subscribe, whileDown } from '../live';
 import { onAuthError, type Page } from '../session';
@@ -88,6 +88,7 @@ export const sitePage: Page = (root, _params, arg) => {
       ),
     );
     const classes = Object.keys(s.capacity);
+    describeChart(useChart.getDom(), t('site.useAlt', classes.map((c) => `${c} ${s.busy[c] ?? 0}/${s.capacity[c]}`).join(', ')));
     useChart.setOption({
       animation: false,
       tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' } },
@@ -121,6 +122,16 @@ export const sitePage: Page = (root, _params, arg) => {
     // The forecast line starts at the last actual point so the two join.
     const joined = past.length ? [past[past.length - 1], ...future] : future;
     const pair = (points: typeof past, key: 'carbon_kg_per_kwh' | 'tariff_cny_per_kwh') => points.map((p) => [p.at * 1000, p[key]]);
+    // In words: the latest actual figures and the range the forecast spans.
+    const now = past[past.length - 1] ?? future[0];
+    const range = (key: 'carbon_kg_per_kwh' | 'tariff_cny_per_kwh') => {
+      const values = (future.length ? future : series.points).map((p) => p[key]);
+      return values.length ? [Math.min(...values).toFixed(3), Math.max(...values).toFixed(3)] : ['—', '—'];
+    };
+    describeChart(
+      chart.getDom(),
+      t('site.seriesAlt', now?.carbon_kg_per_kwh.toFixed(3) ?? '—', now?.tariff_cny_per_kwh.toFixed(3) ?? '—', ...range('carbon_kg_per_kwh'), ...range('tariff_cny_per_kwh')),
+    );
     chart.setOption({
       animation: false,
       tooltip: { trigger: 'axis' },
@@ -149,6 +160,17 @@ export const sitePage: Page = (root, _params, arg) => {
       .map((s) => [s.at * 1000, (s.sample.power as { watts?: number } | undefined)?.watts] as const)
       .filter(([, w]) => typeof w === 'number')
       .map(([at, w]) => [at, Number(((w as number) / 1000).toFixed(3))]);
+    // In words: the latest utilisation of each class and the latest power.
+    const latest = new Map<string, number>();
+    for (const s of samples) for (const [c, u] of Object.entries((s.sample.utilisation as Record<string, number>) ?? {})) if (typeof u === 'number') latest.set(c, u);
+    const lastPower = power[power.length - 1];
+    describeChart(
+      chart.getDom(),
+      t(
+        'site.telemetryAlt',
+        [...[...latest].map(([c, u]) => `${c} ${(100 * u).toFixed(0)}%`), ...(lastPower ? [`${lastPower[1]} kW`] : [])].join(', ') || '—',
+      ),
+    );
     chart.setOption({
       animation: false,
       tooltip: { trigger: 'axis' },
@@ -189,26 +211,30 @@ export const sitePage: Page = (root, _params, arg) => {
     });
   }
 
-  function jobsTable(jobs: JobDoc[], emptyKey: Parameters<typeof t>[0]): HTMLElement {
+  /** The jobs in a table, named by `heading`. */
+  function jobsTable(jobs: JobDoc[], emptyKey: Parameters<typeof t>[0], heading: HTMLElement): HTMLElement {
     if (!jobs.length) return h('p', { class: 'muted' }, t(emptyKey));
-    return h(
-      'table',
-      { class: 'compact' },
-      h('thead', {}, h('tr', {}, ...(['col.id', 'col.state', 'col.tenant', 'col.start'] as const).map((k) => h('th', {}, t(k))))),
+    return tableBox(
       h(
-        'tbody',
-        {},
-        ...jobs.map((j) =>
-          h(
-            'tr',
-            { 'data-job': j.id },
-            h('td', {}, h('a', { href: `#/job/${j.id}` }, `#${j.id}`)),
-            h('td', {}, h('span', { class: `pill ${j.state}` }, stateName(j.state))),
-            h('td', { class: 'num' }, j.tenant_id),
-            h('td', {}, time(j.started_at ?? j.start_at)),
+        'table',
+        { class: 'compact' },
+        h('thead', {}, h('tr', {}, ...(['col.id', 'col.state', 'col.tenant', 'col.start'] as const).map((k) => h('th', {}, t(k))))),
+        h(
+          'tbody',
+          {},
+          ...jobs.map((j) =>
+            h(
+              'tr',
+              { 'data-job': j.id },
+              h('td', {}, h('a', { href: `#/job/${j.id}` }, `#${j.id}`)),
+              h('td', {}, h('span', { class: `pill ${j.state}` }, stateName(j.state))),
+              h('td', { class: 'num' }, j.tenant_id),
+              h('td', {}, time(j.started_at ?? j.start_at)),
+            ),
           ),
         ),
       ),
+      heading,
     );
   }
 
@@ -225,11 +251,13 @@ export const sitePage: Page = (root, _params, arg) => {
     const [placed, dispatched, running] = await Promise.all([list('Placed'), list('Dispatched'), list('Running')]);
     if (stopped) return;
     shown = new Set([...placed, ...dispatched, ...running].map((j) => j.id));
+    const runningTitle = h('h2', { id: 'site-running' }, t('site.running'), ` (${dispatched.length + running.length}${dispatched.length === 50 || running.length === 50 ? '+' : ''})`);
+    const queuedTitle = h('h2', { id: 'site-queued' }, t('site.queued'), ` (${placed.length}${placed.length === 50 ? '+' : ''})`);
     jobsBox.replaceChildren(
-      h('h2', {}, t('site.running'), ` (${dispatched.length + running.length}${dispatched.length === 50 || running.length === 50 ? '+' : ''})`),
-      jobsTable([...running, ...dispatched], 'site.none'),
-      h('h2', {}, t('site.queued'), ` (${placed.length}${placed.length === 50 ? '+' : ''})`),
-      jobsTable(placed, 'site.none'),
+      runningTitle,
+      jobsTable([...running, ...dispatched], 'site.none', runningTitle),
+      queuedTitle,
+      jobsTable(placed, 'site.none', queuedTitle),
     );
   }
 

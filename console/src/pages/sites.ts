@@ -4,7 +4,7 @@
 // most once per animation frame, so a network of hundreds of sites stays cheap.
 
 import { get, type Overview, type SiteDoc, type SiteNow } from '../api';
-import { empty, failure, h, loading } from '../dom';
+import { empty, failure, h, loading, tableBox } from '../dom';
 import { t } from '../i18n';
 import { subscribe, whileDown } from '../live';
 import { onAuthError, type Page } from '../session';
@@ -59,32 +59,27 @@ export const sitesPage: Page = (root) => {
     }
     cells = new Map();
     const numeric = new Set([1, 2, 3, 4, 5, 6]);
-    body.replaceChildren(
+    const table = h(
+      'table',
+      { id: 'sites-table' },
+      h('thead', {}, h('tr', {}, ...HEAD.map((k) => h('th', {}, t(k))))),
       h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { id: 'sites-table' },
-          h('thead', {}, h('tr', {}, ...HEAD.map((k) => h('th', {}, t(k))))),
-          h(
-            'tbody',
-            {},
-            ...sites.map((doc) => {
-              const row = HEAD.slice(2).map((_, i) => h('td', { class: numeric.has(i) ? 'num' : i === 0 ? 'wrap' : '' }));
-              cells.set(doc.id, row);
-              return h(
-                'tr',
-                { 'data-site': doc.id },
-                h('td', {}, h('a', { href: `#/site/${encodeURIComponent(doc.id)}` }, h('code', {}, doc.id))),
-                h('td', {}, siteName(doc, doc.id)),
-                ...row,
-              );
-            }),
-          ),
-        ),
+        'tbody',
+        {},
+        ...sites.map((doc) => {
+          const row = HEAD.slice(2).map((_, i) => h('td', { class: numeric.has(i) ? 'num' : i === 0 ? 'wrap' : '' }));
+          cells.set(doc.id, row);
+          return h(
+            'tr',
+            { 'data-site': doc.id },
+            h('td', {}, h('a', { href: `#/site/${encodeURIComponent(doc.id)}` }, h('code', {}, doc.id))),
+            h('td', {}, siteName(doc, doc.id)),
+            ...row,
+          );
+        }),
       ),
     );
+    body.replaceChildren(tableBox(table, t('sites.title')));
     update();
   }
 

@@ -75,15 +75,18 @@ function form(sites: SiteDoc[], regions: RegionDoc[]): HTMLElement {
     h('select', { id, name: id }, ...(blank !== null ? [option('', blank)] : []), ...values.map((v) => option(v)));
   const input = (id: string, attrs: Record<string, string | number | boolean> = {}) => h('input', { id, name: id, ...attrs });
   const errors = new Map<string, HTMLElement>();
-  /** A labelled field whose errors (for `pointer`) show beneath it. */
+  /** A labelled field whose errors (for `pointer`) show beneath it. The control
+   * is described by its hint and its error, so a screen reader reads both. */
   const field = (label: Parameters<typeof t>[0], control: HTMLElement, pointer: string, hint?: string) => {
-    const error = h('span', { class: 'field-error', 'data-error-for': pointer, role: 'alert' });
+    const error = h('span', { class: 'field-error', 'data-error-for': pointer, role: 'alert', id: `${control.id}-error` });
+    const hintText = hint ? h('span', { class: 'hint', id: `${control.id}-hint` }, hint) : null;
+    control.setAttribute('aria-describedby', hintText ? `${hintText.id} ${error.id}` : error.id);
     errors.set(pointer, error);
-    return h('label', { class: 'field' }, h('span', { class: 'label' }, t(label)), control, hint ? h('span', { class: 'hint' }, hint) : null, error);
+    return h('label', { class: 'field' }, h('span', { class: 'label' }, t(label)), control, hintText, error);
   };
 
   const demandRows = h('div', { id: 'demand-rows' });
-  const demandError = h('span', { class: 'field-error', 'data-error-for': '/demand', role: 'alert' });
+  const demandError = h('span', { class: 'field-error', 'data-error-for': '/demand', role: 'alert', id: 'demand-error' });
   errors.set('/demand', demandError);
   /** Numbers the demand rows as the body will (after one is removed, the rest
    * move up), so that `/demand/1/count` finds the row it names. */
@@ -91,15 +94,19 @@ function form(sites: SiteDoc[], regions: RegionDoc[]): HTMLElement {
     for (const key of [...errors.keys()]) if (/^\/demand\/\d/.test(key)) errors.delete(key);
     [...demandRows.children].forEach((row, i) => {
       row.setAttribute('data-demand', String(i));
-      row.querySelector('select')!.id = `demand-${i}-class`;
-      row.querySelector('input')!.id = `demand-${i}-count`;
       const error = row.querySelector('.field-error')!;
+      error.id = `demand-${i}-error`;
+      for (const [control, name] of [[row.querySelector('select')!, 'class'], [row.querySelector('input')!, 'count']] as const) {
+        control.id = `demand-${i}-${name}`;
+        control.setAttribute('aria-describedby', `${error.id} demand-error`);
+      }
       error.setAttribute('data-error-for', `/demand/${i}`);
       errors.set(`/demand/${i}`, error as HTMLElement);
     });
   };
   const addDemand = (cls = 'cpu', count = 1) => {
     const classSelect = select('demand-class', classes, null);
+    classSelect.setAttribute('aria-label', t('submit.class'));
     classSelect.value = cls;
     const countInput = input('demand-count', { type: 'number', min: 1, value: count, 'aria-label': t('submit.count') });
     const error = h('span', { class: 'field-error', role: 'alert' });
@@ -193,6 +200,7 @@ function form(sites: SiteDoc[], regions: RegionDoc[]): HTMLElement {
   el.addEventListener('submit', async (e) => {
     e.preventDefault();
     for (const err of errors.values()) err.textContent = '';
+    for (const control of el.querySelectorAll('[aria-invalid]')) control.removeAttribute('aria-invalid');
     message.textContent = '';
     const demand = [...demandRows.querySelectorAll('.demand-row')].map((row) => ({
       class: (row.querySelector('select') as HTMLSelectElement).value,
@@ -223,7 +231,11 @@ function form(sites: SiteDoc[], regions: RegionDoc[]): HTMLElement {
       // The nearest field shown: /demand/0/count, then /demand/0, then /demand.
       let target: HTMLElement | undefined;
       for (let p = pointer; p && !target; p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '') target = errors.get(p);
-      if (target) target.textContent = (err as Error).message;
+      if (target) {
+        target.textContent = (err as Error).message;
+        // The controls it describes are the ones in error.
+        for (const control of el.querySelectorAll(`[aria-describedby~="${target.id}"]`)) control.setAttribute('aria-invalid', 'true');
+      }
       message.textContent =
         err instanceof ApiError && err.status === 403 ? t('submit.tenantOnly') : t('submit.refused', (err as Error).message);
       message.setAttribute('data-field', pointer ?? '');

@@ -5,6 +5,9 @@
 //! site's page and the savings; then, as tenants issued by the admin: submits
 //! through the form, follows the job live, sees another tenant's job neither
 //! listed nor shown, and a job waiting on a drained site placed live once undrained.
+//! Every page, and the states that matter, is checked with axe-core (WCAG 2.0 and
+//! 2.1, A and AA) in English and 中文, at 1280 px and at 320 px; any violation
+//! fails the test with the page, language, rule and elements.
 //!
 //! Needs `node` and `/usr/bin/chromium` (or `CHROMIUM`); without them the test
 //! says so and passes, unless `SUANWANG_REQUIRE_BROWSER` is set (as `.ci/run`
@@ -29,8 +32,12 @@ fn missing_engine(chromium: &Path, root: &Path) -> Option<String> {
     if Command::new("node").arg("--version").output().is_err() {
         return Some("no node on PATH (Node 20 and npm build the console)".into());
     }
-    if !root.join("console/node_modules/playwright-core").exists() {
-        return Some("console/node_modules has no playwright-core (run npm ci in console/)".into());
+    for package in ["playwright-core", "axe-core"] {
+        if !root.join("console/node_modules").join(package).exists() {
+            return Some(format!(
+                "console/node_modules has no {package} (run npm ci in console/)"
+            ));
+        }
     }
     None
 }
@@ -134,6 +141,40 @@ fn the_console_shows_the_network_and_jobs_in_a_real_browser() {
             shots.join(format!("{page}.png")).exists(),
             "screenshot of {page}"
         );
+    }
+    // axe looked at every page, in both languages, wide and narrow.
+    let audited: Vec<&str> = result["audited"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for page in [
+        "login",
+        "login-refused",
+        "map",
+        "sites",
+        "site",
+        "jobs",
+        "job",
+        "job-pending",
+        "job-not-found",
+        "savings",
+        "submit",
+        "submit-refused",
+        "load-failed",
+        "map-320px",
+        "sites-320px",
+        "site-320px",
+        "jobs-320px",
+        "job-320px",
+        "savings-320px",
+        "submit-320px",
+    ] {
+        for lang in ["en", "zh-CN"] {
+            let name = format!("{page} {lang}");
+            assert!(audited.contains(&name.as_str()), "axe checked {name}");
+        }
     }
     eprintln!(
         "console: first map render with every site {} ms (median of 5 reloads); screenshots in {}",

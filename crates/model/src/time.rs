@@ -92,7 +92,10 @@ pub enum DurationProblem {
     /// A number without a unit (`5`, or the `30` of `1h30`).
     #[error("{0} has no unit")]
     MissingUnit(String),
-    /// Something other than a digit where a number must start (`h`, `-3m`, `+5s`).
+    /// A minus sign: a duration is never negative.
+    #[error("it is negative")]
+    Negative,
+    /// Something other than a digit where a number must start (`h`, `+5s`).
     #[error("expected a number at {0:?}")]
     MissingNumber(String),
     /// A unit this syntax does not know.
@@ -161,6 +164,9 @@ pub fn parse_duration(text: &str, precision: Precision) -> Result<u64, DurationE
     let mut last: Option<usize> = None;
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if rest.starts_with('-') {
+            return Err(fail(DurationProblem::Negative));
+        }
         if digits == 0 {
             return Err(fail(DurationProblem::MissingNumber(rest.to_string())));
         }
@@ -333,7 +339,9 @@ mod tests {
         assert_eq!(problem("30m1h"), DurationProblem::Order);
         assert_eq!(problem("5"), DurationProblem::MissingUnit("5".into()));
         assert_eq!(problem("1h30"), DurationProblem::MissingUnit("30".into()));
-        assert_eq!(problem("-3m"), DurationProblem::MissingNumber("-3m".into()));
+        assert_eq!(problem("-3m"), DurationProblem::Negative);
+        assert_eq!(problem("1h-3m"), DurationProblem::Negative);
+        assert_eq!(problem("+3m"), DurationProblem::MissingNumber("+3m".into()));
         assert_eq!(problem("2x"), DurationProblem::UnknownUnit("x".into()));
         assert_eq!(problem("2H"), DurationProblem::UnknownUnit("H".into()));
         assert_eq!(problem("1.5h"), DurationProblem::Fraction);

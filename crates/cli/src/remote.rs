@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Value, json};
 use suanwang_client::Client;
+use suanwang_model::SimDuration;
 use suanwang_sim::report::table;
 
 #[derive(Debug, Args, Clone)]
@@ -45,12 +46,12 @@ pub struct SubmitArgs {
     /// Accelerator model (a800, h800, h20, l40s, rtx4090, ascend910b).
     #[arg(long)]
     gpu_model: Option<String>,
-    /// Run time (90s, 15m, 2h, 7d).
+    /// Run time (90s, 15m, 2h, 1d, 1h30m).
     #[arg(long)]
-    duration: Option<String>,
-    /// Deadline after submission.
+    duration: Option<SimDuration>,
+    /// Deadline after submission (same syntax).
     #[arg(long)]
-    deadline: Option<String>,
+    deadline: Option<SimDuration>,
     /// Input data: SIZE@PLACE, e.g. 500GiB@chongqing (GiB, TiB or GB).
     #[arg(long)]
     data: Option<String>,
@@ -112,7 +113,8 @@ fn parse_data(text: &str) -> anyhow::Result<Value> {
 /// A job file: TOML when it ends in `.toml`, else JSON; the same fields as the
 /// API's job document.
 fn read_job_file(path: &std::path::Path) -> anyhow::Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     if path.extension().is_some_and(|e| e == "toml") {
         let table: toml::Table =
             toml::from_str(&text).with_context(|| format!("{}: not a TOML job", path.display()))?;
@@ -170,8 +172,9 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             obj.insert(key.into(), v);
         }
     };
-    set("duration", args.duration.clone().map(Value::from));
-    set("deadline", args.deadline.clone().map(Value::from));
+    // Sent as seconds: parsed here, a mistake names the flag before any request.
+    set("duration", args.duration.map(|d| Value::from(d.0)));
+    set("deadline", args.deadline.map(|d| Value::from(d.0)));
     set("data", args.data.as_deref().map(parse_data).transpose()?);
     set("origin", args.origin.clone().map(Value::from));
     set(

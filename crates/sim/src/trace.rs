@@ -544,7 +544,7 @@ pub fn parse_alibaba(
         let num_gpu: f64 = number(&f[3], names[3])?;
         let creation: i64 = number(&f[8], names[8])?;
         let deletion: i64 = number(&f[9], names[9])?;
-        let scheduled: Option<i64> = if f[10].is_empty() {
+        let scheduled: Option<i64> = if f[10].trim().is_empty() {
             None
         } else {
             Some(number(&f[10], names[10])?)
@@ -561,15 +561,15 @@ pub fn parse_alibaba(
         }
         jobs.push(TraceJob {
             line,
-            name: f[0].to_string(),
+            name: f[0].trim().to_string(),
             submit_secs: creation,
             duration_secs: Some((deletion - start).max(1)),
             cpus: ((cpu_milli / 1000.0).ceil() as u32).max(1),
             mem_gib: Some(((mem_mib / 1024.0).ceil() as u32).max(1)),
             gpus: num_gpu as u32,
-            gpu_model: (!f[5].is_empty()).then(|| f[5].to_string()),
+            gpu_model: (!f[5].trim().is_empty()).then(|| f[5].trim().to_string()),
             user: None,
-            latency_sensitive: &f[6] == "LS",
+            latency_sensitive: f[6].trim() == "LS",
         });
         Ok(())
     })?;
@@ -586,8 +586,8 @@ pub fn parse_alibaba(
                 ));
             }
             let gpus: u32 = number(&f[3], "gpu")?;
-            if gpus > 0 && !f[4].is_empty() {
-                *counts.entry(f[4].to_string()).or_default() += gpus;
+            if gpus > 0 && !f[4].trim().is_empty() {
+                *counts.entry(f[4].trim().to_string()).or_default() += gpus;
             }
             Ok(())
         })?;

@@ -363,7 +363,8 @@ impl CarbonSeries {
             };
             let time_text = record
                 .get(time_col)
-                .ok_or_else(|| row_err(time_col, "missing".into()))?;
+                .ok_or_else(|| row_err(time_col, "missing".into()))?
+                .trim();
             let unix = parse_timestamp(time_text).ok_or_else(|| {
                 row_err(
                     time_col,
@@ -373,6 +374,7 @@ impl CarbonSeries {
             let value_text = record
                 .get(value_col)
                 .ok_or_else(|| row_err(value_col, "missing".into()))?;
+            let value_text = value_text.trim();
             let value: f64 = value_text
                 .parse()
                 .ok()

@@ -39,8 +39,8 @@ pub struct DemoArgs {
     /// Jobs submitted per network hour, across all tenants.
     #[arg(long, default_value_t = 60.0)]
     rate: f64,
-    /// Stop after this much wall time (e.g. 90s, 10m); default: until Ctrl-C.
-    #[arg(long = "for", value_name = "DURATION", value_parser = crate::serve::parse_wall)]
+    /// Stop after this much wall time (e.g. 90s, 10m, 1h30m); default: until Ctrl-C.
+    #[arg(long = "for", value_name = "DURATION", value_parser = crate::wall_duration)]
     run_for: Option<Duration>,
     /// Seed of the workload.
     #[arg(long, default_value_t = 1)]

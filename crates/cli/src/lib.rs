@@ -10,12 +10,29 @@ mod simulate;
 mod top;
 mod topology;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// suanwang (算网): a control plane and simulator for a computing-power network.
+/// What `suanwang --help` says above the commands.
+const LONG_ABOUT: &str = "\
+suanwang (算网) decides where and when work runs in a network of data centres, \
+weighing price, carbon, waiting and data transfer.
+
+  simulator      simulate (replay a trace under each policy), topology
+  control plane  serve (HTTP API and scheduler), demo (the whole network on this \
+machine), admin
+  site agent     agent (runs a site's work: local processes or Slurm)
+  clients        submit, jobs, job, logs, cancel, explain, sites, agents, drain, \
+undrain, top, loadgen
+
+Durations are written 90s, 15m, 2h, 1d or 1h30m (and 500ms where a wall-clock \
+interval takes it).";
+
+/// suanwang (算网): simulator, control plane, site agent and client of a
+/// computing-power network.
 #[derive(Debug, Parser)]
-#[command(name = "suanwang", version, about, long_about = None)]
+#[command(name = "suanwang", version, about, long_about = LONG_ABOUT)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -121,9 +138,20 @@ pub(crate) fn load_topology(name_or_file: &str) -> anyhow::Result<suanwang_topol
         );
     }
     let text =
-        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(suanwang_topology::parse(
         &text,
         &path.display().to_string(),
     )?)
+}
+
+/// A wall-clock duration flag (`--heartbeat`, `--lease-ttl`, `demo --for`,
+/// `top --interval`, `loadgen --every`): the project's duration syntax with `ms`
+/// (`500ms`, `5s`, `1m30s`), more than zero.
+pub(crate) fn wall_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = suanwang_model::parse_wall_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err(format!("{text:?} must be more than zero (e.g. 500ms, 2s)"));
+    }
+    Ok(duration)
 }

@@ -52,7 +52,7 @@ pub struct LoadgenArgs {
     #[arg(long, default_value_t = 500)]
     agents: usize,
     /// Heartbeat interval of each agent (agents mode), e.g. 5s.
-    #[arg(long, default_value = "5s", value_parser = crate::serve::parse_wall)]
+    #[arg(long, default_value = "5s", value_parser = crate::wall_duration)]
     every: Duration,
     /// Jobs to time (start mode).
     #[arg(long, default_value_t = 50)]

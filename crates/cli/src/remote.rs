@@ -9,7 +9,7 @@ use suanwang_client::api::{
     DataIn, Decision, DemandIn, DurationValue, JobDoc, JobQuery, JobState, JobSubmission,
     LatencyIn,
 };
-use suanwang_model::CandidateView;
+use suanwang_model::{CandidateView, SimDuration};
 use suanwang_sim::report::table;
 
 #[derive(Debug, Args, Clone)]
@@ -49,12 +49,12 @@ pub struct SubmitArgs {
     /// Accelerator model (a800, h800, h20, l40s, rtx4090, ascend910b).
     #[arg(long)]
     gpu_model: Option<String>,
-    /// Run time (90s, 15m, 2h, 7d).
+    /// Run time (90s, 15m, 2h, 1d, 1h30m).
     #[arg(long)]
-    duration: Option<String>,
-    /// Deadline after submission.
+    duration: Option<SimDuration>,
+    /// Deadline after submission (same syntax).
     #[arg(long)]
-    deadline: Option<String>,
+    deadline: Option<SimDuration>,
     /// Input data: SIZE@PLACE, e.g. 500GiB@chongqing (GiB, TiB or GB).
     #[arg(long)]
     data: Option<String>,
@@ -124,7 +124,8 @@ fn read_job_file(
     path: &std::path::Path,
     fill: impl FnOnce(&mut toml::Table) -> anyhow::Result<()>,
 ) -> anyhow::Result<JobSubmission> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut table: toml::Table = if path.extension().is_some_and(|e| e == "toml") {
         toml::from_str(&text).with_context(|| format!("{}: not a TOML job", path.display()))?
     } else {
@@ -186,25 +187,24 @@ impl SubmitArgs {
                 if !demand.is_empty() {
                     table.entry("demand").or_insert_with(|| toml::Value::Array(Vec::new()));
                 }
-                if let Some(duration) = &self.duration {
-                    table.insert("duration".into(), toml::Value::String(duration.clone()));
+                if let Some(duration) = self.duration {
+                    table.insert("duration".into(), toml::Value::Integer(duration.0));
                 }
                 Ok(())
             })?,
             None => {
                 let duration = self
                     .duration
-                    .clone()
                     .context("--duration is required (e.g. --duration 2h)")?;
-                JobSubmission::new(Vec::new(), DurationValue::Text(duration))
+                JobSubmission::new(Vec::new(), DurationValue::Seconds(duration.0))
             }
         };
         job.demand.extend(demand);
         if job.demand.is_empty() {
             bail!("say what the job needs: --cpus, --mem, --gpus with --gpu-model, or -f job.json");
         }
-        if let Some(deadline) = &self.deadline {
-            job.deadline = Some(DurationValue::Text(deadline.clone()));
+        if let Some(deadline) = self.deadline {
+            job.deadline = Some(DurationValue::Seconds(deadline.0));
         }
         if let Some(data) = &self.data {
             job.data = Some(parse_data(data)?);

@@ -20,35 +20,13 @@ pub struct ServeArgs {
     /// Topology jobs are checked against (built-in name or TOML file).
     #[arg(long, default_value = "cn-west")]
     topology: String,
-    /// How often agents heartbeat (e.g. 5s, 500ms).
-    #[arg(long, default_value = "5s", value_parser = parse_wall)]
+    /// How often agents heartbeat (e.g. 5s, 500ms, 1m30s).
+    #[arg(long, default_value = "5s", value_parser = crate::wall_duration)]
     heartbeat: Duration,
     /// How long a lease lasts without a heartbeat; a site silent this long is
     /// unreachable and its leased jobs are placed again.
-    #[arg(long, default_value = "30s", value_parser = parse_wall)]
+    #[arg(long, default_value = "30s", value_parser = crate::wall_duration)]
     lease_ttl: Duration,
-}
-
-/// A wall-clock duration: `500ms`, `1.5s`, `2m`, `1h` or a bare number of
-/// seconds; `None` if it is not one. The CLI's one parser of such durations.
-pub(crate) fn wall_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (number, scale) = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)]
-        .into_iter()
-        .find_map(|(unit, scale)| Some((text.strip_suffix(unit)?, scale)))
-        .unwrap_or((text, 1.0));
-    let n = number.trim().parse::<f64>().ok()?;
-    Duration::try_from_secs_f64(n * scale).ok()
-}
-
-/// [`wall_duration`] for clap, refusing zero.
-pub(crate) fn parse_wall(text: &str) -> Result<Duration, String> {
-    let d = wall_duration(text)
-        .ok_or_else(|| format!("invalid duration {text:?} (e.g. 500ms, 5s, 2m)"))?;
-    if d.is_zero() {
-        return Err(format!("{text:?}: must be more than zero"));
-    }
-    Ok(d)
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,6 @@ use suanwang_model::{ResourceClass, SimDuration};
 use suanwang_sched::PolicyKind;
 use suanwang_sim::trace::{TimeUnit, TraceFormat};
 use suanwang_sim::{ProgressEvent, SimulateParams, report};
-use suanwang_topology::CarbonSeries;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum FormatArg {
@@ -45,7 +44,8 @@ pub struct SimulateArgs {
     /// Draw per-site load against carbon intensity over time to this SVG file.
     #[arg(long)]
     plot: Option<PathBuf>,
-    /// Replace the built-in carbon shape by a real series (CSV: time, intensity).
+    /// Replace the built-in carbon shape by a real series (CSV: time, intensity;
+    /// gaps of up to 2h are filled by linear interpolation and reported).
     #[arg(long)]
     carbon_series: Option<PathBuf>,
     /// Longitude where the --carbon-series was measured (degrees east), for the
@@ -77,7 +77,7 @@ pub struct SimulateArgs {
     #[arg(long)]
     data_gib: Option<f64>,
     /// Fill-in: deadline = release + run time + slack.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    #[arg(long, default_value = "24h")]
     deadline_slack: SimDuration,
     /// Fill-in: share of mainland-origin jobs that must stay in the mainland.
     #[arg(long, default_value_t = 0.8)]
@@ -92,13 +92,13 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 0.1)]
     forecast_error: f64,
     /// Calendar slot.
-    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    #[arg(long, default_value = "15m")]
     slot: SimDuration,
     /// Calendar horizon.
-    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    #[arg(long, default_value = "7d")]
     horizon: SimDuration,
     /// Longest delay of a job without a deadline.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    #[arg(long, default_value = "24h")]
     max_delay: SimDuration,
     /// Objective: shadow carbon price, CNY per tonne.
     #[arg(long, default_value_t = 500.0)]
@@ -126,10 +126,6 @@ pub struct SimulateArgs {
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
-}
-
-fn parse_duration(text: &str) -> Result<SimDuration, String> {
-    SimDuration::parse(text)
 }
 
 fn parse_class(text: &str) -> Result<ResourceClass, String> {
@@ -181,14 +177,11 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             topology.name
         );
     }
-    let carbon_series = match &args.carbon_series {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-            Some(CarbonSeries::parse_csv(&text, &path.display().to_string())?)
-        }
-        None => None,
-    };
+    let carbon_series = args
+        .carbon_series
+        .as_deref()
+        .map(suanwang_sim::series::read_carbon_series)
+        .transpose()?;
     let mut params = SimulateParams::new(topology, args.trace.clone());
     params.read.format = args.format.map(|f| match f {
         FormatArg::Swf => TraceFormat::Swf,
@@ -280,7 +273,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             simulation.hours.1,
             &simulation.report.carbon_shape,
         );
-        std::fs::write(path, svg).with_context(|| format!("{}", path.display()))?;
+        std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&simulation.report)?;
@@ -290,7 +283,8 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         report::render_tables(&simulation.report)
     };
     match &args.output {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("{}", path.display()))?,
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
         None => print!("{text}"),
     }
     Ok(())

@@ -4,7 +4,7 @@
 //! ANSI escapes, so that it needs no terminal crate and `--once` output is plain text.
 
 use crate::remote::{Remote, runtime};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use suanwang_client::api::{Overview, SiteOverview};
 use std::io::Write;
@@ -31,8 +31,8 @@ pub struct TopArgs {
     #[command(flatten)]
     remote: Remote,
     /// Time between refreshes (500ms, 2s, 1m).
-    #[arg(long, default_value = "2s")]
-    interval: String,
+    #[arg(long, default_value = "2s", value_parser = crate::wall_duration)]
+    interval: Duration,
     /// Print one frame without clearing the screen, and exit.
     #[arg(long)]
     once: bool,
@@ -42,7 +42,7 @@ pub struct TopArgs {
 }
 
 pub fn run(args: TopArgs) -> anyhow::Result<()> {
-    let interval = parse_interval(&args.interval)?;
+    let interval = args.interval;
     let client = args.remote.client();
     let runtime = runtime()?;
     if args.once {
@@ -55,19 +55,6 @@ pub fn run(args: TopArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     runtime.block_on(live(&client, interval, args.json))
-}
-
-/// Parses `--interval`: a number with `ms`, `s`, `m` or `h` (bare numbers are
-/// seconds); zero is refused because it would poll the server in a tight loop.
-/// `SimDuration::parse` is not used: it counts whole seconds and has no `ms`.
-fn parse_interval(text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    let interval = crate::serve::wall_duration(text)
-        .with_context(|| format!("invalid --interval {text:?} (expected e.g. 500ms, 2s, 1m)"))?;
-    if interval.is_zero() {
-        bail!("--interval must be more than zero (got {text:?}); try 500ms or 2s");
-    }
-    Ok(interval)
 }
 
 /// Redraws every interval until Ctrl-C. An unreachable server is shown in the frame
@@ -156,11 +143,7 @@ fn error_frame(error: &str, interval: Duration, now: i64, last: Option<&Overview
 }
 
 fn interval_text(interval: Duration) -> String {
-    if interval.subsec_millis() == 0 {
-        format!("{}s", interval.as_secs())
-    } else {
-        format!("{}ms", interval.as_millis())
-    }
+    suanwang_model::format_wall_duration(interval)
 }
 
 /// `drained`, `down` (its agents fell silent), `up`, or `-` (no agent ever joined).
@@ -285,18 +268,21 @@ mod tests {
 
     #[test]
     fn intervals_parse_and_zero_is_refused() {
-        assert_eq!(parse_interval("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_interval("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_interval("1m").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_interval("3").unwrap(), Duration::from_secs(3));
-        assert_eq!(parse_interval("1.5s").unwrap(), Duration::from_millis(1500));
-        for zero in ["0", "0s", "0ms", "0h"] {
-            let err = parse_interval(zero).unwrap_err().to_string();
+        let parse = crate::wall_duration;
+        assert_eq!(parse("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse("1s500ms").unwrap(), Duration::from_millis(1500));
+        for zero in ["0s", "0ms", "0h"] {
+            let err = parse(zero).unwrap_err();
             assert!(err.contains("more than zero"), "{zero}: {err}");
         }
-        for bad in ["soon", "-1s", "xms", "-5ms", "1e400s", "2d"] {
-            let err = parse_interval(bad).unwrap_err().to_string();
-            assert!(err.contains("invalid"), "{bad}: {err}");
+        for bad in [
+            "soon", "-1s", "xms", "-5ms", "1e400s", "3", "1.5s", "1h1h", "2x",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.contains("is not a duration"), "{bad}: {err}");
+            assert!(err.contains("accepted: "), "{bad}: {err}");
         }
     }
 

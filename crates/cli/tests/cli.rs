@@ -250,3 +250,222 @@ fn explain_shows_the_candidates_weighed() {
     let json: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
     assert!(json.get("explanations").is_none());
 }
+
+/// The real data (`../shared/data`, or `SUANWANG_DATA`), or `None` with a skip
+/// message when this machine lacks it (CI has it).
+fn shared_data() -> Option<PathBuf> {
+    let dir = std::env::var_os("SUANWANG_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    if dir.join("carbon").is_dir() && dir.join("traces").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: no real data at {} (set SUANWANG_DATA; CI has ../shared/data)",
+            dir.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn the_german_carbon_series_is_read_with_its_two_missing_rows_filled() {
+    let Some(data) = shared_data() else { return };
+    let trace = data.join("traces/gaia_pai-100k.csv");
+    let series = data.join("carbon/lwa_ger_ci.csv");
+    let args = [
+        "simulate",
+        "--quiet",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--carbon-series",
+        series.to_str().unwrap(),
+        "--limit",
+        "2000",
+        "--policy",
+        "balanced",
+        "--lp-max-jobs",
+        "0",
+    ];
+    let out = suanwang(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "lwa_ger_ci.csv: 37147 rows every 15m; 2 rows filled by linear interpolation: \
+             after line 35134 (2020-12-19 23:15:00), after line 35135 (2020-12-19 23:45:00)"
+        ),
+        "{stdout}"
+    );
+    let out = suanwang(&[&args[..], &["--json"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = &json["carbon_series"];
+    assert_eq!(summary["rows"], 37147);
+    assert_eq!(summary["step_secs"], 900);
+    assert_eq!(summary["filled_rows"], 2);
+    assert_eq!(
+        summary["filled"],
+        serde_json::json!([
+            {"after_line": 35134, "rows": 1, "from": "2020-12-19 23:15:00", "to": "2020-12-19 23:15:00"},
+            {"after_line": 35135, "rows": 1, "from": "2020-12-19 23:45:00", "to": "2020-12-19 23:45:00"}
+        ])
+    );
+}
+
+#[test]
+fn a_series_gap_too_long_to_fill_names_file_and_line() {
+    let series = temp("long-gap.csv");
+    std::fs::write(
+        &series,
+        "Time,Carbon Intensity\n2020-01-01 00:00:00,100\n2020-01-01 00:15:00,110\n2020-01-01 02:45:00,120\n2020-01-01 03:00:00,130\n",
+    )
+    .unwrap();
+    let out = suanwang(&[
+        "simulate",
+        "--quiet",
+        "--synthetic-jobs",
+        "10",
+        "--carbon-series",
+        series.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "long-gap.csv: line 4: field \"Time\": 9 rows (2h15m, 2020-01-01 00:30:00 to \
+             2020-01-01 02:30:00) missing after line 3: more than the 2h filled by interpolation"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_file_prints_its_os_error_once() {
+    let missing = temp("no-such-dir").join("missing.csv");
+    let missing = missing.to_str().unwrap();
+    let cases: [&[&str]; 5] = [
+        &["simulate", "--quiet", "--trace", missing],
+        &["simulate", "--quiet", "--carbon-series", missing],
+        &[
+            "simulate",
+            "--quiet",
+            "--trace",
+            &fixture("bad-line.csv"),
+            "--format",
+            "alibaba-gpu",
+            "--node-list",
+            missing,
+        ],
+        &["submit", "--url", "http://127.0.0.1:9", "-f", missing],
+        &[
+            "simulate",
+            "--quiet",
+            "--synthetic-jobs",
+            "10",
+            "--lp-max-jobs",
+            "0",
+            "--policy",
+            "local-fifo",
+            "--output",
+            missing,
+        ],
+    ];
+    for args in cases {
+        let out = suanwang(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            stderr.matches("os error 2").count(),
+            1,
+            "{args:?}: the OS error once in {stderr:?}"
+        );
+        assert!(
+            stderr.contains(missing),
+            "{args:?}: names the file: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn every_duration_flag_takes_one_syntax_and_a_mistake_names_the_flag() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["simulate", "--slot", "1h1h"], "'--slot <SLOT>'"),
+        (
+            &["simulate", "--max-delay", "5"],
+            "'--max-delay <MAX_DELAY>'",
+        ),
+        (
+            &["submit", "--cpus", "1", "--duration=-3m"],
+            "'--duration <DURATION>'",
+        ),
+        (
+            &[
+                "submit",
+                "--cpus",
+                "1",
+                "--duration",
+                "1h",
+                "--deadline",
+                "2x",
+            ],
+            "'--deadline <DEADLINE>'",
+        ),
+        (&["top", "--interval", "1.5s"], "'--interval <INTERVAL>'"),
+        (&["demo", "--for", "0s"], "'--for <DURATION>'"),
+    ];
+    for (args, flag) in cases {
+        let out = suanwang(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(flag), "{args:?}: names the flag: {stderr}");
+        assert!(
+            stderr.contains("accepted: ") || stderr.contains("more than zero"),
+            "{args:?}: says what is accepted: {stderr}"
+        );
+    }
+    let out = suanwang(&[
+        "simulate",
+        "--quiet",
+        "--json",
+        "--synthetic-jobs",
+        "20",
+        "--synthetic-days",
+        "1",
+        "--lp-max-jobs",
+        "0",
+        "--policy",
+        "balanced",
+        "--slot",
+        "1h",
+        "--horizon",
+        "2d12h",
+        "--deadline-slack",
+        "1h30m",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["config"]["slot_secs"], 3600);
+    assert_eq!(json["config"]["horizon_slots"], 60);
+    assert_eq!(json["fill"]["deadline_slack"], 5400);
+}
+
+#[test]
+fn help_describes_the_binary_as_it_is() {
+    let out = suanwang(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    assert!(!help.contains("to come"), "{help}");
+    for part in [
+        "simulator",
+        "control plane",
+        "serve",
+        "demo",
+        "site agent",
+        "submit",
+    ] {
+        assert!(help.contains(part), "{part} missing from --help: {help}");
+    }
+    let short = text(&suanwang(&["-h"]).stdout);
+    assert!(short.contains("control plane (serve, demo)"), "{short}");
+}

@@ -377,7 +377,11 @@ fn top_once_shows_every_site() {
     let sites = doc["sites"].as_array().expect("a sites array");
     assert_eq!(sites.len(), topology.sites.len());
     let bad = cli(&url, &token, &["top", "--once", "--interval", "0s"]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a bad flag is a bad command line"
+    );
     assert!(String::from_utf8_lossy(&bad.stderr).contains("more than zero"));
     server.kill().unwrap();
     server.wait().unwrap();

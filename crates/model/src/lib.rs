@@ -24,5 +24,8 @@ pub use site::{
     GeoPoint, Hub, Jurisdiction, Link, LinkDefaults, LocationId, Region, Site, SiteId, Tariff,
     TouBand,
 };
-pub use time::{SimDuration, SimTime};
+pub use time::{
+    DurationError, DurationProblem, Precision, SimDuration, SimTime, format_wall_duration,
+    parse_duration, parse_wall_duration,
+};
 pub use units::{Cny, GiB, KgCo2, Kwh};

@@ -11,12 +11,13 @@ pub mod engine;
 pub mod fill;
 pub mod plot;
 pub mod report;
+pub mod series;
 pub mod trace;
 pub mod world;
 
 use engine::{RunResult, SimConfig};
 use fill::FillOptions;
-use report::{Report, TraceSummary};
+use report::{Report, SeriesSummary, TraceSummary};
 use std::path::PathBuf;
 use suanwang_model::SimDuration;
 use suanwang_model::time::days_from_civil;
@@ -46,7 +47,8 @@ pub struct SimulateParams {
     pub weights: Weights,
     /// Maximum delay of a job without a deadline.
     pub max_delay: SimDuration,
-    /// A real series replacing the built-in carbon shape.
+    /// A real series replacing the built-in carbon shape
+    /// ([`series::read_carbon_series`] reads one).
     pub carbon_series: Option<CarbonSeries>,
     /// Longitude that series was measured at.
     pub carbon_series_lon: f64,
@@ -326,6 +328,7 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
         fill: params.fill.clone(),
         weights: params.weights,
         carbon_shape: carbon_label,
+        carbon_series: params.carbon_series.as_ref().map(SeriesSummary::of),
         span_hours,
         lp_bound,
         policies: results,

@@ -245,6 +245,9 @@ pub struct Report {
     pub weights: suanwang_sched::Weights,
     /// Where the carbon shape comes from.
     pub carbon_shape: String,
+    /// The series given with `--carbon-series`, and the gaps filled in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carbon_series: Option<SeriesSummary>,
     /// Hours utilisation is taken over.
     pub span_hours: f64,
     /// The LP bound, or why it was not computed.
@@ -257,6 +260,99 @@ pub struct Report {
 }
 
 pub use suanwang_model::explain::{CandidateView, Explanation};
+
+/// A series file as read: its rows, its step and the rows filled in its gaps.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesSummary {
+    /// The file.
+    pub path: String,
+    /// Data rows in the file.
+    pub rows: usize,
+    /// Step between rows, seconds.
+    pub step_secs: i64,
+    /// Rows filled by linear interpolation, in all.
+    pub filled_rows: usize,
+    /// Each gap filled, in file order.
+    pub filled: Vec<FilledGapView>,
+}
+
+/// One gap filled by linear interpolation.
+#[derive(Debug, Clone, Serialize)]
+pub struct FilledGapView {
+    /// The line of the file after which the gap lies.
+    pub after_line: usize,
+    /// Rows filled.
+    pub rows: usize,
+    /// Time of the first row filled, `YYYY-MM-DD HH:MM:SS` UTC.
+    pub from: String,
+    /// Time of the last row filled.
+    pub to: String,
+}
+
+impl SeriesSummary {
+    /// The summary of a carbon series.
+    pub fn of(series: &suanwang_topology::CarbonSeries) -> SeriesSummary {
+        use suanwang_topology::series::format_timestamp;
+        SeriesSummary {
+            path: series.origin.clone(),
+            rows: series.rows,
+            step_secs: series.step_secs,
+            filled_rows: series.filled.iter().map(|g| g.rows).sum(),
+            filled: series
+                .filled
+                .iter()
+                .map(|g| FilledGapView {
+                    after_line: g.after_line,
+                    rows: g.rows,
+                    from: format_timestamp(g.first_unix),
+                    to: format_timestamp(g.last_unix),
+                })
+                .collect(),
+        }
+    }
+
+    /// One line for people: the file, its rows and step, and the gaps filled
+    /// (the first ten; the JSON lists all).
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "{}: {} rows every {}",
+            self.path,
+            self.rows,
+            suanwang_model::SimDuration(self.step_secs)
+        );
+        if self.filled.is_empty() {
+            out.push_str(", no gaps");
+            return out;
+        }
+        let gaps: Vec<String> = self
+            .filled
+            .iter()
+            .take(10)
+            .map(|g| {
+                if g.rows == 1 {
+                    format!("after line {} ({})", g.after_line, g.from)
+                } else {
+                    format!(
+                        "after line {} ({} rows, {} to {})",
+                        g.after_line, g.rows, g.from, g.to
+                    )
+                }
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "; {} {} filled by linear interpolation: {}",
+            self.filled_rows,
+            if self.filled_rows == 1 { "row" } else { "rows" },
+            gaps.join(", ")
+        );
+        if self.filled.len() > 10 {
+            let _ = write!(out, ", and {} more gaps", self.filled.len() - 10);
+        }
+        out
+    }
+}
+
 
 /// The explanation of `placement` in names and hours.
 pub fn explain(
@@ -373,6 +469,9 @@ pub fn render_tables(report: &Report) -> String {
         report.seed
     );
     let _ = writeln!(out, "carbon: {}", report.carbon_shape);
+    if let Some(series) = &report.carbon_series {
+        let _ = writeln!(out, "carbon series {}", series.describe());
+    }
     let _ = writeln!(out);
     let header = [
         "policy",

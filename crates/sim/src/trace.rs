@@ -4,12 +4,15 @@
 //!
 //! A reader turns each data line into one [`TraceJob`] and keeps its line number.
 //! A malformed line is an error naming file, line and field; with `skip_bad` it is
-//! counted and reported instead, never silently dropped.
+//! counted and reported instead, never silently dropped. The CSV formats are read
+//! with the `csv` crate ([`suanwang_topology::csv_text`]: quoted fields, CRLF, a
+//! byte-order mark), SWF by whitespace as its definition says.
 
 use flate2::read::GzDecoder;
 use serde::Serialize;
 use std::io::Read;
 use std::path::Path;
+use suanwang_topology::csv_text::{CsvError, CsvText};
 
 /// A job as a trace gives it, before fill-in rules.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -105,8 +108,9 @@ pub struct Trace {
 /// Why a trace could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    /// The file could not be opened or decompressed.
-    #[error("{path}: {source}")]
+    /// The file could not be opened, decompressed or decoded. The message names
+    /// the file; the cause is the source (printed once, after it).
+    #[error("cannot read {path}")]
     Io {
         /// File.
         path: String,
@@ -137,21 +141,29 @@ pub enum TraceError {
 }
 
 fn read_text(path: &Path) -> Result<String, TraceError> {
-    let io = |source| TraceError::Io {
+    read_file_text(path).map_err(|source| TraceError::Io {
         path: path.display().to_string(),
         source,
-    };
-    let bytes = std::fs::read(path).map_err(io)?;
-    if bytes.starts_with(&[0x1f, 0x8b]) {
+    })
+}
+
+/// Reads a text file, gunzipping it if it is gzip, without a leading byte-order
+/// mark. The error is the bare cause: callers name the file once, in their own
+/// error, and keep this as its source.
+pub fn read_file_text(path: &Path) -> Result<String, std::io::Error> {
+    let bytes = std::fs::read(path)?;
+    let mut text = if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut text = String::new();
-        GzDecoder::new(&bytes[..])
-            .read_to_string(&mut text)
-            .map_err(io)?;
-        Ok(text)
+        GzDecoder::new(&bytes[..]).read_to_string(&mut text)?;
+        text
     } else {
         String::from_utf8(bytes)
-            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?
+    };
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
     }
+    Ok(text)
 }
 
 /// Reads a trace file.
@@ -194,18 +206,19 @@ pub fn detect_format(name: &str, text: &str) -> Option<TraceFormat> {
     if lower.ends_with(".swf") || lower.ends_with(".swf.gz") {
         return Some(TraceFormat::Swf);
     }
-    let header = text.lines().next().unwrap_or("");
+    let first_line = text.lines().next().unwrap_or("");
+    if first_line.starts_with(';') {
+        return Some(TraceFormat::Swf);
+    }
+    let header = CsvText::new(first_line, true)
+        .headers()
+        .unwrap_or_default()
+        .join(",");
     if header.starts_with("name,cpu_milli") {
         return Some(TraceFormat::AlibabaGpu);
     }
-    if header
-        .replace(' ', "")
-        .starts_with("arrival_time,length,cpus")
-    {
+    if header.starts_with("arrival_time,length,cpus") {
         return Some(TraceFormat::Gaia);
-    }
-    if header.starts_with(';') {
-        return Some(TraceFormat::Swf);
     }
     None
 }
@@ -222,12 +235,37 @@ fn field_err(field: &str, message: impl Into<String>) -> LineError {
     }
 }
 
-/// Runs `parse` on each data line, turning errors into a failure or a skip.
+/// Records a bad line as skipped, or fails naming it.
+fn bad_line(
+    skipped: &mut Vec<BadLine>,
+    path: &str,
+    skip_bad: bool,
+    line: usize,
+    e: LineError,
+) -> Result<(), TraceError> {
+    if skip_bad {
+        skipped.push(BadLine {
+            line,
+            field: e.field,
+            message: e.message,
+        });
+        Ok(())
+    } else {
+        Err(TraceError::Line {
+            path: path.to_string(),
+            line,
+            field: e.field,
+            message: e.message,
+        })
+    }
+}
+
+/// Runs `parse` on each data line of a whitespace format (blank and `;` lines
+/// skipped), turning errors into a failure or a skip.
 fn each_line<F>(
     text: &str,
     path: &str,
     skip_bad: bool,
-    skip_header: bool,
     mut parse: F,
 ) -> Result<Vec<BadLine>, TraceError>
 where
@@ -235,28 +273,63 @@ where
 {
     let mut skipped = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let number = i + 1;
-        if (skip_header && i == 0) || line.trim().is_empty() || line.trim_start().starts_with(';') {
+        if line.trim().is_empty() || line.trim_start().starts_with(';') {
             continue;
         }
-        if let Err(e) = parse(number, line) {
-            if skip_bad {
-                skipped.push(BadLine {
-                    line: number,
-                    field: e.field,
-                    message: e.message,
-                });
-            } else {
-                return Err(TraceError::Line {
-                    path: path.to_string(),
-                    line: number,
-                    field: e.field,
-                    message: e.message,
-                });
-            }
+        if let Err(e) = parse(i + 1, line) {
+            bad_line(&mut skipped, path, skip_bad, i + 1, e)?;
         }
     }
     Ok(skipped)
+}
+
+/// Runs `parse` on each record after the header of CSV text, turning errors
+/// into a failure or a skip. A CSV syntax error (a quote left open) fails even
+/// with `skip_bad`: the records after it cannot be trusted.
+fn each_record<F>(
+    csv: &mut CsvText,
+    path: &str,
+    skip_bad: bool,
+    mut parse: F,
+) -> Result<Vec<BadLine>, TraceError>
+where
+    F: FnMut(usize, &csv::StringRecord) -> Result<(), LineError>,
+{
+    let mut skipped = Vec::new();
+    while let Some(next) = csv.next_record() {
+        let (line, record) = next.map_err(|e| csv_error(path, e))?;
+        if let Err(e) = parse(line, record) {
+            bad_line(&mut skipped, path, skip_bad, line, e)?;
+        }
+    }
+    Ok(skipped)
+}
+
+fn csv_error(path: &str, e: CsvError) -> TraceError {
+    TraceError::Line {
+        path: path.to_string(),
+        line: e.line,
+        field: "record".into(),
+        message: e.message,
+    }
+}
+
+/// The header of CSV text, checked against the format's `expected` columns.
+fn check_header(csv: &mut CsvText, path: &str, expected: &[&str]) -> Result<(), TraceError> {
+    let names = csv.headers().map_err(|e| csv_error(path, e))?;
+    if names != expected {
+        return Err(TraceError::Line {
+            path: path.into(),
+            line: 1,
+            field: "header".into(),
+            message: format!(
+                "expected {:?}, found {:?}",
+                expected.join(","),
+                names.join(",")
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn number<T: std::str::FromStr>(text: &str, field: &str) -> Result<T, LineError> {
@@ -292,7 +365,7 @@ const SWF_FIELDS: [&str; 18] = [
 /// processor.
 pub fn parse_swf(text: &str, path: &str, skip_bad: bool) -> Result<Trace, TraceError> {
     let mut jobs = Vec::new();
-    let skipped = each_line(text, path, skip_bad, false, |line, raw| {
+    let skipped = each_line(text, path, skip_bad, |line, raw| {
         let fields: Vec<&str> = raw.split_whitespace().collect();
         if fields.len() < 18 {
             return Err(field_err(
@@ -360,27 +433,19 @@ pub fn parse_gaia(
     unit: Option<TimeUnit>,
 ) -> Result<Trace, TraceError> {
     let mut rows: Vec<(usize, f64, f64, u32)> = Vec::new();
-    let header = text.lines().next().unwrap_or("");
-    if header.replace(' ', "") != "arrival_time,length,cpus" {
-        return Err(TraceError::Line {
-            path: path.into(),
-            line: 1,
-            field: "header".into(),
-            message: format!("expected \"arrival_time,length,cpus\", found {header:?}"),
-        });
-    }
-    let skipped = each_line(text, path, skip_bad, true, |line, raw| {
-        let fields: Vec<&str> = raw.split(',').collect();
-        let names = ["arrival_time", "length", "cpus"];
+    let names = ["arrival_time", "length", "cpus"];
+    let mut csv = CsvText::new(text, true);
+    check_header(&mut csv, path, &names)?;
+    let skipped = each_record(&mut csv, path, skip_bad, |line, fields| {
         if fields.len() != 3 {
             return Err(field_err(
                 names[fields.len().min(2)],
                 format!("expected 3 fields, found {}", fields.len()),
             ));
         }
-        let arrival: f64 = number(fields[0], names[0])?;
-        let length: f64 = number(fields[1], names[1])?;
-        let cpus: f64 = number(fields[2], names[2])?;
+        let arrival: f64 = number(&fields[0], names[0])?;
+        let length: f64 = number(&fields[1], names[1])?;
+        let cpus: f64 = number(&fields[2], names[2])?;
         if !arrival.is_finite() || arrival < 0.0 {
             return Err(field_err(names[0], format!("{arrival} is negative")));
         }
@@ -451,35 +516,38 @@ pub fn parse_alibaba(
     skip_bad: bool,
     nodes: Option<(&str, &str)>,
 ) -> Result<Trace, TraceError> {
-    const HEADER: &str = "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time";
-    let header = text.lines().next().unwrap_or("");
-    if header.trim() != HEADER {
-        return Err(TraceError::Line {
-            path: path.into(),
-            line: 1,
-            field: "header".into(),
-            message: format!("expected {HEADER:?}"),
-        });
-    }
-    let names: Vec<&str> = HEADER.split(',').collect();
+    let names = [
+        "name",
+        "cpu_milli",
+        "memory_mib",
+        "num_gpu",
+        "gpu_milli",
+        "gpu_spec",
+        "qos",
+        "pod_phase",
+        "creation_time",
+        "deletion_time",
+        "scheduled_time",
+    ];
+    let mut csv = CsvText::new(text, true);
+    check_header(&mut csv, path, &names)?;
     let mut jobs = Vec::new();
-    let skipped = each_line(text, path, skip_bad, true, |line, raw| {
-        let f: Vec<&str> = raw.split(',').collect();
+    let skipped = each_record(&mut csv, path, skip_bad, |line, f| {
         if f.len() != names.len() {
             return Err(field_err(
                 names[f.len().min(names.len() - 1)],
                 format!("expected 11 fields, found {}", f.len()),
             ));
         }
-        let cpu_milli: f64 = number(f[1], names[1])?;
-        let mem_mib: f64 = number(f[2], names[2])?;
-        let num_gpu: f64 = number(f[3], names[3])?;
-        let creation: i64 = number(f[8], names[8])?;
-        let deletion: i64 = number(f[9], names[9])?;
+        let cpu_milli: f64 = number(&f[1], names[1])?;
+        let mem_mib: f64 = number(&f[2], names[2])?;
+        let num_gpu: f64 = number(&f[3], names[3])?;
+        let creation: i64 = number(&f[8], names[8])?;
+        let deletion: i64 = number(&f[9], names[9])?;
         let scheduled: Option<i64> = if f[10].trim().is_empty() {
             None
         } else {
-            Some(number(f[10], names[10])?)
+            Some(number(&f[10], names[10])?)
         };
         if cpu_milli < 0.0 || mem_mib < 0.0 || num_gpu < 0.0 {
             return Err(field_err(names[1], "negative resources"));
@@ -493,7 +561,7 @@ pub fn parse_alibaba(
         }
         jobs.push(TraceJob {
             line,
-            name: f[0].to_string(),
+            name: f[0].trim().to_string(),
             submit_secs: creation,
             duration_secs: Some((deletion - start).max(1)),
             cpus: ((cpu_milli / 1000.0).ceil() as u32).max(1),
@@ -501,22 +569,23 @@ pub fn parse_alibaba(
             gpus: num_gpu as u32,
             gpu_model: (!f[5].trim().is_empty()).then(|| f[5].trim().to_string()),
             user: None,
-            latency_sensitive: f[6] == "LS",
+            latency_sensitive: f[6].trim() == "LS",
         });
         Ok(())
     })?;
     let mut gpu_models: Vec<(String, u32)> = Vec::new();
     if let Some((node_path, node_text)) = nodes {
         let mut counts: std::collections::BTreeMap<String, u32> = Default::default();
-        each_line(node_text, node_path, false, true, |_, raw| {
-            let f: Vec<&str> = raw.split(',').collect();
+        let mut csv = CsvText::new(node_text, true);
+        csv.headers().map_err(|e| csv_error(node_path, e))?;
+        each_record(&mut csv, node_path, false, |_, f| {
             if f.len() != 5 {
                 return Err(field_err(
                     "model",
                     format!("expected 5 fields, found {}", f.len()),
                 ));
             }
-            let gpus: u32 = number(f[3], "gpu")?;
+            let gpus: u32 = number(&f[3], "gpu")?;
             if gpus > 0 && !f[4].trim().is_empty() {
                 *counts.entry(f[4].trim().to_string()).or_default() += gpus;
             }
@@ -642,6 +711,54 @@ mod tests {
         assert_eq!(t.jobs.len(), 1);
         assert_eq!(t.skipped.len(), 2);
         assert_eq!(t.skipped[1].line, 4);
+    }
+
+    #[test]
+    fn csv_traces_read_quoted_fields_crlf_and_a_byte_order_mark() {
+        // The pod's name holds a comma inside quotes: splitting on ',' saw 12
+        // fields and refused the line.
+        let pods = "\u{feff}name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\r\n\
+                    \"openb-pod-0017, retry\",12000,16384,1,1000,\"V100M32\",LS,Running,0,100,10\r\n\
+                    \r\n\
+                    p1,6000,12288,2,460,,BE,Pending,50,80,\r\n";
+        let t = parse_alibaba(pods, "p.csv", false, None).unwrap();
+        assert_eq!(t.jobs.len(), 2);
+        assert_eq!(t.jobs[0].name, "openb-pod-0017, retry");
+        assert_eq!(t.jobs[0].gpu_model.as_deref(), Some("V100M32"));
+        assert_eq!((t.jobs[0].line, t.jobs[1].line), (2, 4));
+        assert_eq!(
+            detect_format("pods.csv", pods.trim_start_matches('\u{feff}')),
+            Some(TraceFormat::AlibabaGpu)
+        );
+
+        let gaia = "\"arrival_time\",\"length\", cpus\r\n\"0.5\",2.5,1\r\n1.0,\"2,5\",4\r\n";
+        assert_eq!(detect_format("g.csv", gaia), Some(TraceFormat::Gaia));
+        let err = parse_gaia(gaia, "g.csv", false, None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "g.csv: line 3: field \"length\": \"2,5\" is not a number"
+        );
+        let t = parse_gaia(gaia, "g.csv", true, None).unwrap();
+        assert_eq!(t.jobs[0].submit_secs, 1800);
+        assert_eq!(t.skipped[0].line, 3);
+
+        let err = parse_gaia("arrival,length\n1,2\n", "g.csv", false, None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "g.csv: line 1: field \"header\": expected \"arrival_time,length,cpus\", found \"arrival,length\""
+        );
+    }
+
+    #[test]
+    fn a_missing_file_names_it_and_keeps_the_cause_as_the_source() {
+        let err = read_trace(Path::new("/no/such/trace.csv"), &ReadOptions::default()).unwrap_err();
+        assert_eq!(err.to_string(), "cannot read /no/such/trace.csv");
+        let source = std::error::Error::source(&err).expect("the OS error is the source");
+        assert!(source.to_string().contains("os error"), "{source}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Parsing takes text, never a path: the caller reads the file and passes its name
 //! for error messages. Nothing here reads a clock or the disk.
 
+pub mod csv_text;
 pub mod network;
 #[rustfmt::skip]
 #[allow(clippy::approx_constant)] // measured data, not an approximation of pi

@@ -738,7 +738,7 @@ async fn metrics_text<S: Store>(State(app): Shared<S>) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics::CONTENT_TYPE,
         )],
         app.metrics.encode(),
     )

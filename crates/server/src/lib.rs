@@ -17,6 +17,7 @@ pub mod commit;
 pub mod error;
 pub mod live;
 pub mod metrics;
+pub mod observe;
 pub mod overview;
 pub mod savings;
 pub mod scheduler;
@@ -234,6 +235,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
             metrics,
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(observe::trace))
 }
 
 /// The web console's embedded files: `/` is its index, `/assets/*` its scripts and

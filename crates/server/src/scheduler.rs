@@ -51,6 +51,8 @@ impl Wakeup {
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PassReport {
+    /// Pending jobs read for this pass (at most [`MAX_PER_PASS`]).
+    pub considered: usize,
     /// Jobs placed.
     pub placed: usize,
     /// Jobs refused for good.
@@ -401,6 +403,7 @@ impl Scheduler {
                 ..Default::default()
             })
             .await?;
+        report.considered = pending.len();
         if pending.is_empty() {
             return Ok(report);
         }
@@ -611,12 +614,27 @@ impl Scheduler {
             let now = clock.now();
             self.refresh();
             let began = std::time::Instant::now();
-            let result = self.pass(&store, now).await;
+            // One span per pass, so that what the pass logs is tied to it and its
+            // counts and duration can be read together.
+            let span = tracing::info_span!(
+                "scheduler_pass",
+                considered = tracing::field::Empty,
+                placed = tracing::field::Empty,
+                rejected = tracing::field::Empty,
+                waiting = tracing::field::Empty,
+                lost = tracing::field::Empty,
+                requeued = tracing::field::Empty,
+                duration_ms = tracing::field::Empty,
+            );
+            let result = tracing::Instrument::instrument(self.pass(&store, now), span.clone()).await;
             let last_pass = std::time::Instant::now();
             // Passes take at most about a ninth of the time: a slow pass (a big
             // backlog) spaces the next one out, so submissions keep their share.
             let gap = MIN_GAP.max((last_pass - began) * 8);
             metrics.passes.inc();
+            metrics
+                .pass_duration
+                .observe((last_pass - began).as_secs_f64());
             if let Ok(r) = &result {
                 metrics.placed.inc_by(r.placed as u64);
                 metrics.rejected.inc_by(r.rejected as u64);
@@ -625,20 +643,24 @@ impl Scheduler {
                     .queue_depth
                     .set((r.placed + r.rejected + r.waiting) as i64);
             }
-            match result {
-                Ok(r) if r.placed + r.rejected + r.lost + r.requeued > 0 => {
-                    tracing::info!(
-                        placed = r.placed,
-                        rejected = r.rejected,
-                        waiting = r.waiting,
-                        lost = r.lost,
-                        requeued = r.requeued,
-                        "scheduler pass"
-                    )
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "scheduler pass failed"),
+            span.record("duration_ms", (last_pass - began).as_secs_f64() * 1000.0);
+            if let Ok(r) = &result {
+                span.record("considered", r.considered);
+                span.record("placed", r.placed);
+                span.record("rejected", r.rejected);
+                span.record("waiting", r.waiting);
+                span.record("lost", r.lost);
+                span.record("requeued", r.requeued);
             }
+            span.in_scope(|| match result {
+                // A pass that changed something is news; an idle one only when
+                // debugging.
+                Ok(r) if r.placed + r.rejected + r.lost + r.requeued > 0 => {
+                    tracing::info!("scheduler pass")
+                }
+                Ok(_) => tracing::debug!("scheduler pass"),
+                Err(e) => tracing::error!(error = %e, "scheduler pass failed"),
+            });
             tokio::select! {
                 _ = &mut stop => return,
                 _ = tokio::time::sleep(tick) => {}

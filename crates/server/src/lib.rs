@@ -738,10 +738,7 @@ async fn metrics_text<S: Store>(State(app): Shared<S>) -> impl IntoResponse {
         Err(e) => tracing::warn!(error = %e, "metrics: no agents"),
     }
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            metrics::CONTENT_TYPE,
-        )],
+        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         app.metrics.encode(),
     )
 }

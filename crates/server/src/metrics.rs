@@ -423,7 +423,10 @@ mod tests {
         assert!(text.contains(
             "suanwang_http_request_duration_seconds_bucket{le=\"0.002\",route=\"/v1/jobs/{id}\"} 1\n"
         ));
-        assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
         // Every family is declared once, before its samples, under the name
         // its samples carry.
         let mut declared = Vec::new();

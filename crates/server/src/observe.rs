@@ -63,7 +63,7 @@ pub async fn trace(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
     span.record("status", status.as_u16());
     span.record("latency_ms", latency_ms);
     span.in_scope(|| {
@@ -136,8 +136,9 @@ mod tests {
         let ids: std::collections::BTreeSet<String> = (0..10_000).map(|_| generate()).collect();
         assert_eq!(ids.len(), 10_000);
         assert!(
-            ids.iter()
-                .all(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && is_sane(id))
+            ids.iter().all(|id| id.len() == 16
+                && id.bytes().all(|b| b.is_ascii_hexdigit())
+                && is_sane(id))
         );
     }
 }

@@ -626,7 +626,8 @@ impl Scheduler {
                 requeued = tracing::field::Empty,
                 duration_ms = tracing::field::Empty,
             );
-            let result = tracing::Instrument::instrument(self.pass(&store, now), span.clone()).await;
+            let result =
+                tracing::Instrument::instrument(self.pass(&store, now), span.clone()).await;
             let last_pass = std::time::Instant::now();
             // Passes take at most about a ninth of the time: a slow pass (a big
             // backlog) spaces the next one out, so submissions keep their share.
@@ -643,7 +644,6 @@ impl Scheduler {
                     .queue_depth
                     .set((r.placed + r.rejected + r.waiting) as i64);
             }
-            span.record("duration_ms", (last_pass - began).as_secs_f64() * 1000.0);
             if let Ok(r) = &result {
                 span.record("considered", r.considered);
                 span.record("placed", r.placed);
@@ -652,6 +652,10 @@ impl Scheduler {
                 span.record("lost", r.lost);
                 span.record("requeued", r.requeued);
             }
+            span.record(
+                "duration_ms",
+                (last_pass - began).as_micros() as f64 / 1000.0,
+            );
             span.in_scope(|| match result {
                 // A pass that changed something is news; an idle one only when
                 // debugging.

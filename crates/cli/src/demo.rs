@@ -235,11 +235,6 @@ fn capacity_of(site: &suanwang_model::Site) -> BTreeMap<String, u64> {
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_max_level(tracing::Level::WARN)
-        .try_init();
     if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 100_000.0) {
         bail!("--speed must be in (0, 100000] (got {})", args.speed);
     }

@@ -19,14 +19,14 @@ pub mod simulated;
 pub mod slurm;
 pub mod telemetry;
 
-use suanwang_api::{
-    ErrorCode, Heartbeat, HeldLease, HeldVerdict, JobSubmission, LeaseRequest, Leases,
-    Registration, Report, ReportState, Telemetry,
-};
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use suanwang_api::{
+    ErrorCode, Heartbeat, HeldLease, HeldVerdict, JobSubmission, LeaseRequest, Leases,
+    Registration, Report, ReportState, Telemetry,
+};
 use suanwang_client::{Client, ClientError};
 use tokio::sync::mpsc;
 use tokio::time::Instant;

@@ -9,12 +9,12 @@
 use crate::{Assignment, Event, Executor};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use suanwang_api::Telemetry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
+use suanwang_api::Telemetry;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -355,7 +355,10 @@ mod tests {
         let (tx, mut rx) = mpsc::unbounded_channel();
         local
             .start(
-                &assignment(3, serde_json::json!({"command": ["sleep", "30"], "duration": 1})),
+                &assignment(
+                    3,
+                    serde_json::json!({"command": ["sleep", "30"], "duration": 1}),
+                ),
                 tx,
             )
             .await
@@ -381,12 +384,18 @@ mod tests {
         let (local, _) = Local::new(&dir, None).unwrap();
         let (tx, _rx) = mpsc::unbounded_channel();
         let none = local
-            .start(&assignment(4, serde_json::json!({"duration": 60})), tx.clone())
+            .start(
+                &assignment(4, serde_json::json!({"duration": 60})),
+                tx.clone(),
+            )
             .await;
         assert_eq!(none.unwrap_err(), "the job has no command");
         let missing = local
             .start(
-                &assignment(5, serde_json::json!({"command": ["/no/such/program"], "duration": 60})),
+                &assignment(
+                    5,
+                    serde_json::json!({"command": ["/no/such/program"], "duration": 60}),
+                ),
                 tx.clone(),
             )
             .await;
@@ -394,7 +403,10 @@ mod tests {
         // A job left running by a crashed agent is killed by the next one.
         local
             .start(
-                &assignment(6, serde_json::json!({"command": ["sleep", "30"], "duration": 60})),
+                &assignment(
+                    6,
+                    serde_json::json!({"command": ["sleep", "30"], "duration": 60}),
+                ),
                 tx,
             )
             .await

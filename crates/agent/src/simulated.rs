@@ -4,10 +4,10 @@
 //! seldom use their whole limit, so the run takes 35–100% of it, drawn per job.
 
 use crate::{Assignment, Event, Executor};
-use suanwang_api::{DurationValue, JobSubmission, Telemetry};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
+use suanwang_api::{DurationValue, JobSubmission, Telemetry};
 use suanwang_model::SimDuration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -175,7 +175,9 @@ mod tests {
         let job = Assignment {
             job: 5,
             token: 1,
-            spec: spec(serde_json::json!({"duration": "1h", "demand": [{"class": "cpu", "count": 8}]})),
+            spec: spec(
+                serde_json::json!({"duration": "1h", "demand": [{"class": "cpu", "count": 8}]}),
+            ),
         };
         sim.start(&job, tx).await.unwrap();
         assert_eq!(rx.recv().await, Some(Event::Started(5)));
@@ -203,7 +205,9 @@ mod tests {
         let job = Assignment {
             job: 9,
             token: 1,
-            spec: spec(serde_json::json!({"duration": 3600, "demand": [{"class": "cpu", "count": 1}]})),
+            spec: spec(
+                serde_json::json!({"duration": 3600, "demand": [{"class": "cpu", "count": 1}]}),
+            ),
         };
         sim.start(&job, tx).await.unwrap();
         assert_eq!(rx.recv().await, Some(Event::Started(9)));
@@ -213,7 +217,9 @@ mod tests {
         let bad = Assignment {
             job: 10,
             token: 1,
-            spec: spec(serde_json::json!({"duration": "soon", "demand": [{"class": "cpu", "count": 1}]})),
+            spec: spec(
+                serde_json::json!({"duration": "soon", "demand": [{"class": "cpu", "count": 1}]}),
+            ),
         };
         let (tx, _rx) = mpsc::unbounded_channel();
         assert!(sim.start(&bad, tx).await.is_err());

@@ -13,12 +13,12 @@
 use crate::{Assignment, Event, Executor};
 use reqwest::Method;
 use serde_json::{Value, json};
-use suanwang_api::Telemetry;
-use suanwang_api::agents::{SlurmNode, SlurmSample, SlurmTotals};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use suanwang_api::Telemetry;
+use suanwang_api::agents::{SlurmNode, SlurmSample, SlurmTotals};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 

@@ -21,13 +21,13 @@
 //! in `spawn_blocking`.
 
 use nvml_wrapper::Nvml;
-use suanwang_api::agents::{CpuSample, GpuSample as GpuDoc, MemorySample, PowerSample};
-use suanwang_api::Telemetry;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use suanwang_api::Telemetry;
+use suanwang_api::agents::{CpuSample, GpuSample as GpuDoc, MemorySample, PowerSample};
 use suanwang_model::resource::ResourceClass;
 use sysinfo::System;
 

@@ -48,10 +48,12 @@ fn units_per_class() -> utoipa::openapi::Object {
                     .minimum(Some(0)),
             )
         })
-        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(
-            false,
-        )))
-        .description(Some("units per resource class (cpu, mem_gib, or an accelerator model)"))
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ))
+        .description(Some(
+            "units per resource class (cpu, mem_gib, or an accelerator model)",
+        ))
         .build()
 }
 

@@ -48,7 +48,11 @@ impl ServerEvent {
     /// Reads an SSE frame's `event` name and `data` text.
     pub fn parse(event: &str, data: &str) -> Result<ServerEvent, serde_json::Error> {
         let data: &serde_json::value::RawValue = serde_json::from_str(data)?;
-        let framed = format!(r#"{{"event":{},"data":{}}}"#, serde_json::to_string(event)?, data.get());
+        let framed = format!(
+            r#"{{"event":{},"data":{}}}"#,
+            serde_json::to_string(event)?,
+            data.get()
+        );
         serde_json::from_str(&framed)
     }
 }

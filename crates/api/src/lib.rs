@@ -18,13 +18,13 @@ pub mod sites;
 
 pub use admin::{IssuedToken, NewTenant, NewToken, TenantDoc, TokenDoc};
 pub use agents::{
-    AgentDoc, AgentInfo, HeartbeatAnswer, HeldAnswer, HeldLease, Heartbeat, Lease, LeaseRequest,
+    AgentDoc, AgentInfo, Heartbeat, HeartbeatAnswer, HeldAnswer, HeldLease, Lease, LeaseRequest,
     Leases, Registered, Registration, Report, ReportState, Telemetry,
 };
 pub use error::{ErrorBody, ErrorCode};
 pub use events::{JobsEvent, Resync, ServerEvent};
 pub use jobs::{
-    DataIn, DecisionDoc, Decision, DemandIn, DurationValue, JobDoc, JobExplanation, JobPage,
+    DataIn, Decision, DecisionDoc, DemandIn, DurationValue, JobDoc, JobExplanation, JobPage,
     JobQuery, JobSubmission, LatencyIn, Logs, Order, PendingReason, WaitCode,
 };
 pub use network::{

@@ -99,10 +99,6 @@ fn read_site_file(path: &std::path::Path, site: &str) -> anyhow::Result<suanwang
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
     let capacity = parse_capacity(&args.capacity)?;
     let site_doc = args
         .site_file

@@ -7,7 +7,6 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
-use suanwang_client::api::{DataIn, DemandIn, DurationValue, JobSubmission};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use suanwang_agent::{AgentConfig, simulated::Simulated};
 use suanwang_client::Client;
+use suanwang_client::api::{DataIn, DemandIn, DurationValue, JobSubmission};
 use suanwang_server::clock::Clock;
 use suanwang_server::{App, agent::AgentPolicy, auth};
 use suanwang_sim::fill::draw;
@@ -171,10 +171,7 @@ fn demo_work(seed: u64, n: u64, tenant: &Tenant, regions: &[String]) -> (JobSubm
             (job, what, Some("8h"))
         }
         3 => {
-            let demand = vec![
-                units("rtx4090", 1 + (u(2) * 2.0) as u32),
-                units("cpu", 8),
-            ];
+            let demand = vec![units("rtx4090", 1 + (u(2) * 2.0) as u32), units("cpu", 8)];
             let mut job = JobSubmission::new(demand, hours(log_uniform(0.5, 3.0, 4)));
             job.residency = cn;
             (job, "python finetune_lora.py".to_string(), None)
@@ -237,11 +234,6 @@ fn capacity_of(site: &suanwang_model::Site) -> BTreeMap<String, u64> {
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_max_level(tracing::Level::WARN)
-        .try_init();
     if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 100_000.0) {
         bail!("--speed must be in (0, 100000] (got {})", args.speed);
     }

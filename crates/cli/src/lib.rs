@@ -4,6 +4,7 @@
 mod agent;
 mod demo;
 mod loadgen;
+mod logging;
 mod remote;
 mod serve;
 mod simulate;
@@ -36,6 +37,8 @@ interval takes it).";
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: logging::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,9 +90,19 @@ enum Command {
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The demo's own progress line tells the story: its logs start at warnings.
+    let default_verbosity = if matches!(cli.command, Command::Demo(_)) {
+        -1
+    } else {
+        0
+    };
+    logging::init(&cli.log, default_verbosity);
     let result = match cli.command {
         Command::Topology(cmd) => topology::run(cmd),
-        Command::Simulate(args) => simulate::run(*args),
+        Command::Simulate(mut args) => {
+            args.quiet = cli.log.quiet > 0;
+            simulate::run(*args)
+        }
         Command::Demo(args) => demo::run(args),
         Command::Agent(args) => agent::run(*args),
         Command::Logs(args) => remote::logs(args),

@@ -13,13 +13,13 @@
 //!   them, reads their output back, and reports the time from submit to process
 //!   start. Needs a real agent at that site (`suanwang agent --executor local`).
 
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use std::time::{Duration, Instant};
 use suanwang_client::api::agents::{CpuSample, MemorySample, PowerSample};
 use suanwang_client::api::{
     DemandIn, DurationValue, Heartbeat, JobSubmission, LeaseRequest, Registration, Telemetry,
 };
-use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
-use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -83,12 +83,7 @@ fn percentiles(mut micros: Vec<u64>) -> (usize, f64, f64, f64) {
 async fn agents(args: &LoadgenArgs) -> anyhow::Result<()> {
     let client = suanwang_client::Client::new(&args.url, Some(args.token.clone()))
         .with_timeout(Duration::from_secs(30));
-    let sites: Vec<String> = client
-        .sites()
-        .await?
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
+    let sites: Vec<String> = client.sites().await?.into_iter().map(|s| s.id).collect();
     if sites.is_empty() {
         bail!("the control plane has no sites");
     }
@@ -128,7 +123,10 @@ async fn agents(args: &LoadgenArgs) -> anyhow::Result<()> {
                     Ok(_) => latencies.push(started.elapsed().as_micros() as u64),
                     Err(_) => errors += 1,
                 }
-                let lease = LeaseRequest { max: 64, wait_ms: 0 };
+                let lease = LeaseRequest {
+                    max: 64,
+                    wait_ms: 0,
+                };
                 if client.lease(&id, &lease).await.is_err() {
                     errors += 1;
                 }

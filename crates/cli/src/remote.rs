@@ -6,8 +6,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use suanwang_client::Client;
 use suanwang_client::api::{
-    DataIn, Decision, DemandIn, DurationValue, JobDoc, JobQuery, JobState, JobSubmission,
-    LatencyIn,
+    DataIn, Decision, DemandIn, DurationValue, JobDoc, JobQuery, JobState, JobSubmission, LatencyIn,
 };
 use suanwang_model::{CandidateView, SimDuration};
 use suanwang_sim::report::table;
@@ -129,7 +128,8 @@ fn read_job_file(
     let mut table: toml::Table = if path.extension().is_some_and(|e| e == "toml") {
         toml::from_str(&text).with_context(|| format!("{}: not a TOML job", path.display()))?
     } else {
-        serde_json::from_str(&text).with_context(|| format!("{}: not a JSON job", path.display()))?
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a JSON job", path.display()))?
     };
     fill(&mut table)?;
     let job = serde_path_to_error::deserialize(toml::Value::Table(table))
@@ -185,7 +185,9 @@ impl SubmitArgs {
         let mut job = match &self.file {
             Some(path) => read_job_file(path, |table| {
                 if !demand.is_empty() {
-                    table.entry("demand").or_insert_with(|| toml::Value::Array(Vec::new()));
+                    table
+                        .entry("demand")
+                        .or_insert_with(|| toml::Value::Array(Vec::new()));
                 }
                 if let Some(duration) = self.duration {
                     table.insert("duration".into(), toml::Value::Integer(duration.0));

@@ -116,11 +116,6 @@ pub fn admin(command: AdminCommand) -> anyhow::Result<()> {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    // Logs to stderr: placements, failures, shutdown.
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
     let topology = crate::load_topology(&args.topology)?;
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -123,9 +123,9 @@ pub struct SimulateArgs {
     /// or repeated): every candidate weighed, with its score terms.
     #[arg(long, value_delimiter = ',')]
     explain: Vec<usize>,
-    /// No progress bars.
-    #[arg(long, short)]
-    quiet: bool,
+    /// No progress bars: set by the global -q/--quiet.
+    #[arg(skip)]
+    pub(crate) quiet: bool,
 }
 
 fn parse_class(text: &str) -> Result<ResourceClass, String> {

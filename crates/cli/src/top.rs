@@ -6,10 +6,10 @@
 use crate::remote::{Remote, runtime};
 use anyhow::Context;
 use clap::Args;
-use suanwang_client::api::{Overview, SiteOverview};
 use std::io::Write;
 use std::time::Duration;
 use suanwang_client::Client;
+use suanwang_client::api::{Overview, SiteOverview};
 use suanwang_model::{ResourceClass, time::civil_from_days};
 use suanwang_sim::report::table;
 
@@ -133,10 +133,7 @@ fn error_frame(error: &str, interval: Duration, now: i64, last: Option<&Overview
         interval_text(interval)
     );
     if let Some(doc) = last {
-        out.push_str(&format!(
-            "\nlast answer, at {}:\n",
-            utc(doc.at)
-        ));
+        out.push_str(&format!("\nlast answer, at {}:\n", utc(doc.at)));
         out.push_str(&frame(doc));
     }
     out

@@ -9,11 +9,11 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use suanwang_api::{
-    AgentDoc, DrainRequest, ErrorBody, ErrorCode, Flows, Heartbeat, HeartbeatAnswer,
-    IssuedToken, JobDoc, JobExplanation, JobPage, JobQuery, JobSubmission, LeaseRequest, Leases,
-    Logs, NewTenant, NewToken, Overview, Registered, Registration, Report, SavingsDoc,
-    SavingsQuery, SeriesDoc, SeriesQuery, ServerEvent, SiteDoc, TelemetryDoc, TelemetryQuery,
-    TenantDoc, TokenDoc,
+    AgentDoc, DrainRequest, ErrorBody, ErrorCode, Flows, Heartbeat, HeartbeatAnswer, IssuedToken,
+    JobDoc, JobExplanation, JobPage, JobQuery, JobSubmission, LeaseRequest, Leases, Logs,
+    NewTenant, NewToken, Overview, Registered, Registration, Report, SavingsDoc, SavingsQuery,
+    SeriesDoc, SeriesQuery, ServerEvent, SiteDoc, TelemetryDoc, TelemetryQuery, TenantDoc,
+    TokenDoc,
 };
 use suanwang_model::{Link, Region, Site};
 
@@ -167,14 +167,20 @@ impl Client {
                 code: "error".into(),
                 message: format!(
                     "{status}: {}",
-                    String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+                    String::from_utf8_lossy(&body)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
                 ),
                 field: None,
             },
         })
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
         let (_, url, body) = self.exchange(req).await?;
         body.decode(&url)
     }
@@ -199,7 +205,11 @@ impl Client {
         self.send(self.http.post(self.url(path)).json(body)).await
     }
 
-    async fn put<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, ClientError> {
+    async fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ClientError> {
         self.send(self.http.put(self.url(path)).json(body)).await
     }
 

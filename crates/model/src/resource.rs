@@ -182,9 +182,9 @@ impl<T: utoipa::__dev::ComposeSchema> utoipa::__dev::ComposeSchema for ClassMap<
             .fold(utoipa::openapi::ObjectBuilder::new(), |object, class| {
                 object.property(class.name(), value.clone())
             })
-            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(
-                false,
-            )))
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ))
             .description(Some(format!(
                 "a value per resource class ({}); classes left out are zero",
                 ResourceClass::known_names()

@@ -83,7 +83,8 @@ pub fn score(weights: &Weights, terms: &Terms, compute_per_hour: f64) -> f64 {
         + weights.carbon_cny_per_kg() * terms.carbon_kg.0
         + weights.transfer * terms.transfer_cny.0
         + compute_per_hour
-            * (weights.wait * terms.wait_secs.as_hours() + weights.late * terms.late_secs.as_hours())
+            * (weights.wait * terms.wait_secs.as_hours()
+                + weights.late * terms.late_secs.as_hours())
 }
 
 /// A policy with its parameters.

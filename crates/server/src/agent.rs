@@ -25,7 +25,7 @@ use axum::http::StatusCode;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use suanwang_api::{
-    AgentDoc, Decision, HeartbeatAnswer, HeldAnswer, Heartbeat, JobDoc, Lease, LeaseRequest,
+    AgentDoc, Decision, Heartbeat, HeartbeatAnswer, HeldAnswer, JobDoc, Lease, LeaseRequest,
     Leases, Registered, Registration, Report, ReportState,
 };
 use suanwang_store::{AgentRecord, HeldVerdict, JobState, Store};

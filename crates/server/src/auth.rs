@@ -47,7 +47,10 @@ impl TokenCache {
 }
 
 /// The caller of a request, from its `Authorization: Bearer TOKEN` header.
-pub async fn authenticate<S: Store>(app: &App<S>, headers: &HeaderMap) -> Result<Principal, ApiError> {
+pub async fn authenticate<S: Store>(
+    app: &App<S>,
+    headers: &HeaderMap,
+) -> Result<Principal, ApiError> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer token".into()))?;

@@ -228,13 +228,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
-            let field = e.path().to_string();
-            ApiError::BadRequest {
-                message: format!("query: {}", e.inner()),
-                field: (field != ".").then_some(field),
-            }
-        })
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                ApiError::BadRequest {
+                    message: format!("query: {}", e.inner()),
+                    field: (field != ".").then_some(field),
+                }
+            })
     }
 }
 

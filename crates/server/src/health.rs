@@ -49,7 +49,7 @@ pub(crate) async fn metrics<S: Store>(State(app): Shared<S>) -> impl IntoRespons
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            crate::metrics::CONTENT_TYPE,
         )],
         app.metrics.encode(),
     )

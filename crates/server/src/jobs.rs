@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use suanwang_api::jobs::MAX_PAGE;
 use suanwang_api::{
-    DecisionDoc, Decision, JobDoc, JobExplanation, JobPage, JobQuery, JobSubmission, Logs, Order,
+    Decision, DecisionDoc, JobDoc, JobExplanation, JobPage, JobQuery, JobSubmission, Logs, Order,
     PendingReason, WaitCode,
 };
 use suanwang_store::{JobFilter, JobRecord, JobState, Store, Transition};
@@ -42,7 +42,11 @@ pub(crate) fn job_doc(record: JobRecord) -> Result<JobDoc, ApiError> {
 }
 
 /// The job `id` if `caller` may see it.
-async fn visible_job<S: Store>(app: &App<S>, caller: &Caller, id: i64) -> Result<JobRecord, ApiError> {
+async fn visible_job<S: Store>(
+    app: &App<S>,
+    caller: &Caller,
+    id: i64,
+) -> Result<JobRecord, ApiError> {
     match app.store.job(id).await {
         Ok(record) if caller.0.may_see(record.tenant_id) => Ok(record),
         Ok(_) | Err(suanwang_store::StoreError::NotFound { .. }) => {
@@ -128,7 +132,10 @@ pub(crate) async fn list<S: Store>(
 ) -> Result<Json<JobPage>, ApiError> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("limit", format!("limit must be 1..={MAX_PAGE}")));
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be 1..={MAX_PAGE}"),
+        ));
     }
     let tenant_id = match caller.role {
         suanwang_store::Role::Tenant => caller.tenant_id,
@@ -164,10 +171,7 @@ pub(crate) async fn list<S: Store>(
     let next = (records.len() == limit as usize)
         .then(|| records.last().map(|r| r.id))
         .flatten();
-    let jobs = records
-        .into_iter()
-        .map(job_doc)
-        .collect::<Result<_, _>>()?;
+    let jobs = records.into_iter().map(job_doc).collect::<Result<_, _>>()?;
     Ok(Json(JobPage { jobs, next }))
 }
 

@@ -28,6 +28,7 @@ pub mod health;
 pub mod jobs;
 pub mod live;
 pub mod metrics;
+pub mod observe;
 pub mod openapi;
 pub mod overview;
 pub mod savings;
@@ -239,6 +240,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
             metrics,
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(observe::trace))
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the

@@ -15,10 +15,10 @@
 //! once, or a slow reader: fetch again). A `: keep-alive` comment every 15 s.
 
 use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::overview::TenantFlows;
 use crate::auth::authenticate;
+use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::overview::TenantFlows;
 use crate::{App, Shared};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};

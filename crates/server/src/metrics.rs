@@ -1,6 +1,12 @@
 //! Prometheus metrics at `/metrics`: requests by route, method and status with
 //! their latencies, and the scheduler's passes, placements, refusals and queue.
 //! The registry is explicit (no global state), so tests read the same values.
+//!
+//! Served in the Prometheus text exposition format 0.0.4 ([`CONTENT_TYPE`]), which
+//! every Prometheus and `promtool check metrics` read: prometheus-client writes
+//! OpenMetrics, whose counter families are named without `_total` while their
+//! samples carry it, so [`Metrics::encode`] rewrites that text (see
+//! [`to_prometheus_text`]). The metric names are the samples' names either way.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -70,6 +76,8 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     /// Scheduler passes.
     pub passes: Counter,
+    /// How long scheduler passes take, seconds.
+    pub pass_duration: Histogram,
     /// Jobs placed.
     pub placed: Counter,
     /// Jobs refused for good.
@@ -111,6 +119,13 @@ impl Default for Metrics {
             latency.clone(),
         );
         registry.register("scheduler_passes", "Scheduler passes", passes.clone());
+        // 1 ms to about 33 s.
+        let pass_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "scheduler_pass_duration_seconds",
+            "How long a scheduler pass takes, from reading the jobs to writing the decisions",
+            pass_duration.clone(),
+        );
         registry.register(
             "placements",
             "Jobs placed on a site and start",
@@ -210,6 +225,7 @@ impl Default for Metrics {
             requests,
             latency,
             passes,
+            pass_duration,
             placed,
             rejected,
             queue_depth,
@@ -299,13 +315,54 @@ impl Metrics {
         g.network_power.set(overview.power_kw);
     }
 
-    /// The text exposition format.
+    /// Every metric in the Prometheus text exposition format 0.0.4.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+        let mut open_metrics = String::new();
+        prometheus_client::encoding::text::encode(&mut open_metrics, &self.registry)
             .expect("writing to a String cannot fail");
-        out
+        to_prometheus_text(&open_metrics)
     }
+}
+
+/// The media type of [`Metrics::encode`]'s text.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Rewrites prometheus-client's OpenMetrics text as the Prometheus text format
+/// 0.0.4. The two differ, for what this registry holds (counters, gauges and
+/// histograms without units or exemplars), only in that a counter family's
+/// `# HELP`/`# TYPE` lines name it without the `_total` that its sample carries
+/// (0.0.4 names the family as the sample), in `# UNIT` lines and in the closing
+/// `# EOF`. Samples and label escaping are the same in both.
+fn to_prometheus_text(open_metrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = open_metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open_metrics.len() + 8 * counters.len());
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let descriptor = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|tag| Some((tag, line.strip_prefix(tag)?.split_once(' ')?)));
+        match descriptor {
+            Some((tag, (family, rest))) if counters.contains(family) => {
+                out.push_str(tag);
+                out.push_str(family);
+                out.push_str("_total ");
+                out.push_str(rest);
+            }
+            Some(("# TYPE ", (family, "unknown"))) => {
+                out.push_str("# TYPE ");
+                out.push_str(family);
+                out.push_str(" untyped");
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Middleware counting and timing every request by its matched route.
@@ -332,4 +389,66 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         })
         .inc();
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_named_as_their_samples_and_nothing_is_openmetrics_only() {
+        let metrics = Metrics::default();
+        metrics.placed.inc_by(3);
+        metrics
+            .latency
+            .get_or_create(&RouteLabels {
+                route: "/v1/jobs/{id}".into(),
+            })
+            .observe(0.002);
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                "# HELP suanwang_placements_total Jobs placed on a site and start.\n\
+                 # TYPE suanwang_placements_total counter\n\
+                 suanwang_placements_total 3\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE suanwang_queue_depth gauge\nsuanwang_queue_depth 0\n"));
+        assert!(text.contains(
+            "suanwang_http_request_duration_seconds_bucket{le=\"0.002\",route=\"/v1/jobs/{id}\"} 1\n"
+        ));
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        // Every family is declared once, before its samples, under the name
+        // its samples carry.
+        let mut declared = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (family, kind) = rest.split_once(' ').unwrap();
+                assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+                assert!(!declared.contains(&family.to_string()), "{line}");
+                declared.push(family.to_string());
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                let family = declared.last().unwrap();
+                let histogram_part = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|suffix| name.strip_suffix(suffix) == Some(family.as_str()));
+                assert!(name == family || histogram_part, "{line} under {family}");
+            }
+        }
+    }
+
+    #[test]
+    fn openmetrics_only_lines_are_dropped_and_unknown_is_untyped() {
+        let open = "# HELP a_seconds A.\n# TYPE a_seconds gauge\n# UNIT a_seconds seconds\na_seconds 1\n\
+                    # HELP b B.\n# TYPE b unknown\nb 2\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(open),
+            "# HELP a_seconds A.\n# TYPE a_seconds gauge\na_seconds 1\n# HELP b B.\n# TYPE b untyped\nb 2\n"
+        );
+    }
 }

@@ -84,21 +84,19 @@ impl utoipa::Modify for CommonErrors {
                         "400",
                         "the request does not decode (not JSON, an unknown field, a wrong type, a bad parameter); `field` names what is at fault",
                     );
-                    add_error(
-                        operation,
-                        "413",
-                        "the body is larger than this route takes",
-                    );
+                    add_error(operation, "413", "the body is larger than this route takes");
                 }
                 let parameters = operation.parameters.iter().flatten();
                 let parsed = parameters.filter_map(|p| match p {
                     RefOr::T(p) => Some(&p.parameter_in),
                     RefOr::Ref(_) => None,
                 });
-                if parsed
-                    .into_iter()
-                    .any(|at| matches!(at, ParameterIn::Query | ParameterIn::Path | ParameterIn::Header))
-                {
+                if parsed.into_iter().any(|at| {
+                    matches!(
+                        at,
+                        ParameterIn::Query | ParameterIn::Path | ParameterIn::Header
+                    )
+                }) {
                     add_error(
                         operation,
                         "400",

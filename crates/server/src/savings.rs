@@ -18,13 +18,13 @@ use axum::extract::State;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use suanwang_api::{Comparison, SavingsDoc, SavingsQuery, Totals};
 use suanwang_model::SimTime;
 use suanwang_sched::{Policy, PolicyKind, Terms};
 use suanwang_sim::engine::{JobResult, SimConfig, actual_terms, simulate};
 use suanwang_sim::world::World;
 use suanwang_store::{JobFilter, JobRecord, JobState, Store};
 use suanwang_topology::{SeriesModel, Topology};
-use suanwang_api::{Comparison, SavingsDoc, SavingsQuery, Totals};
 
 /// How long a computed answer is served again.
 pub const CACHE: Duration = Duration::from_secs(30);

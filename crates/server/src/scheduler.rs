@@ -7,9 +7,9 @@
 //! day it started, UTC); the topology's series give prices and carbon, and the
 //! forecast the core sees is the series itself (a forecast service is future work).
 
-use suanwang_api::{Decision, DurationValue, JobSubmission, PendingReason, WaitCode};
 use std::sync::Arc;
 use std::time::Duration;
+use suanwang_api::{Decision, DurationValue, JobSubmission, PendingReason, WaitCode};
 use suanwang_model::{
     DataRef, Demand, Job, JobId, Jurisdiction, LatencyTarget, LocationId, ResourceClass,
     SimDuration, SimTime, SiteId,
@@ -51,6 +51,8 @@ impl Wakeup {
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PassReport {
+    /// Pending jobs read for this pass (at most [`MAX_PER_PASS`]).
+    pub considered: usize,
     /// Jobs placed.
     pub placed: usize,
     /// Jobs refused for good.
@@ -399,6 +401,7 @@ impl Scheduler {
                 ..Default::default()
             })
             .await?;
+        report.considered = pending.len();
         if pending.is_empty() {
             return Ok(report);
         }
@@ -440,12 +443,11 @@ impl Scheduler {
         }
         for (id, e) in overrun {
             let body = decision_body(&Decision::Requeued {
-                reason: format!("its slot is taken by jobs that started late ({e:?}); placed again"),
+                reason: format!(
+                    "its slot is taken by jobs that started late ({e:?}); placed again"
+                ),
             });
-            if store
-                .requeue(id, JobState::Placed, &body, now_unix)
-                .await?
-            {
+            if store.requeue(id, JobState::Placed, &body, now_unix).await? {
                 self.unbook(id);
                 self.note(id);
                 report.requeued += 1;
@@ -484,7 +486,12 @@ impl Scheduler {
             for &i in &down {
                 sites[i].available = false;
             }
-            let snapshot = Snapshot { now, sites: &sites, forecast: &forecast, network: &world.net };
+            let snapshot = Snapshot {
+                now,
+                sites: &sites,
+                forecast: &forecast,
+                network: &world.net,
+            };
             let decisions = plan(&snapshot, &mut calendar, &requests, &policy);
             decisions
                 .into_iter()
@@ -493,13 +500,22 @@ impl Scheduler {
                         Outcome::Placed(p) => Decision::Placed {
                             policy: policy.kind.name().to_string(),
                             weights: policy.weights,
-                            explanation: suanwang_sim::report::explain(&world, job_ids[d.index] as usize, policy.kind.name(), p),
+                            explanation: suanwang_sim::report::explain(
+                                &world,
+                                job_ids[d.index] as usize,
+                                policy.kind.name(),
+                                p,
+                            ),
                         },
                         Outcome::Pending(wait) => Decision::Pending {
                             reason: PendingReason {
                                 reason: match wait {
-                                    suanwang_sched::Wait::NoCapacityInHorizon => WaitCode::NoCapacityInHorizon,
-                                    suanwang_sched::Wait::SitesUnavailable => WaitCode::SitesUnavailable,
+                                    suanwang_sched::Wait::NoCapacityInHorizon => {
+                                        WaitCode::NoCapacityInHorizon
+                                    }
+                                    suanwang_sched::Wait::SitesUnavailable => {
+                                        WaitCode::SitesUnavailable
+                                    }
                                 },
                             },
                         },
@@ -513,7 +529,10 @@ impl Scheduler {
                 .collect::<Vec<_>>()
         })
         .await
-        .map_err(|e| suanwang_store::StoreError::Corrupt { column: "scheduler", value: e.to_string() })?;
+        .map_err(|e| suanwang_store::StoreError::Corrupt {
+            column: "scheduler",
+            value: e.to_string(),
+        })?;
         // Placements and refusals are written in one transaction (the store's
         // group commit for decisions); a job cancelled meanwhile is skipped.
         let mut batch = Vec::new();
@@ -553,9 +572,7 @@ impl Scheduler {
                 Outcome::Pending(_) => {
                     // Record why it waits once, not on every pass.
                     if store.decisions(id).await?.is_empty() {
-                        store
-                            .record_decision(id, &body, now_unix)
-                            .await?;
+                        store.record_decision(id, &body, now_unix).await?;
                         self.note(id);
                     }
                     report.waiting += 1;
@@ -615,12 +632,28 @@ impl Scheduler {
             let now = clock.now();
             self.refresh();
             let began = std::time::Instant::now();
-            let result = self.pass(&store, now).await;
+            // One span per pass, so that what the pass logs is tied to it and its
+            // counts and duration can be read together.
+            let span = tracing::info_span!(
+                "scheduler_pass",
+                considered = tracing::field::Empty,
+                placed = tracing::field::Empty,
+                rejected = tracing::field::Empty,
+                waiting = tracing::field::Empty,
+                lost = tracing::field::Empty,
+                requeued = tracing::field::Empty,
+                duration_ms = tracing::field::Empty,
+            );
+            let result =
+                tracing::Instrument::instrument(self.pass(&store, now), span.clone()).await;
             let last_pass = std::time::Instant::now();
             // Passes take at most about a ninth of the time: a slow pass (a big
             // backlog) spaces the next one out, so submissions keep their share.
             let gap = MIN_GAP.max((last_pass - began) * 8);
             metrics.passes.inc();
+            metrics
+                .pass_duration
+                .observe((last_pass - began).as_secs_f64());
             if let Ok(r) = &result {
                 metrics.placed.inc_by(r.placed as u64);
                 metrics.rejected.inc_by(r.rejected as u64);
@@ -629,20 +662,27 @@ impl Scheduler {
                     .queue_depth
                     .set((r.placed + r.rejected + r.waiting) as i64);
             }
-            match result {
-                Ok(r) if r.placed + r.rejected + r.lost + r.requeued > 0 => {
-                    tracing::info!(
-                        placed = r.placed,
-                        rejected = r.rejected,
-                        waiting = r.waiting,
-                        lost = r.lost,
-                        requeued = r.requeued,
-                        "scheduler pass"
-                    )
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "scheduler pass failed"),
+            if let Ok(r) = &result {
+                span.record("considered", r.considered);
+                span.record("placed", r.placed);
+                span.record("rejected", r.rejected);
+                span.record("waiting", r.waiting);
+                span.record("lost", r.lost);
+                span.record("requeued", r.requeued);
             }
+            span.record(
+                "duration_ms",
+                (last_pass - began).as_micros() as f64 / 1000.0,
+            );
+            span.in_scope(|| match result {
+                // A pass that changed something is news; an idle one only when
+                // debugging.
+                Ok(r) if r.placed + r.rejected + r.lost + r.requeued > 0 => {
+                    tracing::info!("scheduler pass")
+                }
+                Ok(_) => tracing::debug!("scheduler pass"),
+                Err(e) => tracing::error!(error = %e, "scheduler pass failed"),
+            });
             tokio::select! {
                 _ = &mut stop => return,
                 _ = tokio::time::sleep(tick) => {}

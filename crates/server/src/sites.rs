@@ -7,14 +7,14 @@
 //! swapped in; the scheduler rebuilds its view at its next pass.
 
 use crate::error::ApiError;
-use crate::extract::{Body, Caller, OptionalBody, Operator, Path, Query};
+use crate::extract::{Body, Caller, Operator, OptionalBody, Path, Query};
 use crate::{App, Shared};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use suanwang_api::{
-    DrainDoc, DrainRequest, SeriesDoc, SeriesPoint, SeriesQuery, SiteDoc, Telemetry,
-    TelemetryDoc, TelemetryQuery, TelemetrySample,
+    DrainDoc, DrainRequest, SeriesDoc, SeriesPoint, SeriesQuery, SiteDoc, Telemetry, TelemetryDoc,
+    TelemetryQuery, TelemetrySample,
 };
 use suanwang_model::{Link, Region, Site};
 use suanwang_store::{Store, TopologyEdit};
@@ -115,7 +115,10 @@ pub(crate) async fn series<S: Store>(
 ) -> Result<Json<SeriesDoc>, ApiError> {
     let hours = |value: Option<u32>, field: &str| match value.unwrap_or(24) {
         h @ 0..=168 => Ok(i64::from(h)),
-        _ => Err(ApiError::invalid(field, format!("{field} must be 0..=168 hours"))),
+        _ => Err(ApiError::invalid(
+            field,
+            format!("{field} must be 0..=168 hours"),
+        )),
     };
     let (before, after) = (
         hours(query.before_h, "before_h")?,

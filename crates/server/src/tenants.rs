@@ -119,8 +119,13 @@ pub(crate) async fn create_token<S: Store>(
     if let Some(name) = request.tenant() {
         check_tenant_name(name, "/tenant")?;
     }
-    let token =
-        auth::issue_token(&app.store, request.role(), request.tenant(), app.clock.now()).await?;
+    let token = auth::issue_token(
+        &app.store,
+        request.role(),
+        request.tenant(),
+        app.clock.now(),
+    )
+    .await?;
     let id = auth::digest(&token).chars().take(TOKEN_ID_LEN).collect();
     Ok((
         StatusCode::CREATED,

@@ -317,7 +317,10 @@ async fn admins_manage_tenants_and_tokens() {
     // The document says a tenant's token names its tenant and the others do
     // not: a body that breaks that is malformed (400), not merely invalid.
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("tenant"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("tenant"),
+        "{body}"
+    );
     let (status, body) = net
         .post(
             "/v1/tokens",
@@ -326,7 +329,10 @@ async fn admins_manage_tenants_and_tokens() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("tenant"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("tenant"),
+        "{body}"
+    );
     let (status, body) = net
         .post("/v1/tokens", &net.admin, json!({"role": "root"}))
         .await;

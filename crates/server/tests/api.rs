@@ -160,7 +160,11 @@ async fn submit_get_list_cancel_with_idempotency() {
     let (_, older) = get(format!("order=desc&before={}", newest["next"])).await;
     assert_eq!(ids(&older), vec![id], "the oldest comes last");
     let (status, err) = get("order=sideways".into()).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "not in the document's enum");
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "not in the document's enum"
+    );
     assert_eq!(err["field"], "order");
     let (status, err) = get("order=desc&after=1".into()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -259,7 +259,8 @@ pub fn simulate(
                         let req = request(job);
                         let (terms, green_kwh) = actual_terms(world, req, p.site, p.start);
                         let per_hour = world.sites[p.site].price_per_hour(&req.need);
-                        let objective = suanwang_sched::policy::score(&policy.weights, &terms, per_hour);
+                        let objective =
+                            suanwang_sched::policy::score(&policy.weights, &terms, per_hour);
                         account_load(
                             &mut load_kw[p.site],
                             p.start.0,

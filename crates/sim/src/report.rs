@@ -353,7 +353,6 @@ impl SeriesSummary {
     }
 }
 
-
 /// The explanation of `placement` in names and hours.
 pub fn explain(
     world: &World,

@@ -1,34 +1,54 @@
-//! The two backends. Their SQL is the same text (numbered `$N` parameters and
-//! `CAST` work in both); a macro writes each method once for both pool types so
-//! that they cannot drift, and the shared suite checks that they behave alike.
+//! The two backends, written once. [`SqlStore`] implements [`Store`] over an sqlx
+//! pool of either database; [`SqliteStore`] and [`PostgresStore`] are its two
+//! instances. Each method is written once, each statement is one text shared by
+//! both (numbered `$N` parameters, `ON CONFLICT` and `RETURNING` work in both),
+//! and the shared suite checks that they behave alike.
+//!
+//! Where the backends must differ, the difference is named once per database: how
+//! a store connects and migrates (`SqlStore::<Sqlite>::connect`,
+//! `SqlStore::<Postgres>::connect`), how `lease` keeps agents that lease at once
+//! apart (`Backend::LEASE_SQL`) and how a statement's changed rows are counted
+//! (`Backend::rows_affected`). Everything else is generic over the database.
 
 use crate::{
     AgentRecord, DecisionRecord, Drain, HeldVerdict, JobFilter, JobRecord, JobState, NewJob,
     Result, Role, Sample, Store, StoreError, Tenant, TokenInfo, TokenRecord, TopologyEdit,
     Transition,
 };
-use sqlx::Row;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPoolOptions, PgQueryResult, Postgres};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
 };
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type,
+};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The store over a pool of `DB`, which is [`Sqlite`] or [`Postgres`].
+#[derive(Debug)]
+pub struct SqlStore<DB: Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        SqlStore {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
 /// SQLite in WAL mode. `synchronous = NORMAL`: a committed transaction survives a
 /// crash of the process (`kill -9`), though not necessarily of the machine.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-}
+pub type SqliteStore = SqlStore<Sqlite>;
 
 /// PostgreSQL.
-#[derive(Debug, Clone)]
-pub struct PostgresStore {
-    pool: PgPool,
-}
+pub type PostgresStore = SqlStore<Postgres>;
 
-impl SqliteStore {
+impl SqlStore<Sqlite> {
     /// Opens (creating if needed) and migrates the database at `url`
     /// (`sqlite://PATH`).
     pub async fn connect(url: &str) -> Result<SqliteStore> {
@@ -46,11 +66,11 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
-        Ok(SqliteStore { pool })
+        Ok(SqlStore { pool })
     }
 }
 
-impl PostgresStore {
+impl SqlStore<Postgres> {
     /// Connects to and migrates the database at `url` (`postgres://…`).
     pub async fn connect(url: &str) -> Result<PostgresStore> {
         let pool = PgPoolOptions::new()
@@ -62,7 +82,7 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
-        Ok(PostgresStore { pool })
+        Ok(SqlStore { pool })
     }
 }
 
@@ -70,58 +90,35 @@ impl PostgresStore {
 // string (sqlx accepts only static SQL unless told otherwise).
 macro_rules! job_columns {
     () => {
-        "id, tenant_id, idempotency_key, spec, state, site, start_at, exit_code, version, created_at, updated_at, lease_token, lease_agent, lease_expires_at, started_at, finished_at"
+        "id, tenant_id, idempotency_key, spec, state, site, start_at, exit_code, version, \
+         created_at, updated_at, lease_token, lease_agent, lease_expires_at, started_at, \
+         finished_at"
     };
 }
 
-fn job_from_row<R: Row>(row: &R) -> Result<JobRecord>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let state: String = row.try_get("state")?;
-    let exit_code: Option<i64> = row.try_get("exit_code")?;
-    Ok(JobRecord {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        spec: row.try_get("spec")?,
-        state: JobState::parse(&state).ok_or(StoreError::Corrupt {
-            column: "state",
-            value: state,
-        })?,
-        site: row.try_get("site")?,
-        start_at: row.try_get("start_at")?,
-        exit_code: exit_code.map(|c| c as i32),
-        version: row.try_get("version")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        lease_token: row.try_get("lease_token")?,
-        lease_agent: row.try_get("lease_agent")?,
-        lease_expires_at: row.try_get("lease_expires_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
+/// The columns of an agent.
+macro_rules! agent_columns {
+    () => {
+        "id, site, info, registered_at, last_seen, telemetry"
+    };
 }
 
-fn agent_from_row<R: Row>(row: &R) -> Result<AgentRecord>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    Ok(AgentRecord {
-        id: row.try_get("id")?,
-        site: row.try_get("site")?,
-        info: row.try_get("info")?,
-        registered_at: row.try_get("registered_at")?,
-        last_seen: row.try_get("last_seen")?,
-        telemetry: row.try_get("telemetry")?,
-    })
+/// Hands the placed jobs of a site whose start has come out under new leases, in
+/// one statement (so that SQLite takes its write lock at once, and PostgreSQL
+/// re-checks `state` on rows another agent's statement changed meanwhile). `$lock`
+/// ends the inner `SELECT`: see [`Backend::LEASE_SQL`].
+macro_rules! lease_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET state = 'Dispatched', lease_token = lease_token + 1, ",
+            "lease_agent = $1, lease_expires_at = $2, version = version + 1, updated_at = $3 ",
+            "WHERE state = 'Placed' AND id IN (SELECT id FROM jobs WHERE site = $4 ",
+            "AND state = 'Placed' AND start_at <= $3 ORDER BY start_at, id LIMIT $5",
+            $lock,
+            ") RETURNING ",
+            job_columns!()
+        )
+    };
 }
 
 /// Inserts a Pending job unless the tenant used the idempotency key before.
@@ -133,6 +130,15 @@ const SUBMIT_SQL: &str = concat!(
     job_columns!()
 );
 
+/// The head of [`Store::submit_many`]'s multi-row insert; the `VALUES` follow.
+const SUBMIT_MANY_HEAD: &str =
+    "INSERT INTO jobs (tenant_id, idempotency_key, spec, state, version, created_at, updated_at) ";
+
+/// The tail of [`Store::submit_many`]'s multi-row insert. Only the id comes back:
+/// the rest of the row is what was sent.
+const SUBMIT_MANY_TAIL: &str = " ON CONFLICT (tenant_id, idempotency_key) \
+    WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id, tenant_id, idempotency_key";
+
 /// Rows per multi-row insert (5 parameters each; SQLite allows 32,766).
 const MULTI_INSERT_ROWS: usize = 512;
 
@@ -143,46 +149,33 @@ const SUBMITTED_SQL: &str = concat!(
     " FROM jobs WHERE tenant_id = $1 AND idempotency_key = $2"
 );
 
+/// One job.
+const JOB_SQL: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
+
+/// The head of [`Store::list_jobs`]' query; the filters follow.
+const LIST_JOBS_HEAD: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id ");
+
 /// Applies a change if the job is still in the state the caller saw.
 const TRANSITION_SQL: &str = concat!(
     "UPDATE jobs SET state = $1, site = COALESCE($2, site), start_at = COALESCE($3, start_at), ",
     "exit_code = COALESCE($4, exit_code), version = version + 1, updated_at = $5, ",
-    "finished_at = CASE WHEN $1 IN ('Succeeded', 'Failed', 'Cancelled') THEN $5 ELSE finished_at END ",
+    "finished_at = CASE WHEN $1 IN ('Succeeded', 'Failed', 'Cancelled') THEN $5 ",
+    "ELSE finished_at END ",
     "WHERE id = $6 AND state = $7 RETURNING ",
     job_columns!()
 );
 
 /// Renews a lease if it is still the agent's and the job live.
-const RENEW_SQL: &str = "UPDATE jobs SET lease_expires_at = $1 WHERE id = $2 AND lease_token = $3 \
-    AND lease_agent = $4 AND state IN ('Dispatched', 'Running')";
-
-/// Hands the placed jobs of a site whose start has come out under new leases, in
-/// one statement (so that SQLite takes its write lock at once, and PostgreSQL
-/// re-checks `state` on rows another agent's statement changed meanwhile).
-macro_rules! lease_sql {
-    ($lock:literal) => {
-        concat!(
-            "UPDATE jobs SET state = 'Dispatched', lease_token = lease_token + 1, lease_agent = $1, ",
-            "lease_expires_at = $2, version = version + 1, updated_at = $3 ",
-            "WHERE state = 'Placed' AND id IN (SELECT id FROM jobs WHERE site = $4 AND state = 'Placed' ",
-            "AND start_at <= $3 ORDER BY start_at, id LIMIT $5",
-            $lock,
-            ") RETURNING ",
-            job_columns!()
-        )
-    };
-}
-/// SQLite has one writer at a time: nothing to skip.
-const LEASE_SQL_SQLITE: &str = lease_sql!("");
-/// PostgreSQL: agents leasing at once take different rows instead of queueing
-/// behind each other's locks and coming back empty.
-const LEASE_SQL_POSTGRES: &str = lease_sql!(" FOR UPDATE SKIP LOCKED");
+const RENEW_SQL: &str = "UPDATE jobs SET lease_expires_at = $1 WHERE id = $2 \
+    AND lease_token = $3 AND lease_agent = $4 AND state IN ('Dispatched', 'Running')";
 
 /// An agent's report under its lease.
 const REPORT_SQL: &str = concat!(
-    "UPDATE jobs SET state = $1, exit_code = COALESCE($2, exit_code), started_at = COALESCE(started_at, $3), ",
+    "UPDATE jobs SET state = $1, exit_code = COALESCE($2, exit_code), ",
+    "started_at = COALESCE(started_at, $3), ",
     "finished_at = CASE WHEN $1 IN ('Succeeded', 'Failed') THEN $3 ELSE finished_at END, ",
-    "lease_expires_at = CASE WHEN $1 IN ('Succeeded', 'Failed') THEN NULL ELSE lease_expires_at END, ",
+    "lease_expires_at = CASE WHEN $1 IN ('Succeeded', 'Failed') THEN NULL ",
+    "ELSE lease_expires_at END, ",
     "version = version + 1, updated_at = $3 ",
     "WHERE id = $4 AND state = $5 AND lease_token = $6 AND lease_agent = $7 RETURNING ",
     job_columns!()
@@ -190,8 +183,9 @@ const REPORT_SQL: &str = concat!(
 
 /// Jobs whose lease has run out.
 const EXPIRE_SQL: &str = concat!(
-    "UPDATE jobs SET state = 'Lost', lease_expires_at = NULL, version = version + 1, updated_at = $1 ",
-    "WHERE state IN ('Dispatched', 'Running') AND lease_expires_at < $1 RETURNING ",
+    "UPDATE jobs SET state = 'Lost', lease_expires_at = NULL, version = version + 1, ",
+    "updated_at = $1 WHERE state IN ('Dispatched', 'Running') AND lease_expires_at < $1 ",
+    "RETURNING ",
     job_columns!()
 );
 
@@ -200,679 +194,899 @@ const REQUEUE_SQL: &str = "UPDATE jobs SET state = 'Pending', site = NULL, start
     lease_expires_at = NULL, started_at = NULL, version = version + 1, updated_at = $1 \
     WHERE id = $2 AND state = $3";
 
+/// Stores a decision.
 const INSERT_DECISION_SQL: &str = "INSERT INTO decisions (job_id, at, body) VALUES ($1, $2, $3)";
 
-macro_rules! impl_store {
-    ($store:ty, $lease_sql:expr) => {
-        impl Store for $store {
-            async fn tenant(&self, name: &str, now: i64) -> Result<Tenant> {
-                sqlx::query("INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-                    .bind(name)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
-                let row = sqlx::query("SELECT id, name FROM tenants WHERE name = $1")
-                    .bind(name)
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok(Tenant { id: row.try_get("id")?, name: row.try_get("name")? })
-            }
+/// A database that [`SqlStore`] runs on ([`Sqlite`] or [`Postgres`]), and what
+/// differs between the two.
+trait Backend: Database {
+    /// The statement of [`Store::lease`], with this database's way of keeping
+    /// agents that lease at once from waiting on each other.
+    const LEASE_SQL: &'static str;
 
-            async fn insert_token(&self, token: &TokenRecord, now: i64) -> Result<()> {
-                sqlx::query("INSERT INTO tokens (digest, tenant_id, role, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(&token.digest)
-                    .bind(token.tenant_id)
-                    .bind(token.role.name())
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn token(&self, digest: &str) -> Result<Option<TokenRecord>> {
-                let row = sqlx::query("SELECT digest, tenant_id, role FROM tokens WHERE digest = $1")
-                    .bind(digest)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                let Some(row) = row else { return Ok(None) };
-                let role: String = row.try_get("role")?;
-                Ok(Some(TokenRecord {
-                    digest: row.try_get("digest")?,
-                    tenant_id: row.try_get("tenant_id")?,
-                    role: Role::parse(&role).ok_or(StoreError::Corrupt { column: "role", value: role })?,
-                }))
-            }
-
-            async fn submit(
-                &self,
-                tenant_id: i64,
-                idempotency_key: Option<&str>,
-                spec: &str,
-                now: i64,
-            ) -> Result<(JobRecord, bool)> {
-                let row = sqlx::query(SUBMIT_SQL)
-                    .bind(tenant_id)
-                    .bind(idempotency_key)
-                    .bind(spec)
-                    .bind(now)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                if let Some(row) = row {
-                    return Ok((job_from_row(&row)?, true));
-                }
-                // The key was used before: the first submission wins.
-                let row = sqlx::query(SUBMITTED_SQL)
-                    .bind(tenant_id)
-                    .bind(idempotency_key)
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok((job_from_row(&row)?, false))
-            }
-
-            async fn submit_many(&self, jobs: &[NewJob], now: i64) -> Result<Vec<(JobRecord, bool)>> {
-                if jobs.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut tx = self.pool.begin().await?;
-                let mut inserted = Vec::with_capacity(jobs.len());
-                // One multi-row statement per chunk: most of the cost of a small
-                // insert is the statement round trip, not the row.
-                for chunk in jobs.chunks(MULTI_INSERT_ROWS) {
-                    let mut query = sqlx::QueryBuilder::new(
-                        "INSERT INTO jobs (tenant_id, idempotency_key, spec, state, version, created_at, updated_at) ",
-                    );
-                    query.push_values(chunk, |mut row, job| {
-                        row.push_bind(job.tenant_id)
-                            .push_bind(job.idempotency_key.as_deref())
-                            .push_bind(job.spec.as_str())
-                            .push("'Pending'")
-                            .push("1")
-                            .push_bind(now)
-                            .push_bind(now);
-                    });
-                    // Only the id comes back: the rest of the row is what was sent.
-                    query.push(
-                        " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id, tenant_id, idempotency_key",
-                    );
-                    for row in query.build().fetch_all(&mut *tx).await? {
-                        let id: i64 = row.try_get("id")?;
-                        let tenant_id: i64 = row.try_get("tenant_id")?;
-                        let key: Option<String> = row.try_get("idempotency_key")?;
-                        inserted.push((id, tenant_id, key));
-                    }
-                }
-                // Rows are inserted, and their ids assigned, in VALUES order.
-                inserted.sort_by_key(|(id, _, _)| *id);
-                let mut by_key: std::collections::HashMap<(i64, &str), (i64, bool)> = Default::default();
-                let mut unkeyed = std::collections::VecDeque::new();
-                for (id, tenant_id, key) in &inserted {
-                    match key {
-                        Some(key) => {
-                            by_key.insert((*tenant_id, key.as_str()), (*id, false));
-                        }
-                        None => unkeyed.push_back(*id),
-                    }
-                }
-                let fresh = |id: i64, job: &NewJob| JobRecord {
-                    id,
-                    tenant_id: job.tenant_id,
-                    idempotency_key: job.idempotency_key.clone(),
-                    spec: job.spec.clone(),
-                    state: JobState::Pending,
-                    site: None,
-                    start_at: None,
-                    exit_code: None,
-                    version: 1,
-                    created_at: now,
-                    updated_at: now,
-                    lease_token: 0,
-                    lease_agent: None,
-                    lease_expires_at: None,
-                    started_at: None,
-                    finished_at: None,
-                };
-                let mut out = Vec::with_capacity(jobs.len());
-                let mut first: std::collections::HashMap<i64, usize> = Default::default();
-                for job in jobs {
-                    match &job.idempotency_key {
-                        Some(key) => match by_key.get_mut(&(job.tenant_id, key.as_str())) {
-                            Some((id, claimed)) if !*claimed => {
-                                *claimed = true;
-                                first.insert(*id, out.len());
-                                out.push((fresh(*id, job), true));
-                            }
-                            Some((id, _)) => {
-                                // The same key twice in this batch: the first wins.
-                                let earlier = out[first[id]].0.clone();
-                                out.push((earlier, false));
-                            }
-                            None => {
-                                // Used before this batch: the first submission wins.
-                                let row = sqlx::query(SUBMITTED_SQL)
-                                    .bind(job.tenant_id)
-                                    .bind(key.as_str())
-                                    .fetch_one(&mut *tx)
-                                    .await?;
-                                out.push((job_from_row(&row)?, false));
-                            }
-                        },
-                        None => {
-                            let id = unkeyed.pop_front().ok_or_else(|| StoreError::Corrupt {
-                                column: "jobs",
-                                value: "an inserted row went missing".into(),
-                            })?;
-                            out.push((fresh(id, job), true));
-                        }
-                    }
-                }
-                tx.commit().await?;
-                Ok(out)
-            }
-
-            async fn job(&self, id: i64) -> Result<JobRecord> {
-                let select = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
-                let row = sqlx::query(select).bind(id).fetch_optional(&self.pool).await?;
-                match row {
-                    Some(row) => job_from_row(&row),
-                    None => Err(StoreError::NotFound { what: "job", id: id.to_string() }),
-                }
-            }
-
-            async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
-                // Only the filters given, so that the planner can use the index
-                // that fits (state, tenant or site) rather than scan by id.
-                let mut query = sqlx::QueryBuilder::new(concat!("SELECT ", job_columns!(), " FROM jobs WHERE id "));
-                if filter.newest_first {
-                    query.push("< ").push_bind(filter.before_id.unwrap_or(i64::MAX));
-                } else {
-                    query.push("> ").push_bind(filter.after_id.unwrap_or(0));
-                }
-                if let Some(state) = filter.state {
-                    query.push(" AND state = ").push_bind(state.name());
-                }
-                if let Some(site) = &filter.site {
-                    query.push(" AND site = ").push_bind(site.as_str());
-                }
-                if let Some(tenant) = filter.tenant_id {
-                    query.push(" AND tenant_id = ").push_bind(tenant);
-                }
-                if let Some(at) = filter.created_after {
-                    query.push(" AND created_at >= ").push_bind(at);
-                }
-                query.push(if filter.newest_first { " ORDER BY id DESC LIMIT " } else { " ORDER BY id LIMIT " });
-                query.push_bind(i64::from(filter.limit.clamp(1, 1000)));
-                let rows = query.build().fetch_all(&self.pool).await?;
-                rows.iter().map(job_from_row).collect()
-            }
-
-            async fn transition(&self, id: i64, change: &Transition, now: i64) -> Result<JobRecord> {
-                let conflict = |actual: JobState| StoreError::Conflict { job: id, actual, from: change.from, to: change.to };
-                if !change.from.can_become(change.to) {
-                    return Err(conflict(change.from));
-                }
-                let row = sqlx::query(TRANSITION_SQL)
-                    .bind(change.to.name())
-                    .bind(change.site.as_deref())
-                    .bind(change.start_at)
-                    .bind(change.exit_code.map(i64::from))
-                    .bind(now)
-                    .bind(id)
-                    .bind(change.from.name())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                match row {
-                    Some(row) => job_from_row(&row),
-                    None => Err(conflict(self.job(id).await?.state)),
-                }
-            }
-
-            async fn decide_many(&self, items: &[(i64, Transition, String)], now: i64) -> Result<Vec<bool>> {
-                let mut tx = self.pool.begin().await?;
-                let mut out = Vec::with_capacity(items.len());
-                for (id, change, body) in items {
-                    if !change.from.can_become(change.to) {
-                        out.push(false);
-                        continue;
-                    }
-                    let done = sqlx::query(TRANSITION_SQL)
-                        .bind(change.to.name())
-                        .bind(change.site.as_deref())
-                        .bind(change.start_at)
-                        .bind(change.exit_code.map(i64::from))
-                        .bind(now)
-                        .bind(*id)
-                        .bind(change.from.name())
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .is_some();
-                    if done {
-                        sqlx::query("INSERT INTO decisions (job_id, at, body) VALUES ($1, $2, $3)")
-                            .bind(*id)
-                            .bind(now)
-                            .bind(body)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    out.push(done);
-                }
-                tx.commit().await?;
-                Ok(out)
-            }
-
-            async fn record_decision(&self, job_id: i64, body: &str, now: i64) -> Result<()> {
-                sqlx::query("INSERT INTO decisions (job_id, at, body) VALUES ($1, $2, $3)")
-                    .bind(job_id)
-                    .bind(now)
-                    .bind(body)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn decisions(&self, job_id: i64) -> Result<Vec<DecisionRecord>> {
-                let rows = sqlx::query("SELECT job_id, at, body FROM decisions WHERE job_id = $1 ORDER BY id")
-                    .bind(job_id)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(DecisionRecord { job_id: row.try_get("job_id")?, at: row.try_get("at")?, body: row.try_get("body")? })
-                    })
-                    .collect()
-            }
-
-            async fn samples(&self, site: &str, since: i64, limit: u32) -> Result<Vec<Sample>> {
-                let rows = sqlx::query(
-                    "SELECT site, agent, at, body FROM telemetry WHERE site = $1 AND at >= $2 ORDER BY at DESC LIMIT $3",
-                )
-                .bind(site)
-                .bind(since)
-                .bind(i64::from(limit.clamp(1, 10_000)))
-                .fetch_all(&self.pool)
-                .await?;
-                let mut out = rows
-                    .iter()
-                    .map(|r| Ok(Sample { site: r.try_get("site")?, agent: r.try_get("agent")?, at: r.try_get("at")?, body: r.try_get("body")? }))
-                    .collect::<Result<Vec<_>>>()?;
-                out.reverse();
-                Ok(out)
-            }
-
-            async fn prune_samples(&self, before: i64) -> Result<u64> {
-                Ok(sqlx::query("DELETE FROM telemetry WHERE at < $1").bind(before).execute(&self.pool).await?.rows_affected())
-            }
-
-            async fn put_logs(&self, tails: &[(i64, String)], now: i64) -> Result<()> {
-                if tails.is_empty() {
-                    return Ok(());
-                }
-                let mut tx = self.pool.begin().await?;
-                for (job, tail) in tails {
-                    sqlx::query(concat!(
-                        "INSERT INTO job_logs (job_id, tail, updated_at) VALUES ($1, $2, $3) ",
-                        "ON CONFLICT (job_id) DO UPDATE SET tail = $2, updated_at = $3"
-                    ))
-                    .bind(*job)
-                    .bind(tail.as_str())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn logs(&self, job: i64) -> Result<Option<(String, i64)>> {
-                let row = sqlx::query("SELECT tail, updated_at FROM job_logs WHERE job_id = $1")
-                    .bind(job)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(|r| Ok((r.try_get("tail")?, r.try_get("updated_at")?))).transpose()
-            }
-
-            async fn tenants(&self) -> Result<Vec<Tenant>> {
-                let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY id").fetch_all(&self.pool).await?;
-                rows.iter()
-                    .map(|row| Ok(Tenant { id: row.try_get("id")?, name: row.try_get("name")? }))
-                    .collect()
-            }
-
-            async fn tokens(&self) -> Result<Vec<TokenInfo>> {
-                let rows = sqlx::query("SELECT digest, tenant_id, role, created_at FROM tokens ORDER BY created_at DESC, digest")
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter()
-                    .map(|row| {
-                        let role: String = row.try_get("role")?;
-                        Ok(TokenInfo {
-                            record: TokenRecord {
-                                digest: row.try_get("digest")?,
-                                tenant_id: row.try_get("tenant_id")?,
-                                role: Role::parse(&role).ok_or(StoreError::Corrupt { column: "role", value: role })?,
-                            },
-                            created_at: row.try_get("created_at")?,
-                        })
-                    })
-                    .collect()
-            }
-
-            async fn revoke_token(&self, prefix: &str) -> Result<TokenRecord> {
-                let not_found = || StoreError::NotFound { what: "token", id: prefix.to_string() };
-                if prefix.len() < 12 || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
-                    return Err(not_found());
-                }
-                let pattern = format!("{}%", prefix.to_ascii_lowercase());
-                let mut tx = self.pool.begin().await?;
-                let rows = sqlx::query("DELETE FROM tokens WHERE digest LIKE $1 RETURNING digest, tenant_id, role")
-                    .bind(&pattern)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                if rows.len() != 1 {
-                    // None, or (never seen at 48 bits) more than one: change nothing.
-                    return Err(not_found());
-                }
-                let row = &rows[0];
-                let role: String = row.try_get("role")?;
-                let record = TokenRecord {
-                    digest: row.try_get("digest")?,
-                    tenant_id: row.try_get("tenant_id")?,
-                    role: Role::parse(&role).ok_or(StoreError::Corrupt { column: "role", value: role })?,
-                };
-                tx.commit().await?;
-                Ok(record)
-            }
-
-            async fn put_topology_edit(&self, edit: &TopologyEdit) -> Result<()> {
-                sqlx::query(concat!(
-                    "INSERT INTO topology_edits (kind, key, body, updated_at) VALUES ($1, $2, $3, $4) ",
-                    "ON CONFLICT (kind, key) DO UPDATE SET body = $3, updated_at = $4"
-                ))
-                .bind(&edit.kind)
-                .bind(&edit.key)
-                .bind(&edit.body)
-                .bind(edit.updated_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn topology_edits(&self) -> Result<Vec<TopologyEdit>> {
-                let rows = sqlx::query("SELECT kind, key, body, updated_at FROM topology_edits ORDER BY updated_at, kind, key")
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(TopologyEdit {
-                            kind: row.try_get("kind")?,
-                            key: row.try_get("key")?,
-                            body: row.try_get("body")?,
-                            updated_at: row.try_get("updated_at")?,
-                        })
-                    })
-                    .collect()
-            }
-
-            async fn set_drained(&self, site: &str, drain: Option<&str>, now: i64) -> Result<()> {
-                match drain {
-                    Some(reason) => {
-                        sqlx::query(concat!(
-                            "INSERT INTO drained_sites (site, since, reason) VALUES ($1, $2, $3) ",
-                            "ON CONFLICT (site) DO UPDATE SET reason = $3"
-                        ))
-                        .bind(site)
-                        .bind(now)
-                        .bind(Some(reason).filter(|r| !r.is_empty()))
-                        .execute(&self.pool)
-                        .await?;
-                    }
-                    None => {
-                        sqlx::query("DELETE FROM drained_sites WHERE site = $1").bind(site).execute(&self.pool).await?;
-                    }
-                }
-                Ok(())
-            }
-
-            async fn drained(&self) -> Result<Vec<Drain>> {
-                let rows = sqlx::query("SELECT site, since, reason FROM drained_sites ORDER BY site")
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter()
-                    .map(|row| Ok(Drain { site: row.try_get("site")?, since: row.try_get("since")?, reason: row.try_get("reason")? }))
-                    .collect()
-            }
-
-            async fn count_by_state(&self) -> Result<std::collections::BTreeMap<JobState, i64>> {
-                let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
-                    .fetch_all(&self.pool)
-                    .await?;
-                let mut out = std::collections::BTreeMap::new();
-                for row in rows {
-                    let state: String = row.try_get("state")?;
-                    let n: i64 = row.try_get("n")?;
-                    out.insert(JobState::parse(&state).ok_or(StoreError::Corrupt { column: "state", value: state })?, n);
-                }
-                Ok(out)
-            }
-
-            async fn register_agent(&self, agent: &AgentRecord) -> Result<()> {
-                sqlx::query(concat!(
-                    "INSERT INTO agents (id, site, info, registered_at, last_seen, telemetry) VALUES ($1, $2, $3, $4, $5, $6) ",
-                    "ON CONFLICT (id) DO UPDATE SET site = $2, info = $3, last_seen = $5, telemetry = $6"
-                ))
-                .bind(&agent.id)
-                .bind(&agent.site)
-                .bind(&agent.info)
-                .bind(agent.registered_at)
-                .bind(agent.last_seen)
-                .bind(agent.telemetry.as_deref())
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
-                let row = sqlx::query("SELECT id, site, info, registered_at, last_seen, telemetry FROM agents WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.as_ref().map(agent_from_row).transpose()
-            }
-
-            async fn forget_agents(&self, before: i64) -> Result<u64> {
-                Ok(sqlx::query("DELETE FROM agents WHERE last_seen < $1").bind(before).execute(&self.pool).await?.rows_affected())
-            }
-
-            async fn agents(&self) -> Result<Vec<AgentRecord>> {
-                let rows = sqlx::query("SELECT id, site, info, registered_at, last_seen, telemetry FROM agents ORDER BY site, id")
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(agent_from_row).collect()
-            }
-
-            async fn heartbeat(
-                &self,
-                agent: &str,
-                telemetry: Option<&str>,
-                held: &[(i64, i64)],
-                lease_until: i64,
-                now: i64,
-            ) -> Result<Vec<HeldVerdict>> {
-                let mut tx = self.pool.begin().await?;
-                let seen = sqlx::query("UPDATE agents SET last_seen = $1, telemetry = COALESCE($2, telemetry) WHERE id = $3")
-                    .bind(now)
-                    .bind(telemetry)
-                    .bind(agent)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if seen == 0 {
-                    return Err(StoreError::NotFound { what: "agent", id: agent.to_string() });
-                }
-                if let Some(body) = telemetry {
-                    sqlx::query("INSERT INTO telemetry (site, agent, at, body) SELECT site, id, $1, $2 FROM agents WHERE id = $3")
-                        .bind(now)
-                        .bind(body)
-                        .bind(agent)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let mut out = Vec::with_capacity(held.len());
-                for &(job, token) in held {
-                    let renewed = sqlx::query(RENEW_SQL)
-                        .bind(lease_until)
-                        .bind(job)
-                        .bind(token)
-                        .bind(agent)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        > 0;
-                    let verdict = if renewed {
-                        HeldVerdict::Renewed
-                    } else {
-                        let row = sqlx::query("SELECT state, lease_token, lease_agent FROM jobs WHERE id = $1")
-                            .bind(job)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                        match row {
-                            Some(row) => {
-                                let state: String = row.try_get("state")?;
-                                let current: i64 = row.try_get("lease_token")?;
-                                let holder: Option<String> = row.try_get("lease_agent")?;
-                                if state == "Cancelled" && current == token && holder.as_deref() == Some(agent) {
-                                    HeldVerdict::Cancel
-                                } else {
-                                    HeldVerdict::Stale
-                                }
-                            }
-                            None => HeldVerdict::Stale,
-                        }
-                    };
-                    out.push(verdict);
-                }
-                tx.commit().await?;
-                Ok(out)
-            }
-
-            async fn lease(
-                &self,
-                agent: &str,
-                site: &str,
-                max: u32,
-                lease_until: i64,
-                now: i64,
-            ) -> Result<Vec<JobRecord>> {
-                let rows = sqlx::query($lease_sql)
-                    .bind(agent)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(site)
-                    .bind(i64::from(max.clamp(1, 1000)))
-                    .fetch_all(&self.pool)
-                    .await?;
-                let mut out = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
-                out.sort_by_key(|j| (j.start_at, j.id));
-                Ok(out)
-            }
-
-            async fn report(
-                &self,
-                agent: &str,
-                job: i64,
-                token: i64,
-                to: JobState,
-                exit_code: Option<i32>,
-                now: i64,
-            ) -> Result<JobRecord> {
-                let current = self.job(job).await?;
-                let stale = |current: &JobRecord| StoreError::StaleLease {
-                    job,
-                    token,
-                    current: current.lease_token,
-                    state: current.state,
-                };
-                if current.lease_token != token || current.lease_agent.as_deref() != Some(agent) {
-                    return Err(stale(&current));
-                }
-                if current.state == to {
-                    return Ok(current);
-                }
-                let legal = matches!(to, JobState::Running | JobState::Succeeded | JobState::Failed)
-                    && (current.state.can_become(to)
-                        || (current.state == JobState::Dispatched && JobState::Running.can_become(to)));
-                if !legal {
-                    if matches!(current.state, JobState::Dispatched | JobState::Running) {
-                        return Err(StoreError::Conflict { job, actual: current.state, from: current.state, to });
-                    }
-                    // Cancelled, Lost or re-queued: the lease is over.
-                    return Err(stale(&current));
-                }
-                let row = sqlx::query(REPORT_SQL)
-                    .bind(to.name())
-                    .bind(exit_code.map(i64::from))
-                    .bind(now)
-                    .bind(job)
-                    .bind(current.state.name())
-                    .bind(token)
-                    .bind(agent)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                match row {
-                    Some(row) => job_from_row(&row),
-                    // It moved between the read and the write (cancelled, expired).
-                    None => Err(stale(&self.job(job).await?)),
-                }
-            }
-
-            async fn expire_leases(&self, now: i64) -> Result<Vec<JobRecord>> {
-                let mut tx = self.pool.begin().await?;
-                let rows = sqlx::query(EXPIRE_SQL).bind(now).fetch_all(&mut *tx).await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let job = job_from_row(row)?;
-                    let body = serde_json::json!({
-                        "outcome": "lost",
-                        "reason": format!(
-                            "lease {} at site {} was not renewed (its agent {} stopped heartbeating)",
-                            job.lease_token,
-                            job.site.as_deref().unwrap_or("?"),
-                            job.lease_agent.as_deref().unwrap_or("?")
-                        ),
-                    });
-                    sqlx::query(INSERT_DECISION_SQL)
-                        .bind(job.id)
-                        .bind(now)
-                        .bind(body.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                    out.push(job);
-                }
-                tx.commit().await?;
-                Ok(out)
-            }
-
-            async fn requeue(&self, job: i64, from: JobState, body: &str, now: i64) -> Result<bool> {
-                if !from.can_become(JobState::Pending) {
-                    return Err(StoreError::Conflict { job, actual: from, from, to: JobState::Pending });
-                }
-                let mut tx = self.pool.begin().await?;
-                let done = sqlx::query(REQUEUE_SQL)
-                    .bind(now)
-                    .bind(job)
-                    .bind(from.name())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    > 0;
-                if done {
-                    sqlx::query(INSERT_DECISION_SQL).bind(job).bind(now).bind(body).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(done)
-            }
-        }
-    };
+    /// How many rows a statement inserted, changed or deleted.
+    fn rows_affected(result: &Self::QueryResult) -> u64;
 }
 
-impl_store!(SqliteStore, LEASE_SQL_SQLITE);
-impl_store!(PostgresStore, LEASE_SQL_POSTGRES);
+impl Backend for Sqlite {
+    /// SQLite has one writer at a time: there is nothing to skip.
+    const LEASE_SQL: &'static str = lease_sql!("");
+
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+impl Backend for Postgres {
+    /// Agents leasing at once take different rows instead of queueing behind each
+    /// other's row locks and coming back empty.
+    const LEASE_SQL: &'static str = lease_sql!(" FOR UPDATE SKIP LOCKED");
+
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+/// A value bound to a statement of `DB` (valid for the statement's lifetime `'q`).
+trait Bind<'q, DB: Database>: Encode<'q, DB> + Type<DB> {}
+impl<'q, DB: Database, T: Encode<'q, DB> + Type<DB>> Bind<'q, DB> for T {}
+
+/// A value read from a row of `DB`.
+trait Read<DB: Database>: for<'r> Decode<'r, DB> + Type<DB> {}
+impl<DB: Database, T: for<'r> Decode<'r, DB> + Type<DB>> Read<DB> for T {}
+
+/// A job read back.
+fn job_from_row<R: Row>(row: &R) -> Result<JobRecord>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: Read<R::Database>,
+    String: Read<R::Database>,
+{
+    let state: String = row.try_get("state")?;
+    let exit_code: Option<i64> = row.try_get("exit_code")?;
+    let exit_code = exit_code
+        .map(|code| {
+            i32::try_from(code).map_err(|_| StoreError::Corrupt {
+                column: "exit_code",
+                value: code.to_string(),
+            })
+        })
+        .transpose()?;
+    Ok(JobRecord {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        spec: row.try_get("spec")?,
+        state: parse_state(state)?,
+        site: row.try_get("site")?,
+        start_at: row.try_get("start_at")?,
+        exit_code,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        lease_token: row.try_get("lease_token")?,
+        lease_agent: row.try_get("lease_agent")?,
+        lease_expires_at: row.try_get("lease_expires_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+/// An agent read back.
+fn agent_from_row<R: Row>(row: &R) -> Result<AgentRecord>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: Read<R::Database>,
+    String: Read<R::Database>,
+{
+    Ok(AgentRecord {
+        id: row.try_get("id")?,
+        site: row.try_get("site")?,
+        info: row.try_get("info")?,
+        registered_at: row.try_get("registered_at")?,
+        last_seen: row.try_get("last_seen")?,
+        telemetry: row.try_get("telemetry")?,
+    })
+}
+
+/// A token read back (`digest, tenant_id, role`).
+fn token_from_row<R: Row>(row: &R) -> Result<TokenRecord>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: Read<R::Database>,
+    String: Read<R::Database>,
+{
+    let role: String = row.try_get("role")?;
+    Ok(TokenRecord {
+        digest: row.try_get("digest")?,
+        tenant_id: row.try_get("tenant_id")?,
+        role: Role::parse(&role).ok_or(StoreError::Corrupt {
+            column: "role",
+            value: role,
+        })?,
+    })
+}
+
+/// A stored job state.
+fn parse_state(state: String) -> Result<JobState> {
+    JobState::parse(&state).ok_or(StoreError::Corrupt {
+        column: "state",
+        value: state,
+    })
+}
+
+/// A job just inserted by [`Store::submit_many`]: the row is what was sent.
+fn fresh_job(id: i64, job: &NewJob, now: i64) -> JobRecord {
+    JobRecord {
+        id,
+        tenant_id: job.tenant_id,
+        idempotency_key: job.idempotency_key.clone(),
+        spec: job.spec.clone(),
+        state: JobState::Pending,
+        site: None,
+        start_at: None,
+        exit_code: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        lease_token: 0,
+        lease_agent: None,
+        lease_expires_at: None,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+// The bounds below are what both drivers offer: sqlx states them per database, so
+// generic code names them (Rust does not carry them over from a trait's `where`).
+impl<DB> Store for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row> + Bind<'a, DB>,
+    for<'a> Option<&'a str>: Bind<'a, DB>,
+    for<'a> i64: Read<DB> + Bind<'a, DB>,
+    for<'a> Option<i64>: Bind<'a, DB>,
+    String: Read<DB>,
+{
+    async fn tenant(&self, name: &str, now: i64) -> Result<Tenant> {
+        sqlx::query(
+            "INSERT INTO tenants (name, created_at) VALUES ($1, $2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT id, name FROM tenants WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Tenant {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+        })
+    }
+
+    async fn insert_token(&self, token: &TokenRecord, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tokens (digest, tenant_id, role, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token.digest.as_str())
+        .bind(token.tenant_id)
+        .bind(token.role.name())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn token(&self, digest: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query("SELECT digest, tenant_id, role FROM tokens WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn submit(
+        &self,
+        tenant_id: i64,
+        idempotency_key: Option<&str>,
+        spec: &str,
+        now: i64,
+    ) -> Result<(JobRecord, bool)> {
+        let row = sqlx::query(SUBMIT_SQL)
+            .bind(tenant_id)
+            .bind(idempotency_key)
+            .bind(spec)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok((job_from_row(&row)?, true));
+        }
+        // The key was used before: the first submission wins.
+        let row = sqlx::query(SUBMITTED_SQL)
+            .bind(tenant_id)
+            .bind(idempotency_key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((job_from_row(&row)?, false))
+    }
+
+    async fn submit_many(&self, jobs: &[NewJob], now: i64) -> Result<Vec<(JobRecord, bool)>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = Vec::with_capacity(jobs.len());
+        // One multi-row statement per chunk: most of the cost of a small insert is
+        // the statement round trip, not the row.
+        for chunk in jobs.chunks(MULTI_INSERT_ROWS) {
+            let mut query = QueryBuilder::<DB>::new(SUBMIT_MANY_HEAD);
+            query.push_values(chunk, |mut row, job| {
+                row.push_bind(job.tenant_id)
+                    .push_bind(job.idempotency_key.as_deref())
+                    .push_bind(job.spec.as_str())
+                    .push("'Pending'")
+                    .push("1")
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            query.push(SUBMIT_MANY_TAIL);
+            for row in query.build().fetch_all(&mut *tx).await? {
+                let id: i64 = row.try_get("id")?;
+                let tenant_id: i64 = row.try_get("tenant_id")?;
+                let key: Option<String> = row.try_get("idempotency_key")?;
+                inserted.push((id, tenant_id, key));
+            }
+        }
+        // Rows are inserted, and their ids assigned, in VALUES order.
+        inserted.sort_by_key(|(id, _, _)| *id);
+        let mut by_key: HashMap<(i64, &str), (i64, bool)> = HashMap::new();
+        let mut unkeyed = VecDeque::new();
+        for (id, tenant_id, key) in &inserted {
+            match key {
+                Some(key) => {
+                    by_key.insert((*tenant_id, key.as_str()), (*id, false));
+                }
+                None => unkeyed.push_back(*id),
+            }
+        }
+        let mut out = Vec::with_capacity(jobs.len());
+        let mut first: HashMap<i64, usize> = HashMap::new();
+        for job in jobs {
+            let Some(key) = &job.idempotency_key else {
+                let id = unkeyed.pop_front().ok_or_else(|| StoreError::Corrupt {
+                    column: "jobs",
+                    value: "an inserted row went missing".into(),
+                })?;
+                out.push((fresh_job(id, job, now), true));
+                continue;
+            };
+            match by_key.get_mut(&(job.tenant_id, key.as_str())) {
+                Some((id, claimed)) if !*claimed => {
+                    *claimed = true;
+                    first.insert(*id, out.len());
+                    out.push((fresh_job(*id, job, now), true));
+                }
+                Some((id, _)) => {
+                    // The same key twice in this batch: the first wins.
+                    let earlier = out[first[id]].0.clone();
+                    out.push((earlier, false));
+                }
+                None => {
+                    // Used before this batch: the first submission wins.
+                    let row = sqlx::query(SUBMITTED_SQL)
+                        .bind(job.tenant_id)
+                        .bind(key.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    out.push((job_from_row(&row)?, false));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn job(&self, id: i64) -> Result<JobRecord> {
+        let row = sqlx::query(JOB_SQL)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => job_from_row(&row),
+            None => Err(StoreError::NotFound {
+                what: "job",
+                id: id.to_string(),
+            }),
+        }
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>> {
+        // Only the filters given, so that the planner can use the index that fits
+        // (state, tenant or site) rather than scan by id.
+        let mut query = QueryBuilder::<DB>::new(LIST_JOBS_HEAD);
+        if filter.newest_first {
+            query
+                .push("< ")
+                .push_bind(filter.before_id.unwrap_or(i64::MAX));
+        } else {
+            query.push("> ").push_bind(filter.after_id.unwrap_or(0));
+        }
+        if let Some(state) = filter.state {
+            query.push(" AND state = ").push_bind(state.name());
+        }
+        if let Some(site) = &filter.site {
+            query.push(" AND site = ").push_bind(site.as_str());
+        }
+        if let Some(tenant) = filter.tenant_id {
+            query.push(" AND tenant_id = ").push_bind(tenant);
+        }
+        if let Some(at) = filter.created_after {
+            query.push(" AND created_at >= ").push_bind(at);
+        }
+        query.push(if filter.newest_first {
+            " ORDER BY id DESC LIMIT "
+        } else {
+            " ORDER BY id LIMIT "
+        });
+        query.push_bind(i64::from(filter.limit.clamp(1, 1000)));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn transition(&self, id: i64, change: &Transition, now: i64) -> Result<JobRecord> {
+        let conflict = |actual: JobState| StoreError::Conflict {
+            job: id,
+            actual,
+            from: change.from,
+            to: change.to,
+        };
+        if !change.from.can_become(change.to) {
+            return Err(conflict(change.from));
+        }
+        let row = sqlx::query(TRANSITION_SQL)
+            .bind(change.to.name())
+            .bind(change.site.as_deref())
+            .bind(change.start_at)
+            .bind(change.exit_code.map(i64::from))
+            .bind(now)
+            .bind(id)
+            .bind(change.from.name())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => job_from_row(&row),
+            None => Err(conflict(self.job(id).await?.state)),
+        }
+    }
+
+    async fn decide_many(
+        &self,
+        items: &[(i64, Transition, String)],
+        now: i64,
+    ) -> Result<Vec<bool>> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(items.len());
+        for (id, change, body) in items {
+            if !change.from.can_become(change.to) {
+                out.push(false);
+                continue;
+            }
+            let done = sqlx::query(TRANSITION_SQL)
+                .bind(change.to.name())
+                .bind(change.site.as_deref())
+                .bind(change.start_at)
+                .bind(change.exit_code.map(i64::from))
+                .bind(now)
+                .bind(*id)
+                .bind(change.from.name())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if done {
+                sqlx::query(INSERT_DECISION_SQL)
+                    .bind(*id)
+                    .bind(now)
+                    .bind(body.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            out.push(done);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn record_decision(&self, job_id: i64, body: &str, now: i64) -> Result<()> {
+        sqlx::query(INSERT_DECISION_SQL)
+            .bind(job_id)
+            .bind(now)
+            .bind(body)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn decisions(&self, job_id: i64) -> Result<Vec<DecisionRecord>> {
+        let rows =
+            sqlx::query("SELECT job_id, at, body FROM decisions WHERE job_id = $1 ORDER BY id")
+                .bind(job_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DecisionRecord {
+                    job_id: row.try_get("job_id")?,
+                    at: row.try_get("at")?,
+                    body: row.try_get("body")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn samples(&self, site: &str, since: i64, limit: u32) -> Result<Vec<Sample>> {
+        let rows = sqlx::query(
+            "SELECT site, agent, at, body FROM telemetry WHERE site = $1 AND at >= $2 \
+             ORDER BY at DESC LIMIT $3",
+        )
+        .bind(site)
+        .bind(since)
+        .bind(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|row| {
+                Ok(Sample {
+                    site: row.try_get("site")?,
+                    agent: row.try_get("agent")?,
+                    at: row.try_get("at")?,
+                    body: row.try_get("body")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    async fn prune_samples(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM telemetry WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&done))
+    }
+
+    async fn put_logs(&self, tails: &[(i64, String)], now: i64) -> Result<()> {
+        if tails.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (job, tail) in tails {
+            sqlx::query(
+                "INSERT INTO job_logs (job_id, tail, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (job_id) DO UPDATE SET tail = $2, updated_at = $3",
+            )
+            .bind(*job)
+            .bind(tail.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn logs(&self, job: i64) -> Result<Option<(String, i64)>> {
+        let row = sqlx::query("SELECT tail, updated_at FROM job_logs WHERE job_id = $1")
+            .bind(job)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok((row.try_get("tail")?, row.try_get("updated_at")?)))
+            .transpose()
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>> {
+        let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Tenant {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        let rows = sqlx::query(
+            "SELECT digest, tenant_id, role, created_at FROM tokens \
+             ORDER BY created_at DESC, digest",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TokenInfo {
+                    record: token_from_row(row)?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_token(&self, prefix: &str) -> Result<TokenRecord> {
+        let not_found = || StoreError::NotFound {
+            what: "token",
+            id: prefix.to_string(),
+        };
+        if prefix.len() < 12 || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let pattern = format!("{}%", prefix.to_ascii_lowercase());
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "DELETE FROM tokens WHERE digest LIKE $1 RETURNING digest, tenant_id, role",
+        )
+        .bind(pattern.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let [row] = rows.as_slice() else {
+            // None, or (never seen at 48 bits) more than one: change nothing.
+            return Err(not_found());
+        };
+        let record = token_from_row(row)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn put_topology_edit(&self, edit: &TopologyEdit) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO topology_edits (kind, key, body, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kind, key) DO UPDATE SET body = $3, updated_at = $4",
+        )
+        .bind(edit.kind.as_str())
+        .bind(edit.key.as_str())
+        .bind(edit.body.as_str())
+        .bind(edit.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn topology_edits(&self) -> Result<Vec<TopologyEdit>> {
+        let rows = sqlx::query(
+            "SELECT kind, key, body, updated_at FROM topology_edits \
+             ORDER BY updated_at, kind, key",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TopologyEdit {
+                    kind: row.try_get("kind")?,
+                    key: row.try_get("key")?,
+                    body: row.try_get("body")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_drained(&self, site: &str, drain: Option<&str>, now: i64) -> Result<()> {
+        match drain {
+            Some(reason) => {
+                sqlx::query(
+                    "INSERT INTO drained_sites (site, since, reason) VALUES ($1, $2, $3) \
+                     ON CONFLICT (site) DO UPDATE SET reason = $3",
+                )
+                .bind(site)
+                .bind(now)
+                .bind(Some(reason).filter(|r| !r.is_empty()))
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM drained_sites WHERE site = $1")
+                    .bind(site)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn drained(&self) -> Result<Vec<Drain>> {
+        let rows = sqlx::query("SELECT site, since, reason FROM drained_sites ORDER BY site")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Drain {
+                    site: row.try_get("site")?,
+                    since: row.try_get("since")?,
+                    reason: row.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_by_state(&self) -> Result<BTreeMap<JobState, i64>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let state: String = row.try_get("state")?;
+            let n: i64 = row.try_get("n")?;
+            out.insert(parse_state(state)?, n);
+        }
+        Ok(out)
+    }
+
+    async fn register_agent(&self, agent: &AgentRecord) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO agents (",
+            agent_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6) ",
+            "ON CONFLICT (id) DO UPDATE SET site = $2, info = $3, last_seen = $5, telemetry = $6"
+        ))
+        .bind(agent.id.as_str())
+        .bind(agent.site.as_str())
+        .bind(agent.info.as_str())
+        .bind(agent.registered_at)
+        .bind(agent.last_seen)
+        .bind(agent.telemetry.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    async fn forget_agents(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM agents WHERE last_seen < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&done))
+    }
+
+    async fn agents(&self) -> Result<Vec<AgentRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents ORDER BY site, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(agent_from_row).collect()
+    }
+
+    async fn heartbeat(
+        &self,
+        agent: &str,
+        telemetry: Option<&str>,
+        held: &[(i64, i64)],
+        lease_until: i64,
+        now: i64,
+    ) -> Result<Vec<HeldVerdict>> {
+        let mut tx = self.pool.begin().await?;
+        let seen = sqlx::query(
+            "UPDATE agents SET last_seen = $1, telemetry = COALESCE($2, telemetry) WHERE id = $3",
+        )
+        .bind(now)
+        .bind(telemetry)
+        .bind(agent)
+        .execute(&mut *tx)
+        .await?;
+        if DB::rows_affected(&seen) == 0 {
+            return Err(StoreError::NotFound {
+                what: "agent",
+                id: agent.to_string(),
+            });
+        }
+        if let Some(body) = telemetry {
+            sqlx::query(
+                "INSERT INTO telemetry (site, agent, at, body) \
+                 SELECT site, id, $1, $2 FROM agents WHERE id = $3",
+            )
+            .bind(now)
+            .bind(body)
+            .bind(agent)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut out = Vec::with_capacity(held.len());
+        for &(job, token) in held {
+            let renewed = sqlx::query(RENEW_SQL)
+                .bind(lease_until)
+                .bind(job)
+                .bind(token)
+                .bind(agent)
+                .execute(&mut *tx)
+                .await?;
+            if DB::rows_affected(&renewed) > 0 {
+                out.push(HeldVerdict::Renewed);
+                continue;
+            }
+            let row = sqlx::query("SELECT state, lease_token, lease_agent FROM jobs WHERE id = $1")
+                .bind(job)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let verdict = match row {
+                Some(row) => {
+                    let state: String = row.try_get("state")?;
+                    let current: i64 = row.try_get("lease_token")?;
+                    let holder: Option<String> = row.try_get("lease_agent")?;
+                    if state == JobState::Cancelled.name()
+                        && current == token
+                        && holder.as_deref() == Some(agent)
+                    {
+                        HeldVerdict::Cancel
+                    } else {
+                        HeldVerdict::Stale
+                    }
+                }
+                None => HeldVerdict::Stale,
+            };
+            out.push(verdict);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn lease(
+        &self,
+        agent: &str,
+        site: &str,
+        max: u32,
+        lease_until: i64,
+        now: i64,
+    ) -> Result<Vec<JobRecord>> {
+        let rows = sqlx::query(DB::LEASE_SQL)
+            .bind(agent)
+            .bind(lease_until)
+            .bind(now)
+            .bind(site)
+            .bind(i64::from(max.clamp(1, 1000)))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        out.sort_by_key(|j| (j.start_at, j.id));
+        Ok(out)
+    }
+
+    async fn report(
+        &self,
+        agent: &str,
+        job: i64,
+        token: i64,
+        to: JobState,
+        exit_code: Option<i32>,
+        now: i64,
+    ) -> Result<JobRecord> {
+        let current = self.job(job).await?;
+        let stale = |current: &JobRecord| StoreError::StaleLease {
+            job,
+            token,
+            current: current.lease_token,
+            state: current.state,
+        };
+        if current.lease_token != token || current.lease_agent.as_deref() != Some(agent) {
+            return Err(stale(&current));
+        }
+        if current.state == to {
+            return Ok(current);
+        }
+        let legal = matches!(
+            to,
+            JobState::Running | JobState::Succeeded | JobState::Failed
+        ) && (current.state.can_become(to)
+            || (current.state == JobState::Dispatched && JobState::Running.can_become(to)));
+        if !legal {
+            if matches!(current.state, JobState::Dispatched | JobState::Running) {
+                return Err(StoreError::Conflict {
+                    job,
+                    actual: current.state,
+                    from: current.state,
+                    to,
+                });
+            }
+            // Cancelled, Lost or re-queued: the lease is over.
+            return Err(stale(&current));
+        }
+        let row = sqlx::query(REPORT_SQL)
+            .bind(to.name())
+            .bind(exit_code.map(i64::from))
+            .bind(now)
+            .bind(job)
+            .bind(current.state.name())
+            .bind(token)
+            .bind(agent)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => job_from_row(&row),
+            // It moved between the read and the write (cancelled, expired).
+            None => Err(stale(&self.job(job).await?)),
+        }
+    }
+
+    async fn expire_leases(&self, now: i64) -> Result<Vec<JobRecord>> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(EXPIRE_SQL)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let job = job_from_row(row)?;
+            let body = serde_json::json!({
+                "outcome": "lost",
+                "reason": format!(
+                    "lease {} at site {} was not renewed (its agent {} stopped heartbeating)",
+                    job.lease_token,
+                    job.site.as_deref().unwrap_or("?"),
+                    job.lease_agent.as_deref().unwrap_or("?")
+                ),
+            })
+            .to_string();
+            sqlx::query(INSERT_DECISION_SQL)
+                .bind(job.id)
+                .bind(now)
+                .bind(body.as_str())
+                .execute(&mut *tx)
+                .await?;
+            out.push(job);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn requeue(&self, job: i64, from: JobState, body: &str, now: i64) -> Result<bool> {
+        if !from.can_become(JobState::Pending) {
+            return Err(StoreError::Conflict {
+                job,
+                actual: from,
+                from,
+                to: JobState::Pending,
+            });
+        }
+        let mut tx = self.pool.begin().await?;
+        let requeued = sqlx::query(REQUEUE_SQL)
+            .bind(now)
+            .bind(job)
+            .bind(from.name())
+            .execute(&mut *tx)
+            .await?;
+        let done = DB::rows_affected(&requeued) > 0;
+        if done {
+            sqlx::query(INSERT_DECISION_SQL)
+                .bind(job)
+                .bind(now)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+}

@@ -258,9 +258,11 @@ pub struct JobQuery {
     pub tenant_id: Option<i64>,
     /// `asc` (oldest first, the default) or `desc` (newest first).
     pub order: Option<Order>,
-    /// Cursor of an oldest-first page: the `next` of the previous page.
+    /// Only ids above this: the cursor of an oldest-first page (the `next` of
+    /// the previous one).
     pub after: Option<i64>,
-    /// Cursor of a newest-first page: the `next` of the previous page.
+    /// Only ids below this: the cursor of a newest-first page (the `next` of the
+    /// previous one). With `after`, the jobs between the two, in either order.
     pub before: Option<i64>,
     /// Page size (default 100).
     #[param(minimum = 1, maximum = 1000)]

@@ -123,7 +123,7 @@ pub(crate) async fn job<S: Store>(
 
 #[utoipa::path(get, path = "/v1/jobs", operation_id = "list_jobs", tag = "jobs", params(JobQuery),
     responses((status = 200, description = "a page of jobs", body = JobPage),
-        (status = 422, description = "a parameter is out of range, or the cursor does not fit the order; `field` names it", body = suanwang_api::ErrorBody)),
+        (status = 422, description = "`limit` is out of range", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn list<S: Store>(
     State(app): Shared<S>,
@@ -142,21 +142,6 @@ pub(crate) async fn list<S: Store>(
         _ => query.tenant_id,
     };
     let newest_first = query.order.unwrap_or_default() == Order::Desc;
-    match (newest_first, query.after, query.before) {
-        (true, Some(_), _) => {
-            return Err(ApiError::invalid(
-                "after",
-                "a newest-first (order=desc) page takes `before`",
-            ));
-        }
-        (false, _, Some(_)) => {
-            return Err(ApiError::invalid(
-                "before",
-                "an oldest-first page takes `after` (or give order=desc)",
-            ));
-        }
-        _ => {}
-    }
     let filter = JobFilter {
         state: query.state,
         site: query.site,

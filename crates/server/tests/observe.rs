@@ -113,7 +113,7 @@ impl Net {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{reg}");
         let agent = reg["agent_id"].as_str().unwrap().to_string();
-        let telemetry = json!({"telemetry": {"running_jobs": 0, "power": {"watts": 350.0, "source": "estimated"}}});
+        let telemetry = json!({"telemetry": {"source": "host", "running_jobs": 0, "power": {"watts": 350.0, "source": "estimated"}}});
         let (status, body) = self
             .post(
                 &format!("/v1/agents/{agent}/heartbeat"),

@@ -510,12 +510,9 @@ where
         // Only the filters given, so that the planner can use the index that fits
         // (state, tenant or site) rather than scan by id.
         let mut query = QueryBuilder::<DB>::new(LIST_JOBS_HEAD);
-        if filter.newest_first {
-            query
-                .push("< ")
-                .push_bind(filter.before_id.unwrap_or(i64::MAX));
-        } else {
-            query.push("> ").push_bind(filter.after_id.unwrap_or(0));
+        query.push("> ").push_bind(filter.after_id.unwrap_or(0));
+        if let Some(before) = filter.before_id {
+            query.push(" AND id < ").push_bind(before);
         }
         if let Some(state) = filter.state {
             query.push(" AND state = ").push_bind(state.name());

@@ -161,14 +161,14 @@ pub struct JobFilter {
     pub site: Option<String>,
     /// Only this tenant.
     pub tenant_id: Option<i64>,
-    /// Only ids greater than this (the cursor of the previous page).
+    /// Only ids greater than this (the cursor of the previous oldest-first page).
     pub after_id: Option<i64>,
     /// Only jobs submitted at or after this, unix seconds.
     pub created_after: Option<i64>,
-    /// Newest first: ids below `before_id` (all when `None`), by id descending;
-    /// `after_id` is then ignored.
+    /// Newest first (by id descending) rather than oldest first.
     pub newest_first: bool,
-    /// The cursor of the previous newest-first page.
+    /// Only ids smaller than this (the cursor of the previous newest-first
+    /// page). With `after_id`, the jobs between the two, in either order.
     pub before_id: Option<i64>,
     /// At most this many (capped at 1,000).
     pub limit: u32,

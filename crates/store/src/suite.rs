@@ -269,6 +269,30 @@ pub async fn listing_filters_and_pages<S: Store>(store: &S) {
         .collect();
     expected.reverse();
     assert_eq!(seen, expected, "acme's jobs, newest first");
+    // Both cursors bound a range, in either order.
+    let range = |newest_first| JobFilter {
+        after_id: Some(ids[2]),
+        before_id: Some(ids[6]),
+        newest_first,
+        limit: 100,
+        ..Default::default()
+    };
+    let ascending: Vec<i64> = store
+        .list_jobs(&range(false))
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(ascending, ids[3..6], "between the cursors, oldest first");
+    let descending: Vec<i64> = store
+        .list_jobs(&range(true))
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(descending, [ids[5], ids[4], ids[3]], "and newest first");
 }
 
 /// Many decisions apply in one transaction; a job that moved meanwhile is skipped

@@ -82,156 +82,34 @@ export async function post<T>(path: string, body: unknown, headers: Record<strin
   return (await response.json()) as T;
 }
 
-export interface Location {
-  lat: number;
-  lon: number;
-}
+// The wire types, generated from the server's OpenAPI document (openapi.json, as
+// `suanwang openapi` prints it) into generated/api-types.ts at build time: never written
+// by hand here.
+import type { components } from '../generated/api-types';
 
-export interface SiteDoc {
-  id: string;
-  site: {
-    name?: string;
-    name_zh?: string;
-    location: Location;
-    capacity?: Record<string, number>;
-    [key: string]: unknown;
-  };
-  drained: boolean;
-  reachable: boolean | null;
-}
+type Schemas = components['schemas'];
 
-export interface SiteNow {
-  site: string;
-  capacity: Record<string, number>;
-  busy: Record<string, number>;
-  queued: number;
-  running: number;
-  reachable: boolean | null;
-  /** Whether an operator drained it (absent from servers before the live stream). */
-  drained?: boolean;
-  power_kw: number;
-  grid_kg_per_kwh: number;
-  green_share: number;
-  tariff_cny_per_kwh: number;
-  compute_cny_per_hour: number;
-}
-
-export interface Overview {
-  at: number;
-  pending: number;
-  sites: SiteNow[];
-  power_kw: number;
-  carbon_kg_per_hour: number;
-  cost_cny_per_hour: number;
-}
-
-export interface JobDoc {
-  id: number;
-  tenant_id: number;
-  state: string;
-  site: string | null;
-  start_at: number | null;
-  exit_code: number | null;
-  spec: unknown;
-  created_at: number;
-  updated_at: number;
-  attempt: number;
-  agent: string | null;
-  started_at: number | null;
-  finished_at: number | null;
-}
-
-export interface JobPage {
-  jobs: JobDoc[];
-  next: number | null;
-}
-
-export interface Explanation {
-  job: JobDoc;
-  decisions: Record<string, unknown>[];
-}
-
-export interface Logs {
-  tail: string;
-  complete: boolean;
-}
-
-export interface RegionDoc {
-  id: string;
-  name: string;
-  name_zh?: string | null;
-  location: Location;
-  jurisdiction: string;
-}
-
-export interface LinkDoc {
-  a: string;
-  b: string;
-  name?: string | null;
-  bandwidth_gbps?: number | null;
-}
-
-export interface Flow {
-  from: string;
-  to: string;
-  jobs: number;
-  running: number;
-  data_gib: number;
-}
-
-export interface Flows {
-  at: number;
-  flows: Flow[];
-}
-
-export interface SeriesPoint {
-  at: number;
-  carbon_kg_per_kwh: number;
-  green_share: number;
-  tariff_cny_per_kwh: number;
-  forecast: boolean;
-}
-
-export interface SeriesDoc {
-  site: string;
-  now: number;
-  slot_secs: number;
-  carbon_label: string;
-  actual_source: string;
-  forecast_source: string;
-  points: SeriesPoint[];
-}
-
-export interface TelemetryDoc {
-  site: string;
-  reachable: boolean | null;
-  samples: { agent: string; at: number; sample: Record<string, unknown> }[];
-}
-
-export interface Totals {
-  cost_cny: number;
-  compute_cny: number;
-  energy_cny: number;
-  transfer_cny: number;
-  carbon_kg: number;
-  energy_kwh: number;
-}
-
-export interface Comparison {
-  tenant_id?: number;
-  tenant?: string;
-  jobs: number;
-  excluded: number;
-  actual: Totals;
-  local_fifo: Totals;
-  saved_cny: number;
-  saved_kg: number;
-}
-
-export interface SavingsDoc {
-  from: number;
-  to: number;
-  label: string;
-  network: Comparison | null;
-  tenants: Comparison[];
-}
+export type Location = Schemas['GeoPoint'];
+export type SiteDoc = Schemas['SiteDoc'];
+export type SiteNow = Schemas['SiteOverview'];
+export type Overview = Schemas['Overview'];
+export type JobDoc = Schemas['JobDoc'];
+export type JobSubmission = Schemas['JobSubmission'];
+export type JobPage = Schemas['JobPage'];
+export type Explanation = Schemas['JobExplanation'];
+export type Decision = Schemas['DecisionDoc'];
+export type CandidateView = Schemas['CandidateView'];
+export type Logs = Schemas['Logs'];
+export type RegionDoc = Schemas['Region'];
+export type LinkDoc = Schemas['Link'];
+export type Flow = Schemas['Flow'];
+export type Flows = Schemas['Flows'];
+export type SeriesPoint = Schemas['SeriesPoint'];
+export type SeriesDoc = Schemas['SeriesDoc'];
+export type TelemetryDoc = Schemas['TelemetryDoc'];
+export type Telemetry = Schemas['Telemetry'];
+export type Totals = Schemas['Totals'];
+export type Comparison = Schemas['Comparison'];
+export type SavingsDoc = Schemas['SavingsDoc'];
+export type JobsEvent = Schemas['JobsEvent'];
+export type ErrorBody = Schemas['ErrorBody'];

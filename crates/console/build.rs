@@ -17,6 +17,7 @@ const SOURCES: &[&str] = &[
     "src",
     "public",
     "index.html",
+    "openapi.json",
     "package.json",
     "package-lock.json",
     "tsconfig.json",

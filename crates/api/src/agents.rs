@@ -45,7 +45,8 @@ fn units_per_class() -> utoipa::openapi::Object {
                 class.name(),
                 utoipa::openapi::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::schema::Type::Integer)
-                    .minimum(Some(0)),
+                    .minimum(Some(0))
+                    .maximum(Some(u64::MAX as usize)),
             )
         })
         .additional_properties(Some(

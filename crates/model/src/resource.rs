@@ -158,25 +158,10 @@ impl<T: utoipa::__dev::ComposeSchema> utoipa::__dev::ComposeSchema for ClassMap<
     fn compose(
         generics: Vec<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
     ) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let mut value = generics
+        let value = generics
             .into_iter()
             .next()
             .unwrap_or_else(|| T::compose(Vec::new()));
-        // utoipa writes `u32` as `int32` with a minimum of 0, whose format bounds
-        // it at 2^31 - 1; the map takes the whole `u32`.
-        if let utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(object)) =
-            &mut value
-            && matches!(
-                object.format,
-                Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                    utoipa::openapi::KnownFormat::Int32
-                ))
-            )
-            && object.minimum.is_some()
-        {
-            object.format = None;
-            object.maximum = Some(utoipa::Number::UInt(u32::MAX as usize));
-        }
         ResourceClass::ALL
             .iter()
             .fold(utoipa::openapi::ObjectBuilder::new(), |object, class| {

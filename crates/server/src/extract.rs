@@ -162,7 +162,8 @@ fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
         Value::Number(n) if n.is_f64() => {
             let x = n.as_f64().unwrap_or(f64::NAN);
             let whole = x.fract() == 0.0;
-            let integer = if whole && x >= i64::MIN as f64 && x < i64::MAX as f64 {
+            // Strictly inside the bounds: a literal just past one rounds onto it.
+            let integer = if whole && x > i64::MIN as f64 && x < i64::MAX as f64 {
                 Some(serde_json::Number::from(x as i64))
             } else if whole && x >= 0.0 && x < u64::MAX as f64 {
                 Some(serde_json::Number::from(x as u64))
@@ -269,5 +270,60 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
                 field: None,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Lease {
+        max: u32,
+        #[serde(default)]
+        wait_ms: u64,
+    }
+
+    fn field(e: ApiError) -> Option<String> {
+        match e {
+            ApiError::BadRequest { field, .. } => field,
+            other => panic!("not a 400: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn whole_floats_are_integers_as_the_document_says() {
+        let lease: Lease = decode(br#"{"max": 95.0, "wait_ms": 1e3}"#).unwrap();
+        assert_eq!(
+            lease,
+            Lease {
+                max: 95,
+                wait_ms: 1000
+            }
+        );
+        // A fraction, a value just past i64 (it rounds onto the bound) and a
+        // negative for an unsigned field stay refused, with the first error.
+        for (body, at) in [
+            (&br#"{"max": 95.5}"#[..], "/max"),
+            (
+                br#"{"max": 1, "wait_ms": -9223372036854775809}"#,
+                "/wait_ms",
+            ),
+            (br#"{"max": -1.0}"#, "/max"),
+        ] {
+            let e = decode::<Lease>(body).unwrap_err();
+            assert_eq!(field(e).as_deref(), Some(at));
+        }
+    }
+
+    #[test]
+    fn a_bad_body_names_its_json_pointer() {
+        let e = decode::<Lease>(br#"{"max": 1, "wait": 2}"#).unwrap_err();
+        assert_eq!(field(e).as_deref(), Some("/wait"), "an unknown field");
+        let e = decode::<Vec<Lease>>(br#"[{"max": 1}, {"max": "x"}]"#).unwrap_err();
+        assert_eq!(field(e).as_deref(), Some("/1/max"));
+        let e = decode::<Lease>(b"{").unwrap_err();
+        assert_eq!(field(e).as_deref(), Some("/"));
     }
 }

@@ -128,7 +128,8 @@ impl utoipa::Modify for Links {
                 "/v1/agents",
                 "201",
                 "$response.body#/agent_id",
-                &["heartbeat", "lease", "report"],
+                // Not `report`: it needs a job leased to the agent as well.
+                &["heartbeat", "lease"],
             ),
             ("/v1/tokens", "201", "$response.body#/id", &["revoke_token"]),
         ];
@@ -186,11 +187,107 @@ struct ApiDoc;
 
 /// The OpenAPI document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    <ApiDoc as utoipa::OpenApi>::openapi()
+    let document = <ApiDoc as utoipa::OpenApi>::openapi();
+    // Two things utoipa's derive cannot say, written into the document as JSON.
+    let Ok(mut json) = serde_json::to_value(&document) else {
+        return document;
+    };
+    unsigned_bounds(&mut json);
+    if let Some(variants) = json
+        .pointer_mut("/components/schemas/NewToken/oneOf")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        // An enum's variants refuse unknown fields as its structs do.
+        for variant in variants {
+            variant["additionalProperties"] = false.into();
+        }
+    }
+    serde_json::from_value(json).unwrap_or(document)
+}
+
+/// utoipa writes `u32` and `u64` as `int32` and `int64` with a minimum of 0,
+/// formats that bound them at 2^31 - 1 and 2^63 - 1; the server takes the whole
+/// unsigned range. Such an integer without a maximum of its own gets the
+/// unsigned bound instead of the format.
+fn unsigned_bounds(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => {
+            let unsigned = fields.get("minimum").and_then(Value::as_u64) == Some(0)
+                && !fields.contains_key("maximum");
+            let bound = match fields.get("format").and_then(Value::as_str) {
+                Some("int32") if unsigned => Some(Value::from(u32::MAX)),
+                Some("int64") if unsigned => Some(Value::from(u64::MAX)),
+                _ => None,
+            };
+            if let Some(bound) = bound {
+                fields.remove("format");
+                fields.insert("maximum".into(), bound);
+            }
+            fields.values_mut().for_each(unsigned_bounds);
+        }
+        Value::Array(items) => items.iter_mut().for_each(unsigned_bounds),
+        _ => {}
+    }
 }
 
 #[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "ops",
     responses((status = 200, description = "this document (OpenAPI 3.1)", body = Object)))]
 pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsigned_integers_take_their_whole_range() {
+        let mut schema = serde_json::json!({"properties": {
+            "a": {"type": "integer", "format": "int32", "minimum": 0},
+            "b": {"type": "integer", "format": "int64", "minimum": 0},
+            "c": {"type": "integer", "format": "int32", "minimum": 1, "maximum": 10},
+            "d": {"type": "integer", "format": "int64"},
+        }});
+        unsigned_bounds(&mut schema);
+        let p = &schema["properties"];
+        assert_eq!(
+            p["a"],
+            serde_json::json!({"type": "integer", "minimum": 0, "maximum": 4294967295u32})
+        );
+        assert_eq!(p["b"]["maximum"], u64::MAX);
+        assert!(p["b"].get("format").is_none());
+        assert_eq!(p["c"]["format"], "int32", "its own bounds stay");
+        assert_eq!(p["d"]["format"], "int64", "a signed integer stays");
+    }
+
+    #[test]
+    fn every_route_lists_what_its_extractors_can_refuse() {
+        let document = serde_json::to_value(openapi()).unwrap();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let statuses = operation["responses"].as_object().unwrap();
+                let has = |s: &str| statuses.contains_key(s);
+                let what = format!("{method} {path}");
+                if operation.get("security").is_some() {
+                    assert!(has("401") && has("503"), "{what}");
+                }
+                if operation.get("requestBody").is_some() {
+                    assert!(has("400") && has("413"), "{what}");
+                }
+                for (status, response) in statuses {
+                    assert!(
+                        response["description"]
+                            .as_str()
+                            .is_some_and(|d| !d.is_empty()),
+                        "{what} {status} has no description"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            document["components"]["schemas"]["NewToken"]["oneOf"][0]["additionalProperties"],
+            false
+        );
+    }
 }

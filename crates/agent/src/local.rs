@@ -281,12 +281,19 @@ fn exit_of(status: std::process::ExitStatus) -> (i32, Option<String>) {
 mod tests {
     use super::*;
 
-    fn assignment(job: i64, mut spec: serde_json::Value) -> Assignment {
-        spec["demand"] = serde_json::json!([{"class": "cpu", "count": 1}]);
+    /// Job `job` running `command` for at most `secs`, on one core.
+    fn assignment(job: i64, command: &[&str], secs: i64) -> Assignment {
+        let demand = vec![suanwang_api::DemandIn {
+            class: "cpu".into(),
+            count: 1,
+        }];
+        let mut spec =
+            suanwang_api::JobSubmission::new(demand, suanwang_api::DurationValue::Seconds(secs));
+        spec.command = command.iter().map(|a| a.to_string()).collect();
         Assignment {
             job,
             token: 1,
-            spec: serde_json::from_value(spec).expect("a valid job specification"),
+            spec,
         }
     }
 
@@ -302,9 +309,13 @@ mod tests {
         let (local, _) = Local::new(&root("run"), None).unwrap();
         assert!(local.capacity()["cpu"] >= 1);
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let spec = serde_json::json!({"command": ["sh", "-c", "echo hello $GREETING; echo oops >&2; exit 3"],
-            "env": {"GREETING": "world"}, "duration": "1m"});
-        local.start(&assignment(1, spec), tx).await.unwrap();
+        let mut job = assignment(
+            1,
+            &["sh", "-c", "echo hello $GREETING; echo oops >&2; exit 3"],
+            60,
+        );
+        job.spec.env.insert("GREETING".into(), "world".into());
+        local.start(&job, tx).await.unwrap();
         assert_eq!(rx.recv().await, Some(Event::Started(1)));
         match rx.recv().await {
             Some(Event::Finished {
@@ -332,13 +343,7 @@ mod tests {
         // A child of the job's shell, in the same group, would write the marker.
         let script = format!("(sleep 2; touch {}) & sleep 30", marker.display());
         local
-            .start(
-                &assignment(
-                    2,
-                    serde_json::json!({"command": ["sh", "-c", script], "duration": "1h"}),
-                ),
-                tx,
-            )
+            .start(&assignment(2, &["sh", "-c", &script], 3600), tx)
             .await
             .unwrap();
         assert_eq!(rx.recv().await, Some(Event::Started(2)));
@@ -354,13 +359,7 @@ mod tests {
         let (local, _) = Local::new(&root("limit"), None).unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
         local
-            .start(
-                &assignment(
-                    3,
-                    serde_json::json!({"command": ["sleep", "30"], "duration": 1}),
-                ),
-                tx,
-            )
+            .start(&assignment(3, &["sleep", "30"], 1), tx)
             .await
             .unwrap();
         assert_eq!(rx.recv().await, Some(Event::Started(3)));
@@ -383,32 +382,15 @@ mod tests {
         let dir = root("bad");
         let (local, _) = Local::new(&dir, None).unwrap();
         let (tx, _rx) = mpsc::unbounded_channel();
-        let none = local
-            .start(
-                &assignment(4, serde_json::json!({"duration": 60})),
-                tx.clone(),
-            )
-            .await;
+        let none = local.start(&assignment(4, &[], 60), tx.clone()).await;
         assert_eq!(none.unwrap_err(), "the job has no command");
         let missing = local
-            .start(
-                &assignment(
-                    5,
-                    serde_json::json!({"command": ["/no/such/program"], "duration": 60}),
-                ),
-                tx.clone(),
-            )
+            .start(&assignment(5, &["/no/such/program"], 60), tx.clone())
             .await;
         assert!(missing.unwrap_err().contains("/no/such/program"));
         // A job left running by a crashed agent is killed by the next one.
         local
-            .start(
-                &assignment(
-                    6,
-                    serde_json::json!({"command": ["sleep", "30"], "duration": 60}),
-                ),
-                tx,
-            )
+            .start(&assignment(6, &["sleep", "30"], 60), tx)
             .await
             .unwrap();
         let pgid: i32 = std::fs::read_to_string(dir.join("jobs/6-1/pid"))

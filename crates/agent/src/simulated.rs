@@ -163,9 +163,13 @@ impl Executor for Simulated {
 mod tests {
     use super::*;
 
-    /// A job specification from JSON (as a lease carries it).
-    pub(crate) fn spec(json: serde_json::Value) -> JobSubmission {
-        serde_json::from_value(json).expect("a valid job specification")
+    /// A job holding `cores` for `duration`.
+    fn spec(cores: i64, duration: DurationValue) -> JobSubmission {
+        let demand = vec![suanwang_api::DemandIn {
+            class: "cpu".into(),
+            count: cores,
+        }];
+        JobSubmission::new(demand, duration)
     }
 
     #[tokio::test]
@@ -175,9 +179,7 @@ mod tests {
         let job = Assignment {
             job: 5,
             token: 1,
-            spec: spec(
-                serde_json::json!({"duration": "1h", "demand": [{"class": "cpu", "count": 8}]}),
-            ),
+            spec: spec(8, DurationValue::Text("1h".into())),
         };
         sim.start(&job, tx).await.unwrap();
         assert_eq!(rx.recv().await, Some(Event::Started(5)));
@@ -205,9 +207,7 @@ mod tests {
         let job = Assignment {
             job: 9,
             token: 1,
-            spec: spec(
-                serde_json::json!({"duration": 3600, "demand": [{"class": "cpu", "count": 1}]}),
-            ),
+            spec: spec(1, DurationValue::Seconds(3600)),
         };
         sim.start(&job, tx).await.unwrap();
         assert_eq!(rx.recv().await, Some(Event::Started(9)));
@@ -217,9 +217,7 @@ mod tests {
         let bad = Assignment {
             job: 10,
             token: 1,
-            spec: spec(
-                serde_json::json!({"duration": "soon", "demand": [{"class": "cpu", "count": 1}]}),
-            ),
+            spec: spec(1, DurationValue::Text("soon".into())),
         };
         let (tx, _rx) = mpsc::unbounded_channel();
         assert!(sim.start(&bad, tx).await.is_err());

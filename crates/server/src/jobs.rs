@@ -7,7 +7,7 @@ use crate::extract::{Body, Caller, Path, Query, Tenant};
 use crate::{App, Shared};
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use suanwang_api::jobs::MAX_PAGE;
 use suanwang_api::{
@@ -56,20 +56,30 @@ async fn visible_job<S: Store>(
     }
 }
 
-/// The `Idempotency-Key` header, if given: 1 to 200 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic()));
-    key.map(|k| Some(k.to_string()))
-        .ok_or_else(|| ApiError::BadRequest {
-            message: "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
-            field: Some("Idempotency-Key".into()),
-        })
+/// The `Idempotency-Key` header, if given: 1 to 200 visible ASCII characters
+/// (400 naming the header otherwise).
+pub(crate) struct IdempotencyKey(Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        value
+            .to_str()
+            .ok()
+            .filter(|k| !k.is_empty() && k.len() <= 200 && k.bytes().all(|c| c.is_ascii_graphic()))
+            .map(|k| IdempotencyKey(Some(k.to_string())))
+            .ok_or_else(|| ApiError::BadRequest {
+                message: "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+                field: Some("Idempotency-Key".into()),
+            })
+    }
 }
 
 #[utoipa::path(post, path = "/v1/jobs", operation_id = "submit_job", tag = "jobs", request_body = JobSubmission,
@@ -84,10 +94,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 pub(crate) async fn submit<S: Store>(
     State(app): Shared<S>,
     Tenant(tenant_id): Tenant,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Body(submission): Body<JobSubmission>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let key = idempotency_key(&headers)?;
     let submission = crate::submission::check_submission(submission, &app.topology())?;
     let spec = serde_json::to_string(&submission).map_err(|e| ApiError::Internal(e.to_string()))?;
     let job = suanwang_store::NewJob {

@@ -238,9 +238,8 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .with_state(Arc::new(app))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
-            metrics::track,
+            observe::trace,
         ))
-        .layer(axum::middleware::from_fn(observe::trace))
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the

@@ -274,6 +274,22 @@ pub struct SeriesSummary {
     pub filled_rows: usize,
     /// Each gap filled, in file order.
     pub filled: Vec<FilledGapView>,
+    /// Runs of rows finer than the step, each step's rows averaged into its
+    /// value (e.g. a grid that went from 30-minute to 15-minute figures).
+    pub averaged: Vec<AveragedRunView>,
+}
+
+/// Rows finer than the series' step, averaged.
+#[derive(Debug, Clone, Serialize)]
+pub struct AveragedRunView {
+    /// The first line averaged.
+    pub first_line: usize,
+    /// The last line averaged.
+    pub last_line: usize,
+    /// Rows averaged.
+    pub rows: usize,
+    /// Steps they make.
+    pub steps: usize,
 }
 
 /// One gap filled by linear interpolation.
@@ -308,6 +324,16 @@ impl SeriesSummary {
                     to: format_timestamp(g.last_unix),
                 })
                 .collect(),
+            averaged: series
+                .averaged
+                .iter()
+                .map(|r| AveragedRunView {
+                    first_line: r.first_line,
+                    last_line: r.last_line,
+                    rows: r.rows,
+                    steps: r.steps,
+                })
+                .collect(),
         }
     }
 
@@ -320,6 +346,13 @@ impl SeriesSummary {
             self.rows,
             suanwang_model::SimDuration(self.step_secs)
         );
+        for run in &self.averaged {
+            let _ = write!(
+                out,
+                "; lines {}-{} finer than that: {} rows averaged into {} steps",
+                run.first_line, run.last_line, run.rows, run.steps
+            );
+        }
         if self.filled.is_empty() {
             out.push_str(", no gaps");
             return out;

@@ -35,6 +35,8 @@ pub struct CarbonSeries {
     pub rows: usize,
     /// Gaps filled by linear interpolation, in file order.
     pub filled: Vec<FilledGap>,
+    /// Runs of rows finer than the step, averaged into it, in file order.
+    pub averaged: Vec<AveragedRun>,
 }
 
 /// Why a carbon series file was refused.
@@ -100,6 +102,20 @@ pub struct FilledGap {
     pub rows: usize,
 }
 
+/// Consecutive rows finer than the series' step (e.g. a grid that went from
+/// 30-minute to 15-minute figures), each step's rows averaged into its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AveragedRun {
+    /// The first row averaged.
+    pub first_line: usize,
+    /// The last row averaged.
+    pub last_line: usize,
+    /// Rows averaged.
+    pub rows: usize,
+    /// Steps they make.
+    pub steps: usize,
+}
+
 /// An evenly spaced series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvenSeries {
@@ -111,6 +127,8 @@ pub struct EvenSeries {
     pub values: Vec<f64>,
     /// The gaps filled, in time order.
     pub filled: Vec<FilledGap>,
+    /// Runs of rows finer than the step, averaged, in time order.
+    pub averaged: Vec<AveragedRun>,
 }
 
 /// Why rows could not be made an evenly spaced series. Each variant but
@@ -195,10 +213,12 @@ impl GapError {
 }
 
 /// Makes rows in file order an evenly spaced series. The step is the most common
-/// time between consecutive rows (the smaller on a tie). Where rows are missing
-/// for at most `max_gap` (rows missing × step), they are filled by linear
-/// interpolation and reported; a longer gap, a repeated or earlier time, or a
-/// time off the step's grid is an error naming its line. Pure: no IO.
+/// time between consecutive rows (the smaller on a tie). Rows finer than the step
+/// (their interval divides it) are averaged into one value per step and
+/// reported. Where rows are missing for at most `max_gap` (rows missing × step),
+/// they are filled by linear interpolation and reported; a longer gap, a
+/// repeated or earlier time, or a time off the step's grid is an error naming
+/// its line. Pure: no IO.
 pub fn fill_gaps(rows: &[SeriesRow], max_gap: SimDuration) -> Result<EvenSeries, GapError> {
     if rows.len() < 2 {
         return Err(GapError::TooShort);
@@ -234,6 +254,61 @@ pub fn fill_gaps(rows: &[SeriesRow], max_gap: SimDuration) -> Result<EvenSeries,
             },
         )
         .0;
+    // Rows finer than the step go into the step that holds them, averaged:
+    // (the step's first row, how many rows, the line of its last).
+    let start = rows[0].unix;
+    let mut steps: Vec<(SeriesRow, usize, usize)> = vec![(rows[0], 1, rows[0].line)];
+    for pair in rows.windows(2) {
+        let (previous, row) = (pair[0], pair[1]);
+        let interval = row.unix - previous.unix;
+        let Some((current, n, last_line)) = steps.last_mut() else {
+            continue;
+        };
+        if row.unix - current.unix < step && step % interval == 0 {
+            current.value += row.value;
+            *n += 1;
+            *last_line = row.line;
+        } else if (row.unix - start) % step != 0 {
+            return Err(GapError::OffStep {
+                line: row.line,
+                previous_line: previous.line,
+                time: format_timestamp(row.unix),
+                interval: SimDuration(interval),
+                step: SimDuration(step),
+            });
+        } else {
+            steps.push((row, 1, row.line));
+        }
+    }
+    let mut averaged: Vec<AveragedRun> = Vec::new();
+    let mut previous_unix = None;
+    for (row, n, last_line) in &steps {
+        if *n > 1 {
+            match averaged.last_mut() {
+                Some(run) if previous_unix == Some(row.unix - step) => {
+                    run.last_line = *last_line;
+                    run.rows += n;
+                    run.steps += 1;
+                }
+                _ => averaged.push(AveragedRun {
+                    first_line: row.line,
+                    last_line: *last_line,
+                    rows: *n,
+                    steps: 1,
+                }),
+            }
+            previous_unix = Some(row.unix);
+        } else {
+            previous_unix = None;
+        }
+    }
+    let rows: Vec<SeriesRow> = steps
+        .into_iter()
+        .map(|(row, n, _)| SeriesRow {
+            value: row.value / n as f64,
+            ..row
+        })
+        .collect();
     let mut values = Vec::with_capacity(rows.len());
     let mut filled = Vec::new();
     values.push(rows[0].value);
@@ -283,6 +358,7 @@ pub fn fill_gaps(rows: &[SeriesRow], max_gap: SimDuration) -> Result<EvenSeries,
         step_secs: step,
         values,
         filled,
+        averaged,
     })
 }
 
@@ -405,6 +481,7 @@ impl CarbonSeries {
             origin: origin.into(),
             rows: rows.len(),
             filled: even.filled,
+            averaged: even.averaged,
         })
     }
 }
@@ -679,6 +756,33 @@ mod tests {
                 value: k as f64,
             })
             .collect()
+    }
+
+    #[test]
+    fn rows_finer_than_the_step_are_averaged_into_it() {
+        // Half-hourly rows, then quarter-hourly ones (as the British series
+        // switch on 2020-10-31): each half hour is the mean of its quarters.
+        let quarters = [0, 2, 4, 6, 8, 10, 12, 14, 16, 17, 18, 19, 20, 21];
+        let mut rows = rows(&quarters);
+        for (i, row) in rows.iter_mut().enumerate() {
+            row.value = i as f64;
+        }
+        let even = fill_gaps(&rows, MAX_FILLED_GAP).unwrap();
+        assert_eq!(even.step_secs, 1800);
+        assert_eq!(
+            even.values,
+            [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.5, 10.5, 12.5]
+        );
+        assert_eq!(
+            even.averaged,
+            [AveragedRun {
+                first_line: 10,
+                last_line: 15,
+                rows: 6,
+                steps: 3
+            }]
+        );
+        assert!(even.filled.is_empty());
     }
 
     #[test]

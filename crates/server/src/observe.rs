@@ -64,7 +64,7 @@ pub async fn trace(
         "request",
         method = %request.method(),
         route = %route,
-        request_id = id.to_str().unwrap_or_default(),
+        request_id = %id.to_str().unwrap_or_default(),
         status = Empty,
         latency_ms = Empty,
     );
@@ -81,9 +81,9 @@ pub async fn trace(
     let latency_ms = elapsed.as_micros() as f64 / 1000.0;
     let request_id = id.to_str().unwrap_or_default();
     if status == StatusCode::INTERNAL_SERVER_ERROR {
-        tracing::error!(%method, %route, request_id, status = status.as_u16(), latency_ms, "request failed");
+        tracing::error!(%method, %route, %request_id, status = status.as_u16(), latency_ms, "request failed");
     } else if status.is_server_error() {
-        tracing::warn!(%method, %route, request_id, status = status.as_u16(), latency_ms, "request not served");
+        tracing::warn!(%method, %route, %request_id, status = status.as_u16(), latency_ms, "request not served");
     } else if !span.is_disabled() {
         span.record("status", status.as_u16());
         span.record("latency_ms", latency_ms);

@@ -96,6 +96,10 @@ pub struct AgentConfig {
     pub hostname: Option<String>,
     /// Timeout of each request.
     pub request_timeout: Duration,
+    /// A file holding the token: read again when it changes, and when the
+    /// control plane refuses the token, so that a credential is rotated without
+    /// stopping the agent or its jobs (write the new token, then revoke the old).
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 impl AgentConfig {
@@ -108,6 +112,7 @@ impl AgentConfig {
             max_lease: 64,
             hostname: None,
             request_timeout: Duration::from_secs(10),
+            token_file: None,
         }
     }
 }
@@ -115,9 +120,9 @@ impl AgentConfig {
 /// Why the agent gave up.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    /// The control plane refused the registration for good (bad token, unknown
-    /// site…): retrying cannot help.
-    #[error("the control plane refused to register this agent: {0}")]
+    /// The control plane refused the agent for good (bad or revoked token, a
+    /// token for another site, unknown site…): retrying cannot help.
+    #[error("the control plane refused this agent: {0}")]
     Refused(ClientError),
 }
 
@@ -164,6 +169,50 @@ struct Session {
     every: Duration,
 }
 
+/// The agent's token as its file holds it: [`Credential::reload`] puts a new
+/// one into the client.
+struct Credential {
+    file: Option<std::path::PathBuf>,
+    /// The file's modification time and length when last read.
+    seen: Option<(std::time::SystemTime, u64)>,
+}
+
+impl Credential {
+    /// Reads the token file again if it changed since it was last read (or
+    /// `force`), and gives the client its token if that differs from the one in
+    /// use. Whether the token changed.
+    fn reload(&mut self, client: &Client, force: bool) -> bool {
+        let Some(file) = &self.file else {
+            return false;
+        };
+        let stamp = std::fs::metadata(file)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        if !force && stamp == self.seen {
+            return false;
+        }
+        self.seen = stamp;
+        let token = match std::fs::read_to_string(file) {
+            Ok(text) => text.trim().to_string(),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "cannot read the token file");
+                return false;
+            }
+        };
+        if token.is_empty() || client.token().as_deref() == Some(token.as_str()) {
+            return false;
+        }
+        client.set_token(token);
+        tracing::info!(file = %file.display(), "token read again from its file");
+        true
+    }
+}
+
+/// Whether the control plane refused the token itself (401).
+fn unauthorized(e: &ClientError) -> bool {
+    e.status() == Some(401)
+}
+
 /// Whether an error is the control plane saying "no, ever" rather than "not now".
 fn refused_for_good(e: &ClientError) -> bool {
     matches!(e, ClientError::Api { status, .. } if matches!(status, 400 | 401 | 403 | 422))
@@ -177,6 +226,11 @@ pub async fn run<E: Executor>(
 ) -> Result<AgentStats, AgentError> {
     let client = Client::new(&config.server, Some(config.token.clone()))
         .with_timeout(config.request_timeout);
+    let mut credential = Credential {
+        file: config.token_file.clone(),
+        seen: None,
+    };
+    credential.reload(&client, true);
     let (events_tx, mut events) = mpsc::unbounded_channel::<Event>();
     let mut stats = AgentStats::default();
     // Leases held: job → token. A job stays here until its final report lands.
@@ -214,6 +268,7 @@ pub async fn run<E: Executor>(
                     backoff.reset();
                     next_beat = Instant::now();
                 }
+                Err(e) if unauthorized(&e) && credential.reload(&client, true) => {}
                 Err(e) if refused_for_good(&e) => return Err(AgentError::Refused(e)),
                 Err(e) => {
                     let wait = backoff.step();
@@ -229,6 +284,7 @@ pub async fn run<E: Executor>(
         let id = current.id.clone();
         let every = current.every;
         let mut reachable = true;
+        credential.reload(&client, false);
 
         // 1. Deliver reports, oldest first.
         while let Some(report) = outbox.front() {
@@ -259,6 +315,13 @@ pub async fn run<E: Executor>(
                         break;
                     }
                     outbox.pop_front();
+                }
+                Err(e) if unauthorized(&e) => {
+                    // Kept: a rotated token delivers it; a revoked one ends the agent.
+                    if credential.reload(&client, true) {
+                        break;
+                    }
+                    return Err(AgentError::Refused(e));
                 }
                 Err(ClientError::Api {
                     status, message, ..
@@ -326,6 +389,11 @@ pub async fn run<E: Executor>(
                     tracing::warn!("the control plane does not know this agent: registering again");
                     session = None;
                     continue;
+                }
+                Err(e) if unauthorized(&e) => {
+                    if !credential.reload(&client, true) {
+                        return Err(AgentError::Refused(e));
+                    }
                 }
                 Err(e) => {
                     let wait = backoff.step();
@@ -395,6 +463,9 @@ pub async fn run<E: Executor>(
                         }
                     }
                     Ok(Err(e)) if e.is(ErrorCode::NotFound) => session = None,
+                    Ok(Err(e)) if unauthorized(&e) && !credential.reload(&client, true) => {
+                        return Err(AgentError::Refused(e));
+                    }
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "cannot lease");
                         // Not at once again: wait for the next beat.

@@ -39,6 +39,20 @@ pub enum NewToken {
         #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
         tenant: String,
     },
+    /// A provider's own sites, their agents and the jobs on them (admins only).
+    Provider {
+        /// The provider's name (created if new; give it sites with
+        /// `PUT /v1/providers/{name}`).
+        #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
+        provider: String,
+    },
+    /// An agent's credential, good for one site only. Admins issue it for any
+    /// site; a provider for its own sites.
+    Agent {
+        /// The site (1 to 64 letters, digits, `-`, `_`, `.`).
+        #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
+        site: String,
+    },
 }
 
 impl NewToken {
@@ -48,6 +62,24 @@ impl NewToken {
             NewToken::Admin {} => Role::Admin,
             NewToken::Operator {} => Role::Operator,
             NewToken::Tenant { .. } => Role::Tenant,
+            NewToken::Provider { .. } => Role::Provider,
+            NewToken::Agent { .. } => Role::Agent,
+        }
+    }
+
+    /// The site it acts for (agent role).
+    pub fn site(&self) -> Option<&str> {
+        match self {
+            NewToken::Agent { site } => Some(site),
+            _ => None,
+        }
+    }
+
+    /// The provider it acts for (provider role).
+    pub fn provider(&self) -> Option<&str> {
+        match self {
+            NewToken::Provider { provider } => Some(provider),
+            _ => None,
         }
     }
 
@@ -71,6 +103,12 @@ pub struct IssuedToken {
     pub role: Role,
     /// Tenant, for the tenant role.
     pub tenant: Option<String>,
+    /// Provider, for the provider role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Site, for the agent role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 /// A stored token, as an admin sees it.
@@ -82,6 +120,34 @@ pub struct TokenDoc {
     pub role: Role,
     /// Tenant id, for the tenant role.
     pub tenant_id: Option<i64>,
+    /// Provider id: for the provider role, and for an agent's token a provider
+    /// issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<i64>,
+    /// Site, for the agent role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+/// A provider: a company that owns sites.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProviderDoc {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// The sites it owns, sorted (a site may be named before it joins).
+    pub sites: Vec<String>,
+}
+
+/// Body of `PUT /v1/providers/{name}`: the sites the provider owns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSites {
+    /// Site ids (each 1 to 64 letters, digits, `-`, `_`, `.`); a site has one
+    /// owner at most.
+    #[schema(max_items = 1000)]
+    pub sites: Vec<String>,
 }

@@ -16,7 +16,9 @@ pub mod jobs;
 pub mod network;
 pub mod sites;
 
-pub use admin::{IssuedToken, NewTenant, NewToken, TenantDoc, TokenDoc};
+pub use admin::{
+    IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, TenantDoc, TokenDoc,
+};
 pub use agents::{
     AgentDoc, AgentInfo, Heartbeat, HeartbeatAnswer, HeldAnswer, HeldLease, Lease, LeaseRequest,
     Leases, Registered, Registration, Report, ReportState, Telemetry,
@@ -31,7 +33,7 @@ pub use network::{
     Comparison, Flow, Flows, Overview, SavingsDoc, SavingsQuery, SiteOverview, Totals,
 };
 pub use sites::{
-    DrainDoc, DrainRequest, SeriesDoc, SeriesPoint, SeriesQuery, SiteDoc, TelemetryDoc,
-    TelemetryQuery, TelemetrySample,
+    DrainDoc, DrainRequest, SeriesDoc, SeriesPoint, SeriesQuery, SiteDoc, SiteJob, SiteJobPage,
+    SiteJobQuery, TelemetryDoc, TelemetryQuery, TelemetrySample,
 };
 pub use suanwang_model::{HeldVerdict, JobState, Role};

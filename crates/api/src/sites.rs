@@ -118,3 +118,56 @@ pub struct TelemetryDoc {
     /// Samples, oldest first.
     pub samples: Vec<TelemetrySample>,
 }
+
+/// A job at a site as its provider sees it: what it holds and when, without the
+/// tenant's command, environment, working directory or logs.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SiteJob {
+    /// Id.
+    pub id: i64,
+    /// Owning tenant's id.
+    pub tenant_id: i64,
+    /// State.
+    pub state: crate::JobState,
+    /// Planned (or actual) start, unix seconds.
+    pub start_at: Option<i64>,
+    /// Resources held for the whole run.
+    pub demand: Vec<crate::jobs::DemandIn>,
+    /// Nodes the job spans.
+    pub gang: u32,
+    /// Run time.
+    pub duration: crate::jobs::DurationValue,
+    /// How many times it was handed to an agent.
+    pub attempt: i64,
+    /// The agent holding (or that last held) it.
+    pub agent: Option<String>,
+    /// When it started running, unix seconds.
+    pub started_at: Option<i64>,
+    /// When it ended, unix seconds.
+    pub finished_at: Option<i64>,
+    /// Exit code, once finished.
+    pub exit_code: Option<i32>,
+}
+
+/// A page of a site's jobs, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SiteJobPage {
+    /// The jobs.
+    pub jobs: Vec<SiteJob>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next: Option<i64>,
+}
+
+/// Query of `GET /v1/sites/{id}/jobs`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SiteJobQuery {
+    /// Only jobs in this state.
+    pub state: Option<crate::JobState>,
+    /// Jobs with ids above this (the previous page's `next`).
+    pub after: Option<i64>,
+    /// Most jobs (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}

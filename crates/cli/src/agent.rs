@@ -23,9 +23,20 @@ pub struct AgentArgs {
     /// Control plane URL.
     #[arg(long, env = "SUANWANG_URL", default_value = "http://127.0.0.1:8080")]
     server: String,
-    /// Operator token.
-    #[arg(long, env = "SUANWANG_TOKEN", hide_env_values = true)]
-    token: String,
+    /// The site's agent token (`suanwang admin token --role agent --site SITE`;
+    /// a provider's or operator's also works).
+    #[arg(
+        long,
+        env = "SUANWANG_TOKEN",
+        hide_env_values = true,
+        required_unless_present = "token_file"
+    )]
+    token: Option<String>,
+    /// A file holding the token, read again when it changes or the token is
+    /// refused: rotate a credential by writing the new token here, then revoking
+    /// the old one; running jobs go on.
+    #[arg(long, env = "SUANWANG_TOKEN_FILE", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
     /// The site this agent runs work for.
     #[arg(long)]
     site: String,
@@ -100,6 +111,17 @@ fn read_site_file(path: &std::path::Path, site: &str) -> anyhow::Result<suanwang
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let capacity = parse_capacity(&args.capacity)?;
+    let token = match (&args.token, &args.token_file) {
+        (Some(token), _) => token.clone(),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("--token-file {}: cannot read it", file.display()))?
+            .trim()
+            .to_string(),
+        (None, None) => bail!("give --token or --token-file"),
+    };
+    if token.is_empty() {
+        bail!("the token is empty (--token or --token-file)");
+    }
     let site_doc = args
         .site_file
         .as_deref()
@@ -111,7 +133,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         if let Some(site) = site_doc {
-            let client = suanwang_client::Client::new(&args.server, Some(args.token.clone()));
+            let client = suanwang_client::Client::new(&args.server, Some(token.clone()));
             client
                 .put_site(&site)
                 .await
@@ -122,7 +144,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
                 args.site_file.unwrap_or_default().display()
             );
         }
-        let mut config = AgentConfig::new(&args.server, &args.token, &args.site);
+        let mut config = AgentConfig::new(&args.server, &token, &args.site);
+        config.token_file = args.token_file.clone();
         config.hostname = sysinfo::System::host_name();
         let stop = crate::serve::shutdown_signal();
         let stats = match args.executor {

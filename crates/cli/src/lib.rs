@@ -79,6 +79,9 @@ enum Command {
     Agents(remote::AgentsArgs),
     /// List the sites.
     Sites(remote::SitesArgs),
+    /// List, issue and revoke API tokens through the API (admins; providers for
+    /// their sites' agents).
+    Tokens(remote::TokensArgs),
     /// Load generator: concurrent durable submits against a running server.
     Loadgen(loadgen::LoadgenArgs),
     /// A live terminal view of the network: sites, use, power, carbon, price, queues.
@@ -117,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Drain(args) => remote::drain(args, true),
         Command::Undrain(args) => remote::drain(args, false),
         Command::Agents(args) => remote::agents(args),
+        Command::Tokens(args) => remote::tokens(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Top(args) => top::run(args),
         Command::Openapi => openapi(),

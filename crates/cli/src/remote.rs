@@ -609,3 +609,115 @@ pub fn agents(args: AgentsArgs) -> anyhow::Result<()> {
     print!("{}", table(&rows));
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub struct TokensArgs {
+    #[command(flatten)]
+    remote: Remote,
+    #[command(subcommand)]
+    command: Option<TokensCommand>,
+    /// Print as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TokensCommand {
+    /// The tokens you manage (an admin: all; a provider: its sites' agent
+    /// tokens), by id — never the tokens themselves. The default.
+    List,
+    /// Issue a token through the API and print it (the one time it is shown).
+    Issue {
+        /// Its role: a provider issues `agent` tokens for its own sites.
+        #[arg(long, value_enum)]
+        role: crate::serve::RoleArg,
+        /// The tenant (--role tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The provider (--role provider).
+        #[arg(long)]
+        provider: Option<String>,
+        /// The site (--role agent).
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Revoke a token by its id (at least its first 12 hex digits): it stops
+    /// working at once.
+    Revoke {
+        /// The token's id.
+        id: String,
+    },
+}
+
+/// `suanwang tokens` (an admin's or a provider's token).
+pub fn tokens(args: TokensArgs) -> anyhow::Result<()> {
+    use crate::serve::RoleArg;
+    use suanwang_client::api::NewToken;
+    let client = args.remote.client();
+    let runtime = runtime()?;
+    match args.command.unwrap_or(TokensCommand::List) {
+        TokensCommand::List => {
+            let doc = runtime.block_on(client.tokens())?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+                return Ok(());
+            }
+            let mut rows = vec![
+                ["id", "role", "tenant", "provider", "site", "created"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
+            let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            for t in doc {
+                rows.push(vec![
+                    t.id,
+                    t.role.name().to_string(),
+                    or_dash(t.tenant_id.map(|i| i.to_string())),
+                    or_dash(t.provider_id.map(|i| i.to_string())),
+                    or_dash(t.site),
+                    t.created_at.to_string(),
+                ]);
+            }
+            print!("{}", table(&rows));
+        }
+        TokensCommand::Issue {
+            role,
+            tenant,
+            provider,
+            site,
+        } => {
+            let need = |v: Option<String>, flag: &str| {
+                v.with_context(|| format!("this role needs {flag}"))
+            };
+            let request = match role {
+                RoleArg::Admin => NewToken::Admin {},
+                RoleArg::Operator => NewToken::Operator {},
+                RoleArg::Tenant => NewToken::Tenant {
+                    tenant: need(tenant, "--tenant")?,
+                },
+                RoleArg::Provider => NewToken::Provider {
+                    provider: need(provider, "--provider")?,
+                },
+                RoleArg::Agent => NewToken::Agent {
+                    site: need(site, "--site")?,
+                },
+            };
+            let issued = runtime.block_on(client.create_token(&request))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&issued)?);
+            } else {
+                println!("{}", issued.token);
+                eprintln!("token {} ({}) issued", issued.id, issued.role.name());
+            }
+        }
+        TokensCommand::Revoke { id } => {
+            let revoked = runtime.block_on(client.revoke_token(&id))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&revoked)?);
+            } else {
+                println!("token {} ({}) revoked", revoked.id, revoked.role.name());
+            }
+        }
+    }
+    Ok(())
+}

@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use std::time::Duration;
 use suanwang_server::{App, auth};
-use suanwang_store::{PostgresStore, Role, SqliteStore};
+use suanwang_store::{PostgresStore, Role, SqliteStore, Store};
 
 /// Default database: a SQLite file under `./suanwang-data/`.
 pub const DEFAULT_DATABASE: &str = "sqlite://suanwang-data/suanwang.db";
@@ -43,14 +43,40 @@ pub enum AdminCommand {
         /// Tenant the token acts for (created if new); required for --role tenant.
         #[arg(long)]
         tenant: Option<String>,
+        /// Provider the token acts for (created if new); required for --role
+        /// provider. With --role agent, the provider issuing it.
+        #[arg(long)]
+        provider: Option<String>,
+        /// The one site an agent's token acts for; required for --role agent.
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Say which sites a provider owns (creating the provider if new), offline:
+    /// exactly the --site ones, replacing those it had. A site has one owner.
+    Provider {
+        /// Database URL: sqlite://PATH or postgres://…
+        #[arg(long, default_value = DEFAULT_DATABASE, env = "SUANWANG_DATABASE")]
+        database: String,
+        /// The provider's name.
+        name: String,
+        /// A site it owns (repeat for several; none leaves it owning nothing).
+        #[arg(long)]
+        site: Vec<String>,
     },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RoleArg {
+    /// Everything, including tenants, providers and tokens.
     Admin,
+    /// Every site, link and job.
     Operator,
+    /// One tenant's own jobs (--tenant).
     Tenant,
+    /// One provider's own sites, their agents and jobs (--provider).
+    Provider,
+    /// One site's agent (--site).
+    Agent,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -92,27 +118,100 @@ macro_rules! with_store {
     }};
 }
 
+/// A name of a tenant, provider or site as the API takes it.
+fn check_name(flag: &str, name: &str) -> anyhow::Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        bail!("{flag} {name:?}: 1 to 64 letters, digits, '-', '_' or '.'");
+    }
+    Ok(())
+}
+
 pub fn admin(command: AdminCommand) -> anyhow::Result<()> {
-    let AdminCommand::Token {
-        database,
-        role,
-        tenant,
-    } = command;
-    runtime()?.block_on(async {
-        with_store!(&database, |store| {
+    match command {
+        AdminCommand::Token {
+            database,
+            role,
+            tenant,
+            provider,
+            site,
+        } => {
             let role = match role {
                 RoleArg::Admin => Role::Admin,
                 RoleArg::Operator => Role::Operator,
                 RoleArg::Tenant => Role::Tenant,
+                RoleArg::Provider => Role::Provider,
+                RoleArg::Agent => Role::Agent,
             };
-            if role == Role::Tenant && tenant.is_none() {
-                bail!("--role tenant needs --tenant NAME");
+            match role {
+                Role::Tenant if tenant.is_none() => bail!("--role tenant needs --tenant NAME"),
+                Role::Provider if provider.is_none() => {
+                    bail!("--role provider needs --provider NAME")
+                }
+                Role::Agent if site.is_none() => bail!("--role agent needs --site SITE"),
+                _ => {}
             }
-            let token = auth::issue_token(&store, role, tenant.as_deref(), now()).await?;
-            println!("{token}");
-            Ok(())
-        })
-    })
+            for (flag, value, allowed) in [
+                ("--tenant", &tenant, role == Role::Tenant),
+                (
+                    "--provider",
+                    &provider,
+                    matches!(role, Role::Provider | Role::Agent),
+                ),
+                ("--site", &site, role == Role::Agent),
+            ] {
+                match value {
+                    Some(_) if !allowed => {
+                        bail!("{flag} does not go with --role {}", role.name())
+                    }
+                    Some(name) => check_name(flag, name)?,
+                    None => {}
+                }
+            }
+            runtime()?.block_on(async {
+                with_store!(&database, |store| {
+                    let scope = auth::Scope {
+                        tenant: tenant.as_deref(),
+                        provider: provider.as_deref(),
+                        site: site.as_deref(),
+                    };
+                    let token = auth::issue_scoped_token(&store, role, scope, now()).await?;
+                    println!("{token}");
+                    Ok(())
+                })
+            })
+        }
+        AdminCommand::Provider {
+            database,
+            name,
+            site,
+        } => {
+            check_name("provider", &name)?;
+            for s in &site {
+                check_name("--site", s)?;
+            }
+            runtime()?.block_on(async {
+                with_store!(&database, |store| {
+                    let provider = store.provider(&name, now()).await?;
+                    let provider = store.set_provider_sites(provider.id, &site).await?;
+                    println!(
+                        "provider {} (id {}) owns: {}",
+                        provider.name,
+                        provider.id,
+                        if provider.sites.is_empty() {
+                            "no site".to_string()
+                        } else {
+                            provider.sites.join(", ")
+                        }
+                    );
+                    Ok(())
+                })
+            })
+        }
+    }
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {

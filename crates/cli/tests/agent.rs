@@ -689,3 +689,113 @@ fn a_partitioned_agent_retries_and_on_reconnecting_is_fenced_out() {
         "the cut-off copy was stopped: {marks:?}"
     );
 }
+
+/// `suanwang tokens …` with `token`; its stdout.
+fn tokens(url: &str, token: &str, args: &[&str]) -> String {
+    let mut all = vec!["tokens"];
+    all.extend(args);
+    let out = cli(url, token, &all);
+    assert!(
+        out.status.success(),
+        "tokens {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_site_bound_agent_token_is_refused_elsewhere_and_rotates_without_losing_its_job() {
+    let dir = Dir::new("rotate");
+    let db = dir.db();
+    let (admin, tenant) = (
+        token(&db, "admin", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    let _server = serve(&db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let first = tokens(
+        &url,
+        &admin,
+        &["issue", "--role", "agent", "--site", "hami"],
+    )
+    .trim()
+    .to_string();
+
+    // For another site: refused, and the agent says why and stops.
+    let out = Command::new(bin())
+        .args([
+            "agent", "--server", &url, "--token", &first, "--site", "zhongwei",
+        ])
+        .args(["--executor", "local", "--data"])
+        .arg(dir.0.join("wrong"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("may not register an agent for site \"zhongwei\""),
+        "{stderr}"
+    );
+
+    // For its own site, from a token file.
+    let file = dir.0.join("hami.token");
+    std::fs::write(&file, format!("{first}\n")).unwrap();
+    let mut child = Command::new(bin())
+        .args([
+            "agent",
+            "--server",
+            &url,
+            "--site",
+            "hami",
+            "--executor",
+            "local",
+        ])
+        .arg("--token-file")
+        .arg(&file)
+        .arg("--data")
+        .arg(dir.0.join("a"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let id = submit(&url, &tenant, &["sh", "-c", "sleep 4; echo rotated-fine"]);
+    wait_for(&url, &tenant, id, 20, |j| j["state"] == "Running");
+
+    // Rotate mid-run: the new token into the file, then the old one revoked.
+    let second = tokens(
+        &url,
+        &admin,
+        &["issue", "--role", "agent", "--site", "hami"],
+    )
+    .trim()
+    .to_string();
+    assert_ne!(first, second);
+    std::fs::write(&file, &second).unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let listed = tokens(&url, &admin, &["--json"]);
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let agent_ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["role"] == "agent")
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(agent_ids.len(), 2, "{listed}");
+    // Newest first: the older is the first one issued.
+    let revoked = tokens(&url, &admin, &["revoke", agent_ids[1]]);
+    assert!(revoked.contains("revoked"), "{revoked}");
+
+    let done = wait_for(&url, &tenant, id, 30, |j| {
+        j["state"] == "Succeeded" || j["state"] == "Failed" || j["state"] == "Lost"
+    });
+    assert_eq!(done["state"], "Succeeded", "{done}");
+    assert_eq!(done["attempt"], 1, "the same run, not a second one: {done}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the agent runs on under its new token"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -87,11 +87,12 @@ pub struct Submitted {
     pub created: bool,
 }
 
-/// A client for one server and token.
+/// A client for one server and token. Its clones share the token, so that
+/// [`Client::set_token`] (a rotated credential) reaches every one.
 #[derive(Debug, Clone)]
 pub struct Client {
     base: String,
-    token: Option<String>,
+    token: std::sync::Arc<std::sync::RwLock<Option<String>>>,
     http: reqwest::Client,
 }
 
@@ -100,8 +101,27 @@ impl Client {
     pub fn new(base: &str, token: Option<String>) -> Client {
         Client {
             base: base.trim_end_matches('/').to_string(),
-            token,
+            token: std::sync::Arc::new(std::sync::RwLock::new(token)),
             http: reqwest::Client::new(),
+        }
+    }
+
+    /// Uses `token` from the next request on (in this client and its clones).
+    pub fn set_token(&self, token: String) {
+        if let Ok(mut current) = self.token.write() {
+            *current = Some(token);
+        }
+    }
+
+    /// The token in use.
+    pub fn token(&self) -> Option<String> {
+        self.token.read().ok().and_then(|t| t.clone())
+    }
+
+    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.token.read().ok().as_deref().and_then(Option::as_deref) {
+            Some(t) => req.bearer_auth(t),
+            None => req,
         }
     }
 
@@ -141,10 +161,7 @@ impl Client {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<(u16, String, bytes_body::Body), ClientError> {
-        let req = match &self.token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        };
+        let req = self.authorize(req);
         let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
         let status = resp.status();
         let url = resp.url().to_string();
@@ -401,10 +418,7 @@ impl Client {
     /// `GET /v1/events`: the live stream of server-sent events.
     pub async fn events(&self) -> Result<EventStream, ClientError> {
         let req = self.http.get(self.url("/v1/events"));
-        let req = match &self.token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        };
+        let req = self.authorize(req);
         let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
         if !resp.status().is_success() {
             let status = resp.status().as_u16();

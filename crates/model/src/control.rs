@@ -105,6 +105,12 @@ pub enum Role {
     Operator,
     /// Its own jobs only.
     Tenant,
+    /// A company that owns sites: its own sites, their agents and the jobs on
+    /// them (without the tenants' commands, environment or logs).
+    Provider,
+    /// An agent's credential, bound to one site: registers, heartbeats, leases
+    /// and reports for that site only.
+    Agent,
 }
 
 impl Role {
@@ -114,13 +120,21 @@ impl Role {
             Role::Admin => "admin",
             Role::Operator => "operator",
             Role::Tenant => "tenant",
+            Role::Provider => "provider",
+            Role::Agent => "agent",
         }
     }
     /// Parses a stored name.
     pub fn parse(text: &str) -> Option<Role> {
-        [Role::Admin, Role::Operator, Role::Tenant]
-            .into_iter()
-            .find(|r| r.name() == text)
+        [
+            Role::Admin,
+            Role::Operator,
+            Role::Tenant,
+            Role::Provider,
+            Role::Agent,
+        ]
+        .into_iter()
+        .find(|r| r.name() == text)
     }
 }
 

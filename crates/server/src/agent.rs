@@ -15,8 +15,9 @@
 //! restartable job again (see [`crate::scheduler`]); the new lease's larger token
 //! fences out anything the old holder still says.
 
+use crate::auth::{Principal, check_site};
 use crate::error::ApiError;
-use crate::extract::{Body, Operator, Path};
+use crate::extract::{Body, Path, SiteActor};
 use crate::jobs::job_doc;
 use crate::{App, Shared};
 use axum::Json;
@@ -28,7 +29,7 @@ use suanwang_api::{
     AgentDoc, Decision, Heartbeat, HeartbeatAnswer, HeldAnswer, JobDoc, Lease, LeaseRequest,
     Leases, Registered, Registration, Report, ReportState,
 };
-use suanwang_store::{AgentRecord, HeldVerdict, JobState, Store};
+use suanwang_store::{AgentRecord, HeldVerdict, JobState, Role, Store};
 
 /// How agents are asked to behave, in wall time.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +70,18 @@ async fn known_agent<S: Store>(app: &App<S>, id: &str) -> Result<AgentRecord, Ap
         .ok_or_else(|| ApiError::NotFound(format!("agent {id:?} not found (register again)")))
 }
 
+/// The agent `id`, if `who` may act for its site (403 otherwise).
+async fn own_agent<S: Store>(
+    app: &App<S>,
+    who: &Principal,
+    id: &str,
+    action: &str,
+) -> Result<AgentRecord, ApiError> {
+    let agent = known_agent(app, id).await?;
+    check_site(app, who, &agent.site, action)?;
+    Ok(agent)
+}
+
 impl<S> App<S> {
     /// Network seconds a lease lasts.
     pub(crate) fn lease_secs(&self) -> i64 {
@@ -97,14 +110,15 @@ fn agent_doc<S>(app: &App<S>, record: AgentRecord, now: i64) -> Result<AgentDoc,
 
 #[utoipa::path(post, path = "/v1/agents", operation_id = "register_agent", tag = "agents", request_body = Registration,
     responses((status = 201, description = "the agent is registered: heartbeat at the interval given", body = Registered),
-        (status = 403, description = "agents act with an operator or admin token", body = suanwang_api::ErrorBody),
+        (status = 403, description = "the token may not act for this site: agents act with their site's agent token, its provider's, or an operator's", body = suanwang_api::ErrorBody),
         (status = 422, description = "an unknown site or resource class, or a bad executor name; `field` names it", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn register<S: Store>(
     State(app): Shared<S>,
-    _: Operator,
+    SiteActor(who): SiteActor,
     Body(registration): Body<Registration>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    check_site(&app, &who, &registration.site, "register an agent")?;
     let topology = app.topology();
     if topology.site(&registration.site).is_none() {
         return Err(ApiError::invalid(
@@ -169,15 +183,19 @@ pub(crate) async fn register<S: Store>(
 #[utoipa::path(post, path = "/v1/agents/{id}/heartbeat", operation_id = "heartbeat", tag = "agents",
     params(("id" = String, Path, description = "the agent's id")), request_body = Heartbeat,
     responses((status = 200, description = "the verdict on each lease held: renewed, cancel or stale", body = HeartbeatAnswer),
-        (status = 403, description = "agents act with an operator or admin token", body = suanwang_api::ErrorBody),
+        (status = 403, description = "the token may not act for this agent's site", body = suanwang_api::ErrorBody),
         (status = 404, description = "no such agent: register again", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn heartbeat<S: Store>(
     State(app): Shared<S>,
-    _: Operator,
+    SiteActor(who): SiteActor,
     Path(id): Path<String>,
     Body(beat): Body<Heartbeat>,
 ) -> Result<Json<HeartbeatAnswer>, ApiError> {
+    // Operators act for every site: their heartbeats skip the agent's read.
+    if !matches!(who.role, Role::Admin | Role::Operator) {
+        own_agent(&app, &who, &id, "heartbeat").await?;
+    }
     let telemetry = beat
         .telemetry
         .as_ref()
@@ -219,13 +237,13 @@ pub(crate) async fn heartbeat<S: Store>(
 #[utoipa::path(post, path = "/v1/agents/{id}/lease", operation_id = "lease", tag = "agents",
     params(("id" = String, Path, description = "the agent's id")), request_body = LeaseRequest,
     responses((status = 200, description = "the jobs whose start has come, each under a new lease (possibly none)", body = Leases),
-        (status = 403, description = "agents act with an operator or admin token", body = suanwang_api::ErrorBody),
+        (status = 403, description = "the token may not act for this agent's site", body = suanwang_api::ErrorBody),
         (status = 404, description = "no such agent: register again", body = suanwang_api::ErrorBody),
         (status = 422, description = "`max` or `wait_ms` is out of range", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn lease<S: Store>(
     State(app): Shared<S>,
-    _: Operator,
+    SiteActor(who): SiteActor,
     Path(id): Path<String>,
     Body(request): Body<LeaseRequest>,
 ) -> Result<Json<Leases>, ApiError> {
@@ -241,7 +259,7 @@ pub(crate) async fn lease<S: Store>(
             format!("wait_ms must be at most {MAX_LEASE_WAIT_MS}"),
         ));
     }
-    let agent = known_agent(&app, &id).await?;
+    let agent = own_agent(&app, &who, &id, "lease work").await?;
     // Subscribe before looking, so that a placement in between is not missed.
     let mut placed = app.placed.subscribe();
     let until = tokio::time::Instant::now() + std::time::Duration::from_millis(request.wait_ms);
@@ -290,13 +308,13 @@ pub(crate) async fn lease<S: Store>(
 #[utoipa::path(post, path = "/v1/agents/{id}/report", operation_id = "report", tag = "agents",
     params(("id" = String, Path, description = "the agent's id")), request_body = Report,
     responses((status = 200, description = "the job after the report (a retried report is harmless)", body = JobDoc),
-        (status = 403, description = "agents act with an operator or admin token", body = suanwang_api::ErrorBody),
+        (status = 403, description = "the token may not act for this agent's site", body = suanwang_api::ErrorBody),
         (status = 404, description = "no such agent or job", body = suanwang_api::ErrorBody),
         (status = 409, description = "`stale_lease`: the lease is no longer this agent's; stop the job and report nothing more for it. `conflict`: the job cannot move to that state", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn report<S: Store>(
     State(app): Shared<S>,
-    _: Operator,
+    SiteActor(who): SiteActor,
     Path(id): Path<String>,
     Body(report): Body<Report>,
 ) -> Result<Json<JobDoc>, ApiError> {
@@ -305,7 +323,7 @@ pub(crate) async fn report<S: Store>(
         ReportState::Succeeded => JobState::Succeeded,
         ReportState::Failed => JobState::Failed,
     };
-    let agent = known_agent(&app, &id).await?;
+    let agent = own_agent(&app, &who, &id, "report").await?;
     let now = app.clock.now();
     let record = app
         .store
@@ -341,12 +359,12 @@ pub(crate) async fn report<S: Store>(
 }
 
 #[utoipa::path(get, path = "/v1/agents", operation_id = "list_agents", tag = "agents",
-    responses((status = 200, description = "every registered agent, with its latest telemetry", body = Vec<AgentDoc>),
-        (status = 403, description = "agents are listed with an operator or admin token", body = suanwang_api::ErrorBody)),
+    responses((status = 200, description = "the registered agents the caller may act for (an operator: all; a provider: its sites'; an agent's token: its site's), with their latest telemetry", body = Vec<AgentDoc>),
+        (status = 403, description = "tenants do not see agents", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn list<S: Store>(
     State(app): Shared<S>,
-    _: Operator,
+    SiteActor(who): SiteActor,
 ) -> Result<Json<Vec<AgentDoc>>, ApiError> {
     let now = app.clock.now();
     let agents = app
@@ -354,6 +372,7 @@ pub(crate) async fn list<S: Store>(
         .agents()
         .await?
         .into_iter()
+        .filter(|a| who.may_act_for(&a.site))
         .map(|a| agent_doc(&app, a, now))
         .collect::<Result<_, _>>()?;
     Ok(Json(agents))

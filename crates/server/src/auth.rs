@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use suanwang_store::{Role, Store, TokenRecord};
 
@@ -35,6 +35,13 @@ impl TokenCache {
                 cache.clear();
             }
             cache.insert(digest, (principal, Instant::now()));
+        }
+    }
+
+    /// Forgets every token (a provider's sites changed).
+    pub fn clear(&self) {
+        if let Ok(mut cache) = self.0.write() {
+            cache.clear();
         }
     }
 
@@ -70,9 +77,19 @@ pub async fn authenticate<S: Store>(
         .token(&digest)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("unknown token".into()))?;
+    // A provider's sites are read with its token, so they are as fresh as the
+    // cache: changing them forgets every cached token (`TokenCache::clear`).
+    let sites: Arc<[String]> = match (record.role, record.provider_id) {
+        (Role::Provider, Some(id)) => app.store.provider_sites(id).await?.into(),
+        _ => Arc::from([]),
+    };
     let principal = Principal {
         role: record.role,
         tenant_id: record.tenant_id,
+        provider_id: record.provider_id,
+        site: record.site,
+        sites,
+        digest: digest.clone(),
     };
     app.tokens.put(digest, principal.clone());
     Ok(principal)
@@ -93,6 +110,18 @@ pub fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Whom a new token acts for, beside its role.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scope<'a> {
+    /// The tenant (tenant role), created if new.
+    pub tenant: Option<&'a str>,
+    /// The provider (provider role), created if new; for an agent's token, the
+    /// provider issuing it.
+    pub provider: Option<&'a str>,
+    /// The site (agent role).
+    pub site: Option<&'a str>,
+}
+
 /// Issues a new token with `role`, acting for `tenant` (created if new), stores its
 /// digest and returns the token — the only time it exists in clear.
 pub async fn issue_token<S: Store>(
@@ -101,8 +130,27 @@ pub async fn issue_token<S: Store>(
     tenant: Option<&str>,
     now: i64,
 ) -> suanwang_store::Result<String> {
-    let tenant_id = match tenant {
+    let scope = Scope {
+        tenant,
+        ..Scope::default()
+    };
+    issue_scoped_token(store, role, scope, now).await
+}
+
+/// Issues a new token with `role` acting for `scope` (a tenant, a provider, a
+/// site), stores its digest and returns the token, as [`issue_token`].
+pub async fn issue_scoped_token<S: Store>(
+    store: &S,
+    role: Role,
+    scope: Scope<'_>,
+    now: i64,
+) -> suanwang_store::Result<String> {
+    let tenant_id = match scope.tenant {
         Some(name) => Some(store.tenant(name, now).await?.id),
+        None => None,
+    };
+    let provider_id = match scope.provider {
+        Some(name) => Some(store.provider(name, now).await?.id),
         None => None,
     };
     let token = new_token();
@@ -112,11 +160,39 @@ pub async fn issue_token<S: Store>(
                 digest: digest(&token),
                 tenant_id,
                 role,
+                provider_id,
+                site: scope.site.map(str::to_string),
             },
             now,
         )
         .await?;
     Ok(token)
+}
+
+/// Refuses (403) unless `who` may act for `site` — `action` says what was
+/// tried. A refusal is logged as a warning and counted
+/// (`suanwang_identity_refusals_total`): one credential speaking for another
+/// site is what site identity is there to stop.
+pub fn check_site<S>(
+    app: &App<S>,
+    who: &Principal,
+    site: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    if who.may_act_for(site) {
+        return Ok(());
+    }
+    app.metrics.identity_refusals.inc();
+    let whom = who.describe();
+    tracing::warn!(who = %whom, %site, %action, "refused: not this caller's site");
+    Err(ApiError::Forbidden(format!(
+        "{whom} may not {action} for site {site:?}: {}",
+        match who.role {
+            Role::Agent => "an agent's token is good for its own site only",
+            Role::Provider => "a provider acts for the sites it owns only",
+            _ => "not this caller's site",
+        }
+    )))
 }
 
 /// Who is calling.
@@ -126,14 +202,55 @@ pub struct Principal {
     pub role: Role,
     /// Tenant, for the tenant role.
     pub tenant_id: Option<i64>,
+    /// Provider, for the provider role (and an agent token a provider issued).
+    pub provider_id: Option<i64>,
+    /// The one site an agent's token acts for.
+    pub site: Option<String>,
+    /// The sites a provider owns, sorted (empty for the other roles).
+    pub sites: Arc<[String]>,
+    /// The digest of its token (for the audit trail; never the token).
+    pub digest: String,
 }
 
 impl Principal {
-    /// Whether the caller may see jobs of `tenant_id`.
+    /// Whether the caller may see jobs of `tenant_id` with their commands,
+    /// environment and logs: admins and operators all, a tenant its own,
+    /// providers and agents none (they see a site's jobs without those).
     pub fn may_see(&self, tenant_id: i64) -> bool {
         match self.role {
             Role::Admin | Role::Operator => true,
             Role::Tenant => self.tenant_id == Some(tenant_id),
+            Role::Provider | Role::Agent => false,
+        }
+    }
+
+    /// Whether the caller may act for `site`: run its agents, edit and drain it,
+    /// see its jobs. Admins and operators may for every site, a provider for the
+    /// sites it owns, an agent's token for its one site, a tenant for none.
+    pub fn may_act_for(&self, site: &str) -> bool {
+        match self.role {
+            Role::Admin | Role::Operator => true,
+            Role::Provider => self
+                .sites
+                .binary_search_by(|s| s.as_str().cmp(site))
+                .is_ok(),
+            Role::Agent => self.site.as_deref() == Some(site),
+            Role::Tenant => false,
+        }
+    }
+
+    /// Who it is, for logs and refusals: `admin`, `tenant 3`, `provider 2`,
+    /// `agent of hami`, with its token's id.
+    pub fn describe(&self) -> String {
+        let id = &self.digest[..self.digest.len().min(16)];
+        match self.role {
+            Role::Admin | Role::Operator => format!("{} (token {id})", self.role.name()),
+            Role::Tenant => format!("tenant {} (token {id})", self.tenant_id.unwrap_or(0)),
+            Role::Provider => format!("provider {} (token {id})", self.provider_id.unwrap_or(0)),
+            Role::Agent => format!(
+                "agent of {} (token {id})",
+                self.site.as_deref().unwrap_or("?")
+            ),
         }
     }
 }

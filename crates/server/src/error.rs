@@ -117,7 +117,9 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { what, id } => {
                 ApiError::NotFound(format!("{what} {id} not found"))
             }
-            e @ StoreError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+            e @ (StoreError::Conflict { .. } | StoreError::SiteTaken { .. }) => {
+                ApiError::Conflict(e.to_string())
+            }
             e @ StoreError::StaleLease { .. } => ApiError::StaleLease(e.to_string()),
             e if e.is_unavailable() => ApiError::Unavailable(format!("the database: {e}")),
             e => ApiError::Internal(e.to_string()),

@@ -25,6 +25,17 @@ pub struct Operator(pub Principal);
 #[derive(Debug, Clone)]
 pub struct Admin(pub Principal);
 
+/// Someone who may act for some sites: an admin or operator (every site), a
+/// provider (its own) or an agent's token (its one site). 403 for a tenant; the
+/// handler checks the site with [`Principal::may_act_for`].
+#[derive(Debug, Clone)]
+pub struct SiteActor(pub Principal);
+
+/// Someone who may issue and revoke tokens: an admin (any), or a provider (agent
+/// tokens for its own sites). 403 for the others.
+#[derive(Debug, Clone)]
+pub struct Issuer(pub Principal);
+
 /// A tenant, by id: the only role that owns jobs (403 for the others).
 #[derive(Debug, Clone, Copy)]
 pub struct Tenant(pub i64);
@@ -44,8 +55,36 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Operator {
         let principal = authenticate(app, &parts.headers).await?;
         match principal.role {
             Role::Admin | Role::Operator => Ok(Operator(principal)),
-            Role::Tenant => Err(ApiError::Forbidden(
+            _ => Err(ApiError::Forbidden(
                 "this needs an operator or admin token".into(),
+            )),
+        }
+    }
+}
+
+impl<S: Store> FromRequestParts<Arc<App<S>>> for SiteActor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, ApiError> {
+        let principal = authenticate(app, &parts.headers).await?;
+        match principal.role {
+            Role::Tenant => Err(ApiError::Forbidden(
+                "this needs a token of the site's agent or provider, or an operator's".into(),
+            )),
+            _ => Ok(SiteActor(principal)),
+        }
+    }
+}
+
+impl<S: Store> FromRequestParts<Arc<App<S>>> for Issuer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, ApiError> {
+        let principal = authenticate(app, &parts.headers).await?;
+        match principal.role {
+            Role::Admin | Role::Provider => Ok(Issuer(principal)),
+            _ => Err(ApiError::Forbidden(
+                "tokens are managed by admins (and providers, for their sites' agents)".into(),
             )),
         }
     }

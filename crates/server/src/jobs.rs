@@ -132,6 +132,7 @@ pub(crate) async fn job<S: Store>(
 
 #[utoipa::path(get, path = "/v1/jobs", operation_id = "list_jobs", tag = "jobs", params(JobQuery),
     responses((status = 200, description = "a page of jobs", body = JobPage),
+        (status = 403, description = "providers and agents see a site's jobs at `GET /v1/sites/{id}/jobs`", body = suanwang_api::ErrorBody),
         (status = 422, description = "`limit` is out of range", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn list<S: Store>(
@@ -148,7 +149,12 @@ pub(crate) async fn list<S: Store>(
     }
     let tenant_id = match caller.role {
         suanwang_store::Role::Tenant => caller.tenant_id,
-        _ => query.tenant_id,
+        suanwang_store::Role::Admin | suanwang_store::Role::Operator => query.tenant_id,
+        suanwang_store::Role::Provider | suanwang_store::Role::Agent => {
+            return Err(ApiError::Forbidden(
+                "providers and agents see a site's jobs at GET /v1/sites/{id}/jobs".into(),
+            ));
+        }
     };
     let newest_first = query.order.unwrap_or_default() == Order::Desc;
     let filter = JobFilter {

@@ -208,6 +208,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/sites/{id}/drain", post(sites::drain::<S>))
         .route("/v1/sites/{id}/undrain", post(sites::undrain::<S>))
         .route("/v1/sites/{id}/telemetry", get(sites::telemetry::<S>))
+        .route("/v1/sites/{id}/jobs", get(sites::site_jobs::<S>))
         .route("/v1/sites/{id}/series", get(sites::series::<S>))
         .route("/v1/links", get(sites::links::<S>))
         .route("/v1/links/{a}/{b}", put(sites::put_link::<S>))
@@ -220,6 +221,8 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
             get(tenants::tokens::<S>).post(tenants::create_token::<S>),
         )
         .route("/v1/tokens/{id}", delete(tenants::revoke_token::<S>))
+        .route("/v1/providers", get(tenants::providers::<S>))
+        .route("/v1/providers/{name}", put(tenants::put_provider::<S>))
         .route(
             "/v1/agents",
             post(agent::register::<S>).get(agent::list::<S>),

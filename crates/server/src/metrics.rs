@@ -87,6 +87,8 @@ pub struct Metrics {
     pub finished: Counter,
     /// Jobs whose lease expired.
     pub lost: Counter,
+    /// Requests refused because the caller may not act for the site named.
+    pub identity_refusals: Counter,
     sites: SiteGauges,
 }
 
@@ -139,6 +141,12 @@ impl Default for Metrics {
             Counter::default(),
         );
         registry.register("agent_heartbeats", "Agent heartbeats", heartbeats.clone());
+        let identity_refusals = Counter::default();
+        registry.register(
+            "identity_refusals",
+            "Requests refused because the caller may not act for the site named",
+            identity_refusals.clone(),
+        );
         registry.register(
             "dispatched",
             "Jobs handed to agents under a lease",
@@ -228,6 +236,7 @@ impl Default for Metrics {
             dispatched,
             finished,
             lost,
+            identity_refusals,
             sites,
         }
     }

@@ -1,23 +1,26 @@
-//! Sites and links: read by anyone with a token; created, replaced, drained and
-//! undrained by operators. Also each site's price and carbon series and what its
-//! agents report.
+//! Sites and links: read by anyone with a token; sites created, replaced,
+//! drained and undrained by operators or by the provider owning them (an agent's
+//! token may drain its own site, not edit it), links by operators. Also each
+//! site's price and carbon series, what its agents report, and the jobs at it as
+//! its provider sees them (without commands, environment or logs).
 //!
 //! Topology edits are validated as a whole topology (the same checks as a TOML
 //! file), stored (so they survive a restart, see [`App::load_edits`]) and then
 //! swapped in; the scheduler rebuilds its view at its next pass.
 
+use crate::auth::check_site;
 use crate::error::ApiError;
-use crate::extract::{Body, Caller, Operator, OptionalBody, Path, Query};
+use crate::extract::{Body, Caller, Operator, OptionalBody, Path, Query, SiteActor};
 use crate::{App, Shared};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use suanwang_api::{
-    DrainDoc, DrainRequest, SeriesDoc, SeriesPoint, SeriesQuery, SiteDoc, Telemetry, TelemetryDoc,
-    TelemetryQuery, TelemetrySample,
+    DrainDoc, DrainRequest, JobSubmission, SeriesDoc, SeriesPoint, SeriesQuery, SiteDoc, SiteJob,
+    SiteJobPage, SiteJobQuery, Telemetry, TelemetryDoc, TelemetryQuery, TelemetrySample,
 };
 use suanwang_model::{Link, Region, Site};
-use suanwang_store::{Store, TopologyEdit};
+use suanwang_store::{JobFilter, JobRecord, Role, Store, TopologyEdit};
 
 /// A topology key (`site[3] "hami".tariff.peak`) as a JSON pointer into the
 /// body that was sent (`/tariff/peak`).
@@ -65,6 +68,68 @@ fn known_site<S>(app: &App<S>, id: &str) -> Result<Site, ApiError> {
         .site(id)
         .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("site {id:?} not found")))
+}
+
+#[utoipa::path(get, path = "/v1/sites/{id}/jobs", operation_id = "site_jobs", tag = "sites",
+    params(("id" = String, Path, description = "site id"), SiteJobQuery),
+    responses((status = 200, description = "a page of the jobs placed at the site, oldest first, without the tenants' commands, environment or logs", body = SiteJobPage),
+        (status = 403, description = "only an operator, the provider owning the site or the site's agent sees its jobs", body = suanwang_api::ErrorBody),
+        (status = 404, description = "no such site", body = suanwang_api::ErrorBody),
+        (status = 422, description = "`limit` is out of range", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn site_jobs<S: Store>(
+    State(app): Shared<S>,
+    SiteActor(who): SiteActor,
+    Path(id): Path<String>,
+    Query(query): Query<SiteJobQuery>,
+) -> Result<Json<SiteJobPage>, ApiError> {
+    check_site(&app, &who, &id, "see the jobs")?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=suanwang_api::jobs::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be 1..={}", suanwang_api::jobs::MAX_PAGE),
+        ));
+    }
+    known_site(&app, &id)?;
+    let records = app
+        .store
+        .list_jobs(&JobFilter {
+            state: query.state,
+            site: Some(id),
+            after_id: query.after,
+            limit,
+            ..Default::default()
+        })
+        .await?;
+    let next = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.id))
+        .flatten();
+    let jobs = records
+        .into_iter()
+        .map(site_job)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(SiteJobPage { jobs, next }))
+}
+
+/// A job as its site's provider sees it.
+fn site_job(record: JobRecord) -> Result<SiteJob, ApiError> {
+    let spec: JobSubmission = serde_json::from_str(&record.spec)
+        .map_err(|e| ApiError::Internal(format!("stored spec of job {}: {e}", record.id)))?;
+    Ok(SiteJob {
+        id: record.id,
+        tenant_id: record.tenant_id,
+        state: record.state,
+        start_at: record.start_at,
+        demand: spec.demand,
+        gang: spec.gang,
+        duration: spec.duration,
+        attempt: record.lease_token,
+        agent: record.lease_agent,
+        started_at: record.started_at,
+        finished_at: record.finished_at,
+        exit_code: record.exit_code,
+    })
 }
 
 #[utoipa::path(get, path = "/v1/sites", operation_id = "list_sites", tag = "sites",
@@ -220,15 +285,21 @@ pub(crate) async fn telemetry<S: Store>(
     request_body(content = Site, description = "the site, as in `GET /v1/sites/{id}`'s `site`"),
     responses((status = 201, description = "the site was created", body = SiteDoc),
         (status = 200, description = "the site was replaced", body = SiteDoc),
-        (status = 403, description = "only an operator or admin may edit sites", body = suanwang_api::ErrorBody),
+        (status = 403, description = "only an operator, or the provider owning the site, may edit it", body = suanwang_api::ErrorBody),
         (status = 422, description = "the site does not fit the topology; `field` is the JSON pointer at fault", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn put_site<S: Store>(
     State(app): Shared<S>,
-    _: Operator,
+    SiteActor(who): SiteActor,
     Path(id): Path<String>,
     Body(site): Body<Site>,
 ) -> Result<(StatusCode, Json<SiteDoc>), ApiError> {
+    if who.role == Role::Agent {
+        return Err(ApiError::Forbidden(
+            "an agent's token does not edit sites: use the provider's or an operator's".into(),
+        ));
+    }
+    check_site(&app, &who, &id, "edit the site")?;
     if site.id.0 != id {
         return Err(ApiError::invalid(
             "/id",
@@ -281,15 +352,16 @@ fn apply_link<S>(app: &App<S>, link: Link) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/v1/sites/{id}/drain", operation_id = "drain_site", tag = "sites", params(("id" = String, Path, description = "site id")),
     request_body(content = Option<DrainRequest>, description = "why (optional; an empty body drains without a reason)"),
     responses((status = 200, description = "the site, drained: it takes no new work, and its placed jobs are placed again", body = SiteDoc),
-        (status = 403, description = "only an operator or admin may drain", body = suanwang_api::ErrorBody),
+        (status = 403, description = "only an operator, the provider owning the site or the site's agent may drain it", body = suanwang_api::ErrorBody),
         (status = 404, description = "no such site", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn drain<S: Store>(
     State(app): Shared<S>,
-    _: Operator,
+    SiteActor(who): SiteActor,
     Path(id): Path<String>,
     OptionalBody(request): OptionalBody<DrainRequest>,
 ) -> Result<Json<SiteDoc>, ApiError> {
+    check_site(&app, &who, &id, "drain")?;
     let site = known_site(&app, &id)?;
     let reason = request.and_then(|r| r.reason).unwrap_or_default();
     app.store
@@ -302,14 +374,15 @@ pub(crate) async fn drain<S: Store>(
 
 #[utoipa::path(post, path = "/v1/sites/{id}/undrain", operation_id = "undrain_site", tag = "sites", params(("id" = String, Path, description = "site id")),
     responses((status = 200, description = "the site, taking work again", body = SiteDoc),
-        (status = 403, description = "only an operator or admin may undrain", body = suanwang_api::ErrorBody),
+        (status = 403, description = "only an operator, the provider owning the site or the site's agent may undrain it", body = suanwang_api::ErrorBody),
         (status = 404, description = "no such site", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn undrain<S: Store>(
     State(app): Shared<S>,
-    _: Operator,
+    SiteActor(who): SiteActor,
     Path(id): Path<String>,
 ) -> Result<Json<SiteDoc>, ApiError> {
+    check_site(&app, &who, &id, "undrain")?;
     let site = known_site(&app, &id)?;
     app.store.set_drained(&id, None, app.clock.now()).await?;
     tracing::info!(site = %id, "site undrained");

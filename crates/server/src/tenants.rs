@@ -1,15 +1,20 @@
-//! The admins' routes: tenants and API tokens. A token is shown once, when it is
-//! issued; it is listed and revoked by its id (the first 16 hex digits of its
-//! digest), and a revoked token stops working at once.
+//! The admins' routes: tenants, providers and API tokens. A token is shown once,
+//! when it is issued; it is listed and revoked by its id (the first 16 hex digits
+//! of its digest), and a revoked token stops working at once. Admins say which
+//! provider owns which sites (`PUT /v1/providers/{name}`); a provider issues and
+//! revokes the agent tokens of its own sites.
 
+use crate::auth::{Principal, check_site};
 use crate::error::ApiError;
-use crate::extract::{Admin, Body, Path};
+use crate::extract::{Admin, Body, Issuer, Path, SiteActor};
 use crate::{Shared, auth};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use suanwang_api::{IssuedToken, NewTenant, NewToken, TenantDoc, TokenDoc};
-use suanwang_store::Store;
+use suanwang_api::{
+    IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, TenantDoc, TokenDoc,
+};
+use suanwang_store::{Role, Store, TokenRecord};
 
 /// Characters in a token's id.
 const TOKEN_ID_LEN: usize = 16;
@@ -35,7 +40,9 @@ pub(crate) async fn tenants<S: Store>(
     ))
 }
 
-fn check_tenant_name(name: &str, field: &str) -> Result<(), ApiError> {
+/// Refuses (422 at `field`) a tenant, provider or site name that is not 1 to 64
+/// letters, digits, `-`, `_` or `.`.
+fn check_name(name: &str, field: &str, what: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&name.len())
         && name
             .chars()
@@ -45,7 +52,7 @@ fn check_tenant_name(name: &str, field: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::invalid(
             field,
-            format!("tenant name {name:?}: 1 to 64 letters, digits, '-', '_' or '.'"),
+            format!("{what} name {name:?}: 1 to 64 letters, digits, '-', '_' or '.'"),
         ))
     }
 }
@@ -61,7 +68,7 @@ pub(crate) async fn create_tenant<S: Store>(
     _: Admin,
     Body(request): Body<NewTenant>,
 ) -> Result<(StatusCode, Json<TenantDoc>), ApiError> {
-    check_tenant_name(&request.name, "/name")?;
+    check_name(&request.name, "/name", "tenant")?;
     let existed = app
         .store
         .tenants()
@@ -83,50 +90,93 @@ pub(crate) async fn create_tenant<S: Store>(
     ))
 }
 
+/// Whether `who` (an admin or a provider) may see and revoke `token`: an admin
+/// every token, a provider the agent tokens of its own sites.
+fn manages(who: &Principal, token: &TokenRecord) -> bool {
+    match who.role {
+        Role::Admin => true,
+        Role::Provider => {
+            token.role == Role::Agent && token.site.as_deref().is_some_and(|s| who.may_act_for(s))
+        }
+        _ => false,
+    }
+}
+
+fn token_doc(record: TokenRecord, created_at: i64) -> TokenDoc {
+    TokenDoc {
+        id: record.digest.chars().take(TOKEN_ID_LEN).collect(),
+        role: record.role,
+        tenant_id: record.tenant_id,
+        provider_id: record.provider_id,
+        site: record.site,
+        created_at,
+    }
+}
+
 #[utoipa::path(get, path = "/v1/tokens", operation_id = "list_tokens", tag = "admin",
-    responses((status = 200, description = "every token, by id (never the token itself)", body = Vec<TokenDoc>),
-        (status = 403, description = "only an admin may list tokens", body = suanwang_api::ErrorBody)),
+    responses((status = 200, description = "the tokens the caller manages, by id (never the token itself): an admin every token, a provider its sites' agent tokens", body = Vec<TokenDoc>),
+        (status = 403, description = "only an admin or a provider may list tokens", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn tokens<S: Store>(
     State(app): Shared<S>,
-    _: Admin,
+    Issuer(who): Issuer,
 ) -> Result<Json<Vec<TokenDoc>>, ApiError> {
     Ok(Json(
         app.store
             .tokens()
             .await?
             .into_iter()
-            .map(|t| TokenDoc {
-                id: t.record.digest.chars().take(TOKEN_ID_LEN).collect(),
-                role: t.record.role,
-                tenant_id: t.record.tenant_id,
-                created_at: t.created_at,
-            })
+            .filter(|t| manages(&who, &t.record))
+            .map(|t| token_doc(t.record, t.created_at))
             .collect(),
     ))
 }
 
 #[utoipa::path(post, path = "/v1/tokens", operation_id = "create_token", tag = "admin", request_body = NewToken,
     responses((status = 201, description = "the token, shown this once", body = IssuedToken),
-        (status = 403, description = "only an admin may issue tokens", body = suanwang_api::ErrorBody),
-        (status = 422, description = "the tenant's name is not acceptable", body = suanwang_api::ErrorBody)),
+        (status = 403, description = "an admin issues any token; a provider only agent tokens for its own sites", body = suanwang_api::ErrorBody),
+        (status = 422, description = "the tenant's, provider's or site's name is not acceptable", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_token<S: Store>(
     State(app): Shared<S>,
-    _: Admin,
+    Issuer(who): Issuer,
     Body(request): Body<NewToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     if let Some(name) = request.tenant() {
-        check_tenant_name(name, "/tenant")?;
+        check_name(name, "/tenant", "tenant")?;
     }
-    let token = auth::issue_token(
-        &app.store,
-        request.role(),
-        request.tenant(),
-        app.clock.now(),
-    )
-    .await?;
+    if let Some(name) = request.provider() {
+        check_name(name, "/provider", "provider")?;
+    }
+    if let Some(site) = request.site() {
+        check_name(site, "/site", "site")?;
+    }
+    // The provider issuing an agent's token, remembered with it.
+    let mut provider = request.provider().map(str::to_string);
+    if who.role == Role::Provider {
+        let Some(site) = request.site() else {
+            return Err(ApiError::Forbidden(
+                "a provider issues agent tokens only (role \"agent\" with a site)".into(),
+            ));
+        };
+        check_site(&app, &who, site, "issue an agent token")?;
+        provider = app
+            .store
+            .providers()
+            .await?
+            .into_iter()
+            .find(|p| Some(p.id) == who.provider_id)
+            .map(|p| p.name);
+    }
+    let scope = auth::Scope {
+        tenant: request.tenant(),
+        provider: provider.as_deref(),
+        site: request.site(),
+    };
+    let token =
+        auth::issue_scoped_token(&app.store, request.role(), scope, app.clock.now()).await?;
     let id = auth::digest(&token).chars().take(TOKEN_ID_LEN).collect();
+    tracing::info!(token = %id, role = request.role().name(), by = %who.describe(), "token issued");
     Ok((
         StatusCode::CREATED,
         Json(IssuedToken {
@@ -134,6 +184,8 @@ pub(crate) async fn create_token<S: Store>(
             id,
             role: request.role(),
             tenant: request.tenant().map(str::to_string),
+            provider: request.provider().map(str::to_string),
+            site: request.site().map(str::to_string),
         }),
     ))
 }
@@ -141,29 +193,102 @@ pub(crate) async fn create_token<S: Store>(
 #[utoipa::path(delete, path = "/v1/tokens/{id}", operation_id = "revoke_token", tag = "admin",
     params(("id" = String, Path, description = "the token's id: at least its first 12 hex digits")),
     responses((status = 200, description = "the token, revoked", body = TokenDoc),
-        (status = 403, description = "only an admin may revoke tokens", body = suanwang_api::ErrorBody),
-        (status = 404, description = "no token has this id", body = suanwang_api::ErrorBody)),
+        (status = 403, description = "an admin revokes any token; a provider only its sites' agent tokens", body = suanwang_api::ErrorBody),
+        (status = 404, description = "no token has this id (among those the caller manages)", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn revoke_token<S: Store>(
     State(app): Shared<S>,
-    _: Admin,
+    Issuer(who): Issuer,
     Path(id): Path<String>,
 ) -> Result<Json<TokenDoc>, ApiError> {
-    let created_at = app
+    let prefix = id.to_ascii_lowercase();
+    let found = app
         .store
         .tokens()
         .await?
-        .iter()
-        .find(|t| id.len() >= 12 && t.record.digest.starts_with(&id.to_ascii_lowercase()))
-        .map_or(0, |t| t.created_at);
+        .into_iter()
+        .find(|t| id.len() >= 12 && t.record.digest.starts_with(&prefix));
+    let created_at = match &found {
+        // A provider is not told whether a token it does not manage exists.
+        Some(t) if !manages(&who, &t.record) => {
+            return Err(ApiError::NotFound(format!("token {id} not found")));
+        }
+        Some(t) => t.created_at,
+        None => 0,
+    };
     let record = app.store.revoke_token(&id).await?;
     // Forget it now rather than when the cache entry would expire.
     app.tokens.forget(&record.digest);
-    tracing::info!(token = %id, role = record.role.name(), "token revoked");
-    Ok(Json(TokenDoc {
-        id: record.digest.chars().take(TOKEN_ID_LEN).collect(),
-        role: record.role,
-        tenant_id: record.tenant_id,
-        created_at,
-    }))
+    tracing::info!(token = %id, role = record.role.name(), by = %who.describe(), "token revoked");
+    Ok(Json(token_doc(record, created_at)))
 }
+
+fn provider_doc(provider: suanwang_store::Provider) -> ProviderDoc {
+    ProviderDoc {
+        id: provider.id,
+        name: provider.name,
+        sites: provider.sites,
+    }
+}
+
+#[utoipa::path(get, path = "/v1/providers", operation_id = "list_providers", tag = "admin",
+    responses((status = 200, description = "the providers with their sites: every one for an operator or admin, its own for a provider", body = Vec<ProviderDoc>),
+        (status = 403, description = "tenants and agents do not list providers", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn providers<S: Store>(
+    State(app): Shared<S>,
+    SiteActor(who): SiteActor,
+) -> Result<Json<Vec<ProviderDoc>>, ApiError> {
+    let all = app.store.providers().await?;
+    let visible = match who.role {
+        Role::Admin | Role::Operator => all,
+        Role::Provider => all
+            .into_iter()
+            .filter(|p| Some(p.id) == who.provider_id)
+            .collect(),
+        _ => {
+            return Err(ApiError::Forbidden(
+                "providers are listed by operators, admins and providers".into(),
+            ));
+        }
+    };
+    Ok(Json(visible.into_iter().map(provider_doc).collect()))
+}
+
+#[utoipa::path(put, path = "/v1/providers/{name}", operation_id = "put_provider", tag = "admin",
+    params(("name" = String, Path, description = "the provider's name (created if new)")),
+    request_body = ProviderSites,
+    responses((status = 200, description = "the provider, owning exactly the sites given", body = ProviderDoc),
+        (status = 403, description = "only an admin says who owns which site", body = suanwang_api::ErrorBody),
+        (status = 409, description = "a site given belongs to another provider (nothing changed)", body = suanwang_api::ErrorBody),
+        (status = 422, description = "a name is not acceptable; `field` names it", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn put_provider<S: Store>(
+    State(app): Shared<S>,
+    Admin(who): Admin,
+    Path(name): Path<String>,
+    Body(request): Body<ProviderSites>,
+) -> Result<Json<ProviderDoc>, ApiError> {
+    check_name(&name, "name", "provider")?;
+    if request.sites.len() > MAX_PROVIDER_SITES {
+        return Err(ApiError::invalid(
+            "/sites",
+            format!("at most {MAX_PROVIDER_SITES} sites"),
+        ));
+    }
+    for (i, site) in request.sites.iter().enumerate() {
+        check_name(site, &format!("/sites/{i}"), "site")?;
+    }
+    let provider = app.store.provider(&name, app.clock.now()).await?;
+    let provider = app
+        .store
+        .set_provider_sites(provider.id, &request.sites)
+        .await?;
+    // Providers' tokens carry their sites: read them again.
+    app.tokens.clear();
+    tracing::info!(provider = %name, sites = ?provider.sites, by = %who.describe(), "provider's sites set");
+    Ok(Json(provider_doc(provider)))
+}
+
+/// Most sites one provider is given in one request.
+const MAX_PROVIDER_SITES: usize = 1000;

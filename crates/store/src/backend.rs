@@ -12,8 +12,8 @@
 
 use crate::{
     AgentRecord, DecisionRecord, Drain, HeldVerdict, JobFilter, JobRecord, JobState, NewJob,
-    Result, Role, Sample, Store, StoreError, Tenant, TokenInfo, TokenRecord, TopologyEdit,
-    Transition,
+    Provider, Result, Role, Sample, Store, StoreError, Tenant, TokenInfo, TokenRecord,
+    TopologyEdit, Transition,
 };
 use sqlx::postgres::{PgPoolOptions, PgQueryResult, Postgres};
 use sqlx::sqlite::{
@@ -289,7 +289,10 @@ where
     })
 }
 
-/// A token read back (`digest, tenant_id, role`).
+/// The columns of a token, in [`token_from_row`]'s terms.
+const TOKEN_COLUMNS: &str = "digest, tenant_id, role, provider_id, site";
+
+/// A token read back ([`TOKEN_COLUMNS`]).
 fn token_from_row<R: Row>(row: &R) -> Result<TokenRecord>
 where
     for<'a> &'a str: ColumnIndex<R>,
@@ -304,6 +307,8 @@ where
             column: "role",
             value: role,
         })?,
+        provider_id: row.try_get("provider_id")?,
+        site: row.try_get("site")?,
     })
 }
 
@@ -371,19 +376,23 @@ where
 
     async fn insert_token(&self, token: &TokenRecord, now: i64) -> Result<()> {
         sqlx::query(
-            "INSERT INTO tokens (digest, tenant_id, role, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO tokens (digest, tenant_id, role, created_at, provider_id, site) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token.digest.as_str())
         .bind(token.tenant_id)
         .bind(token.role.name())
         .bind(now)
+        .bind(token.provider_id)
+        .bind(token.site.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn token(&self, digest: &str) -> Result<Option<TokenRecord>> {
-        let row = sqlx::query("SELECT digest, tenant_id, role FROM tokens WHERE digest = $1")
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE digest = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(digest)
             .fetch_optional(&self.pool)
             .await?;
@@ -703,12 +712,12 @@ where
     }
 
     async fn tokens(&self) -> Result<Vec<TokenInfo>> {
-        let rows = sqlx::query(
-            "SELECT digest, tenant_id, role, created_at FROM tokens \
-             ORDER BY created_at DESC, digest",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS}, created_at FROM tokens ORDER BY created_at DESC, digest"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(TokenInfo {
@@ -729,12 +738,11 @@ where
         }
         let pattern = format!("{}%", prefix.to_ascii_lowercase());
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
-            "DELETE FROM tokens WHERE digest LIKE $1 RETURNING digest, tenant_id, role",
-        )
-        .bind(pattern.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
+        let sql = format!("DELETE FROM tokens WHERE digest LIKE $1 RETURNING {TOKEN_COLUMNS}");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(pattern.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
         let [row] = rows.as_slice() else {
             // None, or (never seen at 48 bits) more than one: change nothing.
             return Err(not_found());
@@ -742,6 +750,105 @@ where
         let record = token_from_row(row)?;
         tx.commit().await?;
         Ok(record)
+    }
+
+    async fn provider(&self, name: &str, now: i64) -> Result<Provider> {
+        sqlx::query(
+            "INSERT INTO providers (name, created_at) VALUES ($1, $2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT id, name FROM providers WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        let id: i64 = row.try_get("id")?;
+        Ok(Provider {
+            id,
+            name: row.try_get("name")?,
+            sites: self.provider_sites(id).await?,
+        })
+    }
+
+    async fn set_provider_sites(&self, id: i64, sites: &[String]) -> Result<Provider> {
+        let mut sites = sites.to_vec();
+        sites.sort();
+        sites.dedup();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT name FROM providers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "provider",
+                id: id.to_string(),
+            })?;
+        let name: String = row.try_get("name")?;
+        sqlx::query("DELETE FROM provider_sites WHERE provider_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for site in &sites {
+            let owner = sqlx::query(
+                "SELECT p.name AS name FROM provider_sites s JOIN providers p \
+                 ON p.id = s.provider_id WHERE s.site = $1",
+            )
+            .bind(site.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(owner) = owner {
+                return Err(StoreError::SiteTaken {
+                    site: site.clone(),
+                    owner: owner.try_get("name")?,
+                });
+            }
+            sqlx::query("INSERT INTO provider_sites (site, provider_id) VALUES ($1, $2)")
+                .bind(site.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Provider { id, name, sites })
+    }
+
+    async fn providers(&self) -> Result<Vec<Provider>> {
+        let rows = sqlx::query(
+            "SELECT p.id AS id, p.name AS name, s.site AS site FROM providers p \
+             LEFT JOIN provider_sites s ON s.provider_id = p.id ORDER BY p.id, s.site",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<Provider> = Vec::new();
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let site: Option<String> = row.try_get("site")?;
+            if out.last().is_none_or(|p| p.id != id) {
+                out.push(Provider {
+                    id,
+                    name: row.try_get("name")?,
+                    sites: Vec::new(),
+                });
+            }
+            if let (Some(site), Some(last)) = (site, out.last_mut()) {
+                last.sites.push(site);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn provider_sites(&self, id: i64) -> Result<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT site FROM provider_sites WHERE provider_id = $1 ORDER BY site")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| row.try_get("site").map_err(StoreError::from))
+            .collect()
     }
 
     async fn put_topology_edit(&self, edit: &TopologyEdit) -> Result<()> {

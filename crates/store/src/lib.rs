@@ -37,6 +37,22 @@ pub struct TokenRecord {
     pub tenant_id: Option<i64>,
     /// Role.
     pub role: Role,
+    /// Provider it acts for (provider role; for an agent's token, the provider
+    /// that issued it, if one did).
+    pub provider_id: Option<i64>,
+    /// The one site it acts for (agent role).
+    pub site: Option<String>,
+}
+
+/// A provider: a company that owns sites.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provider {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// The sites it owns, sorted.
+    pub sites: Vec<String>,
 }
 
 /// A stored token as an admin sees it: never the token, only its digest.
@@ -211,6 +227,14 @@ pub enum StoreError {
         /// Its id.
         id: String,
     },
+    /// A site asked for belongs to another provider.
+    #[error("site {site} belongs to provider {owner}")]
+    SiteTaken {
+        /// The site.
+        site: String,
+        /// The provider that owns it.
+        owner: String,
+    },
     /// The transition is not allowed from the job's current state.
     #[error("job {job} is {actual}, cannot go from {from} to {to}")]
     Conflict {
@@ -365,6 +389,19 @@ pub trait Store: Send + Sync {
     /// digits); `NotFound` if none, `Ambiguous`-as-NotFound is impossible at 12
     /// digits in practice but is refused as well. Returns the removed record.
     fn revoke_token(&self, prefix: &str) -> impl Future<Output = Result<TokenRecord>> + Send;
+    /// The provider named `name`, created (owning no site) if new.
+    fn provider(&self, name: &str, now: i64) -> impl Future<Output = Result<Provider>> + Send;
+    /// Makes `sites` the sites of provider `id`, replacing those it had; refused
+    /// with `SiteTaken` (changing nothing) if another provider owns one of them.
+    fn set_provider_sites(
+        &self,
+        id: i64,
+        sites: &[String],
+    ) -> impl Future<Output = Result<Provider>> + Send;
+    /// Every provider with its sites, by id.
+    fn providers(&self) -> impl Future<Output = Result<Vec<Provider>>> + Send;
+    /// The sites provider `id` owns, sorted.
+    fn provider_sites(&self, id: i64) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Stores (replacing) an operator's topology edit.
     fn put_topology_edit(&self, edit: &TopologyEdit) -> impl Future<Output = Result<()>> + Send;
     /// Every topology edit, oldest first.

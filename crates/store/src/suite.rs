@@ -14,6 +14,8 @@ pub async fn tenants_and_tokens<S: Store>(store: &S) {
         digest: "ab12".repeat(16),
         tenant_id: Some(a.id),
         role: Role::Tenant,
+        provider_id: None,
+        site: None,
     };
     store.insert_token(&token, 4).await.unwrap();
     assert_eq!(
@@ -24,6 +26,72 @@ pub async fn tenants_and_tokens<S: Store>(store: &S) {
     assert!(
         store.insert_token(&token, 5).await.is_err(),
         "a digest is stored once"
+    );
+}
+
+/// A provider is created once and owns the sites it is given, no site twice;
+/// an agent's token keeps its site and issuing provider.
+pub async fn providers_own_sites_and_agent_tokens_name_one<S: Store>(store: &S) {
+    let west = store.provider("west-dc", 1).await.unwrap();
+    assert_eq!(store.provider("west-dc", 2).await.unwrap(), west);
+    assert!(west.sites.is_empty());
+    let east = store.provider("east-dc", 3).await.unwrap();
+    let given = ["zhongwei".to_string(), "hami".into(), "hami".into()];
+    let west = store.set_provider_sites(west.id, &given).await.unwrap();
+    assert_eq!(west.sites, ["hami", "zhongwei"], "sorted, once each");
+    match store
+        .set_provider_sites(east.id, &["guian".into(), "hami".into()])
+        .await
+    {
+        Err(StoreError::SiteTaken { site, owner }) => {
+            assert_eq!((site.as_str(), owner.as_str()), ("hami", "west-dc"));
+        }
+        other => panic!("a site has one owner: {other:?}"),
+    }
+    assert!(
+        store.provider_sites(east.id).await.unwrap().is_empty(),
+        "a refused change changes nothing"
+    );
+    assert!(matches!(
+        store.set_provider_sites(9999, &[]).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let west = store
+        .set_provider_sites(west.id, &["hami".into()])
+        .await
+        .unwrap();
+    store
+        .set_provider_sites(east.id, &["zhongwei".into()])
+        .await
+        .unwrap();
+    let all = store.providers().await.unwrap();
+    let listed: Vec<(&str, Vec<String>)> = all
+        .iter()
+        .map(|p| (p.name.as_str(), p.sites.clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("west-dc", vec!["hami".to_string()]),
+            ("east-dc", vec!["zhongwei".to_string()])
+        ]
+    );
+    let agent = TokenRecord {
+        digest: "cd34".repeat(16),
+        tenant_id: None,
+        role: Role::Agent,
+        provider_id: Some(west.id),
+        site: Some("hami".into()),
+    };
+    store.insert_token(&agent, 5).await.unwrap();
+    assert_eq!(
+        store.token(&agent.digest).await.unwrap(),
+        Some(agent.clone())
+    );
+    assert_eq!(store.tokens().await.unwrap()[0].record, agent);
+    assert_eq!(
+        store.revoke_token(&agent.digest[..16]).await.unwrap(),
+        agent
     );
 }
 
@@ -393,6 +461,11 @@ macro_rules! store_test_suite {
         async fn tenants_and_tokens() {
             let Some(store) = $make else { return };
             $crate::suite::tenants_and_tokens(&store).await;
+        }
+        #[tokio::test]
+        async fn providers_own_sites_and_agent_tokens_name_one() {
+            let Some(store) = $make else { return };
+            $crate::suite::providers_own_sites_and_agent_tokens_name_one(&store).await;
         }
         #[tokio::test]
         async fn idempotent_submits() {
@@ -884,6 +957,8 @@ pub async fn administration_lists_revokes_edits_and_drains<S: Store>(store: &S) 
             digest: digest.repeat(8),
             tenant_id: Some(a.id),
             role: Role::Tenant,
+            provider_id: None,
+            site: None,
         };
         store.insert_token(&record, 10 + i as i64).await.unwrap();
     }

@@ -1,0 +1,452 @@
+//! Sites owned by others, over a real socket and SQLite: providers own sites, an
+//! agent's token speaks for its one site, and what each role may see and do.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use suanwang_server::scheduler::Scheduler;
+use suanwang_server::{App, TopologyCell, auth};
+use suanwang_store::{Role, SqliteStore};
+
+struct Net {
+    base: String,
+    store: SqliteStore,
+    network: Arc<TopologyCell>,
+    admin: String,
+    operator: String,
+    acme: String,
+    http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start(name: &str) -> Net {
+    let dir = std::env::temp_dir().join(format!("suanwang-identity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.db"));
+    let _ = std::fs::remove_file(&path);
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let admin = auth::issue_token(&store, Role::Admin, None, 0)
+        .await
+        .unwrap();
+    let operator = auth::issue_token(&store, Role::Operator, None, 0)
+        .await
+        .unwrap();
+    let acme = auth::issue_token(&store, Role::Tenant, Some("acme"), 0)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = App::new(
+        store.clone(),
+        suanwang_topology::builtin("cn-west").unwrap(),
+    );
+    let network = Arc::clone(&app.network);
+    tokio::spawn(suanwang_server::run(listener, app, async {
+        let _ = stopped.await;
+    }));
+    Net {
+        base,
+        store,
+        network,
+        admin,
+        operator,
+        acme,
+        http: reqwest::Client::new(),
+        _stop: stop,
+    }
+}
+
+impl Net {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+    async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+    /// A new token from `POST /v1/tokens`, as `issuer`.
+    async fn token(&self, issuer: &str, body: Value) -> String {
+        let (status, issued) = self.post("/v1/tokens", issuer, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{issued}");
+        issued["token"].as_str().unwrap().to_string()
+    }
+    async fn register(&self, token: &str, site: &str) -> (StatusCode, Value) {
+        self.post(
+            "/v1/agents",
+            token,
+            json!({"site": site, "executor": "test", "capacity": {"cpu": 8}}),
+        )
+        .await
+    }
+    async fn refusals(&self) -> u64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("suanwang_identity_refusals_total "))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Two providers, each owning one site, with a provider token and an agent
+/// token each.
+struct Owners {
+    west: String,
+    east: String,
+    hami_agent: String,
+}
+
+async fn owners(net: &Net) -> Owners {
+    let (status, west) = net
+        .put(
+            "/v1/providers/west-dc",
+            &net.admin,
+            json!({"sites": ["hami"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{west}");
+    assert_eq!(west["sites"], json!(["hami"]));
+    let (status, _) = net
+        .put(
+            "/v1/providers/east-dc",
+            &net.admin,
+            json!({"sites": ["zhongwei"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    Owners {
+        west: net
+            .token(
+                &net.admin,
+                json!({"role": "provider", "provider": "west-dc"}),
+            )
+            .await,
+        east: net
+            .token(
+                &net.admin,
+                json!({"role": "provider", "provider": "east-dc"}),
+            )
+            .await,
+        hami_agent: net
+            .token(&net.admin, json!({"role": "agent", "site": "hami"}))
+            .await,
+    }
+}
+
+#[tokio::test]
+async fn an_agent_token_for_hami_cannot_act_for_zhongwei() {
+    let net = start("agent").await;
+    let who = owners(&net).await;
+    let before = net.refusals().await;
+
+    let (status, refused) = net.register(&who.hami_agent, "zhongwei").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["code"], "forbidden");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("agent of hami") && message.contains("\"zhongwei\""),
+        "{message}"
+    );
+
+    let (status, mine) = net.register(&who.hami_agent, "hami").await;
+    assert_eq!(status, StatusCode::CREATED, "{mine}");
+    let mine = mine["agent_id"].as_str().unwrap().to_string();
+    let (status, theirs) = net.register(&net.operator, "zhongwei").await;
+    assert_eq!(status, StatusCode::CREATED, "operators act for every site");
+    let theirs = theirs["agent_id"].as_str().unwrap().to_string();
+
+    let beat = json!({"held": []});
+    let lease = json!({"max": 1, "wait_ms": 0});
+    let report = json!({"job": 1, "token": 1, "state": "Running"});
+    for (path, body) in [
+        (format!("/v1/agents/{theirs}/heartbeat"), &beat),
+        (format!("/v1/agents/{theirs}/lease"), &lease),
+        (format!("/v1/agents/{theirs}/report"), &report),
+    ] {
+        let (status, answer) = net.post(&path, &who.hami_agent, body.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");
+    }
+    let (status, answer) = net
+        .post(
+            &format!("/v1/agents/{mine}/heartbeat"),
+            &who.hami_agent,
+            beat,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = net
+        .post(&format!("/v1/agents/{mine}/lease"), &who.hami_agent, lease)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(net.refusals().await, before + 4, "each refusal is counted");
+
+    // Nor may it drain another site, edit its own, or see others' agents.
+    let (status, _) = net
+        .post("/v1/sites/zhongwei/drain", &who.hami_agent, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, hami) = net.get("/v1/sites/hami", &who.hami_agent).await;
+    let (status, _) = net
+        .put("/v1/sites/hami", &who.hami_agent, hami["site"].clone())
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an agent's token edits no site"
+    );
+    let (status, agents) = net.get("/v1/agents", &who.hami_agent).await;
+    assert_eq!(status, StatusCode::OK);
+    let sites: Vec<&str> = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["site"].as_str().unwrap())
+        .collect();
+    assert_eq!(sites, ["hami"]);
+    let (_, agents) = net.get("/v1/agents", &who.east).await;
+    assert_eq!(agents.as_array().unwrap().len(), 1, "east sees zhongwei's");
+    let (status, _) = net.get("/v1/agents", &net.acme).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "tenants see no agents");
+}
+
+#[tokio::test]
+async fn providers_run_their_own_sites_only() {
+    let net = start("providers").await;
+    let who = owners(&net).await;
+
+    // A site has one owner.
+    let (status, taken) = net
+        .put(
+            "/v1/providers/east-dc",
+            &net.admin,
+            json!({"sites": ["zhongwei", "hami"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{taken}");
+    assert!(taken["message"].as_str().unwrap().contains("west-dc"));
+    let (status, _) = net
+        .put(
+            "/v1/providers/east-dc",
+            &who.west,
+            json!({"sites": ["hami"]}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "only admins say who owns what"
+    );
+    let (status, bad) = net
+        .put(
+            "/v1/providers/east-dc",
+            &net.admin,
+            json!({"sites": ["ok", "no way"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad["field"], "/sites/1");
+
+    // Edit, drain and undrain: its own site yes, another's no.
+    let (_, hami) = net.get("/v1/sites/hami", &who.west).await;
+    let mut site = hami["site"].clone();
+    site["name"] = json!("Hami, west-dc's");
+    let (status, edited) = net.put("/v1/sites/hami", &who.west, site).await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    let (_, zhongwei) = net.get("/v1/sites/zhongwei", &who.west).await;
+    let (status, _) = net
+        .put("/v1/sites/zhongwei", &who.west, zhongwei["site"].clone())
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for action in ["drain", "undrain"] {
+        let (status, _) = net
+            .post(
+                &format!("/v1/sites/zhongwei/{action}"),
+                &who.west,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{action} another's site");
+        let (status, doc) = net
+            .post(&format!("/v1/sites/hami/{action}"), &who.west, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{action} its own: {doc}");
+    }
+    let (status, _) = net
+        .put(
+            "/v1/links/hami/zhongwei",
+            &who.west,
+            json!({"a": "hami", "b": "zhongwei", "bandwidth_gbps": 10.0, "rtt_ms": 20.0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "links are the operators'");
+
+    // Agent tokens for its own sites; nothing else.
+    let (status, issued) = net
+        .post(
+            "/v1/tokens",
+            &who.west,
+            json!({"role": "agent", "site": "hami"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let issued_id = issued["id"].as_str().unwrap().to_string();
+    let fresh = issued["token"].as_str().unwrap().to_string();
+    for body in [
+        json!({"role": "agent", "site": "zhongwei"}),
+        json!({"role": "tenant", "tenant": "acme"}),
+        json!({"role": "operator"}),
+    ] {
+        let (status, answer) = net.post("/v1/tokens", &who.west, body.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}: {answer}");
+    }
+    let (status, listed) = net.get("/v1/tokens", &who.west).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "hami's two agent tokens only: {listed:?}");
+    assert!(
+        listed
+            .iter()
+            .all(|t| t["role"] == "agent" && t["site"] == "hami")
+    );
+    let (_, all) = net.get("/v1/tokens", &net.admin).await;
+    let east_token = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "provider" && t["provider_id"] != listed[0]["provider_id"])
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .unwrap();
+    let (status, _) = net
+        .call(
+            Method::DELETE,
+            &format!("/v1/tokens/{east_token}"),
+            &who.west,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not its token to revoke");
+    let (status, _) = net.register(&fresh, "hami").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = net
+        .call(
+            Method::DELETE,
+            &format!("/v1/tokens/{issued_id}"),
+            &who.west,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = net.register(&fresh, "hami").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked at once");
+
+    // Providers see themselves; tenants no provider.
+    let (_, mine) = net.get("/v1/providers", &who.west).await;
+    assert_eq!(
+        mine,
+        json!([{"id": mine[0]["id"], "name": "west-dc", "sites": ["hami"]}])
+    );
+    let (_, every) = net.get("/v1/providers", &net.operator).await;
+    assert_eq!(every.as_array().unwrap().len(), 2);
+    let (status, _) = net.get("/v1/providers", &net.acme).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_provider_sees_the_jobs_at_its_sites_without_what_they_run() {
+    let net = start("jobs").await;
+    let who = owners(&net).await;
+    let body = json!({
+        "demand": [{"class": "cpu", "count": 2}], "duration": "30m", "site": "hami",
+        "delayable": false, "command": ["train", "--secret-flag"], "env": {"API_KEY": "s3cret"},
+    });
+    let (status, job) = net.post("/v1/jobs", &net.acme, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let id = job["id"].as_i64().unwrap();
+    Scheduler::new(suanwang_topology::builtin("cn-west").unwrap(), now())
+        .following(Arc::clone(&net.network))
+        .pass(&net.store, now())
+        .await
+        .unwrap();
+
+    let (status, page) = net.get("/v1/sites/hami/jobs", &who.west).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let jobs = page["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{page}");
+    assert_eq!(jobs[0]["id"], id);
+    assert_eq!(jobs[0]["state"], "Placed");
+    assert_eq!(jobs[0]["demand"], json!([{"class": "cpu", "count": 2}]));
+    let text = page.to_string();
+    assert!(
+        !text.contains("secret") && !text.contains("s3cret") && !text.contains("command"),
+        "no command or environment: {text}"
+    );
+    let (status, page) = net.get("/v1/sites/hami/jobs", &who.hami_agent).await;
+    assert_eq!(
+        (status, page["jobs"].as_array().unwrap().len()),
+        (StatusCode::OK, 1)
+    );
+    let (status, _) = net.get("/v1/sites/hami/jobs", &net.operator).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Not another's site, not the tenants' view, and no provider's view for tenants.
+    let (status, _) = net.get("/v1/sites/hami/jobs", &who.east).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = net.get("/v1/sites/hami/jobs", &net.acme).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a tenant has no provider's view"
+    );
+    let (status, _) = net.get("/v1/jobs", &who.west).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for path in [
+        format!("/v1/jobs/{id}"),
+        format!("/v1/jobs/{id}/logs"),
+        format!("/v1/jobs/{id}/explain"),
+    ] {
+        let (status, _) = net.get(&path, &who.west).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, _) = net
+        .post(&format!("/v1/jobs/{id}/cancel"), &who.west, json!({}))
+        .await;
+    assert!(status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN);
+    let (status, bad) = net.get("/v1/sites/hami/jobs?limit=0", &who.west).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+}

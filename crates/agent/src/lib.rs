@@ -27,7 +27,7 @@ use suanwang_api::{
     ErrorCode, Heartbeat, HeldLease, HeldVerdict, JobSubmission, LeaseRequest, Leases,
     Registration, Report, ReportState, Telemetry,
 };
-use suanwang_client::{Client, ClientError};
+use suanwang_client::{Client, ClientError, TlsOptions};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -100,6 +100,9 @@ pub struct AgentConfig {
     /// control plane refuses the token, so that a credential is rotated without
     /// stopping the agent or its jobs (write the new token, then revoke the old).
     pub token_file: Option<std::path::PathBuf>,
+    /// A private CA to trust and a client certificate to present (mutual TLS),
+    /// for an `https://` control plane.
+    pub tls: TlsOptions,
 }
 
 impl AgentConfig {
@@ -113,6 +116,7 @@ impl AgentConfig {
             hostname: None,
             request_timeout: Duration::from_secs(10),
             token_file: None,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -124,6 +128,10 @@ pub enum AgentError {
     /// token for another site, unknown site…): retrying cannot help.
     #[error("the control plane refused this agent: {0}")]
     Refused(ClientError),
+    /// The agent's own TLS set-up (CA or client certificate files) could not
+    /// be loaded.
+    #[error("{0}")]
+    Setup(ClientError),
 }
 
 /// Counts of what the agent did, for tests and progress lines.
@@ -215,7 +223,10 @@ fn unauthorized(e: &ClientError) -> bool {
 
 /// Whether an error is the control plane saying "no, ever" rather than "not now".
 fn refused_for_good(e: &ClientError) -> bool {
-    matches!(e, ClientError::Api { status, .. } if matches!(status, 400 | 401 | 403 | 422))
+    // A server this agent does not trust (a wrong CA) will not become trusted
+    // by waiting: say so and stop, rather than retry in silence.
+    matches!(e, ClientError::Tls { .. })
+        || matches!(e, ClientError::Api { status, .. } if matches!(status, 400 | 401 | 403 | 422))
 }
 
 /// Runs the agent until `stop` resolves. Returns its counts, or why it gave up.
@@ -225,7 +236,9 @@ pub async fn run<E: Executor>(
     stop: impl Future<Output = ()>,
 ) -> Result<AgentStats, AgentError> {
     let client = Client::new(&config.server, Some(config.token.clone()))
-        .with_timeout(config.request_timeout);
+        .with_timeout(config.request_timeout)
+        .with_tls(&config.tls)
+        .map_err(AgentError::Setup)?;
     let mut credential = Credential {
         file: config.token_file.clone(),
         seen: None,
@@ -271,7 +284,7 @@ pub async fn run<E: Executor>(
                 Err(e) if unauthorized(&e) && credential.reload(&client, true) => {}
                 Err(e) if refused_for_good(&e) => return Err(AgentError::Refused(e)),
                 Err(e) => {
-                    let wait = backoff.step();
+                    let wait = e.retry_after().unwrap_or_else(|| backoff.step());
                     tracing::warn!(error = %e, retry_in = ?wait, "cannot register");
                     tokio::select! {
                         _ = &mut stop => return Ok(stats),
@@ -325,7 +338,7 @@ pub async fn run<E: Executor>(
                 }
                 Err(ClientError::Api {
                     status, message, ..
-                }) if status < 500 => {
+                }) if status < 500 && status != 429 => {
                     tracing::error!(job, status, %message, "report refused; dropping it");
                     outbox.pop_front();
                 }
@@ -396,7 +409,7 @@ pub async fn run<E: Executor>(
                     }
                 }
                 Err(e) => {
-                    let wait = backoff.step();
+                    let wait = e.retry_after().unwrap_or_else(|| backoff.step());
                     tracing::warn!(error = %e, retry_in = ?wait, "heartbeat failed");
                     next_beat = Instant::now() + wait;
                 }
@@ -559,10 +572,16 @@ mod tests {
             code: "x".into(),
             message: "m".into(),
             field: None,
+            retry_after: None,
         };
         assert!(refused_for_good(&api(401)));
         assert!(refused_for_good(&api(422)));
         assert!(!refused_for_good(&api(503)));
+        assert!(!refused_for_good(&api(429)), "a rate limit passes");
+        assert!(refused_for_good(&ClientError::Tls {
+            url: "u".into(),
+            reason: "invalid peer certificate: UnknownIssuer".into()
+        }));
         assert!(!refused_for_good(&ClientError::Unreachable {
             url: "u".into(),
             reason: "r".into()

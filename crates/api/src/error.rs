@@ -24,6 +24,10 @@ pub enum ErrorCode {
     StaleLease,
     /// 413: the body is larger than the route accepts.
     PayloadTooLarge,
+    /// 429: too many requests from this token, or too many failed
+    /// authentications from this address; the `Retry-After` header says how many
+    /// seconds to wait.
+    RateLimited,
     /// 503: a dependency (the database) does not answer; try again.
     Unavailable,
     /// 500: the server failed; the details are in its log, not in the answer.
@@ -42,6 +46,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::StaleLease => "stale_lease",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -57,6 +62,7 @@ impl ErrorCode {
             ErrorCode::Invalid => 422,
             ErrorCode::Conflict | ErrorCode::StaleLease => 409,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::RateLimited => 429,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }

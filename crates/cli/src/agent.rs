@@ -40,6 +40,17 @@ pub struct AgentArgs {
     /// The site this agent runs work for.
     #[arg(long)]
     site: String,
+    /// The CA certificate (PEM) that signed an https:// control plane's
+    /// certificate, trusted instead of the system's CAs.
+    #[arg(long, env = "SUANWANG_CA_CERT")]
+    ca_cert: Option<PathBuf>,
+    /// A client certificate naming this site (PEM; mutual TLS, made by
+    /// `suanwang tls agent`); needs --client-key.
+    #[arg(long, env = "SUANWANG_CLIENT_CERT", requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// The private key of --client-cert (PEM).
+    #[arg(long, env = "SUANWANG_CLIENT_KEY", requires = "client_cert")]
+    client_key: Option<PathBuf>,
     /// Where jobs run.
     #[arg(long, value_enum, default_value = "local")]
     executor: ExecutorKind,
@@ -131,9 +142,14 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let tls = suanwang_client::TlsOptions {
+        ca_cert: args.ca_cert.clone(),
+        identity: args.client_cert.clone().zip(args.client_key.clone()),
+    };
     runtime.block_on(async {
         if let Some(site) = site_doc {
-            let client = suanwang_client::Client::new(&args.server, Some(token.clone()));
+            let client =
+                suanwang_client::Client::new(&args.server, Some(token.clone())).with_tls(&tls)?;
             client
                 .put_site(&site)
                 .await
@@ -146,6 +162,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         }
         let mut config = AgentConfig::new(&args.server, &token, &args.site);
         config.token_file = args.token_file.clone();
+        config.tls = tls.clone();
         config.hostname = sysinfo::System::host_name();
         let stop = crate::serve::shutdown_signal();
         let stats = match args.executor {

@@ -52,6 +52,11 @@ pub struct DemoArgs {
     /// executor) instead of simulating them (repeatable).
     #[arg(long = "real-site", value_name = "SITE")]
     real_sites: Vec<String>,
+    /// Serve HTTPS with a self-signed private CA made in DATA/tls (kept across
+    /// runs); the agents and the workload trust it, and so can you with
+    /// SUANWANG_CA_CERT=DATA/tls/ca.pem.
+    #[arg(long)]
+    tls: bool,
 }
 
 /// A demo tenant: a name, where it submits from, and its mix of work.
@@ -301,7 +306,33 @@ async fn demo(args: DemoArgs, topology: Topology, run_for: Option<Duration>) -> 
                 args.listen
             )
         })?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let tls = if args.tls {
+        let dir = args.data.join("tls");
+        let ca = dir.join("ca.pem");
+        if !ca.exists() {
+            let hosts = ["localhost", "127.0.0.1", "::1"].map(String::from);
+            crate::tls::init(&dir, &hosts, 397)?;
+        }
+        let config = suanwang_server::tls::server_config(suanwang_server::tls::TlsFiles {
+            cert: &dir.join("server.pem"),
+            key: &dir.join("server-key.pem"),
+            client_ca: None,
+        })?;
+        Some((config, ca))
+    } else {
+        None
+    };
+    let client_tls = suanwang_client::TlsOptions {
+        ca_cert: tls.as_ref().map(|(_, ca)| ca.clone()),
+        identity: None,
+    };
+    let url = format!(
+        "{}://{}",
+        if tls.is_some() { "https" } else { "http" },
+        listener.local_addr()?
+    );
+    // Reads the CA once here, so that a bad one stops the demo with its name.
+    Client::new(&url, None).with_tls(&client_tls)?;
     let mut app = App::with_clock(store.clone(), topology.clone(), clock);
     app.load_edits().await?;
     app.agents = AgentPolicy {
@@ -316,11 +347,20 @@ async fn demo(args: DemoArgs, topology: Topology, run_for: Option<Duration>) -> 
         }
     };
     let scheduler = app.start_scheduler(Duration::from_secs(2), stopped());
-    let server = tokio::spawn(suanwang_server::run(listener, app, stopped()));
+    let server = match &tls {
+        Some((config, _)) => tokio::spawn(suanwang_server::run_tls(
+            listener,
+            Arc::clone(config),
+            app,
+            stopped(),
+        )),
+        None => tokio::spawn(suanwang_server::run(listener, app, stopped())),
+    };
 
     let mut agents = Vec::new();
     for (i, site) in topology.sites.iter().enumerate() {
         let mut config = AgentConfig::new(&url, &operator, &site.id.0);
+        config.tls = client_tls.clone();
         if args.real_sites.contains(&site.id.0) {
             let dir = args.data.join("agents").join(&site.id.0);
             let (executor, _) = suanwang_agent::local::Local::new(&dir, Some(capacity_of(site)))
@@ -350,6 +390,7 @@ async fn demo(args: DemoArgs, topology: Topology, run_for: Option<Duration>) -> 
     let submitted = Arc::new(AtomicU64::new(0));
     let generator = tokio::spawn(generate(
         url.clone(),
+        client_tls.clone(),
         tenants.clone(),
         topology.regions.iter().map(|r| r.id.0.clone()).collect(),
         args.seed,
@@ -379,7 +420,13 @@ async fn demo(args: DemoArgs, topology: Topology, run_for: Option<Duration>) -> 
         );
     }
     println!("In another terminal:");
-    println!("  export SUANWANG_URL={url} SUANWANG_TOKEN={admin}");
+    match &tls {
+        Some((_, ca)) => println!(
+            "  export SUANWANG_URL={url} SUANWANG_TOKEN={admin} SUANWANG_CA_CERT={}",
+            ca.display()
+        ),
+        None => println!("  export SUANWANG_URL={url} SUANWANG_TOKEN={admin}"),
+    }
     println!("  suanwang top        # or: cargo run --release -- top");
     println!("  suanwang jobs --state Running");
     println!("  suanwang explain JOB_ID");
@@ -449,6 +496,7 @@ fn progress_line(now: i64, submitted: u64, counts: &BTreeMap<JobState, i64>) -> 
 #[allow(clippy::too_many_arguments)]
 async fn generate(
     url: String,
+    tls: suanwang_client::TlsOptions,
     tenants: Vec<(&'static Tenant, String)>,
     regions: Vec<String>,
     seed: u64,
@@ -460,7 +508,10 @@ async fn generate(
     let clients: Vec<Client> = tenants
         .iter()
         .map(|(_, token)| {
-            Client::new(&url, Some(token.clone())).with_timeout(Duration::from_secs(10))
+            let client =
+                Client::new(&url, Some(token.clone())).with_timeout(Duration::from_secs(10));
+            // The CA was read once already, at start: it reads again.
+            client.clone().with_tls(&tls).unwrap_or(client)
         })
         .collect();
     // Continue the numbering of an earlier run so keys stay unique.

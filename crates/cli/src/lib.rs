@@ -8,6 +8,7 @@ mod logging;
 mod remote;
 mod serve;
 mod simulate;
+mod tls;
 mod top;
 mod topology;
 
@@ -88,6 +89,9 @@ enum Command {
     Top(top::TopArgs),
     /// Print the API's OpenAPI document (as `GET /openapi.json` serves it).
     Openapi,
+    /// A private CA and certificates for TLS and agents' mutual TLS.
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -124,6 +128,7 @@ pub fn main() -> ExitCode {
         Command::Loadgen(args) => loadgen::run(args),
         Command::Top(args) => top::run(args),
         Command::Openapi => openapi(),
+        Command::Tls(cmd) => tls::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

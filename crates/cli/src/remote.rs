@@ -24,11 +24,19 @@ pub struct Remote {
     /// API token.
     #[arg(long, env = "SUANWANG_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
+    /// The CA certificate (PEM) that signed an https:// control plane's
+    /// certificate, trusted instead of the system's CAs (a private CA).
+    #[arg(long, env = "SUANWANG_CA_CERT", global = true)]
+    ca_cert: Option<std::path::PathBuf>,
 }
 
 impl Remote {
-    pub(crate) fn client(&self) -> Client {
-        Client::new(&self.url, self.token.clone())
+    pub(crate) fn client(&self) -> anyhow::Result<Client> {
+        let tls = suanwang_client::TlsOptions {
+            ca_cert: self.ca_cert.clone(),
+            identity: None,
+        };
+        Ok(Client::new(&self.url, self.token.clone()).with_tls(&tls)?)
     }
 }
 
@@ -240,7 +248,7 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     let job = args.job()?;
     let submitted = runtime()?.block_on(
         args.remote
-            .client()
+            .client()?
             .submit(&job, args.idempotency_key.as_deref()),
     )?;
     if args.json {
@@ -316,7 +324,7 @@ pub fn jobs(args: JobsArgs) -> anyhow::Result<()> {
         limit: Some(args.limit),
         ..JobQuery::default()
     };
-    let page = runtime()?.block_on(args.remote.client().jobs(&query))?;
+    let page = runtime()?.block_on(args.remote.client()?.jobs(&query))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(());
@@ -346,7 +354,7 @@ pub struct JobArgs {
 }
 
 pub fn job(args: JobArgs) -> anyhow::Result<()> {
-    let doc = runtime()?.block_on(args.remote.client().job(args.id))?;
+    let doc = runtime()?.block_on(args.remote.client()?.job(args.id))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
@@ -377,7 +385,7 @@ pub struct LogsArgs {
 
 /// `suanwang logs ID`: the tail of the job's output, as its agent last sent it.
 pub fn logs(args: LogsArgs) -> anyhow::Result<()> {
-    let client = args.remote.client();
+    let client = args.remote.client()?;
     runtime()?.block_on(async {
         let mut shown = String::new();
         loop {
@@ -406,7 +414,7 @@ pub fn logs(args: LogsArgs) -> anyhow::Result<()> {
 }
 
 pub fn cancel(args: JobArgs) -> anyhow::Result<()> {
-    let doc = runtime()?.block_on(args.remote.client().cancel(args.id))?;
+    let doc = runtime()?.block_on(args.remote.client()?.cancel(args.id))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
@@ -416,7 +424,7 @@ pub fn cancel(args: JobArgs) -> anyhow::Result<()> {
 }
 
 pub fn explain(args: JobArgs) -> anyhow::Result<()> {
-    let doc = runtime()?.block_on(args.remote.client().explain(args.id))?;
+    let doc = runtime()?.block_on(args.remote.client()?.explain(args.id))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
@@ -495,7 +503,7 @@ pub struct SitesArgs {
 }
 
 pub fn sites(args: SitesArgs) -> anyhow::Result<()> {
-    let doc = runtime()?.block_on(args.remote.client().sites())?;
+    let doc = runtime()?.block_on(args.remote.client()?.sites())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
@@ -543,7 +551,7 @@ pub struct DrainArgs {
 /// `suanwang drain SITE` / `undrain SITE` (operator token).
 pub fn drain(args: DrainArgs, drain: bool) -> anyhow::Result<()> {
     let reason = drain.then_some(args.reason.as_str());
-    let client = args.remote.client();
+    let client = args.remote.client()?;
     let doc = runtime()?.block_on(async {
         match reason {
             Some(reason) => client.drain(&args.site, Some(reason)).await,
@@ -574,7 +582,7 @@ pub struct AgentsArgs {
 
 /// `suanwang agents` (operator token): every agent, live or not.
 pub fn agents(args: AgentsArgs) -> anyhow::Result<()> {
-    let doc = runtime()?.block_on(args.remote.client().agents())?;
+    let doc = runtime()?.block_on(args.remote.client()?.agents())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
@@ -653,7 +661,7 @@ enum TokensCommand {
 pub fn tokens(args: TokensArgs) -> anyhow::Result<()> {
     use crate::serve::RoleArg;
     use suanwang_client::api::NewToken;
-    let client = args.remote.client();
+    let client = args.remote.client()?;
     let runtime = runtime()?;
     match args.command.unwrap_or(TokensCommand::List) {
         TokensCommand::List => {

@@ -27,6 +27,39 @@ pub struct ServeArgs {
     /// unreachable and its leased jobs are placed again.
     #[arg(long, default_value = "30s", value_parser = crate::wall_duration)]
     lease_ttl: Duration,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs
+    /// --tls-key. `suanwang tls init DIR` makes a private CA and one.
+    #[arg(long, requires = "tls_key", env = "SUANWANG_TLS_CERT")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert", env = "SUANWANG_TLS_KEY")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Mutual TLS: ask clients for a certificate signed by this CA (PEM). An
+    /// agent presenting one must present one naming its site.
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<std::path::PathBuf>,
+    /// Refuse agents that present no client certificate (needs --tls-client-ca).
+    #[arg(long, requires = "tls_client_ca")]
+    require_agent_certificate: bool,
+    /// Request rate per tenant's, provider's or agent's token: RPS or
+    /// RPS/BURST, or off. Over it: 429 with Retry-After.
+    #[arg(long, default_value = "100/200", value_parser = parse_rate)]
+    rate_limit: RateArg,
+    /// Request rate per operator's or admin's token (RPS, RPS/BURST or off).
+    #[arg(long, default_value = "off", value_parser = parse_rate)]
+    staff_rate_limit: RateArg,
+    /// Failed authentications allowed per client address per minute (0: no
+    /// limit); past it the address gets 429 until the minute is out.
+    #[arg(long, default_value_t = 30)]
+    auth_failures_per_minute: u32,
+}
+
+/// A parsed `--rate-limit` (clap wants a `Clone` value type of its own).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateArg(Option<suanwang_server::limits::Rate>);
+
+fn parse_rate(text: &str) -> Result<RateArg, String> {
+    suanwang_server::limits::Rate::parse(text).map(RateArg)
 }
 
 #[derive(Debug, Subcommand)]
@@ -216,14 +249,30 @@ pub fn admin(command: AdminCommand) -> anyhow::Result<()> {
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let topology = crate::load_topology(&args.topology)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(suanwang_server::tls::server_config(
+            suanwang_server::tls::TlsFiles {
+                cert,
+                key,
+                client_ca: args.tls_client_ca.as_deref(),
+            },
+        )?),
+        _ => None,
+    };
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         eprintln!(
-            "suanwang serving on http://{} (database {})",
+            "suanwang serving on {}://{} (database {}{})",
+            if tls.is_some() { "https" } else { "http" },
             listener.local_addr()?,
-            args.database
+            args.database,
+            match (&args.tls_client_ca, args.require_agent_certificate) {
+                (Some(_), true) => ", agents must present a client certificate",
+                (Some(_), false) => ", client certificates checked when presented",
+                _ => "",
+            }
         );
         with_store!(&args.database, |store| {
             if args.lease_ttl < args.heartbeat * 2 {
@@ -238,6 +287,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 heartbeat_every: args.heartbeat,
                 lease_ttl: args.lease_ttl,
             };
+            app.limits = suanwang_server::limits::Limiter::new(suanwang_server::limits::LimitPolicy {
+                parties: args.rate_limit.0,
+                staff: args.staff_rate_limit.0,
+                auth_failures_per_minute: args.auth_failures_per_minute,
+            });
+            app.require_agent_certificate = args.require_agent_certificate;
             let edits = app.load_edits().await?;
             if edits > 0 {
                 eprintln!("applied {edits} stored topology edit(s)");
@@ -246,11 +301,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let loop_task = app.start_scheduler(Duration::from_secs(5), async move {
                 let _ = stop_rx.changed().await;
             });
-            suanwang_server::run(listener, app, async move {
+            let shutdown = async move {
                 shutdown_signal().await;
                 let _ = stop_tx.send(());
-            })
-            .await?;
+            };
+            match tls {
+                Some(config) => suanwang_server::run_tls(listener, config, app, shutdown).await?,
+                None => suanwang_server::run(listener, app, shutdown).await?,
+            }
             let _ = loop_task.await;
             eprintln!("suanwang stopped");
             Ok(())

@@ -43,7 +43,7 @@ pub struct TopArgs {
 
 pub fn run(args: TopArgs) -> anyhow::Result<()> {
     let interval = args.interval;
-    let client = args.remote.client();
+    let client = args.remote.client()?;
     let runtime = runtime()?;
     if args.once {
         let doc = runtime.block_on(client.overview())?;

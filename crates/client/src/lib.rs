@@ -32,6 +32,21 @@ pub enum ClientError {
         /// What the connection said.
         reason: String,
     },
+    /// The TLS handshake with the server failed: most often a certificate
+    /// signed by a CA this client does not trust.
+    #[error(
+        "TLS with the control plane at {url} failed: {reason} (a private CA? give its certificate with --ca-cert or SUANWANG_CA_CERT)"
+    )]
+    Tls {
+        /// Base URL.
+        url: String,
+        /// What the handshake said.
+        reason: String,
+    },
+    /// The client's own TLS set-up could not be loaded (a CA or client
+    /// certificate file).
+    #[error("{0}")]
+    Config(String),
     /// The server answered with an error.
     #[error("{message}{}", field.as_ref().map(|f| format!(" (field {f})")).unwrap_or_default())]
     Api {
@@ -43,6 +58,8 @@ pub enum ClientError {
         message: String,
         /// Field at fault.
         field: Option<String>,
+        /// How long the server asked to wait (`Retry-After`, on a 429).
+        retry_after: Option<std::time::Duration>,
     },
     /// The answer was not the document expected.
     #[error("unexpected answer from {url}: {reason}")]
@@ -68,6 +85,15 @@ impl ClientError {
         self.code() == Some(code.as_str())
     }
 
+    /// How long the server asked to wait before trying again (a 429's
+    /// `Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ClientError::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// The HTTP status, if the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -87,6 +113,57 @@ pub struct Submitted {
     pub created: bool,
 }
 
+/// How a client reaches a control plane that serves TLS (`https://` URLs).
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// A CA certificate file (PEM) to trust instead of the system's roots: the
+    /// private CA that signed the server's certificate.
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// A client certificate and its private key (PEM files), for mutual TLS:
+    /// an agent's certificate names its site.
+    pub identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl TlsOptions {
+    /// Whether anything differs from the defaults (system roots, no client
+    /// certificate).
+    pub fn is_default(&self) -> bool {
+        self.ca_cert.is_none() && self.identity.is_none()
+    }
+}
+
+/// What the HTTP client is built from, kept so that changing one setting keeps
+/// the others.
+#[derive(Debug, Clone, Default)]
+struct Settings {
+    timeout: Option<std::time::Duration>,
+    roots: Vec<reqwest::Certificate>,
+    identity: Option<reqwest::Identity>,
+}
+
+impl Settings {
+    fn build(&self) -> Result<reqwest::Client, ClientError> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(timeout) = self.timeout {
+            builder = builder.timeout(timeout);
+        }
+        if !self.roots.is_empty() {
+            builder = builder.tls_certs_only(self.roots.iter().cloned());
+        }
+        if let Some(identity) = &self.identity {
+            builder = builder.identity(identity.clone());
+        }
+        builder
+            .build()
+            .map_err(|e| ClientError::Config(format!("setting up the HTTP client: {e}")))
+    }
+}
+
+fn read_pem(path: &std::path::Path, what: &str) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path)
+        .map_err(|e| ClientError::Config(format!("reading the {what} {}: {e}", path.display())))
+}
+
 /// A client for one server and token. Its clones share the token, so that
 /// [`Client::set_token`] (a rotated credential) reaches every one.
 #[derive(Debug, Clone)]
@@ -94,16 +171,53 @@ pub struct Client {
     base: String,
     token: std::sync::Arc<std::sync::RwLock<Option<String>>>,
     http: reqwest::Client,
+    settings: Settings,
 }
 
 impl Client {
-    /// A client of the server at `base` (e.g. `http://127.0.0.1:8080`).
+    /// A client of the server at `base` (e.g. `http://127.0.0.1:8080`, or
+    /// `https://…`, trusting the system's CAs; see [`Client::with_tls`]).
     pub fn new(base: &str, token: Option<String>) -> Client {
         Client {
             base: base.trim_end_matches('/').to_string(),
             token: std::sync::Arc::new(std::sync::RwLock::new(token)),
             http: reqwest::Client::new(),
+            settings: Settings::default(),
         }
+    }
+
+    /// Trusts `tls.ca_cert` instead of the system's CAs and presents
+    /// `tls.identity`, as the options say. Fails, naming the file, if one
+    /// cannot be read or is not PEM.
+    pub fn with_tls(mut self, tls: &TlsOptions) -> Result<Client, ClientError> {
+        if let Some(path) = &tls.ca_cert {
+            let pem = read_pem(path, "CA certificate")?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                ClientError::Config(format!("the CA certificate {}: {e}", path.display()))
+            })?;
+            if roots.is_empty() {
+                return Err(ClientError::Config(format!(
+                    "the CA certificate {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                )));
+            }
+            self.settings.roots = roots;
+        }
+        if let Some((cert, key)) = &tls.identity {
+            let mut pem = read_pem(cert, "client certificate")?;
+            pem.push(b'\n');
+            pem.extend(read_pem(key, "client key")?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                ClientError::Config(format!(
+                    "the client certificate {} and key {}: {e}",
+                    cert.display(),
+                    key.display()
+                ))
+            })?;
+            self.settings.identity = Some(identity);
+        }
+        self.http = self.settings.build()?;
+        Ok(self)
     }
 
     /// Uses `token` from the next request on (in this client and its clones).
@@ -128,7 +242,8 @@ impl Client {
     /// Gives up on a request after `timeout` (by default requests wait as long as
     /// the connection lives).
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Client {
-        if let Ok(http) = reqwest::Client::builder().timeout(timeout).build() {
+        self.settings.timeout = Some(timeout);
+        if let Ok(http) = self.settings.build() {
             self.http = http;
         }
         self
@@ -145,10 +260,29 @@ impl Client {
 
     fn unreachable(&self, e: &reqwest::Error) -> ClientError {
         let mut reason = e.to_string();
+        let mut tls = false;
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             reason = s.to_string();
+            tls |= s.is::<rustls::Error>()
+                || s.downcast_ref::<std::io::Error>()
+                    .and_then(std::io::Error::get_ref)
+                    .is_some_and(|inner| inner.is::<rustls::Error>());
             source = s.source();
+        }
+        // rustls's error may come wrapped beyond reach of the chain; its text
+        // says what it is.
+        tls |= reason.contains("certificate") || reason.contains("TLS");
+        if tls {
+            return ClientError::Tls {
+                url: self.base.clone(),
+                reason,
+            };
+        }
+        if self.base.starts_with("http://")
+            && (reason.contains("closed") || reason.contains("invalid HTTP version"))
+        {
+            reason.push_str("; if the control plane serves TLS, use an https:// URL");
         }
         ClientError::Unreachable {
             url: self.base.clone(),
@@ -165,6 +299,12 @@ impl Client {
         let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
         let status = resp.status();
         let url = resp.url().to_string();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs);
         let body = resp.bytes().await.map_err(|e| ClientError::Protocol {
             url: url.clone(),
             reason: e.to_string(),
@@ -178,6 +318,7 @@ impl Client {
                 code: error.code.as_str().to_string(),
                 message: error.message,
                 field: error.field,
+                retry_after,
             },
             Err(_) => ClientError::Api {
                 status: status.as_u16(),
@@ -190,6 +331,7 @@ impl Client {
                         .collect::<String>()
                 ),
                 field: None,
+                retry_after,
             },
         })
     }
@@ -431,6 +573,7 @@ impl Client {
                     .map_or("error".into(), |e| e.code.as_str().to_string()),
                 message: error.map_or_else(|| format!("status {status}"), |e| e.message),
                 field: None,
+                retry_after: None,
             });
         }
         Ok(EventStream {

@@ -7,7 +7,10 @@
 
 use crate::App;
 use crate::error::ApiError;
+use crate::limits;
+use crate::tls::Peer;
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -54,7 +57,80 @@ impl TokenCache {
 }
 
 /// The caller of a request, from its `Authorization: Bearer TOKEN` header.
-pub async fn authenticate<S: Store>(
+///
+/// Applies the abuse limits ([`crate::limits`]): an address that failed to
+/// authenticate too often, or a token past its rate, gets 429. Over mutual TLS
+/// it also checks an agent's client certificate against its credential's site
+/// ([`crate::tls`]).
+pub async fn authenticate<S: Store>(app: &App<S>, parts: &Parts) -> Result<Principal, ApiError> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<Peer>>()
+        .map(|c| &c.0);
+    let address = peer.map(|p| p.addr.ip());
+    if let Some(wait) = address.and_then(|a| app.limits.blocked(a)) {
+        return Err(ApiError::RateLimited {
+            message: "too many failed authentications from this address; wait and try again".into(),
+            retry_after: limits::retry_after_secs(wait),
+        });
+    }
+    let principal = match bearer(app, &parts.headers).await {
+        Ok(principal) => principal,
+        Err(e @ ApiError::Unauthorized(_)) => {
+            if let Some(address) = address {
+                app.limits.failed(address);
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    if let Err(wait) = app.limits.spend(&principal.digest, principal.role) {
+        app.metrics.rate_limited.inc();
+        return Err(ApiError::RateLimited {
+            message: format!(
+                "{} is over its request rate; wait and try again",
+                principal.describe()
+            ),
+            retry_after: limits::retry_after_secs(wait),
+        });
+    }
+    if principal.role == Role::Agent {
+        check_certificate(app, &principal, peer)?;
+    }
+    Ok(principal)
+}
+
+/// Over mutual TLS, an agent's client certificate must name its credential's
+/// site; where the server requires it, an agent without one is refused.
+fn check_certificate<S>(
+    app: &App<S>,
+    who: &Principal,
+    peer: Option<&Peer>,
+) -> Result<(), ApiError> {
+    let site = who.site.as_deref().unwrap_or_default();
+    match peer.and_then(|p| p.certificate_site.as_deref()) {
+        Some(named) if named == site => Ok(()),
+        Some(named) => {
+            app.metrics.identity_refusals.inc();
+            tracing::warn!(who = %who.describe(), certificate = %named, "refused: the client certificate names another site");
+            Err(ApiError::Forbidden(format!(
+                "the client certificate names site {named:?} but this credential is for site {site:?}"
+            )))
+        }
+        None if app.require_agent_certificate => {
+            app.metrics.identity_refusals.inc();
+            tracing::warn!(who = %who.describe(), "refused: an agent without a client certificate");
+            Err(ApiError::Forbidden(format!(
+                "this control plane requires agents to present a client certificate naming their site (mutual TLS); none was presented for site {site:?}"
+            )))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The principal of a request's bearer token: 401 if there is none or the
+/// server does not know it.
+pub(crate) async fn bearer<S: Store>(
     app: &App<S>,
     headers: &HeaderMap,
 ) -> Result<Principal, ApiError> {

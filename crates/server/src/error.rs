@@ -47,6 +47,14 @@ pub enum ApiError {
     /// The body is larger than the route takes (413).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Too many requests (429): the answer carries `Retry-After`.
+    #[error("{message}")]
+    RateLimited {
+        /// What was exceeded.
+        message: String,
+        /// Whole seconds to wait before trying again (at least 1).
+        retry_after: u64,
+    },
     /// A dependency (the database) is not available (503).
     #[error("{0}")]
     Unavailable(String),
@@ -75,6 +83,7 @@ impl ApiError {
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::StaleLease(_) => ErrorCode::StaleLease,
             ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
@@ -86,6 +95,7 @@ impl IntoResponse for ApiError {
         let code = self.code();
         let status =
             StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut retry_after = None;
         let (message, field) = match self {
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
@@ -97,9 +107,16 @@ impl IntoResponse for ApiError {
             }
             ApiError::BadRequest { message, field } => (message, field),
             ApiError::Invalid { message, field } => (message, Some(field)),
+            ApiError::RateLimited {
+                message,
+                retry_after: seconds,
+            } => {
+                retry_after = Some(seconds.max(1));
+                (message, None)
+            }
             other => (other.to_string(), None),
         };
-        (
+        let mut response = (
             status,
             Json(ErrorBody {
                 code,
@@ -107,7 +124,14 @@ impl IntoResponse for ApiError {
                 field,
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 

@@ -44,7 +44,7 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, ApiError> {
-        authenticate(app, &parts.headers).await.map(Caller)
+        authenticate(app, parts).await.map(Caller)
     }
 }
 
@@ -52,7 +52,7 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, ApiError> {
-        let principal = authenticate(app, &parts.headers).await?;
+        let principal = authenticate(app, parts).await?;
         match principal.role {
             Role::Admin | Role::Operator => Ok(Operator(principal)),
             _ => Err(ApiError::Forbidden(
@@ -66,7 +66,7 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for SiteActor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, ApiError> {
-        let principal = authenticate(app, &parts.headers).await?;
+        let principal = authenticate(app, parts).await?;
         match principal.role {
             Role::Tenant => Err(ApiError::Forbidden(
                 "this needs a token of the site's agent or provider, or an operator's".into(),
@@ -80,7 +80,7 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Issuer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, ApiError> {
-        let principal = authenticate(app, &parts.headers).await?;
+        let principal = authenticate(app, parts).await?;
         match principal.role {
             Role::Admin | Role::Provider => Ok(Issuer(principal)),
             _ => Err(ApiError::Forbidden(
@@ -94,7 +94,7 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, ApiError> {
-        let principal = authenticate(app, &parts.headers).await?;
+        let principal = authenticate(app, parts).await?;
         match principal.role {
             Role::Admin => Ok(Admin(principal)),
             _ => Err(ApiError::Forbidden(
@@ -108,7 +108,7 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, ApiError> {
-        let principal = authenticate(app, &parts.headers).await?;
+        let principal = authenticate(app, parts).await?;
         match (principal.role, principal.tenant_id) {
             (Role::Tenant, Some(tenant)) => Ok(Tenant(tenant)),
             _ => Err(ApiError::Forbidden(

@@ -26,6 +26,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod jobs;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod observe;
@@ -36,6 +37,7 @@ pub mod scheduler;
 pub mod sites;
 mod submission;
 pub mod tenants;
+pub mod tls;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -81,6 +83,11 @@ pub struct App<S> {
     /// Tokens seen recently, so that a request costs no database read for its
     /// token (see [`auth::TokenCache`]).
     pub(crate) tokens: auth::TokenCache,
+    /// Request rates and failed authentications ([`limits`]).
+    pub limits: limits::Limiter,
+    /// Whether an agent must present a client certificate naming its site
+    /// (mutual TLS, `serve --tls-client-ca … --require-agent-certificate`).
+    pub require_agent_certificate: bool,
 }
 
 impl<S: Store + Clone + 'static> App<S> {
@@ -106,6 +113,8 @@ impl<S: Store + Clone + 'static> App<S> {
             savings: savings::Cache::default(),
             agents: agent::AgentPolicy::default(),
             tokens: auth::TokenCache::default(),
+            limits: limits::Limiter::default(),
+            require_agent_certificate: false,
         }
     }
 }
@@ -252,8 +261,34 @@ pub async fn run<S: Store + 'static>(
     app: App<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve(listener, app, shutdown).await
+}
+
+/// Serves the API over TLS ([`tls`]) on `listener`, as [`run`]: a client that
+/// does not speak TLS gets no answer.
+pub async fn run_tls<S: Store + 'static>(
+    listener: tokio::net::TcpListener,
+    config: Arc<tls::ServerConfig>,
+    app: App<S>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve(tls::TlsListener::new(listener, config)?, app, shutdown).await
+}
+
+async fn serve<S, L>(
+    listener: L,
+    app: App<S>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    S: Store + 'static,
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+    tls::Peer: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
     let live = Arc::clone(&app.live);
-    axum::serve(listener, router(app))
+    let service = router(app).into_make_service_with_connect_info::<tls::Peer>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
             // Event streams never end by themselves: end them, so that the

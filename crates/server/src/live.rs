@@ -15,7 +15,7 @@
 //! once, or a slow reader: fetch again). A `: keep-alive` comment every 15 s.
 
 use crate::auth::Principal;
-use crate::auth::authenticate;
+use crate::auth::bearer;
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::overview::TenantFlows;
@@ -350,7 +350,7 @@ impl<S: Store + 'static> Stream<S> {
                 _ = self.closing.changed() => return None,
                 _ = self.reauth.tick() => {
                     // A revoked token ends its streams.
-                    authenticate(&self.app, &self.headers).await.ok()?;
+                    bearer(&self.app, &self.headers).await.ok()?;
                 }
             }
         }

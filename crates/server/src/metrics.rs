@@ -89,6 +89,8 @@ pub struct Metrics {
     pub lost: Counter,
     /// Requests refused because the caller may not act for the site named.
     pub identity_refusals: Counter,
+    /// Requests refused (429) because their token was over its rate.
+    pub rate_limited: Counter,
     sites: SiteGauges,
 }
 
@@ -146,6 +148,12 @@ impl Default for Metrics {
             "identity_refusals",
             "Requests refused because the caller may not act for the site named",
             identity_refusals.clone(),
+        );
+        let rate_limited = Counter::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused (429) because their token was over its request rate",
+            rate_limited.clone(),
         );
         registry.register(
             "dispatched",
@@ -237,6 +245,7 @@ impl Default for Metrics {
             finished,
             lost,
             identity_refusals,
+            rate_limited,
             sites,
         }
     }

@@ -5,7 +5,8 @@
 //! answers and the refusals its own checks make (403, 404, 409, 422). The
 //! refusals every route of a kind can make are added here, by [`CommonErrors`],
 //! from what the route's extractors do ([`crate::extract`]): a route with a token
-//! answers 401 without one and 503 when the database does not answer; a route with
+//! answers 401 without one, 429 past its rate limit ([`crate::limits`]) and 503
+//! when the database does not answer; a route with
 //! a body answers 400 when it does not decode and 413 when it is too large; a
 //! route with parameters answers 400 when one does not parse. So the document
 //! cannot forget them, and says nothing a route cannot answer.
@@ -56,6 +57,38 @@ fn add_error(operation: &mut Operation, status: &str, description: &str) {
         });
 }
 
+/// 429 with its `Retry-After` header ([`crate::limits`]).
+fn add_rate_limited(operation: &mut Operation) {
+    use utoipa::openapi::{ObjectBuilder, Type, header::HeaderBuilder};
+    let body = ContentBuilder::new()
+        .schema(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody"))))
+        .build();
+    let seconds = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .build();
+    operation
+        .responses
+        .responses
+        .entry("429".to_string())
+        .or_insert_with(|| {
+            ResponseBuilder::new()
+                .description(
+                    "too many requests: this token is over its request rate, or this address failed to authenticate too often (code `rate_limited`); wait the `Retry-After` seconds",
+                )
+                .header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(Some(seconds))
+                        .description(Some("whole seconds to wait before trying again"))
+                        .build(),
+                )
+                .content("application/json", body)
+                .build()
+                .into()
+        });
+}
+
 impl utoipa::Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for item in openapi.paths.paths.values_mut() {
@@ -72,6 +105,7 @@ impl utoipa::Modify for CommonErrors {
                         "401",
                         "no `Authorization: Bearer` token, or one the server does not know",
                     );
+                    add_rate_limited(operation);
                     add_error(
                         operation,
                         "503",
@@ -160,7 +194,7 @@ impl utoipa::Modify for Links {
 #[openapi(
     info(
         title = "suanwang",
-        description = "The control plane of a computing-power network (算网): places each job on a site and a start time, and says why.\n\nErrors have the body `ErrorBody` (`{code, message, field?}`); `field` names the JSON pointer, parameter or header at fault. Times are unix seconds of the network's clock."
+        description = "The control plane of a computing-power network (算网): places each job on a site and a start time, and says why.\n\nErrors have the body `ErrorBody` (`{code, message, field?}`); `field` names the JSON pointer, parameter or header at fault. Times are unix seconds of the network's clock.\n\nLimits: each token has a request rate (by default 100 requests/s with bursts of 200 for tenants', providers' and agents' tokens; operators and admins unlimited; `serve --rate-limit`, `--staff-rate-limit`), and an address that fails to authenticate 30 times in a minute waits out the minute; both answer 429 with `Retry-After`. Bodies are capped per route (413) and list pages by their `limit`."
     ),
     paths(
         crate::jobs::submit, crate::jobs::list, crate::jobs::job, crate::jobs::cancel, crate::jobs::logs, crate::jobs::explain,
@@ -270,7 +304,7 @@ mod tests {
                 let has = |s: &str| statuses.contains_key(s);
                 let what = format!("{method} {path}");
                 if operation.get("security").is_some() {
-                    assert!(has("401") && has("503"), "{what}");
+                    assert!(has("401") && has("429") && has("503"), "{what}");
                 }
                 if operation.get("requestBody").is_some() {
                     assert!(has("400") && has("413"), "{what}");

@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// unreachable and its leased jobs are placed again.
     #[arg(long, default_value = "30s", value_parser = crate::wall_duration)]
     lease_ttl: Duration,
+    /// Network time runs this many times faster than the wall clock (for
+    /// trials and tests: the scheduler's 15-minute slots pass in seconds).
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,7 +237,18 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     args.heartbeat
                 );
             }
-            let mut app = App::new(store, topology);
+            if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 100_000.0) {
+                bail!("--speed must be in (0, 100000] (got {})", args.speed);
+            }
+            let mut app = if args.speed == 1.0 {
+                App::new(store, topology)
+            } else {
+                App::with_clock(
+                    store,
+                    topology,
+                    suanwang_server::clock::Clock::accelerated(now(), args.speed),
+                )
+            };
             app.agents = suanwang_server::agent::AgentPolicy {
                 heartbeat_every: args.heartbeat,
                 lease_ttl: args.lease_ttl,

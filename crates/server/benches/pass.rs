@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p suanwang-server --bench pass -- MODE PASSES [AGENTS]`:
 //! `idle` runs PASSES passes with nothing pending; `busy` submits 100 one-core
-//! jobs before each pass (outside the timing) and places them. Prints the
+//! jobs before each pass (outside the timing) and places them; `parse` times
+//! the capacity rule's parsing of every agent without its cache. Prints the
 //! median and spread of the passes' wall times. For instruction counts, run it
 //! under callgrind with PASSES = 0 and PASSES = N and divide the difference by N.
 
@@ -63,6 +64,20 @@ fn main() {
         let spec = r#"{"demand":[{"class":"cpu","count":1}],"duration":"1h","command":["true"]}"#;
         let spec: suanwang_api::JobSubmission = serde_json::from_str(spec).unwrap();
         let spec = serde_json::to_string(&spec).unwrap();
+        if mode == "parse" {
+            // What the pass's capacity rule costs without its cache: every
+            // agent's registration and latest sample parsed, PASSES times.
+            let records = store.agents().await.unwrap();
+            let began = Instant::now();
+            for _ in 0..passes {
+                std::hint::black_box(suanwang_server::capacity::measure(&records, now, 30, None));
+            }
+            println!(
+                "parse: {passes} rounds, {agents} agents; µs per round: {:.1}",
+                began.elapsed().as_secs_f64() * 1e6 / passes.max(1) as f64
+            );
+            return;
+        }
         let scheduler = Scheduler::new(topology, now).with_lease_secs(30);
         // One pass first, so that what is measured is the steady state.
         scheduler.pass(&store, now).await.unwrap();

@@ -97,7 +97,22 @@ fn agent(
     data: &Path,
 ) -> (Proc, std::sync::mpsc::Receiver<String>) {
     let data = data.display().to_string();
-    agent_with(url, token, site, &["--executor", "local", "--data", &data])
+    // The scheduler plans with what the agent measures: offer more cores than
+    // this (small) machine has, as an operator may for jobs that mostly sleep,
+    // so that several one-core jobs run at once.
+    agent_with(
+        url,
+        token,
+        site,
+        &[
+            "--executor",
+            "local",
+            "--data",
+            &data,
+            "--capacity",
+            "cpu=16",
+        ],
+    )
 }
 
 fn agent_with(

@@ -189,6 +189,10 @@ function termsChart(candidates: Candidate[], weights: Weights, charts: echarts.E
 function reasonText(reason: unknown): string {
   const code = typeof reason === 'object' && reason !== null ? (reason as { reason?: unknown }).reason : undefined;
   if (code === 'no-capacity-in-horizon' || code === 'sites-unavailable') return t(`job.wait.${code}`);
+  if (code === 'measured-below-declared') {
+    const detail = (reason as { detail?: unknown }).detail;
+    return t('job.wait.measured-below-declared') + (typeof detail === 'string' ? ` (${detail})` : '');
+  }
   if (code === 'not-considered') return t('job.wait.unplanned');
   if (typeof code === 'string') return code;
   return typeof reason === 'string' ? reason : JSON.stringify(reason);

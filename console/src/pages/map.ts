@@ -444,6 +444,7 @@ function tooltip(doc: SiteDoc | undefined, s: SiteNow | undefined, id: string): 
       `${esc(t('map.carbon'))}: ${s.grid_kg_per_kwh.toFixed(3)} kg/kWh`,
       `${esc(t('map.green'))}: ${(s.green_share * 100).toFixed(0)}%`,
     );
+    if (s.capacity_status === 'below-declared') lines.push(esc(t('cap.below-declared')));
     if (s.reachable === false) lines.push(esc(t('map.unreachable')));
     if (s.drained) lines.push(esc(t('status.drained')));
   }

@@ -15,20 +15,39 @@ export function reachKey(drained: unknown, reachable: boolean | null | undefined
   return drained ? 'status.drained' : reachable === true ? 'status.ok' : reachable === false ? 'status.down' : 'status.none';
 }
 
-const HEAD = ['col.site', 'col.name', 'col.use', 'col.running', 'col.queued', 'col.power', 'col.carbon', 'col.green', 'col.tariff', 'col.status'] as const;
+const HEAD = ['col.site', 'col.name', 'col.use', 'col.measured', 'col.running', 'col.queued', 'col.power', 'col.carbon', 'col.green', 'col.tariff', 'col.status'] as const;
 
-/** Busy of capacity per class: `a800 24/128, cpu 1056/1536`. */
+/** Units of class `k` the scheduler plans with: the planned figure, else the declared one. */
+export function plannedUnits(s: SiteNow, k: string, declared: number): number {
+  return s.capacity_status === 'unmeasured' || !s.planned ? declared : (s.planned[k] ?? 0);
+}
+
+/** Busy of planned capacity per class: `a800 24/128, cpu 1/2 (1536 declared)`. */
 function use(s: SiteNow | undefined): string {
   const entries = Object.entries(s?.capacity ?? {});
-  return entries.length ? entries.map(([k, cap]) => `${k}\u00a0${s?.busy[k] ?? 0}/${cap}`).join(', ') : '—';
+  if (!s || !entries.length) return '—';
+  return entries
+    .map(([k, cap]) => {
+      const plan = plannedUnits(s, k, cap);
+      const tail = plan < cap ? ` (${t('cap.declared', cap)})` : '';
+      return `${k}\u00a0${s.busy[k] ?? 0}/${plan}${tail}`;
+    })
+    .join(', ');
+}
+
+/** How measured capacity compares with declared, in words, and its cell's class. */
+export function capacityWords(s: SiteNow | undefined): { text: string; flagged: boolean } {
+  const status = s?.capacity_status ?? 'unmeasured';
+  return { text: t(`cap.${status}`), flagged: status === 'below-declared' };
 }
 
 /** The cells after the first two (id and name), as text, and the status class. */
-function figures(doc: SiteDoc, s: SiteNow | undefined): { cells: string[]; status: string } {
+function figures(doc: SiteDoc, s: SiteNow | undefined): { cells: string[]; status: string; flagged: boolean } {
   const reach = reachKey(s?.drained ?? doc.drained, s?.reachable ?? doc.reachable);
   return {
     cells: [
       use(s),
+      capacityWords(s).text,
       s ? String(s.running) : '—',
       s ? String(s.queued) : '—',
       s ? s.power_kw.toFixed(1) : '—',
@@ -38,6 +57,7 @@ function figures(doc: SiteDoc, s: SiteNow | undefined): { cells: string[]; statu
       t(reach),
     ],
     status: `status ${reach.slice(7)}`,
+    flagged: capacityWords(s).flagged,
   };
 }
 
@@ -58,7 +78,7 @@ export const sitesPage: Page = (root) => {
       return;
     }
     cells = new Map();
-    const numeric = new Set([1, 2, 3, 4, 5, 6]);
+    const numeric = new Set([2, 3, 4, 5, 6, 7]);
     const table = h(
       'table',
       { id: 'sites-table' },
@@ -90,10 +110,13 @@ export const sitesPage: Page = (root) => {
     for (const doc of sites) {
       const row = cells.get(doc.id);
       if (!row) continue;
-      const { cells: text, status } = figures(doc, now.get(doc.id));
+      const { cells: text, status, flagged } = figures(doc, now.get(doc.id));
       text.forEach((value, i) => {
         if (row[i].textContent !== value) row[i].textContent = value;
       });
+      // Measured below declared is flagged in colour and in words.
+      const measured = flagged ? 'status down' : '';
+      if (row[1].className !== measured) row[1].className = measured;
       const last = row[row.length - 1];
       if (last.className !== status) last.className = status;
     }

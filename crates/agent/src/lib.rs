@@ -15,6 +15,7 @@
 //! `suanwang-client`, and to its engine only through an [`Executor`].
 
 pub mod local;
+pub mod probe;
 pub mod simulated;
 pub mod slurm;
 pub mod telemetry;
@@ -81,6 +82,19 @@ pub trait Executor: Send + Sync + 'static {
     fn log_tail(&self, job: i64, max: usize) -> impl Future<Output = Option<String>> + Send;
 }
 
+/// `measured` with the classes `overrides` names replaced by its figures: an
+/// operator's `--capacity cpu=8` sets the cores offered and leaves the other
+/// classes as measured.
+pub fn override_classes(
+    mut measured: BTreeMap<String, u64>,
+    overrides: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    for (class, units) in overrides {
+        measured.insert(class.clone(), *units);
+    }
+    measured
+}
+
 /// How to reach the control plane and which site to serve.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -103,6 +117,9 @@ pub struct AgentConfig {
     /// A private CA to trust and a client certificate to present (mutual TLS),
     /// for an `https://` control plane.
     pub tls: TlsOptions,
+    /// Results of the verification probe (see [`probe`]), sent with every
+    /// registration; empty when none ran.
+    pub probes: Vec<suanwang_api::Probe>,
 }
 
 impl AgentConfig {
@@ -117,6 +134,7 @@ impl AgentConfig {
             request_timeout: Duration::from_secs(10),
             token_file: None,
             tls: TlsOptions::default(),
+            probes: Vec::new(),
         }
     }
 }
@@ -270,6 +288,7 @@ pub async fn run<E: Executor>(
                 capacity: executor.capacity(),
                 version: Some(env!("CARGO_PKG_VERSION").to_string()),
                 hostname: config.hostname.clone(),
+                probes: config.probes.clone(),
             };
             match client.register_agent(&registration).await {
                 Ok(answer) => {

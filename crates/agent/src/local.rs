@@ -56,11 +56,12 @@ fn signal_group(pgid: i32, signal: Signal) {
 
 impl Local {
     /// An executor keeping its state (job directories, outputs, pid files) under
-    /// `root`, offering `capacity` (the host's CPUs and memory when `None`). Kills
+    /// `root`, offering the host's CPUs, memory and GPUs as measured, with the
+    /// classes `overrides` names replaced by its figures. Kills
     /// any process group a previous agent left running there; returns how many.
     pub fn new(
         root: &Path,
-        capacity: Option<BTreeMap<String, u64>>,
+        overrides: Option<BTreeMap<String, u64>>,
     ) -> std::io::Result<(Local, usize)> {
         let jobs = root.join("jobs");
         std::fs::create_dir_all(&jobs)?;
@@ -80,7 +81,7 @@ impl Local {
             let _ = std::fs::remove_file(&pid_file);
         }
         let host = crate::telemetry::HostTelemetry::new();
-        let capacity = capacity.unwrap_or_else(|| host.capacity());
+        let capacity = crate::override_classes(host.capacity(), &overrides.unwrap_or_default());
         Ok((
             Local {
                 root: root.to_path_buf(),

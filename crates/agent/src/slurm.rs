@@ -598,6 +598,12 @@ impl Slurm {
         })
     }
 
+    /// Replaces the capacity read from the cluster in the classes `overrides`
+    /// names (`suanwang agent --capacity`); the others stay as read.
+    pub fn override_capacity(&mut self, overrides: &BTreeMap<String, u64>) {
+        self.capacity = crate::override_classes(std::mem::take(&mut self.capacity), overrides);
+    }
+
     /// The partition jobs go to.
     pub fn partition(&self) -> &str {
         &self.partition

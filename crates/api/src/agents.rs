@@ -34,10 +34,50 @@ pub struct Registration {
     /// The host it runs on.
     #[serde(default)]
     pub hostname: Option<String>,
+    /// Results of its verification probe (`suanwang agent --probe`), one per
+    /// class probed; empty when it ran none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 64)]
+    pub probes: Vec<Probe>,
+}
+
+/// Whether a probe ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeStatus {
+    /// It ran; `gflops` is what it measured.
+    Ran,
+    /// It could not run here (no device, no library); `note` says why.
+    NotRun,
+}
+
+/// One verification probe: a short benchmark on the units the agent offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// The class probed (`cpu`, or an accelerator model).
+    #[schema(max_length = 64)]
+    pub class: String,
+    /// Whether it ran.
+    pub status: ProbeStatus,
+    /// Units it ran on (cores, cards).
+    pub units: u64,
+    /// Measured throughput over those units, GFLOPS; absent unless it ran.
+    #[serde(default)]
+    pub gflops: Option<f64>,
+    /// What ran: kernel, precision, size, threads, time.
+    #[schema(max_length = 400)]
+    pub method: String,
+    /// Why it did not run, or anything worth knowing.
+    #[serde(default)]
+    #[schema(max_length = 400)]
+    pub note: Option<String>,
+    /// When it ran, unix seconds (the agent's clock).
+    pub at: i64,
 }
 
 /// Units per resource class: an object whose keys are class names.
-fn units_per_class() -> utoipa::openapi::Object {
+pub(crate) fn units_per_class() -> utoipa::openapi::Object {
     suanwang_model::ResourceClass::ALL
         .iter()
         .fold(utoipa::openapi::ObjectBuilder::new(), |object, class| {

@@ -302,6 +302,10 @@ pub enum WaitCode {
     NoCapacityInHorizon,
     /// The job's sites are all drained or unreachable.
     SitesUnavailable,
+    /// Every allowed site is full over the horizon, and some allowed site that
+    /// declares enough of what the job asks has less measured by its agents:
+    /// the scheduler plans with the measured figure.
+    MeasuredBelowDeclared,
 }
 
 /// Why a job waits.
@@ -309,6 +313,10 @@ pub enum WaitCode {
 pub struct PendingReason {
     /// The reason's code.
     pub reason: WaitCode,
+    /// The reason in words, when there is more to say (which site measures
+    /// how much less than it declares).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// One thing that happened to a job: a scheduler decision or an agent's note.

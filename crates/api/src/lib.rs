@@ -21,7 +21,7 @@ pub use admin::{
 };
 pub use agents::{
     AgentDoc, AgentInfo, Heartbeat, HeartbeatAnswer, HeldAnswer, HeldLease, Lease, LeaseRequest,
-    Leases, Registered, Registration, Report, ReportState, Telemetry,
+    Leases, Probe, ProbeStatus, Registered, Registration, Report, ReportState, Telemetry,
 };
 pub use error::{ErrorBody, ErrorCode};
 pub use events::{JobsEvent, Resync, ServerEvent};
@@ -33,7 +33,8 @@ pub use network::{
     Comparison, Flow, Flows, Overview, SavingsDoc, SavingsQuery, SiteOverview, Totals,
 };
 pub use sites::{
-    DrainDoc, DrainRequest, SeriesDoc, SeriesPoint, SeriesQuery, SiteDoc, SiteJob, SiteJobPage,
-    SiteJobQuery, TelemetryDoc, TelemetryQuery, TelemetrySample,
+    CapacityDoc, CapacityStatus, DrainDoc, DrainRequest, ProbeDoc, SeriesDoc, SeriesPoint,
+    SeriesQuery, SiteDoc, SiteJob, SiteJobPage, SiteJobQuery, TelemetryDoc, TelemetryQuery,
+    TelemetrySample,
 };
 pub use suanwang_model::{HeldVerdict, JobState, Role};

@@ -10,8 +10,15 @@ use std::collections::BTreeMap;
 pub struct SiteOverview {
     /// Site id.
     pub site: String,
-    /// Units offered, per class.
+    /// Units declared, per class.
     pub capacity: BTreeMap<String, u32>,
+    /// Units the scheduler plans with, per class: the smaller of declared and
+    /// measured by the site's live agents (declared while unmeasured).
+    #[serde(default)]
+    pub planned: BTreeMap<String, u32>,
+    /// How measured compares with declared.
+    #[serde(default)]
+    pub capacity_status: crate::sites::CapacityStatus,
     /// Units held by running or started jobs now, per class.
     pub busy: BTreeMap<String, u32>,
     /// Jobs placed here, not yet handed to its agent.

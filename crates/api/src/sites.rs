@@ -3,6 +3,7 @@
 
 use crate::agents::Telemetry;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use suanwang_model::Site;
 
 /// A site as the API shows it.
@@ -17,6 +18,65 @@ pub struct SiteDoc {
     /// True if an agent heartbeated within the lease time, false if its agents
     /// fell silent, null if no agent ever joined.
     pub reachable: Option<bool>,
+    /// What the site declares, what its live agents measure, and what the
+    /// scheduler plans with (the smaller of the two per class).
+    pub capacity: CapacityDoc,
+}
+
+/// How a site's measured capacity compares with its declared capacity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CapacityStatus {
+    /// No live agent has measured the site: the scheduler plans with what it
+    /// declares (a site without agents, or a simulated network).
+    #[default]
+    Unmeasured,
+    /// Measured equals declared in every class.
+    AsDeclared,
+    /// Some class measures less than declared: the scheduler plans with the
+    /// measured figure there.
+    BelowDeclared,
+    /// No class measures less than declared and some measure more: the
+    /// scheduler still plans with the declared figure.
+    AboveDeclared,
+}
+
+/// A site's capacity: declared, measured and planned, units per class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CapacityDoc {
+    /// How measured compares with declared.
+    pub status: CapacityStatus,
+    /// Units per class the site declares (its topology entry, as edited by its
+    /// provider or an operator).
+    #[schema(schema_with = crate::agents::units_per_class)]
+    pub declared: BTreeMap<String, u64>,
+    /// Units per class its live agents measure, summed over them (their latest
+    /// heartbeat, else their registration); null while no live agent measured.
+    pub measured: Option<BTreeMap<String, u64>>,
+    /// Units per class the scheduler plans with: the smaller of declared and
+    /// measured, or declared while unmeasured.
+    #[schema(schema_with = crate::agents::units_per_class)]
+    pub planned: BTreeMap<String, u64>,
+    /// Live agents whose figures make up `measured`.
+    pub live_agents: u32,
+    /// Results of the agents' verification probes (`suanwang agent --probe`)
+    /// beside the nominal figure of each class (规格 vs 实测).
+    #[serde(default)]
+    pub probes: Vec<ProbeDoc>,
+}
+
+/// One probe result as a site shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProbeDoc {
+    /// The agent that ran it.
+    pub agent: String,
+    /// What it measured.
+    pub probe: crate::agents::Probe,
+    /// Nominal throughput of the units probed, GFLOPS (the class's dense
+    /// FP16 figure per card times the cards probed; none for CPUs).
+    pub nominal_gflops: Option<f64>,
+    /// Where the nominal figure comes from.
+    pub nominal_source: Option<String>,
 }
 
 /// A drain.

@@ -60,9 +60,16 @@ pub struct AgentArgs {
     /// State directory: job directories, outputs, pid files (local executor).
     #[arg(long, default_value = "suanwang-agent")]
     data: PathBuf,
-    /// Units offered, e.g. cpu=8,mem_gib=16 (default: what the host or cluster has).
+    /// Units offered in the classes named, e.g. cpu=8,mem_gib=16; the classes
+    /// not named are offered as measured (the host's or the cluster's).
     #[arg(long, value_delimiter = ',')]
     capacity: Vec<String>,
+    /// Run the verification probe before registering: a short f32 matrix
+    /// product on the cores offered (accelerators are reported as not run:
+    /// this agent links no GPU compute library); the results are registered
+    /// and shown beside each class's nominal figure.
+    #[arg(long)]
+    probe: bool,
     /// A site definition (TOML, one `[site]` table in the topology format) to
     /// create or replace before registering: how a new data centre joins.
     #[arg(long)]
@@ -165,6 +172,12 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         config.tls = tls.clone();
         config.hostname = sysinfo::System::host_name();
         let stop = crate::serve::shutdown_signal();
+        let probe = args.probe;
+        let probe = move |config: &mut AgentConfig, offered: &BTreeMap<String, u64>| {
+            if probe {
+                config.probes = run_probe(offered);
+            }
+        };
         let stats = match args.executor {
             ExecutorKind::Local => {
                 let (executor, reaped) = suanwang_agent::local::Local::new(&args.data, capacity)
@@ -180,14 +193,21 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
                     executor_capacity(&executor),
                     args.server
                 );
+                probe(&mut config, &executor_capacity(&executor));
                 suanwang_agent::run(config, Arc::new(executor), stop).await?
             }
             ExecutorKind::Slurm => {
-                let executor = suanwang_agent::slurm::Slurm::connect(
+                let mut executor = suanwang_agent::slurm::Slurm::connect(
                     args.slurm_socket.clone(),
                     suanwang_agent::slurm::SlurmOptions::default(),
                 )
                 .await?;
+                if let Some(overrides) = &capacity {
+                    executor.override_capacity(overrides);
+                }
+                // The probe runs here, on the agent's host, not on the
+                // cluster's nodes: its figure is the agent host's.
+                probe(&mut config, &executor_capacity(&executor));
                 eprintln!(
                     "agent for site {} (Slurm at {}) → {}",
                     args.site,
@@ -203,6 +223,26 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         );
         Ok(())
     })
+}
+
+/// Runs the verification probe on `offered` (blocking: a few hundred ms per
+/// class) and prints what it found.
+fn run_probe(offered: &BTreeMap<String, u64>) -> Vec<suanwang_client::api::Probe> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let probes = suanwang_agent::probe::run(offered, std::time::Duration::from_millis(300), now);
+    for p in &probes {
+        match p.gflops {
+            Some(gflops) => eprintln!("probe {}: {gflops:.1} GFLOPS ({})", p.class, p.method),
+            None => eprintln!(
+                "probe {}: {}",
+                p.class,
+                p.note.as_deref().unwrap_or("not run")
+            ),
+        }
+    }
+    probes
 }
 
 fn executor_capacity(e: &impl suanwang_agent::Executor) -> BTreeMap<String, u64> {

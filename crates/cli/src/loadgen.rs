@@ -101,6 +101,7 @@ async fn agents(args: &LoadgenArgs) -> anyhow::Result<()> {
                 capacity: [("cpu".to_string(), 64)].into(),
                 version: None,
                 hostname: None,
+                probes: Vec::new(),
             };
             let id = match client.register_agent(&registration).await {
                 Ok(r) => r.agent_id,

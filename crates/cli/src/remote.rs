@@ -477,7 +477,12 @@ pub fn explain(args: JobArgs) -> anyhow::Result<()> {
             }
             Decision::Pending { reason } => {
                 let code = serde_json::to_value(reason.reason)?;
-                println!("pending: {}", code.as_str().unwrap_or("?"));
+                match &reason.detail {
+                    Some(detail) => {
+                        println!("pending: {} ({detail})", code.as_str().unwrap_or("?"))
+                    }
+                    None => println!("pending: {}", code.as_str().unwrap_or("?")),
+                }
             }
             Decision::Rejected { reason } => println!("rejected: {reason}"),
             Decision::Lost { reason } => println!("lost: {reason}"),
@@ -509,16 +514,22 @@ pub fn sites(args: SitesArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut rows = vec![
-        ["id", "name", "jurisdiction", "PUE", "capacity"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "id",
+            "name",
+            "jurisdiction",
+            "PUE",
+            "planned capacity",
+            "measured vs declared",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for s in &doc {
         let capacity = s
-            .site
             .capacity
+            .planned
             .iter()
-            .filter(|(_, units)| *units > 0)
             .map(|(class, units)| format!("{class} {units}"))
             .collect::<Vec<_>>()
             .join(", ");
@@ -528,10 +539,81 @@ pub fn sites(args: SitesArgs) -> anyhow::Result<()> {
             s.site.jurisdiction.to_string(),
             s.site.pue.to_string(),
             capacity,
+            capacity_note(&s.capacity),
         ]);
     }
     print!("{}", table(&rows));
+    let probes: Vec<_> = doc
+        .iter()
+        .flat_map(|s| s.capacity.probes.iter().map(move |p| (&s.id, p)))
+        .collect();
+    if !probes.is_empty() {
+        println!("\nprobes (nominal vs measured):");
+        let mut rows = vec![
+            [
+                "site",
+                "agent",
+                "class",
+                "units",
+                "nominal GFLOPS",
+                "measured GFLOPS",
+                "how",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for (site, p) in probes {
+            rows.push(vec![
+                site.clone(),
+                p.agent.clone(),
+                p.probe.class.clone(),
+                p.probe.units.to_string(),
+                p.nominal_gflops.map_or("-".into(), |g| format!("{g:.0}")),
+                p.probe
+                    .gflops
+                    .map_or("not run".into(), |g| format!("{g:.1}")),
+                p.probe
+                    .note
+                    .clone()
+                    .unwrap_or_else(|| p.probe.method.clone()),
+            ]);
+        }
+        print!("{}", table(&rows));
+    }
     Ok(())
+}
+
+/// How a site's measured capacity compares with its declared one, in words:
+/// `unmeasured`, `as declared`, `BELOW declared: cpu 2 of 1536`…
+fn capacity_note(doc: &suanwang_client::api::CapacityDoc) -> String {
+    use suanwang_client::api::CapacityStatus;
+    let measured = doc.measured.clone().unwrap_or_default();
+    let differing = |below: bool| {
+        doc.declared
+            .keys()
+            .chain(measured.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|class| {
+                let declared = doc.declared.get(class).copied().unwrap_or(0);
+                let got = measured.get(class).copied().unwrap_or(0);
+                let shown = if below {
+                    got < declared
+                } else {
+                    got > declared
+                };
+                shown.then(|| format!("{class} {got} of {declared}"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let agents = doc.live_agents;
+    match doc.status {
+        CapacityStatus::Unmeasured => "unmeasured (no live agent): plans with declared".into(),
+        CapacityStatus::AsDeclared => format!("as declared ({agents} agent(s))"),
+        CapacityStatus::BelowDeclared => format!("BELOW declared: {}", differing(true)),
+        CapacityStatus::AboveDeclared => format!("above declared: {}", differing(false)),
+    }
 }
 
 #[derive(Debug, Args)]

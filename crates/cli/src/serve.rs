@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// limit); past it the address gets 429 until the minute is out.
     #[arg(long, default_value_t = 30)]
     auth_failures_per_minute: u32,
+    /// Network time runs this many times faster than the wall clock (for
+    /// trials and tests: the scheduler's 15-minute slots pass in seconds).
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
 }
 
 /// A parsed `--rate-limit` (clap wants a `Clone` value type of its own).
@@ -282,7 +286,18 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     args.heartbeat
                 );
             }
-            let mut app = App::new(store, topology);
+            if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 100_000.0) {
+                bail!("--speed must be in (0, 100000] (got {})", args.speed);
+            }
+            let mut app = if args.speed == 1.0 {
+                App::new(store, topology)
+            } else {
+                App::with_clock(
+                    store,
+                    topology,
+                    suanwang_server::clock::Clock::accelerated(now(), args.speed),
+                )
+            };
             app.agents = suanwang_server::agent::AgentPolicy {
                 heartbeat_every: args.heartbeat,
                 lease_ttl: args.lease_ttl,

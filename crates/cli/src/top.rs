@@ -9,7 +9,7 @@ use clap::Args;
 use std::io::Write;
 use std::time::Duration;
 use suanwang_client::Client;
-use suanwang_client::api::{Overview, SiteOverview};
+use suanwang_client::api::{CapacityStatus, Overview, SiteOverview};
 use suanwang_model::{ResourceClass, time::civil_from_days};
 use suanwang_sim::report::table;
 
@@ -143,12 +143,14 @@ fn interval_text(interval: Duration) -> String {
     suanwang_model::format_wall_duration(interval)
 }
 
-/// `drained`, `down` (its agents fell silent), `up`, or `-` (no agent ever joined).
+/// `drained`, `down` (its agents fell silent), `up`, or `-` (no agent ever
+/// joined); `up, short` when its agents measure less than it declares.
 fn site_state(site: &SiteOverview) -> &'static str {
     if site.drained {
         "drained"
     } else {
         match site.reachable {
+            Some(true) if site.capacity_status == CapacityStatus::BelowDeclared => "up, short",
             Some(true) => "up",
             Some(false) => "down",
             None => "-",
@@ -171,7 +173,7 @@ fn frame(doc: &Overview) -> String {
         [
             "site",
             "state",
-            "use (busy/capacity)",
+            "use (busy/planned)",
             "use %",
             "running",
             "queued",
@@ -208,8 +210,20 @@ fn frame(doc: &Overview) -> String {
     out
 }
 
-/// The site's classes as "cpu 120/4096  a800 8/64", in the canonical class order
-/// (CPU, memory, then accelerators); classes this build does not know go last.
+/// Units of `name` the scheduler plans with at `site`: the planned figure, or
+/// the declared one from a server that sends none.
+fn planned(site: &SiteOverview, name: &str, declared: u32) -> u32 {
+    if site.planned.is_empty() && site.capacity_status == CapacityStatus::Unmeasured {
+        declared
+    } else {
+        site.planned.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// The site's classes as "cpu 120/4096  a800 8/64" (busy/planned), in the
+/// canonical class order (CPU, memory, then accelerators); classes this build
+/// does not know go last. A class whose agents measure less than the site
+/// declares shows both: "cpu 1/2 (1536 declared)".
 fn classes(site: &SiteOverview) -> String {
     let mut entries: Vec<(&String, &u32)> = site.capacity.iter().collect();
     entries.sort_by_key(|(name, _)| {
@@ -222,7 +236,12 @@ fn classes(site: &SiteOverview) -> String {
         .into_iter()
         .map(|(name, units)| {
             let busy = site.busy.get(name).copied().unwrap_or(0);
-            format!("{name} {busy}/{units}")
+            let plan = planned(site, name, *units);
+            if plan < *units {
+                format!("{name} {busy}/{plan} ({units} declared)")
+            } else {
+                format!("{name} {busy}/{units}")
+            }
         })
         .collect::<Vec<_>>()
         .join("  ")
@@ -233,9 +252,10 @@ fn classes(site: &SiteOverview) -> String {
 fn dominant_share(site: &SiteOverview) -> Option<f64> {
     site.capacity
         .iter()
-        .filter(|(_, units)| **units > 0)
+        .map(|(name, units)| (name, planned(site, name, *units)))
+        .filter(|(_, units)| *units > 0)
         .map(|(name, units)| {
-            f64::from(site.busy.get(name).copied().unwrap_or(0)) / f64::from(*units)
+            f64::from(site.busy.get(name).copied().unwrap_or(0)) / f64::from(units)
         })
         .reduce(f64::max)
 }
@@ -307,6 +327,17 @@ mod tests {
                     "tariff_cny_per_kwh": 0.3, "compute_cny_per_hour": 100.0
                 },
                 {
+                    "site": "zhongwei",
+                    "capacity": {"cpu": 1536},
+                    "planned": {"cpu": 2},
+                    "capacity_status": "below-declared",
+                    "busy": {"cpu": 1},
+                    "queued": 0, "running": 1, "power_kw": 0.0,
+                    "grid_kg_per_kwh": 0.5, "green_share": 0.5,
+                    "reachable": true, "drained": false,
+                    "tariff_cny_per_kwh": 0.4, "compute_cny_per_hour": 0.0
+                },
+                {
                     "site": "singapore",
                     "capacity": {"cpu": 512},
                     "busy": {},
@@ -321,9 +352,10 @@ mod tests {
         let expected = "\
 2023-11-14 22:13:20 UTC  pending 3  power 12.3 kW  carbon 5.7 kg CO2/h  cost 890.1 CNY/h
 
-site       state  use (busy/capacity)                       use %  running  queued  power kW  tariff CNY/kWh  grid kg/kWh  green %
-hami          up  cpu 120/4096  mem_gib 0/16384  a800 8/64     12        2       1      12.3           0.300        0.661       35
-singapore      -  cpu 0/512                                     0        0       0       0.0           1.100        0.417        0
+site           state  use (busy/planned)                        use %  running  queued  power kW  tariff CNY/kWh  grid kg/kWh  green %
+hami              up  cpu 120/4096  mem_gib 0/16384  a800 8/64     12        2       1      12.3           0.300        0.661       35
+zhongwei   up, short  cpu 1/2 (1536 declared)                      50        1       0       0.0           0.400        0.500       50
+singapore          -  cpu 0/512                                     0        0       0       0.0           1.100        0.417        0
 ";
         assert_eq!(frame(&doc), expected);
     }

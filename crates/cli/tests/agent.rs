@@ -97,7 +97,22 @@ fn agent(
     data: &Path,
 ) -> (Proc, std::sync::mpsc::Receiver<String>) {
     let data = data.display().to_string();
-    agent_with(url, token, site, &["--executor", "local", "--data", &data])
+    // The scheduler plans with what the agent measures: offer more cores than
+    // this (small) machine has, as an operator may for jobs that mostly sleep,
+    // so that several one-core jobs run at once.
+    agent_with(
+        url,
+        token,
+        site,
+        &[
+            "--executor",
+            "local",
+            "--data",
+            &data,
+            "--capacity",
+            "cpu=16",
+        ],
+    )
 }
 
 fn agent_with(
@@ -798,4 +813,183 @@ fn a_site_bound_agent_token_is_refused_elsewhere_and_rotates_without_losing_its_
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The done-when of measured capacity: an agent at `hami` that offers 2 cores
+/// is never handed more than 2 cores of work at once, however many cores the
+/// topology declares there (1,536), and every job still finishes. The clock
+/// runs 100 times faster so that the scheduler's 15-minute slots pass in 9 s.
+#[test]
+fn an_agent_offering_two_cores_never_holds_more_than_two_cores_of_work() {
+    let dir = Dir::new("two-cores");
+    let db = dir.db();
+    let (operator, tenant) = (
+        token(&db, "operator", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    let child = Command::new(bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--database",
+            &db,
+            "--heartbeat",
+            "300ms",
+            "--lease-ttl",
+            "3s",
+        ])
+        .args(["--speed", "100"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Proc(child);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "serve did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("http://127.0.0.1:{port}");
+    let data = dir.0.join("agent").display().to_string();
+    let (_agent, log) = agent_with(
+        &url,
+        &operator,
+        "hami",
+        &[
+            "--executor",
+            "local",
+            "--data",
+            &data,
+            "--capacity",
+            "cpu=2",
+            "--probe",
+        ],
+    );
+    // Registered, measured and probed.
+    let started = Instant::now();
+    let site = loop {
+        let out = cli(&url, &tenant, &["sites", "--json"]);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let hami = doc
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "hami")
+            .unwrap()
+            .clone();
+        if hami["capacity"]["live_agents"] == 1 {
+            break hami;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the agent did not register: {hami}; its log: {:?}",
+            log.try_iter().collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let capacity = &site["capacity"];
+    assert_eq!(capacity["status"], "below-declared", "{capacity}");
+    assert_eq!(capacity["declared"]["cpu"], 1536);
+    assert_eq!(
+        (
+            capacity["measured"]["cpu"].as_u64(),
+            capacity["planned"]["cpu"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
+    let probe = &capacity["probes"][0];
+    assert_eq!(
+        (
+            probe["probe"]["class"].as_str(),
+            probe["probe"]["status"].as_str()
+        ),
+        (Some("cpu"), Some("ran")),
+        "{capacity}"
+    );
+    assert!(probe["probe"]["gflops"].as_f64().unwrap() > 0.0);
+    let table = String::from_utf8_lossy(&cli(&url, &tenant, &["sites"]).stdout).to_string();
+    assert!(
+        table.contains("BELOW declared: ") && table.contains("cpu 2 of 1536"),
+        "{table}"
+    );
+
+    // A job that fits the declaration but not the measurement waits, and says why.
+    let big = {
+        let out = cli(
+            &url,
+            &tenant,
+            &[
+                "submit",
+                "--cpus",
+                "4",
+                "--duration",
+                "5m",
+                "--site",
+                "hami",
+                "--no-delay",
+                "--",
+                "true",
+            ],
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse::<i64>()
+            .unwrap()
+    };
+    let mut jobs = Vec::new();
+    for n in 0..8 {
+        jobs.push(submit(
+            &url,
+            &tenant,
+            &["sh", "-c", &format!("sleep 0.{}", 3 + n % 5)],
+        ));
+    }
+    // At every look: the cores of jobs handed to the agent (dispatched or
+    // running) at hami never exceed the 2 it offers.
+    let started = Instant::now();
+    let mut most = 0;
+    let mut looks = 0;
+    loop {
+        let out = cli(&url, &tenant, &["jobs", "--json", "--limit", "100"]);
+        let page: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let listed = page["jobs"].as_array().unwrap();
+        let held: u64 = listed
+            .iter()
+            .filter(|j| j["site"] == "hami")
+            .filter(|j| matches!(j["state"].as_str(), Some("Dispatched" | "Running")))
+            .map(|j| j["spec"]["demand"][0]["count"].as_u64().unwrap())
+            .sum();
+        assert!(held <= 2, "{held} cores held at hami: {page}");
+        most = most.max(held);
+        looks += 1;
+        let done = listed
+            .iter()
+            .filter(|j| jobs.contains(&j["id"].as_i64().unwrap()))
+            .filter(|j| j["state"] == "Succeeded")
+            .count();
+        if done == jobs.len() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not all finished ({done} of {}): {page}",
+            jobs.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        most, 2,
+        "the two cores were used together at some look ({looks} looks)"
+    );
+    let out = cli(&url, &tenant, &["explain", &big.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("pending: measured-below-declared (site hami measures less than it declares: cpu 2 of 1536"),
+        "{text}"
+    );
+    assert_eq!(job(&url, &tenant, big)["state"], "Pending");
 }

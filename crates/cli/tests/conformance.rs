@@ -144,6 +144,7 @@ fn seed(url: &str, operator: &str, tenant: &str) {
             executor: "conformance".into(),
             version: None,
             hostname: None,
+            probes: Vec::new(),
         };
         ops.register_agent(&registration).await.unwrap();
     });

@@ -386,10 +386,19 @@ pub(crate) async fn reachability<S: Store>(
     now: i64,
     lease_secs: i64,
 ) -> suanwang_store::Result<BTreeMap<String, bool>> {
+    Ok(reachability_of(&store.agents().await?, now, lease_secs))
+}
+
+/// [`reachability`] of agent records already read.
+pub(crate) fn reachability_of(
+    agents: &[AgentRecord],
+    now: i64,
+    lease_secs: i64,
+) -> BTreeMap<String, bool> {
     let mut out = BTreeMap::new();
-    for agent in store.agents().await? {
+    for agent in agents {
         let live = agent.last_seen >= now - lease_secs;
-        *out.entry(agent.site).or_insert(false) |= live;
+        *out.entry(agent.site.clone()).or_insert(false) |= live;
     }
-    Ok(out)
+    out
 }

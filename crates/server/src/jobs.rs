@@ -254,6 +254,7 @@ pub(crate) async fn explain<S: Store>(
             decision: Decision::Pending {
                 reason: PendingReason {
                     reason: WaitCode::NotConsidered,
+                    detail: None,
                 },
             },
         });

@@ -20,6 +20,7 @@
 pub mod agent;
 pub mod assets;
 pub mod auth;
+pub mod capacity;
 pub mod clock;
 pub mod commit;
 pub mod error;

@@ -92,7 +92,8 @@ pub async fn network<S: Store>(
     now: i64,
     lease_secs: i64,
 ) -> Result<(Overview, TenantFlows), ApiError> {
-    let reach = crate::agent::reachability(store, now, lease_secs).await?;
+    let agents = crate::sites::Agents::of_store(store, now, lease_secs).await?;
+    let reach = &agents.reach;
     let drained = store.drained().await?;
     let series = SeriesModel::new(topology, 0, None, 0.0);
     let at = SimTime(now);
@@ -100,24 +101,34 @@ pub async fn network<S: Store>(
         .sites
         .iter()
         .enumerate()
-        .map(|(i, s)| SiteOverview {
-            site: s.id.0.clone(),
-            capacity: s
-                .capacity
-                .iter()
-                .filter(|(_, u)| *u > 0)
-                .map(|(c, u)| (c.name().to_string(), u))
-                .collect(),
-            busy: BTreeMap::new(),
-            queued: 0,
-            running: 0,
-            reachable: reach.get(&s.id.0).copied(),
-            drained: drained.iter().any(|d| d.site == s.id.0),
-            power_kw: 0.0,
-            grid_kg_per_kwh: series.carbon_kg_per_kwh(i, at),
-            green_share: series.green_share(i, at),
-            tariff_cny_per_kwh: series.tariff_cny_per_kwh(i, at),
-            compute_cny_per_hour: 0.0,
+        .map(|(i, s)| {
+            let (planned, capacity_status) =
+                crate::capacity::planned(&s.capacity, agents.measured.get(&s.id.0));
+            SiteOverview {
+                site: s.id.0.clone(),
+                capacity: s
+                    .capacity
+                    .iter()
+                    .filter(|(_, u)| *u > 0)
+                    .map(|(c, u)| (c.name().to_string(), u))
+                    .collect(),
+                planned: planned
+                    .iter()
+                    .filter(|(_, u)| *u > 0)
+                    .map(|(c, u)| (c.name().to_string(), u))
+                    .collect(),
+                capacity_status,
+                busy: BTreeMap::new(),
+                queued: 0,
+                running: 0,
+                reachable: reach.get(&s.id.0).copied(),
+                drained: drained.iter().any(|d| d.site == s.id.0),
+                power_kw: 0.0,
+                grid_kg_per_kwh: series.carbon_kg_per_kwh(i, at),
+                green_share: series.green_share(i, at),
+                tariff_cny_per_kwh: series.tariff_cny_per_kwh(i, at),
+                compute_cny_per_hour: 0.0,
+            }
         })
         .collect();
     let pending = crate::scheduler::all_jobs(store, JobState::Pending)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use suanwang_api::{Decision, DurationValue, JobSubmission, PendingReason, WaitCode};
 use suanwang_model::{
-    DataRef, Demand, Job, JobId, Jurisdiction, LatencyTarget, LocationId, ResourceClass,
+    ClassMap, DataRef, Demand, Job, JobId, Jurisdiction, LatencyTarget, LocationId, ResourceClass,
     SimDuration, SimTime, SiteId,
 };
 use suanwang_sched::{Calendar, Outcome, Policy, PolicyKind, Request, Snapshot, plan};
@@ -128,6 +128,10 @@ pub struct Scheduler {
     feed: Option<Arc<crate::live::Feed>>,
     /// The API's single writer, which decisions go through when set.
     writer: Option<crate::commit::GroupCommit>,
+    /// Agents' records parsed for their capacity, kept between passes.
+    parsed_agents: crate::capacity::ParseCache,
+    /// The capacity planned per site at the last pass, to notice a change.
+    last_planned: std::sync::Mutex<Option<Vec<ClassMap<u32>>>>,
 }
 
 fn build_world(topology: Topology, epoch_unix: i64) -> World {
@@ -152,6 +156,8 @@ impl Scheduler {
             changed: None,
             feed: None,
             writer: None,
+            parsed_agents: Default::default(),
+            last_planned: Default::default(),
         }
     }
 
@@ -354,7 +360,8 @@ impl Scheduler {
         // Sites whose agents all fell silent, and drained sites, take no new
         // work; what was placed there and has not started goes back to be
         // placed again.
-        let reach = crate::agent::reachability(store, now_unix, self.lease_secs).await?;
+        let agents = store.agents().await?;
+        let reach = crate::agent::reachability_of(&agents, now_unix, self.lease_secs);
         let drained = store.drained().await?;
         let why_down = |id: &str| {
             if drained.iter().any(|d| d.site == id) {
@@ -402,9 +409,40 @@ impl Scheduler {
             })
             .await?;
         report.considered = pending.len();
-        if pending.is_empty() {
+        // What each site can take: the smaller of declared and measured.
+        let measured = crate::capacity::measure(
+            &agents,
+            now_unix,
+            self.lease_secs,
+            Some(&self.parsed_agents),
+        );
+        let planned: Vec<ClassMap<u32>> = self
+            .world
+            .topology
+            .sites
+            .iter()
+            .map(|s| crate::capacity::planned(&s.capacity, measured.get(&s.id.0)).0)
+            .collect();
+        let capacity_changed = {
+            let mut last = self.last_planned.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = last.as_ref() != Some(&planned);
+            *last = Some(planned.clone());
+            changed
+        };
+        // Nothing to place and no site's capacity moved: nothing to do. When a
+        // site's capacity moved, the calendar is rebuilt once so that placed
+        // jobs it no longer holds are placed again.
+        if pending.is_empty() && !capacity_changed {
             return Ok(report);
         }
+        let shortfall: Vec<Option<String>> = self
+            .world
+            .topology
+            .sites
+            .iter()
+            .zip(&planned)
+            .map(|(s, p)| crate::capacity::shortfall_words(&s.capacity, p))
+            .collect();
         // Jobs holding units now first, then placements by start: a placement
         // that a late-starting job has overrun no longer fits, and is placed
         // again rather than overbooking the site.
@@ -419,6 +457,33 @@ impl Scheduler {
         });
         let now = self.sim_time(now_unix);
         let mut calendar = Calendar::new(self.world.capacity.clone(), SLOT, HORIZON, now);
+        // The calendar keeps the declared capacity (a job larger than the
+        // declaration is refused for good) and books away what the agents do
+        // not measure over the whole window, first, so that jobs fit only into
+        // what is measured and a job that fits the declaration waits.
+        for (site, (declared, plan)) in self
+            .world
+            .topology
+            .sites
+            .iter()
+            .map(|s| &s.capacity)
+            .zip(&planned)
+            .enumerate()
+        {
+            if shortfall[site].is_none() {
+                continue;
+            }
+            let mut need = suanwang_sched::Need {
+                units: Default::default(),
+                watts: 0,
+            };
+            for (class, units) in declared.iter() {
+                need.units[class.index()] = units - plan.get(class);
+            }
+            if let Err(e) = calendar.reserve(site, &need, calendar.base(), calendar.end()) {
+                tracing::error!(site, error = ?e, "cannot book away unmeasured capacity");
+            }
+        }
         let mut overrun = Vec::new();
         for b in &booked {
             // A job holds its units from its start for its whole run time: the
@@ -434,19 +499,24 @@ impl Scheduler {
             let to = calendar.slot_of(end.0 - 1) + 1;
             if let Err(e) = calendar.reserve(b.site, &b.need, from, to) {
                 if b.state == JobState::Placed {
-                    overrun.push((b.id, e));
+                    overrun.push((b.id, b.site, e));
                 } else {
                     // Both hold units at the site now; its own engine queues.
                     tracing::debug!(job = b.id, error = ?e, "a running job overlaps another");
                 }
             }
         }
-        for (id, e) in overrun {
-            let body = decision_body(&Decision::Requeued {
-                reason: format!(
-                    "its slot is taken by jobs that started late ({e:?}); placed again"
+        for (id, site, e) in overrun {
+            let reason = match &shortfall[site] {
+                Some(words) => format!(
+                    "site {} measures less than it declares ({words}), and its slot no longer fits ({e:?}); placed again",
+                    self.world.sites[site].id
                 ),
-            });
+                None => {
+                    format!("its slot is taken by jobs that started late ({e:?}); placed again")
+                }
+            };
+            let body = decision_body(&Decision::Requeued { reason });
             if store.requeue(id, JobState::Placed, &body, now_unix).await? {
                 self.unbook(id);
                 self.note(id);
@@ -493,6 +563,27 @@ impl Scheduler {
                 network: &world.net,
             };
             let decisions = plan(&snapshot, &mut calendar, &requests, &policy);
+            // A site that declares enough for the job but measures less: the
+            // job waits on the measurement, and its explanation says so.
+            let short_site = |index: usize| {
+                let request = &requests[index];
+                shortfall.iter().enumerate().find_map(|(site, words)| {
+                    let words = words.as_ref()?;
+                    suanwang_sched::admits(
+                        &sites[site],
+                        calendar.capacity(site),
+                        &world.net,
+                        request,
+                        site,
+                    )
+                    .then(|| {
+                        format!(
+                            "site {} measures less than it declares: {words}",
+                            sites[site].id
+                        )
+                    })
+                })
+            };
             decisions
                 .into_iter()
                 .map(|d| {
@@ -508,14 +599,22 @@ impl Scheduler {
                             ),
                         },
                         Outcome::Pending(wait) => Decision::Pending {
-                            reason: PendingReason {
-                                reason: match wait {
-                                    suanwang_sched::Wait::NoCapacityInHorizon => {
-                                        WaitCode::NoCapacityInHorizon
+                            reason: match wait {
+                                suanwang_sched::Wait::NoCapacityInHorizon => {
+                                    match short_site(d.index) {
+                                        Some(detail) => PendingReason {
+                                            reason: WaitCode::MeasuredBelowDeclared,
+                                            detail: Some(detail),
+                                        },
+                                        None => PendingReason {
+                                            reason: WaitCode::NoCapacityInHorizon,
+                                            detail: None,
+                                        },
                                     }
-                                    suanwang_sched::Wait::SitesUnavailable => {
-                                        WaitCode::SitesUnavailable
-                                    }
+                                }
+                                suanwang_sched::Wait::SitesUnavailable => PendingReason {
+                                    reason: WaitCode::SitesUnavailable,
+                                    detail: None,
                                 },
                             },
                         },

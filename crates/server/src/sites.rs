@@ -40,15 +40,36 @@ fn invalid_topology((key, message): (String, String)) -> ApiError {
 
 async fn site_doc<S: Store>(app: &App<S>, site: &Site) -> Result<SiteDoc, ApiError> {
     let drained = app.store.drained().await?;
-    let reach = crate::agent::reachability(&app.store, app.clock.now(), app.lease_secs()).await?;
-    Ok(doc(site, &drained, &reach))
+    let agents = Agents::read(app).await?;
+    Ok(doc(site, &drained, &agents))
 }
 
-fn doc(
-    site: &Site,
-    drained: &[suanwang_store::Drain],
-    reach: &std::collections::BTreeMap<String, bool>,
-) -> SiteDoc {
+/// What the site views need of the agents: reachability and measured capacity.
+pub(crate) struct Agents {
+    pub(crate) reach: std::collections::BTreeMap<String, bool>,
+    pub(crate) measured: crate::capacity::MeasuredSites,
+}
+
+impl Agents {
+    pub(crate) async fn read<S: Store>(app: &App<S>) -> Result<Agents, ApiError> {
+        Ok(Agents::of_store(&app.store, app.clock.now(), app.lease_secs()).await?)
+    }
+
+    pub(crate) async fn of_store<S: Store>(
+        store: &S,
+        now: i64,
+        lease_secs: i64,
+    ) -> suanwang_store::Result<Agents> {
+        let records = store.agents().await?;
+        Ok(Agents {
+            reach: crate::agent::reachability_of(&records, now, lease_secs),
+            measured: crate::capacity::measure(&records, now, lease_secs, None),
+        })
+    }
+}
+
+fn doc(site: &Site, drained: &[suanwang_store::Drain], agents: &Agents) -> SiteDoc {
+    let reach = &agents.reach;
     SiteDoc {
         id: site.id.0.clone(),
         site: site.clone(),
@@ -60,6 +81,7 @@ fn doc(
                 reason: d.reason.clone(),
             }),
         reachable: reach.get(&site.id.0).copied(),
+        capacity: crate::capacity::capacity_doc(site, agents.measured.get(&site.id.0)),
     }
 }
 
@@ -140,12 +162,12 @@ pub(crate) async fn sites<S: Store>(
     _: Caller,
 ) -> Result<Json<Vec<SiteDoc>>, ApiError> {
     let drained = app.store.drained().await?;
-    let reach = crate::agent::reachability(&app.store, app.clock.now(), app.lease_secs()).await?;
+    let agents = Agents::read(&app).await?;
     Ok(Json(
         app.topology()
             .sites
             .iter()
-            .map(|s| doc(s, &drained, &reach))
+            .map(|s| doc(s, &drained, &agents))
             .collect(),
     ))
 }

@@ -439,7 +439,7 @@ impl Planner<'_> {
             .find(|(c, u)| largest[*c] < *u)
             .unwrap_or((0, 0));
         Some(Outcome::Rejected(Rejection::Capacity {
-            class: ResourceClass::ALL[class],
+            class: ResourceClass::from_index(class).unwrap_or(ResourceClass::Cpu),
             asked,
             largest: largest[class],
         }))

@@ -38,7 +38,7 @@ pub struct Registration {
 
 /// Units per resource class: an object whose keys are class names.
 fn units_per_class() -> utoipa::openapi::Object {
-    suanwang_model::ResourceClass::builtin()
+    suanwang_model::ResourceClass::all()
         .fold(utoipa::openapi::ObjectBuilder::new(), |object, class| {
             object.property(
                 class.name(),
@@ -48,15 +48,10 @@ fn units_per_class() -> utoipa::openapi::Object {
                     .maximum(Some(u64::MAX as usize)),
             )
         })
-        // Models added to the catalogue at run time come as further keys.
+        // The classes known when the document is made (a server's document
+        // also lists the models its catalogue gained).
         .additional_properties(Some(
-            utoipa::openapi::schema::AdditionalProperties::RefOr(
-                utoipa::openapi::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::Integer)
-                    .minimum(Some(0))
-                    .maximum(Some(u64::MAX as usize))
-                    .into(),
-            ),
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
         ))
         .description(Some(
             "units per resource class (cpu, mem_gib, or an accelerator model of the catalogue, `GET /v1/accelerators`)",

@@ -191,19 +191,20 @@ impl<T: utoipa::__dev::ComposeSchema> utoipa::__dev::ComposeSchema for ClassMap<
             .into_iter()
             .next()
             .unwrap_or_else(|| T::compose(Vec::new()));
-        // The built-in classes are listed; models registered at run time (a
-        // topology's or site's `[[accelerator]]`) come as further keys.
-        let names: Vec<&str> = ResourceClass::builtin().map(|c| c.name()).collect();
-        ResourceClass::builtin()
+        // The classes this process knows when the document is made: the
+        // built-in ones (`suanwang openapi`, the console's copy), and in a
+        // server's `/openapi.json` also the models its catalogue gained, so the
+        // document stays true of what it accepts.
+        ResourceClass::all()
             .fold(utoipa::openapi::ObjectBuilder::new(), |object, class| {
                 object.property(class.name(), value.clone())
             })
             .additional_properties(Some(
-                utoipa::openapi::schema::AdditionalProperties::RefOr(value.clone()),
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
             ))
             .description(Some(format!(
-                "a value per resource class (built in: {}; models added to the catalogue, listed by `GET /v1/accelerators`, as further keys); classes left out are zero",
-                names.join(", ")
+                "a value per resource class ({}; `GET /v1/accelerators` lists the accelerator models); classes left out are zero",
+                ResourceClass::known_names()
             )))
             .into()
     }

@@ -57,6 +57,7 @@ pub struct ClassInfo {
     pub builtin: bool,
 }
 
+#[allow(clippy::too_many_arguments)] // one argument per column of the table
 const fn accelerator(
     name: &'static str,
     vendor: &'static str,

@@ -9,6 +9,8 @@
 //!   When NVML cannot be initialised but an `nvidia-smi` binary is on `PATH` and
 //!   lists GPUs, its CSV output is read instead. No library, no driver, no binary:
 //!   no GPUs, which is not an error;
+//! - Huawei Ascend NPUs (model and count, for capacity) from `npu-smi info`, where
+//!   that tool is on `PATH`;
 //! - measured power: RAPL package energy counters under `/sys/class/powercap`
 //!   (usually readable by root only since Linux 5.10) and NVML board power. When
 //!   nothing is measured, the sample carries an estimate from a [`PowerModel`]
@@ -162,6 +164,8 @@ pub struct HostTelemetry {
     gpus: GpuReader,
     /// The GPUs found at start: `(index, model name)`.
     inventory: Vec<(u32, String)>,
+    /// The Ascend NPUs found at start: `(npu id, name as npu-smi prints it)`.
+    npus: Vec<(u32, String)>,
     power_model: PowerModel,
 }
 
@@ -206,6 +210,23 @@ impl HostTelemetry {
         } else {
             (GpuReader::None, Vec::new())
         };
+        let npus = if options.probe_gpus {
+            npu_inventory()
+        } else {
+            Vec::new()
+        };
+        // A device the catalogue does not know is no capacity: say so, once,
+        // with what to do, rather than offer it as something it is not.
+        for (index, name) in &inventory {
+            if gpu_class(name).is_none() {
+                tracing::warn!(gpu = index, model = %name, "{}", unknown_device("GPU", *index, name));
+            }
+        }
+        for (index, name) in &npus {
+            if npu_class(name).is_none() {
+                tracing::warn!(npu = index, model = %name, "{}", unknown_device("NPU", *index, name));
+            }
+        }
         HostTelemetry {
             system,
             cpu_refreshed,
@@ -213,6 +234,7 @@ impl HostTelemetry {
             rapl,
             gpus,
             inventory,
+            npus,
             power_model: options.power_model,
         }
     }
@@ -230,6 +252,11 @@ impl HostTelemetry {
         );
         for (_, model) in &self.inventory {
             if let Some(class) = gpu_class(model) {
+                *capacity.entry(class.name().to_string()).or_insert(0) += 1;
+            }
+        }
+        for (_, model) in &self.npus {
+            if let Some(class) = npu_class(model) {
                 *capacity.entry(class.name().to_string()).or_insert(0) += 1;
             }
         }
@@ -379,12 +406,105 @@ pub fn gpu_class(name: &str) -> Option<ResourceClass> {
         return None;
     }
     // Only whole model names: `ResourceClass::parse` also takes bare numbers
-    // such as "4090", which here would be too loose.
-    let class = match model.as_str() {
-        "a800" | "h800" | "h20" | "l40s" | "rtx4090" => ResourceClass::parse(&model)?,
-        _ => return None,
+    // such as "4090", which here would be too loose; and only NVIDIA's models
+    // (built in or added with vendor NVIDIA), whatever other vendors' aliases
+    // look like.
+    if !model.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let class = ResourceClass::parse(&model)?;
+    (class.is_accelerator() && class.info().vendor.eq_ignore_ascii_case("nvidia")).then_some(class)
+}
+
+/// The catalogue class of a Huawei Ascend NPU named as `npu-smi info` prints it
+/// (`910B3`, `910B`, `Ascend910C`); `None` for models the catalogue lacks (the
+/// first-generation `910`, the `310P` inference cards, unless added).
+pub fn npu_class(name: &str) -> Option<ResourceClass> {
+    let key = suanwang_model::catalogue::key(name);
+    let bare = key.strip_prefix("ascend").unwrap_or(&key);
+    if bare.is_empty() {
+        return None;
+    }
+    ResourceClass::parse(&format!("ascend{bare}"))
+        .or_else(|| {
+            // Bins of a model (910B1 … 910B4) are spelled as the model's aliases.
+            bare.starts_with(|c: char| c.is_ascii_digit())
+                .then(|| ResourceClass::parse(bare))
+                .flatten()
+        })
+        .filter(|class| {
+            class.is_accelerator() && class.info().vendor.eq_ignore_ascii_case("huawei")
+        })
+}
+
+/// What the agent says about a device whose model the catalogue lacks: it is
+/// not offered, and how to offer it.
+pub fn unknown_device(kind: &str, index: u32, name: &str) -> String {
+    let suggestion: String = suanwang_model::catalogue::key(name)
+        .trim_start_matches("nvidia")
+        .trim_start_matches("geforce")
+        .chars()
+        .take(16)
+        .collect();
+    let suggestion = if suggestion.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        suggestion
+    } else {
+        format!("x{suggestion}")
     };
-    class.is_accelerator().then_some(class)
+    format!(
+        "{kind} {index} is a {name:?}, a model missing from the accelerator catalogue (suanwang accelerators lists it): it is not offered as capacity. To offer it, declare it in the site file (suanwang agent --site-file) or the topology with an [[accelerator]] table (name = \"{suggestion}\", vendor, family, memory_gib, fp16_tflops, aliases = [\"{name}\"]), and offer the cards with --capacity {suggestion}=N"
+    )
+}
+
+/// The Ascend NPUs `npu-smi info` lists, if that tool is on `PATH`.
+fn npu_inventory() -> Vec<(u32, String)> {
+    let Some(binary) = find_on_path("npu-smi") else {
+        tracing::debug!("no npu-smi on PATH: no Ascend NPUs");
+        return Vec::new();
+    };
+    let Some(text) = run_captured(&binary, &["info"]) else {
+        return Vec::new();
+    };
+    let npus = parse_npu_smi(&text);
+    tracing::debug!(npus = npus.len(), "npu-smi lists Ascend NPUs");
+    npus
+}
+
+/// Parses the device table of `npu-smi info`: each NPU is a pair of rows, the
+/// first `| <npu id>  <name> | <health> | power, temperature … |`, the second
+/// `| <chip id> | <bus id> | …`. Returns `(npu id, name)` per NPU; the process
+/// table after it (`| NPU Chip | Process id | …`) and anything else is skipped.
+pub fn parse_npu_smi(text: &str) -> Vec<(u32, String)> {
+    let mut npus = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if !line.starts_with('|') {
+            continue;
+        }
+        if line.contains("Process id") || line.contains("Process name") {
+            break;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let [first, health, ..] = cells.as_slice() else {
+            continue;
+        };
+        let words: Vec<&str> = first.split_whitespace().collect();
+        let [id, name] = words.as_slice() else {
+            continue;
+        };
+        let Ok(id) = id.parse::<u32>() else {
+            continue;
+        };
+        // The name row carries a health word; the chip row a bus id.
+        let healthy_word = health
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()));
+        if name.chars().any(|c| c.is_ascii_alphabetic()) && healthy_word {
+            npus.push((id, name.to_string()));
+        }
+    }
+    npus
 }
 
 /// One GPU's reading.
@@ -548,8 +668,16 @@ fn is_executable(path: &Path) -> bool {
 /// Runs `nvidia-smi` with [`NVIDIA_SMI_QUERY`] and parses what it prints; any
 /// failure (cannot start, non-zero exit, timeout) gives no GPUs.
 fn run_nvidia_smi(binary: &Path) -> Vec<GpuSample> {
+    run_captured(binary, &[NVIDIA_SMI_QUERY, "--format=csv,noheader,nounits"])
+        .map(|text| parse_nvidia_smi(&text))
+        .unwrap_or_default()
+}
+
+/// Runs a vendor tool (`nvidia-smi`, `npu-smi`) and returns what it printed;
+/// `None` if it cannot start, exits non-zero or outlives [`NVIDIA_SMI_TIMEOUT`].
+fn run_captured(binary: &Path, args: &[&str]) -> Option<String> {
     let child = Command::new(binary)
-        .args([NVIDIA_SMI_QUERY, "--format=csv,noheader,nounits"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -557,41 +685,41 @@ fn run_nvidia_smi(binary: &Path) -> Vec<GpuSample> {
     let mut child = match child {
         Ok(child) => child,
         Err(e) => {
-            tracing::debug!(binary = %binary.display(), error = %e, "cannot run nvidia-smi");
-            return Vec::new();
+            tracing::debug!(binary = %binary.display(), error = %e, "cannot run the tool");
+            return None;
         }
     };
     // Polling rather than `wait_with_output` so that a hung driver cannot hang
-    // the agent; the output (one short line per GPU) fits in the pipe's buffer.
+    // the agent; the output (a short table) fits in the pipe's buffer.
     let deadline = Instant::now() + NVIDIA_SMI_TIMEOUT;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
             Ok(None) => {
-                tracing::debug!(binary = %binary.display(), "nvidia-smi timed out: killing it");
+                tracing::debug!(binary = %binary.display(), "the tool timed out: killing it");
                 // It may have exited since; either way it is reaped below.
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
             }
             Err(e) => {
-                tracing::debug!(error = %e, "cannot wait for nvidia-smi");
+                tracing::debug!(error = %e, "cannot wait for the tool");
                 break None;
             }
         }
     };
     if !status.is_some_and(|status| status.success()) {
-        return Vec::new();
+        return None;
     }
     let mut text = String::new();
     if let Some(mut stdout) = child.stdout.take()
         && let Err(e) = stdout.read_to_string(&mut text)
     {
-        tracing::debug!(error = %e, "cannot read nvidia-smi output");
-        return Vec::new();
+        tracing::debug!(error = %e, "cannot read the tool's output");
+        return None;
     }
-    parse_nvidia_smi(&text)
+    Some(text)
 }
 
 /// Parses `nvidia-smi --query-gpu=index,name,utilization.gpu,memory.total,
@@ -917,10 +1045,17 @@ mod tests {
             ("nvidia geforce rtx-4090", Some(ResourceClass::Rtx4090)),
             ("NVIDIA GeForce RTX 4090 D", None),
             ("NVIDIA GeForce RTX 4090 Laptop GPU", None),
-            ("NVIDIA H200", None),
-            ("NVIDIA H100 80GB HBM3", None),
+            ("NVIDIA H200", Some(ResourceClass::H200)),
+            ("NVIDIA H100 80GB HBM3", Some(ResourceClass::H100)),
+            ("NVIDIA H100 PCIe", Some(ResourceClass::H100)),
+            ("NVIDIA L20", Some(ResourceClass::L20)),
+            ("NVIDIA B200", Some(ResourceClass::B200)),
             ("NVIDIA L40", None),
-            ("NVIDIA A100-SXM4-80GB", None),
+            ("NVIDIA A100-SXM4-80GB", Some(ResourceClass::A100)),
+            ("NVIDIA A100 80GB PCIe", Some(ResourceClass::A100)),
+            // Other vendors' aliases are no NVIDIA model.
+            ("NVIDIA P800", None),
+            ("NVIDIA MLU370", None),
             ("Tesla V100-SXM2-32GB", None),
             ("NVIDIA GeForce RTX 3090", None),
             ("NVIDIA", None),
@@ -929,6 +1064,90 @@ mod tests {
         for (name, class) in cases {
             assert_eq!(gpu_class(name), class, "{name:?}");
         }
+    }
+
+    /// `npu-smi info` on an Atlas 800T A2 (eight 910B3), as printed by
+    /// npu-smi 23.0.rc3; two NPUs kept, and the process table after them.
+    const NPU_SMI_910B: &str = "\
++------------------------------------------------------------------------------------------------+
+| npu-smi 23.0.rc3                 Version: 23.0.rc3                                             |
++---------------------------+---------------+----------------------------------------------------+
+| NPU   Name                | Health        | Power(W)    Temp(C)           Hugepages-Usage(page)|
+| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)  HBM-Usage(MB)        |
++===========================+===============+====================================================+
+| 0     910B3               | OK            | 93.7        36                0    / 0             |
+| 0                         | 0000:C1:00.0  | 0           0    / 0          3161 / 65536         |
++===========================+===============+====================================================+
+| 1     910B3               | OK            | 90.5        37                0    / 0             |
+| 0                         | 0000:C2:00.0  | 0           0    / 0          3162 / 65536         |
++===========================+===============+====================================================+
+| 7     910B3               | Warning       | 88.2        35                0    / 0             |
+| 0                         | 0000:42:00.0  | 12          0    / 0          30154/ 65536         |
++===========================+===============+====================================================+
++---------------------------+---------------+----------------------------------------------------+
+| NPU     Chip              | Process id    | Process name             | Process memory(MB)      |
++===========================+===============+====================================================+
+| 7       0                 | 2130915       | python3.9                | 27012                   |
++===========================+===============+====================================================+
+";
+
+    /// An older `npu-smi info` on an Atlas 300I Pro (310P3), a model the
+    /// catalogue lacks.
+    const NPU_SMI_310P: &str = "\
++--------------------------------------------------------------------------------------------------------+
+| npu-smi 22.0.0                                   Version: 22.0.2                                       |
++-------------------------------+-----------------+------------------------------------------------------+
+| NPU     Name                  | Health          | Power(W)     Temp(C)           Hugepages-Usage(page) |
+| Chip    Device                | Bus-Id          | AICore(%)    Memory-Usage(MB)                        |
++===============================+=================+======================================================+
+| 1       310P3                 | OK              | NA           45                0     / 0             |
+| 0       0                     | 0000:01:00.0    | 0            1650 / 21527                            |
++===============================+=================+======================================================+
+";
+
+    #[test]
+    fn npu_smi_tables_are_parsed_and_named() {
+        let npus = parse_npu_smi(NPU_SMI_910B);
+        assert_eq!(
+            npus,
+            [
+                (0, "910B3".to_string()),
+                (1, "910B3".to_string()),
+                (7, "910B3".to_string())
+            ]
+        );
+        assert!(
+            npus.iter()
+                .all(|(_, name)| npu_class(name) == Some(ResourceClass::Ascend910B))
+        );
+        let npus = parse_npu_smi(NPU_SMI_310P);
+        assert_eq!(npus, [(1, "310P3".to_string())]);
+        assert_eq!(npu_class("310P3"), None);
+        assert_eq!(npu_class("910B"), Some(ResourceClass::Ascend910B));
+        assert_eq!(npu_class("Ascend910C"), Some(ResourceClass::Ascend910C));
+        assert_eq!(
+            npu_class("910"),
+            None,
+            "the first 910 is not in the catalogue"
+        );
+        assert_eq!(npu_class("4090"), None);
+        assert!(parse_npu_smi("").is_empty());
+        assert!(parse_npu_smi("npu-smi: command failed\n").is_empty());
+    }
+
+    #[test]
+    fn unknown_devices_are_named_with_what_to_do() {
+        let message = unknown_device("GPU", 3, "NVIDIA RTX PRO 6000 Blackwell");
+        assert!(
+            message.contains("GPU 3") && message.contains("\"NVIDIA RTX PRO 6000 Blackwell\""),
+            "{message}"
+        );
+        assert!(
+            message.contains("[[accelerator]]") && message.contains("--capacity rtxpro6000bla"),
+            "{message}"
+        );
+        let message = unknown_device("NPU", 1, "310P3");
+        assert!(message.contains("name = \"x310p3\""), "{message}");
     }
 
     #[test]
@@ -965,7 +1184,8 @@ x, NVIDIA H20, 1, 2, 3, 4
         assert_eq!(gpus[2].memory_total_mib, Some(97871));
         assert_eq!(gpus[3].model, "NVIDIA Some,New Model");
         assert_eq!(gpus[3].class, None);
-        assert_eq!(gpus[4].class, None);
+        // An H200: in the catalogue now (it was not when this capture was taken).
+        assert_eq!(gpus[4].class, Some(ResourceClass::H200));
         assert_eq!(gpus[4].utilisation, None);
         assert_eq!(gpus[4].memory_total_mib, None);
 

@@ -78,8 +78,7 @@ pub struct Probe {
 
 /// Units per resource class: an object whose keys are class names.
 pub(crate) fn units_per_class() -> utoipa::openapi::Object {
-    suanwang_model::ResourceClass::ALL
-        .iter()
+    suanwang_model::ResourceClass::all()
         .fold(utoipa::openapi::ObjectBuilder::new(), |object, class| {
             object.property(
                 class.name(),
@@ -89,11 +88,13 @@ pub(crate) fn units_per_class() -> utoipa::openapi::Object {
                     .maximum(Some(u64::MAX as usize)),
             )
         })
+        // The classes known when the document is made (a server's document
+        // also lists the models its catalogue gained).
         .additional_properties(Some(
             utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
         ))
         .description(Some(
-            "units per resource class (cpu, mem_gib, or an accelerator model)",
+            "units per resource class (cpu, mem_gib, or an accelerator model of the catalogue, `GET /v1/accelerators`)",
         ))
         .build()
 }

@@ -8,6 +8,7 @@
 //! its documentation only. A field renamed here is a breaking change of the API;
 //! a new optional field is not.
 
+pub mod accelerators;
 pub mod admin;
 pub mod agents;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod jobs;
 pub mod network;
 pub mod sites;
 
+pub use accelerators::{AcceleratorDoc, AcceleratorSpec};
 pub use admin::{
     IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, TenantDoc, TokenDoc,
 };

@@ -70,8 +70,9 @@ pub struct AgentArgs {
     /// and shown beside each class's nominal figure.
     #[arg(long)]
     probe: bool,
-    /// A site definition (TOML, one `[site]` table in the topology format) to
-    /// create or replace before registering: how a new data centre joins.
+    /// A site definition (TOML, one `[site]` table in the topology format, and
+    /// `[[accelerator]]` tables for models missing from the catalogue) to create
+    /// or replace before registering: how a new data centre joins.
     #[arg(long)]
     site_file: Option<PathBuf>,
 }
@@ -99,10 +100,20 @@ fn parse_capacity(items: &[String]) -> anyhow::Result<Option<BTreeMap<String, u6
     Ok(Some(out))
 }
 
-/// Reads a `[site]` table (the topology format's site, as one table).
-fn read_site_file(path: &std::path::Path, site: &str) -> anyhow::Result<suanwang_model::Site> {
+/// A site file: the site, and the accelerator models it declares.
+struct SiteFile {
+    site: suanwang_model::Site,
+    accelerators: Vec<suanwang_model::AcceleratorSpec>,
+}
+
+/// Reads a `[site]` table (the topology format's site, as one table) and the
+/// file's `[[accelerator]]` tables, which are registered in this process's
+/// catalogue first so that the site may offer them.
+fn read_site_file(path: &std::path::Path, site: &str) -> anyhow::Result<SiteFile> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let accelerators =
+        suanwang_topology::register_accelerators(&text, &path.display().to_string())?;
     let doc: toml::Table =
         toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
     let table = doc
@@ -124,11 +135,13 @@ fn read_site_file(path: &std::path::Path, site: &str) -> anyhow::Result<suanwang
             parsed.id.0
         );
     }
-    Ok(parsed)
+    Ok(SiteFile {
+        site: parsed,
+        accelerators,
+    })
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let capacity = parse_capacity(&args.capacity)?;
     let token = match (&args.token, &args.token_file) {
         (Some(token), _) => token.clone(),
         (None, Some(file)) => std::fs::read_to_string(file)
@@ -154,9 +167,30 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         identity: args.client_cert.clone().zip(args.client_key.clone()),
     };
     runtime.block_on(async {
-        if let Some(site) = site_doc {
-            let client =
-                suanwang_client::Client::new(&args.server, Some(token.clone())).with_tls(&tls)?;
+        let client =
+            suanwang_client::Client::new(&args.server, Some(token.clone())).with_tls(&tls)?;
+        let capacity = match parse_capacity(&args.capacity) {
+            Ok(capacity) => capacity,
+            // A model the server's catalogue gained at run time (its topology's
+            // or another site's): learn it, then read the flag again.
+            Err(first) => {
+                if client.learn_catalogue().await.is_err() {
+                    return Err(first);
+                }
+                parse_capacity(&args.capacity).map_err(|_| first)?
+            }
+        };
+        if let Some(SiteFile { site, accelerators }) = site_doc {
+            for spec in &accelerators {
+                client.put_accelerator(spec).await.with_context(|| {
+                    format!(
+                        "cannot add accelerator model {:?} (declared in {}) to the catalogue",
+                        spec.name,
+                        args.site_file.clone().unwrap_or_default().display()
+                    )
+                })?;
+                eprintln!("accelerator model {} in the catalogue", spec.name);
+            }
             client
                 .put_site(&site)
                 .await

@@ -80,6 +80,8 @@ enum Command {
     Agents(remote::AgentsArgs),
     /// List the sites.
     Sites(remote::SitesArgs),
+    /// List the accelerator models the control plane knows (the catalogue).
+    Accelerators(remote::AcceleratorsArgs),
     /// List, issue and revoke API tokens through the API (admins; providers for
     /// their sites' agents).
     Tokens(remote::TokensArgs),
@@ -121,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Cancel(args) => remote::cancel(args),
         Command::Explain(args) => remote::explain(args),
         Command::Sites(args) => remote::sites(args),
+        Command::Accelerators(args) => remote::accelerators(args),
         Command::Drain(args) => remote::drain(args, true),
         Command::Undrain(args) => remote::drain(args, false),
         Command::Agents(args) => remote::agents(args),

@@ -617,6 +617,63 @@ fn capacity_note(doc: &suanwang_client::api::CapacityDoc) -> String {
 }
 
 #[derive(Debug, Args)]
+pub struct AcceleratorsArgs {
+    #[command(flatten)]
+    remote: Remote,
+    /// Print the catalogue as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn accelerators(args: AcceleratorsArgs) -> anyhow::Result<()> {
+    let doc = runtime()?.block_on(args.remote.client()?.accelerators())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    print!("{}", accelerator_table(&doc));
+    Ok(())
+}
+
+/// The catalogue as a table: one model a row, figures the vendor does not
+/// publish as `—`, and where each row's figures come from.
+fn accelerator_table(doc: &[suanwang_client::api::AcceleratorDoc]) -> String {
+    let figure = |value: Option<f64>| value.map_or_else(|| "—".to_string(), |v| format!("{v}"));
+    let mut rows = vec![
+        [
+            "name",
+            "vendor",
+            "model",
+            "family",
+            "memory GiB",
+            "FP16 TFLOPS (dense)",
+            "",
+            "source",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for model in doc {
+        rows.push(vec![
+            model.name.clone(),
+            model.vendor.clone(),
+            model.model.clone(),
+            model.family.clone(),
+            figure(model.memory_gib),
+            figure(model.fp16_tflops),
+            if model.builtin { "" } else { "added" }.to_string(),
+            model.source.chars().take(60).collect::<String>()
+                + if model.source.chars().count() > 60 {
+                    "…"
+                } else {
+                    ""
+                },
+        ]);
+    }
+    table(&rows)
+}
+
+#[derive(Debug, Args)]
 pub struct DrainArgs {
     #[command(flatten)]
     remote: Remote,

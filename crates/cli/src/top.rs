@@ -228,7 +228,7 @@ fn classes(site: &SiteOverview) -> String {
     let mut entries: Vec<(&String, &u32)> = site.capacity.iter().collect();
     entries.sort_by_key(|(name, _)| {
         let rank = ResourceClass::parse(name)
-            .and_then(|c| ResourceClass::ALL.iter().position(|a| *a == c))
+            .map(|c| c.index())
             .unwrap_or(usize::MAX);
         (rank, name.as_str())
     });

@@ -73,10 +73,9 @@ pub fn render(topology: &suanwang_topology::Topology, all_pairs: bool) -> String
         .to_vec(),
     ];
     for site in &topology.sites {
-        let capacity: Vec<String> = ResourceClass::ALL
-            .iter()
-            .filter(|c| site.capacity.get(**c) > 0)
-            .map(|c| format!("{} {}", c.name(), site.capacity.get(*c)))
+        let capacity: Vec<String> = ResourceClass::all()
+            .filter(|c| site.capacity.get(*c) > 0)
+            .map(|c| format!("{} {}", c.name(), site.capacity.get(c)))
             .collect();
         rows.push(vec![
             site.id.0.clone(),

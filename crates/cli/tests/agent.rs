@@ -597,6 +597,189 @@ green = { share = 0.1 }
     );
 }
 
+/// A site file declaring a model missing from the built-in catalogue, offering
+/// four of its cards.
+fn npu_site_file(memory_gib: u32) -> String {
+    format!(
+        r#"[[accelerator]]
+name = "mlu590x"
+vendor = "Cambricon"
+model = "MLU590 (test)"
+family = "cambricon"
+memory_gib = {memory_gib}
+fp16_tflops = 314
+source = "the provider's survey (test)"
+aliases = ["Cambricon MLU590X"]
+
+[site]
+id = "cq-npu-lab"
+name = "Chongqing NPU lab"
+province = "Chongqing"
+hub = "chengdu-chongqing"
+location = {{ lat = 29.56, lon = 106.55 }}
+jurisdiction = "cn-mainland"
+pue = 1.3
+capacity = {{ cpu = 8, mem_gib = 16, mlu590x = 4 }}
+price_cny_per_unit_hour = {{ cpu = 0.2, mem_gib = 0.02, mlu590x = 6.0 }}
+power_kw_per_unit = {{ mlu590x = 0.35 }}
+tariff = {{ base_cny_per_kwh = 0.6 }}
+carbon = {{ grid_kg_per_kwh = 0.5, source = "MEE22 Chongqing (assumed)" }}
+green = {{ share = 0.1 }}
+"#
+    )
+}
+
+#[test]
+fn a_site_with_a_model_missing_from_the_catalogue_joins_and_runs_its_jobs() {
+    let dir = Dir::new("newmodel");
+    let db = dir.db();
+    let (operator, tenant) = (
+        token(&db, "operator", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    let server = serve(&db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let listed = |url: &str| {
+        let out = cli(url, &tenant, &["accelerators", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+    };
+    let before = listed(&url);
+    assert!(
+        before
+            .iter()
+            .any(|m| m["name"] == "h100" && m["builtin"] == true)
+    );
+    assert!(!before.iter().any(|m| m["name"] == "mlu590x"));
+    // The site file declares the model; no such card exists here, so the agent
+    // offers four with --capacity.
+    let site_file = dir.0.join("npu-lab.toml");
+    std::fs::write(&site_file, npu_site_file(96)).unwrap();
+    let data = dir.0.join("a").display().to_string();
+    let site_arg = site_file.display().to_string();
+    let _agent = agent_with(
+        &url,
+        &operator,
+        "cq-npu-lab",
+        &[
+            "--executor",
+            "local",
+            "--data",
+            &data,
+            "--site-file",
+            &site_arg,
+            "--capacity",
+            "cpu=8,mem_gib=16,mlu590x=4",
+        ],
+    );
+    let started = Instant::now();
+    loop {
+        let out = cli(&url, &operator, &["agents"]);
+        if String::from_utf8_lossy(&out.stdout).contains("cq-npu-lab") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the site's agent did not register"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let model = listed(&url)
+        .into_iter()
+        .find(|m| m["name"] == "mlu590x")
+        .expect("the catalogue lists the declared model");
+    assert_eq!(model["builtin"], false);
+    assert_eq!(model["vendor"], "Cambricon");
+    assert_eq!(model["memory_gib"], 96.0);
+    // A job asking for the model, placed by the scheduler (not pinned): only
+    // this site has it.
+    let out = cli(
+        &url,
+        &tenant,
+        &[
+            "submit",
+            "--cpus",
+            "1",
+            "--gpus",
+            "2",
+            "--gpu-model",
+            "MLU590X",
+            "--duration",
+            "5m",
+            "--no-delay",
+            "--",
+            "echo",
+            "hello mlu",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id: i64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let done = wait_for(&url, &tenant, id, 30, |j| j["state"] == "Succeeded");
+    assert_eq!(done["site"], "cq-npu-lab");
+    // Another process, which never saw the site file, reads the site and lists
+    // the catalogue as a table.
+    let out = cli(&url, &tenant, &["sites"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("mlu590x 4"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&url, &tenant, &["accelerators"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("mlu590x") && text.contains("Cambricon") && text.contains("added"),
+        "{text}"
+    );
+    // The same name with other figures is refused, naming what differs.
+    let bad_file = dir.0.join("bad.toml");
+    std::fs::write(&bad_file, npu_site_file(48)).unwrap();
+    let out = Command::new(bin())
+        .args([
+            "agent",
+            "--server",
+            &url,
+            "--token",
+            &operator,
+            "--site",
+            "cq-npu-lab",
+        ])
+        .args(["--site-file", &bad_file.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mlu590x") && err.contains("already registered") && err.contains("memory_gib"),
+        "{err}"
+    );
+    // After a restart the stored model is back before the stored site needs it.
+    drop(server);
+    let port = free_port();
+    let _server = serve(&db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let out = cli(&url, &tenant, &["sites", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("\"mlu590x\": 4"),
+        "{text}"
+    );
+    assert!(listed(&url).iter().any(|m| m["name"] == "mlu590x"));
+}
+
 /// A TCP proxy that can be cut (every connection dropped, new ones refused) and
 /// restored: a network partition between an agent and the control plane.
 struct Proxy {

@@ -9,11 +9,11 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use suanwang_api::{
-    AgentDoc, DrainRequest, ErrorBody, ErrorCode, Flows, Heartbeat, HeartbeatAnswer, IssuedToken,
-    JobDoc, JobExplanation, JobPage, JobQuery, JobSubmission, LeaseRequest, Leases, Logs,
-    NewTenant, NewToken, Overview, Registered, Registration, Report, SavingsDoc, SavingsQuery,
-    SeriesDoc, SeriesQuery, ServerEvent, SiteDoc, TelemetryDoc, TelemetryQuery, TenantDoc,
-    TokenDoc,
+    AcceleratorDoc, AcceleratorSpec, AgentDoc, DrainRequest, ErrorBody, ErrorCode, Flows,
+    Heartbeat, HeartbeatAnswer, IssuedToken, JobDoc, JobExplanation, JobPage, JobQuery,
+    JobSubmission, LeaseRequest, Leases, Logs, NewTenant, NewToken, Overview, Registered,
+    Registration, Report, SavingsDoc, SavingsQuery, SeriesDoc, SeriesQuery, ServerEvent, SiteDoc,
+    TelemetryDoc, TelemetryQuery, TenantDoc, TokenDoc,
 };
 use suanwang_model::{Link, Region, Site};
 
@@ -341,7 +341,44 @@ impl Client {
         req: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
         let (_, url, body) = self.exchange(req).await?;
-        body.decode(&url)
+        match body.decode(&url) {
+            // A site may offer a model the server's catalogue gained at run
+            // time (a topology's, a site file's or an operator's): learn the
+            // server's catalogue once and read the answer again.
+            Err(ClientError::Protocol { reason, .. })
+                if reason.contains("unknown resource class") =>
+            {
+                self.learn_catalogue().await?;
+                body.decode(&url)
+            }
+            other => other,
+        }
+    }
+
+    /// Registers in this process's catalogue the accelerator models the server
+    /// knows beyond the built-in ones (`GET /v1/accelerators`), so that answers
+    /// naming them can be read.
+    pub async fn learn_catalogue(&self) -> Result<(), ClientError> {
+        let url = self.url("/v1/accelerators");
+        let (_, url, body) = self.exchange(self.http.get(url)).await?;
+        let models: Vec<AcceleratorDoc> = body.decode(&url)?;
+        for model in models.into_iter().filter(|m| !m.builtin) {
+            let spec = AcceleratorSpec {
+                name: model.name,
+                vendor: model.vendor,
+                model: model.model,
+                family: model.family,
+                memory_gib: model.memory_gib.unwrap_or(0.0),
+                fp16_tflops: model.fp16_tflops,
+                source: model.source,
+                aliases: model.aliases,
+            };
+            suanwang_model::catalogue::register(&spec).map_err(|e| ClientError::Protocol {
+                url: url.clone(),
+                reason: format!("the server's catalogue does not fit this process's: {e}"),
+            })?;
+        }
+        Ok(())
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -433,6 +470,21 @@ impl Client {
     /// `GET /v1/regions`.
     pub async fn regions(&self) -> Result<Vec<Region>, ClientError> {
         self.get("/v1/regions").await
+    }
+
+    /// `GET /v1/accelerators`: the accelerator catalogue.
+    pub async fn accelerators(&self) -> Result<Vec<AcceleratorDoc>, ClientError> {
+        self.get("/v1/accelerators").await
+    }
+
+    /// `PUT /v1/accelerators/{name}`: adds a model to the catalogue (operator or
+    /// provider); the same model again is no error.
+    pub async fn put_accelerator(
+        &self,
+        spec: &AcceleratorSpec,
+    ) -> Result<AcceleratorDoc, ClientError> {
+        self.put(&format!("/v1/accelerators/{}", spec.name), spec)
+            .await
     }
 
     /// `GET /v1/sites`.

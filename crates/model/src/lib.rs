@@ -1,11 +1,13 @@
 //! Domain types of suanwang: sites, links, jobs, resource classes and units.
 //!
-//! This crate owns the vocabulary every other crate speaks. It does no IO, reads
-//! no clock and holds no global state; a type here that derives `Serialize` is part
+//! This crate owns the vocabulary every other crate speaks. It does no IO and reads
+//! no clock; its one piece of global state is the accelerator catalogue
+//! ([`catalogue`]), an append-only registry of resource classes; a type here that derives `Serialize` is part
 //! of a boundary (topology files, JSON reports, the HTTP API of `suanwang-api`), so renaming a
 //! field is a breaking change. With the `openapi` feature, the types the HTTP API
 //! carries also derive their OpenAPI schema (`utoipa::ToSchema`).
 
+pub mod catalogue;
 pub mod control;
 pub mod explain;
 pub mod job;
@@ -15,6 +17,7 @@ pub mod site;
 pub mod time;
 pub mod units;
 
+pub use catalogue::{AcceleratorSpec, CatalogueError, ClassInfo, ClassKind};
 pub use control::{HeldVerdict, JobState, Role};
 pub use explain::{CandidateView, Explanation};
 pub use job::{DataRef, Demand, Job, JobId, LatencyTarget};

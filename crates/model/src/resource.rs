@@ -1,101 +1,129 @@
 //! Resource classes: CPU cores, memory, and accelerators by model.
 //!
-//! The set is closed and small so that per-class data fits in a fixed array
-//! ([`ClassMap`]) and the scheduler can index it without hashing. Adding a model is
-//! one variant here plus its row in [`ResourceClass::ALL`].
+//! A class is a dense index ([`ResourceClass`], a `u8`) into the accelerator
+//! catalogue ([`crate::catalogue`]): the built-in models hold fixed indices, and a
+//! topology, a site file or an operator may register more at run time, up to
+//! [`N_CLASSES`]. Per-class data therefore still fits in a fixed array
+//! ([`ClassMap`]) that the scheduler indexes without hashing.
 
+use crate::catalogue::{self, ClassInfo};
 use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::marker::PhantomData;
 
-/// Number of resource classes.
-pub const N_CLASSES: usize = 8;
+/// Most resource classes one process can know: the built-in catalogue plus the
+/// models registered at run time. An upper bound, so that per-class arrays stay
+/// fixed-size.
+pub const N_CLASSES: usize = 32;
 
 /// A kind of resource a site offers and a job asks for, counted in whole units
-/// (cores, GiB, cards).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ResourceClass {
+/// (cores, GiB, cards): an index into the process's catalogue. Only the
+/// catalogue makes one (the built-in constants, [`ResourceClass::parse`],
+/// [`catalogue::register`]), so every value names a registered class.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceClass(pub(crate) u8);
+
+// The built-in classes keep the names they had as enum variants, so that code
+// and patterns written against the closed enum still read the same.
+#[allow(non_upper_case_globals)]
+impl ResourceClass {
     /// CPU cores.
-    Cpu,
+    pub const Cpu: ResourceClass = ResourceClass(0);
     /// Memory in GiB.
-    Memory,
+    pub const Memory: ResourceClass = ResourceClass(1);
     /// NVIDIA A800 (80 GB), the export variant of the A100.
-    A800,
+    pub const A800: ResourceClass = ResourceClass(2);
     /// NVIDIA H800 (80 GB), the export variant of the H100.
-    H800,
+    pub const H800: ResourceClass = ResourceClass(3);
     /// NVIDIA H20 (96 GB), inference-oriented Hopper.
-    H20,
+    pub const H20: ResourceClass = ResourceClass(4);
     /// NVIDIA L40S (48 GB).
-    L40S,
+    pub const L40S: ResourceClass = ResourceClass(5);
     /// NVIDIA GeForce RTX 4090 (24 GB).
-    Rtx4090,
+    pub const Rtx4090: ResourceClass = ResourceClass(6);
     /// Huawei Ascend 910B NPU (64 GB).
-    Ascend910B,
+    pub const Ascend910B: ResourceClass = ResourceClass(7);
+    /// NVIDIA A100 (80 GB).
+    pub const A100: ResourceClass = ResourceClass(8);
+    /// NVIDIA H100 (80 GB).
+    pub const H100: ResourceClass = ResourceClass(9);
+    /// NVIDIA H200 (141 GB).
+    pub const H200: ResourceClass = ResourceClass(10);
+    /// NVIDIA L20 (48 GB).
+    pub const L20: ResourceClass = ResourceClass(11);
+    /// NVIDIA B200.
+    pub const B200: ResourceClass = ResourceClass(12);
+    /// Huawei Ascend 910C NPU.
+    pub const Ascend910C: ResourceClass = ResourceClass(13);
+    /// Kunlunxin (Baidu) Kunlun P800.
+    pub const KunlunP800: ResourceClass = ResourceClass(14);
+    /// Hygon DCU K100.
+    pub const HygonK100: ResourceClass = ResourceClass(15);
+    /// Cambricon MLU370-X8.
+    pub const Mlu370: ResourceClass = ResourceClass(16);
+    /// AMD Instinct MI300X (192 GB).
+    pub const Mi300X: ResourceClass = ResourceClass(17);
 }
 
 impl ResourceClass {
-    /// Every class, in index order.
-    pub const ALL: [ResourceClass; N_CLASSES] = [
-        ResourceClass::Cpu,
-        ResourceClass::Memory,
-        ResourceClass::A800,
-        ResourceClass::H800,
-        ResourceClass::H20,
-        ResourceClass::L40S,
-        ResourceClass::Rtx4090,
-        ResourceClass::Ascend910B,
-    ];
+    /// Every registered class, in index order: the built-in catalogue, then the
+    /// models registered since, in the order they were registered.
+    pub fn all() -> impl Iterator<Item = ResourceClass> + Clone {
+        (0..catalogue::len()).map(|i| ResourceClass(i as u8))
+    }
+
+    /// The built-in classes, in index order (the same in every process).
+    pub fn builtin() -> impl Iterator<Item = ResourceClass> + Clone {
+        (0..catalogue::N_BUILTIN).map(|i| ResourceClass(i as u8))
+    }
+
+    /// The class at dense index `index`, if one is registered there.
+    pub fn from_index(index: usize) -> Option<ResourceClass> {
+        (index < catalogue::len()).then_some(ResourceClass(index as u8))
+    }
 
     /// Dense index of the class, `0..N_CLASSES`.
+    #[inline]
     pub const fn index(self) -> usize {
-        self as usize
+        self.0 as usize
+    }
+
+    /// What the catalogue says about the class.
+    pub fn info(self) -> &'static ClassInfo {
+        catalogue::info(self)
     }
 
     /// The canonical name used in files, flags and JSON.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ResourceClass::Cpu => "cpu",
-            ResourceClass::Memory => "mem_gib",
-            ResourceClass::A800 => "a800",
-            ResourceClass::H800 => "h800",
-            ResourceClass::H20 => "h20",
-            ResourceClass::L40S => "l40s",
-            ResourceClass::Rtx4090 => "rtx4090",
-            ResourceClass::Ascend910B => "ascend910b",
-        }
+    pub fn name(self) -> &'static str {
+        self.info().name
     }
 
     /// Whether this class is an accelerator (GPU or NPU).
     pub const fn is_accelerator(self) -> bool {
-        !matches!(self, ResourceClass::Cpu | ResourceClass::Memory)
+        self.0 > 1
     }
 
     /// Parses a class name, accepting common spellings (`A800`, `RTX-4090`, `910b`,
-    /// `memory`).
+    /// `memory`): case, spaces and punctuation are ignored, then the canonical
+    /// names and aliases of every registered class are tried.
     pub fn parse(text: &str) -> Option<ResourceClass> {
-        let key: String = text
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        Some(match key.as_str() {
-            "cpu" | "cpus" | "core" | "cores" => ResourceClass::Cpu,
-            "mem" | "memgib" | "memory" | "gib" => ResourceClass::Memory,
-            "a800" | "nvidiaa800" => ResourceClass::A800,
-            "h800" | "nvidiah800" => ResourceClass::H800,
-            "h20" | "nvidiah20" => ResourceClass::H20,
-            "l40s" | "nvidial40s" => ResourceClass::L40S,
-            "rtx4090" | "4090" | "geforcertx4090" => ResourceClass::Rtx4090,
-            "ascend910b" | "910b" | "huaweiascend910b" => ResourceClass::Ascend910B,
-            _ => return None,
-        })
+        catalogue::lookup(&catalogue::key(text))
     }
 
     /// The accepted names, for error messages.
     pub fn known_names() -> String {
-        ResourceClass::ALL.map(|c| c.name()).join(", ")
+        ResourceClass::all()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl fmt::Debug for ResourceClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ResourceClass({})", self.name())
     }
 }
 
@@ -111,15 +139,18 @@ impl Serialize for ResourceClass {
     }
 }
 
+/// The message for a class name nobody registered.
+pub(crate) fn unknown_class(text: &str) -> String {
+    format!(
+        "unknown resource class {text:?} (known: {}; a model missing from the catalogue is declared with [[accelerator]] in the topology or site file)",
+        ResourceClass::known_names()
+    )
+}
+
 impl<'de> Deserialize<'de> for ResourceClass {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        ResourceClass::parse(&text).ok_or_else(|| {
-            de::Error::custom(format!(
-                "unknown resource class {text:?} (known: {})",
-                ResourceClass::known_names()
-            ))
-        })
+        ResourceClass::parse(&text).ok_or_else(|| de::Error::custom(unknown_class(&text)))
     }
 }
 
@@ -145,9 +176,7 @@ impl<T: Copy> ClassMap<T> {
     }
     /// Pairs of (class, value) in index order.
     pub fn iter(&self) -> impl Iterator<Item = (ResourceClass, T)> + '_ {
-        ResourceClass::ALL
-            .iter()
-            .map(move |c| (*c, self.0[c.index()]))
+        ResourceClass::all().map(move |c| (c, self.0[c.index()]))
     }
 }
 
@@ -162,8 +191,11 @@ impl<T: utoipa::__dev::ComposeSchema> utoipa::__dev::ComposeSchema for ClassMap<
             .into_iter()
             .next()
             .unwrap_or_else(|| T::compose(Vec::new()));
-        ResourceClass::ALL
-            .iter()
+        // The classes this process knows when the document is made: the
+        // built-in ones (`suanwang openapi`, the console's copy), and in a
+        // server's `/openapi.json` also the models its catalogue gained, so the
+        // document stays true of what it accepts.
+        ResourceClass::all()
             .fold(utoipa::openapi::ObjectBuilder::new(), |object, class| {
                 object.property(class.name(), value.clone())
             })
@@ -171,7 +203,7 @@ impl<T: utoipa::__dev::ComposeSchema> utoipa::__dev::ComposeSchema for ClassMap<
                 utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
             ))
             .description(Some(format!(
-                "a value per resource class ({}); classes left out are zero",
+                "a value per resource class ({}; `GET /v1/accelerators` lists the accelerator models); classes left out are zero",
                 ResourceClass::known_names()
             )))
             .into()
@@ -223,12 +255,8 @@ impl<'de, T: Copy + Default + Deserialize<'de>> Deserialize<'de> for ClassMap<T>
                 let mut out = ClassMap::<T>::default();
                 let mut seen = [false; N_CLASSES];
                 while let Some(key) = access.next_key::<String>()? {
-                    let class = ResourceClass::parse(&key).ok_or_else(|| {
-                        de::Error::custom(format!(
-                            "unknown resource class {key:?} (known: {})",
-                            ResourceClass::known_names()
-                        ))
-                    })?;
+                    let class = ResourceClass::parse(&key)
+                        .ok_or_else(|| de::Error::custom(unknown_class(&key)))?;
                     if std::mem::replace(&mut seen[class.index()], true) {
                         return Err(de::Error::custom(format!(
                             "resource class {key:?} given twice"
@@ -249,8 +277,31 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_aliases_parse() {
-        for class in ResourceClass::ALL {
+        for class in ResourceClass::all() {
             assert_eq!(ResourceClass::parse(class.name()), Some(class));
+        }
+        for (text, class) in [
+            ("cpu", ResourceClass::Cpu),
+            ("cores", ResourceClass::Cpu),
+            ("mem_gib", ResourceClass::Memory),
+            ("memory", ResourceClass::Memory),
+            ("GiB", ResourceClass::Memory),
+            ("A800", ResourceClass::A800),
+            ("nvidia-a800", ResourceClass::A800),
+            ("H800", ResourceClass::H800),
+            ("h20", ResourceClass::H20),
+            ("L40S", ResourceClass::L40S),
+            ("rtx4090", ResourceClass::Rtx4090),
+            ("4090", ResourceClass::Rtx4090),
+            ("GeForce RTX 4090", ResourceClass::Rtx4090),
+            ("ascend910b", ResourceClass::Ascend910B),
+            ("Huawei Ascend 910B", ResourceClass::Ascend910B),
+            ("h100", ResourceClass::H100),
+            ("MLU370", ResourceClass::Mlu370),
+            ("p800", ResourceClass::KunlunP800),
+            ("K100", ResourceClass::HygonK100),
+        ] {
+            assert_eq!(ResourceClass::parse(text), Some(class), "{text}");
         }
         assert_eq!(
             ResourceClass::parse("RTX-4090"),

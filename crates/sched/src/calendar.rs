@@ -278,7 +278,7 @@ impl Calendar {
                 let class = need
                     .classes()
                     .find(|(dim, units)| self.free(site, *dim, k) < *units)
-                    .map(|(dim, _)| ResourceClass::ALL[dim]);
+                    .and_then(|(dim, _)| ResourceClass::from_index(dim));
                 return Err(ReserveError::Full { slot: k, class });
             }
             ring = self.next_ring(ring);

@@ -216,7 +216,9 @@ impl Dims {
 /// Everything about one (job, site) pair that does not depend on the start.
 struct SiteEval {
     site: usize,
-    need: Need,
+    /// Facility watts the job draws here (only where the site has a power cap):
+    /// the job's units with these watts are its need at this site.
+    watts: u32,
     compute_cny: f64,
     compute_per_hour: f64,
     kw: f64,
@@ -226,7 +228,8 @@ struct SiteEval {
 
 impl Planner<'_> {
     fn place(&mut self, calendar: &mut Calendar, request: &Request) -> Outcome {
-        if let Some(outcome) = self.allowed_sites(calendar, request) {
+        let dims = Dims::of(&request.need);
+        if let Some(outcome) = self.allowed_sites(calendar, request, &dims) {
             return outcome;
         }
         let kind = self.policy.kind;
@@ -236,14 +239,13 @@ impl Planner<'_> {
         }
         let mut evals = std::mem::take(&mut self.evals);
         evals.clear();
-        let dims = Dims::of(&request.need);
         evals.extend(
             self.sites
                 .iter()
                 .map(|&site| self.site_eval(calendar, request, &dims, site)),
         );
         let guard = if kind == PolicyKind::Balanced && self.policy.pareto_guard {
-            self.reference(calendar, request, &evals)
+            self.reference(calendar, request, &dims, &evals)
         } else {
             None
         };
@@ -316,7 +318,7 @@ impl Planner<'_> {
                 _ => None,
             };
             let Some((late, candidate, earliest)) =
-                self.best_at_site(calendar, request, eval, guard, bound)
+                self.best_at_site(calendar, request, &dims, eval, guard, bound)
             else {
                 continue;
             };
@@ -344,7 +346,11 @@ impl Planner<'_> {
         let slot = calendar.slot_secs();
         let from = chosen.start.0.div_euclid(slot);
         let to = (end.0 - 1).max(chosen.start.0).div_euclid(slot) + 1;
-        if let Err(err) = calendar.reserve(chosen.site, &eval.need, from, to) {
+        let need = Need {
+            units: request.need.units,
+            watts: eval.watts,
+        };
+        if let Err(err) = calendar.reserve(chosen.site, &need, from, to) {
             panic!("post-condition: chosen candidate must fit the calendar: {err:?}");
         }
         let mut alternatives: Vec<(bool, Candidate)> = best_per_site
@@ -381,13 +387,17 @@ impl Planner<'_> {
 
     /// Fills `self.sites` with the sites the job may use; when there are none,
     /// returns the outcome saying why.
-    fn allowed_sites(&mut self, calendar: &Calendar, request: &Request) -> Option<Outcome> {
+    fn allowed_sites(
+        &mut self,
+        calendar: &Calendar,
+        request: &Request,
+        dims: &Dims,
+    ) -> Option<Outcome> {
         let snapshot = self.snapshot;
         let net = snapshot.network;
         self.sites.clear();
         let mut any_jurisdiction = false;
         let mut best_latency = f64::INFINITY;
-        let mut largest = [0u32; suanwang_model::N_CLASSES];
         let mut unavailable = false;
         if let Some(pin) = request.pinned
             && pin >= snapshot.sites.len()
@@ -405,10 +415,7 @@ impl Planner<'_> {
             if let Some((location, _)) = request.latency {
                 best_latency = best_latency.min(net.latency(location, site));
             }
-            for (class, units) in calendar.capacity(site).units.iter().enumerate() {
-                largest[class] = largest[class].max(*units);
-            }
-            if admits(view, calendar.capacity(site), net, request, site) {
+            if admits_dims(view, calendar.capacity(site), net, request, site, dims) {
                 if view.available {
                     self.sites.push(site);
                 } else {
@@ -433,13 +440,27 @@ impl Planner<'_> {
         if unavailable {
             return Some(Outcome::Pending(Wait::SitesUnavailable));
         }
-        let (class, asked) = request
-            .need
-            .classes()
+        // Only now, on the way to a refusal, the largest offer per class among
+        // the sites the job may use (the same sites as above).
+        let mut largest = [0u32; suanwang_model::N_CLASSES];
+        for (site, view) in snapshot.sites.iter().enumerate() {
+            if request.pinned.is_some_and(|p| p != site)
+                || (request.residency != 0 && request.residency & (1 << view.jurisdiction) == 0)
+            {
+                continue;
+            }
+            for &(class, _) in dims.as_slice() {
+                largest[class] = largest[class].max(calendar.capacity(site).units[class]);
+            }
+        }
+        let (class, asked) = dims
+            .as_slice()
+            .iter()
+            .copied()
             .find(|(c, u)| largest[*c] < *u)
             .unwrap_or((0, 0));
         Some(Outcome::Rejected(Rejection::Capacity {
-            class: ResourceClass::ALL[class],
+            class: ResourceClass::from_index(class).unwrap_or(ResourceClass::Cpu),
             asked,
             largest: largest[class],
         }))
@@ -472,7 +493,7 @@ impl Planner<'_> {
         site: usize,
     ) -> SiteEval {
         let view = &self.snapshot.sites[site];
-        let mut need = request.need;
+        let mut watts = 0;
         // Sums over the job's classes only (the same values as the dense sums:
         // zero units add exact zeros).
         let (mut compute_per_hour, mut kw_it) = (0.0, 0.0);
@@ -482,7 +503,7 @@ impl Planner<'_> {
         }
         let kw = kw_it * view.pue;
         if calendar.capacity(site).watts.is_some() {
-            need.watts = (kw * 1000.0).ceil() as u32;
+            watts = (kw * 1000.0).ceil() as u32;
         }
         let hours = request.duration.0 as f64 / 3600.0;
         let (transfer_time, transfer_cny, transfer_gb) =
@@ -493,7 +514,7 @@ impl Planner<'_> {
         let earliest = request.release.0.max(self.snapshot.now.0) + transfer.0;
         SiteEval {
             site,
-            need,
+            watts,
             compute_cny: compute_per_hour * hours,
             compute_per_hour,
             kw,
@@ -526,16 +547,23 @@ impl Planner<'_> {
         }
     }
 
-    fn key(&self, calendar: &Calendar, eval: &SiteEval, terms: &Terms, score: f64) -> f64 {
+    fn key(
+        &self,
+        calendar: &Calendar,
+        dims: &Dims,
+        eval: &SiteEval,
+        terms: &Terms,
+        score: f64,
+    ) -> f64 {
         match self.policy.kind {
             PolicyKind::LocalFifo => 0.0,
             PolicyKind::LeastLoaded => {
                 // Load now, as a least-loaded dispatcher sees it.
                 let slot = calendar.base();
                 let cap = calendar.capacity(eval.site);
-                eval.need
-                    .classes()
-                    .map(|(c, _)| calendar.busy(eval.site, c, slot) as f64 / cap.units[c] as f64)
+                dims.as_slice()
+                    .iter()
+                    .map(|&(c, _)| calendar.busy(eval.site, c, slot) as f64 / cap.units[c] as f64)
                     .fold(0.0, f64::max)
             }
             PolicyKind::Cheapest => (terms.compute_cny + terms.energy_cny).0,
@@ -554,15 +582,17 @@ impl Planner<'_> {
         &self,
         calendar: &Calendar,
         request: &Request,
+        dims: &Dims,
         evals: &[SiteEval],
     ) -> Option<(f64, f64)> {
         let home = self.home_site(request);
         let eval = evals.iter().find(|e| e.site == home)?;
         let mut reference = None;
         let horizon_end = calendar.end() * calendar.slot_secs();
-        feasible_starts(
+        feasible_starts_dims(
             calendar,
-            &eval.need,
+            dims.as_slice(),
+            eval.watts,
             home,
             eval.earliest,
             horizon_end,
@@ -584,6 +614,7 @@ impl Planner<'_> {
         &self,
         calendar: &Calendar,
         request: &Request,
+        dims: &Dims,
         eval: &SiteEval,
         guard: Option<(f64, f64)>,
         bound: Option<f64>,
@@ -602,7 +633,7 @@ impl Planner<'_> {
         let make = |start: i64, from: i64, to: i64| -> Candidate {
             let terms = self.terms(eval, request, start, from, to);
             let score = crate::policy::score(weights, &terms, eval.compute_per_hour);
-            let key = self.key(calendar, eval, &terms, score);
+            let key = self.key(calendar, dims, eval, &terms, score);
             Candidate {
                 site: eval.site,
                 start: SimTime(start),
@@ -632,9 +663,10 @@ impl Planner<'_> {
                 * forecast.min_rate(eval.site, weights.energy, carbon_price);
         // On-time (or within the delay window) candidates first.
         if window_end >= eval.earliest {
-            feasible_starts(
+            feasible_starts_dims(
                 calendar,
-                &eval.need,
+                dims.as_slice(),
+                eval.watts,
                 eval.site,
                 eval.earliest,
                 window_end,
@@ -707,9 +739,10 @@ impl Planner<'_> {
         }
         // Nothing in the window: the earliest feasible start anywhere in the horizon.
         let mut late_candidate = None;
-        feasible_starts(
+        feasible_starts_dims(
             calendar,
-            &eval.need,
+            dims.as_slice(),
+            eval.watts,
             eval.site,
             eval.earliest,
             horizon_end,
@@ -733,6 +766,18 @@ pub fn admits(
     request: &Request,
     site: usize,
 ) -> bool {
+    admits_dims(view, capacity, net, request, site, &Dims::of(&request.need))
+}
+
+/// [`admits`] with the request's non-zero classes at hand.
+fn admits_dims(
+    view: &SiteView,
+    capacity: &SiteCapacity,
+    net: &NetView,
+    request: &Request,
+    site: usize,
+    dims: &Dims,
+) -> bool {
     if request.pinned.is_some_and(|p| p != site) {
         return false;
     }
@@ -744,11 +789,18 @@ pub fn admits(
     {
         return false;
     }
-    if request.need.classes().any(|(c, u)| capacity.units[c] < u) {
+    if dims.as_slice().iter().any(|&(c, u)| capacity.units[c] < u) {
         return false;
     }
     if let Some(watts) = capacity.watts
-        && view.facility_kw(&request.need) * 1000.0 > watts as f64
+        && dims
+            .as_slice()
+            .iter()
+            .map(|&(c, u)| u as f64 * view.power_kw_per_unit[c])
+            .sum::<f64>()
+            * view.pue
+            * 1000.0
+            > watts as f64
     {
         return false;
     }
@@ -785,6 +837,31 @@ pub fn feasible_starts(
     earliest: i64,
     last_start: i64,
     duration: i64,
+    visit: impl FnMut(i64, i64, i64) -> ControlFlow<()>,
+) {
+    let dims = Dims::of(need);
+    feasible_starts_dims(
+        calendar,
+        dims.as_slice(),
+        need.watts,
+        site,
+        earliest,
+        last_start,
+        duration,
+        visit,
+    );
+}
+
+/// [`feasible_starts`] for a need given as its non-zero classes and its watts.
+#[allow(clippy::too_many_arguments)]
+fn feasible_starts_dims(
+    calendar: &Calendar,
+    dims: &[(usize, u32)],
+    watts: u32,
+    site: usize,
+    earliest: i64,
+    last_start: i64,
+    duration: i64,
     mut visit: impl FnMut(i64, i64, i64) -> ControlFlow<()>,
 ) {
     let slot = calendar.slot_secs();
@@ -794,8 +871,6 @@ pub fn feasible_starts(
     if k0 >= calendar.end() || last_start < earliest {
         return;
     }
-    let dims = Dims::of(need);
-    let dims = dims.as_slice();
     // One pass over the slots from k0 on, remembering the last slot where the
     // need does not fit: a start at k is feasible when that slot lies before k.
     let mut last_blocked = k0 - 1;
@@ -803,7 +878,7 @@ pub fn feasible_starts(
     let mut ring = calendar.ring(k0);
     let mut scan_to = |upto: i64, last_blocked: &mut i64| {
         while scanned < upto {
-            if !calendar.fits_at_ring(site, dims, need.watts, ring) {
+            if !calendar.fits_at_ring(site, dims, watts, ring) {
                 *last_blocked = scanned;
             }
             scanned += 1;

@@ -17,6 +17,7 @@
 //! (the core does); every error leaves through [`error::ApiError`], the one
 //! mapping to HTTP status.
 
+pub mod accelerators;
 pub mod agent;
 pub mod assets;
 pub mod auth;
@@ -210,6 +211,8 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/flows", get(overview::flows_route::<S>))
         .route("/v1/savings", get(savings::savings::<S>))
         .route("/v1/regions", get(sites::regions::<S>))
+        .route("/v1/accelerators", get(accelerators::list::<S>))
+        .route("/v1/accelerators/{name}", put(accelerators::put::<S>))
         .route("/v1/sites", get(sites::sites::<S>))
         .route(
             "/v1/sites/{id}",

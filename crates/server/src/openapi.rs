@@ -199,6 +199,7 @@ impl utoipa::Modify for Links {
     paths(
         crate::jobs::submit, crate::jobs::list, crate::jobs::job, crate::jobs::cancel, crate::jobs::logs, crate::jobs::explain,
         crate::overview::overview_route, crate::overview::flows_route, crate::live::events, crate::savings::savings,
+        crate::accelerators::list, crate::accelerators::put,
         crate::sites::regions, crate::sites::sites, crate::sites::site, crate::sites::put_site, crate::sites::telemetry,
         crate::sites::site_jobs, crate::sites::series, crate::sites::drain, crate::sites::undrain, crate::sites::links, crate::sites::put_link,
         crate::tenants::tenants, crate::tenants::create_tenant, crate::tenants::tokens, crate::tenants::create_token,
@@ -211,7 +212,7 @@ impl utoipa::Modify for Links {
     tags(
         (name = "jobs", description = "Submit jobs, follow them and ask why they went where they went (tenants see their own)."),
         (name = "network", description = "The network now: use, power, carbon and price per site, flows, savings, live events."),
-        (name = "sites", description = "Sites, regions and links; operators edit and drain them, and providers their own sites."),
+        (name = "sites", description = "Sites, regions, links and the accelerator catalogue; operators edit and drain them, and providers their own sites."),
         (name = "admin", description = "Tenants, providers and API tokens (admins; providers issue their sites' agent tokens)."),
         (name = "agents", description = "The site agents' protocol: register, heartbeat, lease work, report (a site's agent token, its provider's, or an operator's)."),
         (name = "ops", description = "Health, readiness, metrics and this document; no token needed."),

@@ -476,15 +476,21 @@ pub(crate) async fn put_link<S: Store>(
 
 impl<S: Store> App<S> {
     /// Applies the operators' stored topology edits over the configured
-    /// topology: sites, then links (which may join them), each oldest first. An
+    /// topology: accelerator models (which sites may use), then sites, then links
+    /// (which may join them), each oldest first. An
     /// edit that no longer fits (the configured topology changed under it) is
     /// skipped with a warning; returns how many were applied.
     pub async fn load_edits(&self) -> suanwang_store::Result<usize> {
         let mut applied = 0;
         let mut edits = self.store.topology_edits().await?;
-        edits.sort_by_key(|e| e.kind != "site");
+        edits.sort_by_key(|e| match e.kind.as_str() {
+            "accelerator" => 0,
+            "site" => 1,
+            _ => 2,
+        });
         for edit in edits {
             let result = match edit.kind.as_str() {
+                "accelerator" => self.apply_accelerator_edit(&edit.body),
                 "site" => serde_json::from_str::<Site>(&edit.body)
                     .map_err(|e| e.to_string())
                     .and_then(|s| apply_site(self, s).map_err(|e| e.to_string())),

@@ -638,3 +638,136 @@ async fn openapi_document_describes_the_routes() {
         "bearer"
     );
 }
+
+#[tokio::test]
+async fn the_accelerator_catalogue_is_listed_and_extended() {
+    let s = start().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/accelerators", s.base);
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = client.get(&url).bearer_auth(&s.acme).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let list: Vec<Value> = resp.json().await.unwrap();
+    let find = |name: &str| list.iter().find(|m| m["name"] == name).cloned();
+    let h100 = find("h100").expect("h100 is built in");
+    assert_eq!(h100["fp16_tflops"], 989.4);
+    assert_eq!(h100["family"], "nvidia-hopper");
+    assert_eq!(h100["builtin"], true);
+    let p800 = find("kunlunp800").expect("Kunlun P800 is built in");
+    assert!(
+        p800.get("fp16_tflops").is_none(),
+        "no invented figure: {p800}"
+    );
+    assert!(
+        p800["source"]
+            .as_str()
+            .unwrap()
+            .contains("no public datasheet")
+    );
+    assert!(
+        find("cpu").is_none() && find("mem_gib").is_none(),
+        "accelerators only"
+    );
+    for name in [
+        "a100",
+        "a800",
+        "h800",
+        "h20",
+        "h200",
+        "l20",
+        "l40s",
+        "rtx4090",
+        "ascend910b",
+        "ascend910c",
+        "hygonk100",
+        "mlu370",
+    ] {
+        assert!(find(name).is_some(), "{name} missing");
+    }
+    let put = |token: &str, name: &str, body: Value| {
+        client
+            .put(format!("{url}/{name}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let spec = json!({"name": "api-xpu", "vendor": "Example", "family": "example",
+        "memory_gib": 32, "fp16_tflops": 100, "aliases": ["Example XPU"]});
+    let resp = put(&s.acme, "api-xpu", spec.clone()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = put(&s.admin, "api-xpu", spec.clone()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let doc: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (doc["builtin"].clone(), doc["model"].clone()),
+        (json!(false), json!("api-xpu"))
+    );
+    assert_eq!(
+        put(&s.admin, "api-xpu", spec.clone())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let listed: Vec<Value> = client
+        .get(&url)
+        .bearer_auth(&s.beta)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(listed.iter().any(|m| m["name"] == "api-xpu"));
+    let refused = |status: StatusCode, body: Value, field: Option<&str>, words: &[&str]| {
+        assert!(
+            words
+                .iter()
+                .all(|w| body["message"].as_str().unwrap_or("").contains(w)),
+            "{status}: {body}"
+        );
+        if let Some(field) = field {
+            assert_eq!(body["field"], field, "{body}");
+        }
+    };
+    let mut other = spec.clone();
+    other["memory_gib"] = json!(64);
+    let resp = put(&s.admin, "api-xpu", other).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    refused(
+        StatusCode::CONFLICT,
+        resp.json().await.unwrap(),
+        None,
+        &["already registered", "memory_gib"],
+    );
+    let mut builtin = spec.clone();
+    builtin["name"] = json!("h100");
+    let resp = put(&s.admin, "h100", builtin).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    refused(
+        StatusCode::CONFLICT,
+        resp.json().await.unwrap(),
+        None,
+        &["built-in class \"h100\""],
+    );
+    let mut bad = spec.clone();
+    bad["name"] = json!("api-bad");
+    bad["memory_gib"] = json!(0);
+    let resp = put(&s.admin, "api-bad", bad).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    refused(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        resp.json().await.unwrap(),
+        Some("/memory_gib"),
+        &["out of range"],
+    );
+    let resp = put(&s.admin, "other-name", spec.clone()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    refused(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        resp.json().await.unwrap(),
+        Some("/name"),
+        &["differs"],
+    );
+}

@@ -144,8 +144,7 @@ pub struct Simulation {
 /// LP bound.
 pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, SimError> {
     let mut trace = if params.trace.as_os_str() == "synthetic" {
-        let models: Vec<(String, u32)> = suanwang_model::ResourceClass::ALL
-            .iter()
+        let models: Vec<(String, u32)> = suanwang_model::ResourceClass::all()
             .filter(|c| c.is_accelerator())
             .map(|c| {
                 (
@@ -154,7 +153,7 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
                         .topology
                         .sites
                         .iter()
-                        .map(|s| s.capacity.get(*c))
+                        .map(|s| s.capacity.get(c))
                         .sum(),
                 )
             })

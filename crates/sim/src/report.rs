@@ -169,8 +169,7 @@ pub fn summarise(
     let sites = (0..n_sites)
         .map(|s| {
             let cap = &world.capacity[s];
-            let utilisation = ResourceClass::ALL
-                .iter()
+            let utilisation = ResourceClass::all()
                 .filter(|c| cap.units[c.index()] > 0)
                 .map(|c| {
                     let busy_h = run.busy_unit_secs[s][c.index()] / 3600.0;

@@ -61,7 +61,7 @@ impl World {
             let mut price = [0.0; N_CLASSES];
             let mut power = [0.0; N_CLASSES];
             let mut units = [0; N_CLASSES];
-            for class in ResourceClass::ALL {
+            for class in ResourceClass::all() {
                 price[class.index()] = site.price_cny_per_unit_hour.get(class);
                 power[class.index()] = topology.power_kw(site, class);
                 units[class.index()] = site.capacity.get(class);

@@ -15,7 +15,8 @@ pub mod series;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use suanwang_model::{
-    ClassMap, Link, LinkDefaults, LocationId, Region, ResourceClass, Site, SiteId,
+    AcceleratorSpec, ClassMap, Link, LinkDefaults, LocationId, Region, ResourceClass, Site, SiteId,
+    catalogue,
 };
 
 pub use network::{LinkMetrics, Network};
@@ -33,6 +34,10 @@ pub struct Topology {
     /// One line saying what it models.
     #[serde(default)]
     pub description: String,
+    /// Accelerator models missing from the built-in catalogue (`[[accelerator]]`),
+    /// registered before the sites that use them are read.
+    #[serde(rename = "accelerator", default, skip_serializing_if = "Vec::is_empty")]
+    pub accelerators: Vec<AcceleratorSpec>,
     /// IT power per busy unit for classes a site does not set, kW.
     #[serde(default)]
     pub power_kw_per_unit: ClassMap<f64>,
@@ -91,8 +96,59 @@ pub fn builtin(name: &str) -> Result<Topology, TopologyError> {
     parse(text, name)
 }
 
+/// The `[[accelerator]]` tables of a topology or site file, each with the line it
+/// starts on.
+pub fn declared_accelerators(
+    text: &str,
+    origin: &str,
+) -> Result<Vec<(usize, AcceleratorSpec)>, TopologyError> {
+    // Only the accelerator tables are read here; the rest of the file is
+    // checked by its own parser.
+    #[derive(Deserialize)]
+    struct Declarations {
+        #[serde(rename = "accelerator", default)]
+        accelerators: Vec<toml::Spanned<AcceleratorSpec>>,
+    }
+    let declared: Declarations = toml::from_str(text).map_err(|err| TopologyError::Syntax {
+        origin: origin.to_string(),
+        message: err.to_string().trim_end().to_string(),
+    })?;
+    Ok(declared
+        .accelerators
+        .into_iter()
+        .map(|spanned| {
+            let line = text[..spanned.span().start.min(text.len())]
+                .matches('\n')
+                .count()
+                + 1;
+            (line, spanned.into_inner())
+        })
+        .collect())
+}
+
+/// Registers the `[[accelerator]]` models of a topology or site file in this
+/// process's catalogue (see [`suanwang_model::catalogue::register`]) and returns
+/// them; an error names the file, the table, its line and the field.
+pub fn register_accelerators(
+    text: &str,
+    origin: &str,
+) -> Result<Vec<AcceleratorSpec>, TopologyError> {
+    let declared = declared_accelerators(text, origin)?;
+    for (i, (line, spec)) in declared.iter().enumerate() {
+        catalogue::register(spec).map_err(|err| TopologyError::Invalid {
+            origin: origin.to_string(),
+            key: format!("accelerator[{i}] {:?} (line {line})", spec.name),
+            message: err.to_string(),
+        })?;
+    }
+    Ok(declared.into_iter().map(|(_, spec)| spec).collect())
+}
+
 /// Parses and validates a topology from TOML text; `origin` names the file in errors.
+/// Its `[[accelerator]]` models are registered first, so that its sites may use
+/// them.
 pub fn parse(text: &str, origin: &str) -> Result<Topology, TopologyError> {
+    register_accelerators(text, origin)?;
     let topology: Topology = toml::from_str(text).map_err(|err| TopologyError::Syntax {
         origin: origin.to_string(),
         message: err.to_string().trim_end().to_string(),
@@ -132,7 +188,7 @@ impl Topology {
     /// where the site had any), for "what if" runs.
     pub fn scale_capacity(&mut self, factor: f64) {
         for site in &mut self.sites {
-            for class in ResourceClass::ALL {
+            for class in ResourceClass::all() {
                 let units = site.capacity.get(class);
                 if units > 0 {
                     let scaled = ((units as f64) * factor).round().max(1.0) as u32;
@@ -154,6 +210,13 @@ fn check(
 }
 
 fn validate(topology: &Topology) -> Result<(), Invalid> {
+    for (i, spec) in topology.accelerators.iter().enumerate() {
+        check(
+            ResourceClass::parse(&spec.name).is_some_and(|c| c.name() == spec.name),
+            || format!("accelerator[{i}] {:?}", spec.name),
+            || "not registered in the catalogue (parse the topology, or register it first)".into(),
+        )?;
+    }
     check(
         !topology.name.trim().is_empty(),
         || "name".into(),
@@ -480,6 +543,83 @@ mod tests {
         );
         let err = invalid(&BASE.replacen("id = \"cd-tianfu\"", "id = \"hami\"", 1));
         assert!(err.contains("site[2].id: duplicate id \"hami\""), "{err}");
+    }
+
+    /// cn-west with one more model declared at the end and offered at
+    /// cq-liangjiang.
+    fn with_model(model: &str, table: &str) -> String {
+        let text = BASE
+            .replacen(
+                "a800 = 64, h20 = 128, l40s = 128 }",
+                &format!("a800 = 64, h20 = 128, l40s = 128, {model} = 16 }}"),
+                1,
+            )
+            .replacen("cpu = 0.010", &format!("cpu = 0.010\n{model} = 0.35"), 1)
+            .replacen(
+                "h20 = 7.0, l40s = 5.5 }",
+                &format!("h20 = 7.0, l40s = 5.5, {model} = 9.0 }}"),
+                1,
+            );
+        format!("{text}\n{table}")
+    }
+
+    #[test]
+    fn a_topology_extends_the_catalogue_before_its_sites_are_read() {
+        let text = with_model(
+            "topo-mlu590",
+            "[[accelerator]]\nname = \"topo-mlu590\"\nvendor = \"Cambricon\"\nmodel = \"MLU590\"\nfamily = \"cambricon\"\nmemory_gib = 80\nfp16_tflops = 314\nsource = \"site survey\"\n",
+        );
+        let topology = parse(&text, "t.toml").unwrap();
+        let class = ResourceClass::parse("topo-mlu590").expect("registered");
+        assert_eq!(class.info().vendor, "Cambricon");
+        assert_eq!(
+            topology.site("cq-liangjiang").unwrap().capacity.get(class),
+            16
+        );
+        assert_eq!(topology.accelerators.len(), 1);
+        // Parsing the same file again (a restart, a second reader) is no conflict.
+        parse(&text, "t.toml").unwrap();
+        // The topology round-trips through TOML with its declaration.
+        let again = toml::to_string(&topology).unwrap();
+        assert_eq!(parse(&again, "again.toml").unwrap(), topology);
+    }
+
+    #[test]
+    fn bad_declarations_name_file_line_and_field() {
+        let line = BASE.lines().count() + 3; // one power line added, one blank line
+        let err = invalid(&with_model(
+            "topo-bad",
+            "[[accelerator]]\nname = \"topo-bad\"\nvendor = \"X\"\nfamily = \"x\"\nmemory_gib = -4\n",
+        ));
+        assert!(
+            err.starts_with(&format!(
+                "t.toml: accelerator[0] \"topo-bad\" (line {line}):"
+            )) && err.contains("memory_gib"),
+            "{err}"
+        );
+        let err = invalid(&with_model(
+            "h100",
+            "[[accelerator]]\nname = \"h100\"\nvendor = \"NVIDIA\"\nfamily = \"nvidia-hopper\"\nmemory_gib = 94\n",
+        ));
+        assert!(
+            err.contains("accelerator[0] \"h100\"") && err.contains("built-in class \"h100\""),
+            "{err}"
+        );
+        let err = invalid(&with_model(
+            "topo-x",
+            "[[accelerator]]\nname = \"topo-x\"\nvendor = \"X\"\nfamily = \"x\"\nmemory_gib = 8\ntflops = 3\n",
+        ));
+        assert!(
+            err.starts_with("t.toml: ") && err.contains("tflops") && err.contains("line"),
+            "{err}"
+        );
+        // A site naming a model nobody declared says how to declare one.
+        let err = invalid(&with_model("topo-nowhere", ""));
+        assert!(
+            err.contains("unknown resource class \"topo-nowhere\"")
+                && err.contains("[[accelerator]]"),
+            "{err}"
+        );
     }
 
     #[test]

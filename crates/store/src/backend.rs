@@ -1407,6 +1407,7 @@ where
         Ok(out)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn report(
         &self,
         actor: &Actor,

@@ -490,6 +490,9 @@ pub trait Store: Send + Sync {
     /// lease; a report of the state the job is already in is answered with the job
     /// (a retried report is harmless); Dispatched may go straight to a final state
     /// (a job shorter than a heartbeat).
+    // Each argument is one fact of the report; a struct for one call would only
+    // rename them.
+    #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
         actor: &Actor,

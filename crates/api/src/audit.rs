@@ -80,7 +80,6 @@ pub struct AuditQuery {
     /// Only entries at or before this, unix seconds.
     pub until: Option<i64>,
     /// Only seqs above this: the cursor (`next` of the previous page).
-    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// Page size (default 100; `GET /v1/audit` only).
     #[param(minimum = 1, maximum = 1000)]

@@ -91,13 +91,7 @@ pub(crate) async fn list<S: Store>(
     Caller(who): Caller,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("limit must be 1..={MAX_AUDIT_PAGE}"),
-        ));
-    }
+    let limit = page_size(&query)?;
     let filter = scoped(&who, query, limit)?;
     let entries = app.store.audit(&filter).await?;
     let next = (entries.len() == limit as usize)
@@ -107,6 +101,18 @@ pub(crate) async fn list<S: Store>(
         entries: entries.into_iter().map(audit_doc).collect(),
         next,
     }))
+}
+
+/// The page size asked (default 100): 422 outside 1..=[`MAX_AUDIT_PAGE`].
+fn page_size(query: &AuditQuery) -> Result<u32, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be 1..={MAX_AUDIT_PAGE}"),
+        ));
+    }
+    Ok(limit)
 }
 
 /// The JSON lines of `entries`, one entry a line.
@@ -120,14 +126,16 @@ fn lines(entries: Vec<suanwang_store::AuditEntry>) -> Result<Vec<u8>, serde_json
 }
 
 #[utoipa::path(get, path = "/v1/audit/export", operation_id = "export_audit", tag = "admin", params(AuditQuery),
-    responses((status = 200, description = "every entry of the audit log the caller may see and the query matches, oldest first, as JSON lines (one `AuditEntry` a line; `limit` is ignored), streamed", content_type = "application/x-ndjson", body = AuditEntry),
-        (status = 403, description = "agents do not read the audit log", body = suanwang_api::ErrorBody)),
+    responses((status = 200, description = "every entry of the audit log the caller may see and the query matches, oldest first, as JSON lines (one `AuditEntry` a line), streamed", content_type = "application/x-ndjson", body = AuditEntry),
+        (status = 403, description = "agents do not read the audit log", body = suanwang_api::ErrorBody),
+        (status = 422, description = "`limit` is out of range (it is checked, though the export is not paged)", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn export<S: Store + 'static>(
     State(app): Shared<S>,
     Caller(who): Caller,
     Query(query): Query<AuditQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
+    page_size(&query)?;
     let mut filter = scoped(&who, query, WALK_PAGE)?;
     // The first page before the answer's head, so that a database that does not
     // answer is a 503 rather than a cut stream.

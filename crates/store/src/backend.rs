@@ -1022,7 +1022,10 @@ where
         sites.sort();
         sites.dedup();
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT name FROM providers WHERE id = $1")
+        // A write first, so that SQLite takes its write lock at once: a
+        // transaction that read first fails (busy) when another writer commits
+        // before its own first write.
+        let row = sqlx::query("UPDATE providers SET name = name WHERE id = $1 RETURNING name")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?

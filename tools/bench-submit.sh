@@ -28,7 +28,8 @@ case $backend in
 esac
 token=$("$bin" admin token --database "$db" --role tenant --tenant load)
 port=$((20000 + RANDOM % 20000))
-"$bin" serve --listen 127.0.0.1:$port --database "$db" 2>"$dir/serve.log" &
+# The load is one tenant token far past the default rate limit: off.
+"$bin" serve --listen 127.0.0.1:$port --database "$db" --rate-limit off 2>"$dir/serve.log" &
 server=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 echo "backend $backend, $(nproc) cores, $(git rev-parse --short HEAD)"

@@ -11,6 +11,7 @@
 pub mod accelerators;
 pub mod admin;
 pub mod agents;
+pub mod audit;
 pub mod error;
 pub mod events;
 pub mod jobs;
@@ -25,6 +26,7 @@ pub use agents::{
     AgentDoc, AgentInfo, Heartbeat, HeartbeatAnswer, HeldAnswer, HeldLease, Lease, LeaseRequest,
     Leases, Probe, ProbeStatus, Registered, Registration, Report, ReportState, Telemetry,
 };
+pub use audit::{AuditActor, AuditEntry, AuditPage, AuditQuery, AuditSubject};
 pub use error::{ErrorBody, ErrorCode};
 pub use events::{JobsEvent, Resync, ServerEvent};
 pub use jobs::{

@@ -2,6 +2,7 @@
 //! library crates; human output is aligned tables, `--json` gives documents.
 
 mod agent;
+mod audit;
 mod demo;
 mod loadgen;
 mod logging;
@@ -60,6 +61,9 @@ enum Command {
     /// Administration offline, against the database.
     #[command(subcommand)]
     Admin(serve::AdminCommand),
+    /// The audit log, against the database: verify its hash chain, export it.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Submit a job; prints its id.
     Submit(Box<remote::SubmitArgs>),
     /// List jobs.
@@ -117,6 +121,7 @@ pub fn main() -> ExitCode {
         Command::Logs(args) => remote::logs(args),
         Command::Serve(args) => serve::serve(args),
         Command::Admin(cmd) => serve::admin(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
         Command::Submit(args) => remote::submit(*args),
         Command::Jobs(args) => remote::jobs(args),
         Command::Job(args) => remote::job(args),
@@ -137,7 +142,11 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(1)
+            if err.downcast_ref::<audit::ChainBroken>().is_some() {
+                ExitCode::from(audit::EXIT_BROKEN)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

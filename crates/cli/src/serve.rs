@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use std::time::Duration;
 use suanwang_server::{App, auth};
-use suanwang_store::{PostgresStore, Role, SqliteStore, Store};
+use suanwang_store::{Actor, PostgresStore, Role, SqliteStore, Store};
 
 /// Default database: a SQLite file under `./suanwang-data/`.
 pub const DEFAULT_DATABASE: &str = "sqlite://suanwang-data/suanwang.db";
@@ -155,6 +155,8 @@ macro_rules! with_store {
     }};
 }
 
+pub(crate) use with_store;
+
 /// A name of a tenant, provider or site as the API takes it.
 fn check_name(flag: &str, name: &str) -> anyhow::Result<()> {
     let ok = (1..=64).contains(&name.len())
@@ -215,7 +217,9 @@ pub fn admin(command: AdminCommand) -> anyhow::Result<()> {
                         provider: provider.as_deref(),
                         site: site.as_deref(),
                     };
-                    let token = auth::issue_scoped_token(&store, role, scope, now()).await?;
+                    let token =
+                        auth::issue_scoped_token(&store, &Actor::system(), role, scope, now())
+                            .await?;
                     println!("{token}");
                     Ok(())
                 })
@@ -232,8 +236,11 @@ pub fn admin(command: AdminCommand) -> anyhow::Result<()> {
             }
             runtime()?.block_on(async {
                 with_store!(&database, |store| {
-                    let provider = store.provider(&name, now()).await?;
-                    let provider = store.set_provider_sites(provider.id, &site).await?;
+                    let system = Actor::system();
+                    let provider = store.provider(&system, &name, now()).await?;
+                    let provider = store
+                        .set_provider_sites(&system, provider.id, &site, now())
+                        .await?;
                     println!(
                         "provider {} (id {}) owns: {}",
                         provider.name,

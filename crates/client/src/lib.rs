@@ -9,11 +9,11 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use suanwang_api::{
-    AcceleratorDoc, AcceleratorSpec, AgentDoc, DrainRequest, ErrorBody, ErrorCode, Flows,
-    Heartbeat, HeartbeatAnswer, IssuedToken, JobDoc, JobExplanation, JobPage, JobQuery,
-    JobSubmission, LeaseRequest, Leases, Logs, NewTenant, NewToken, Overview, Registered,
-    Registration, Report, SavingsDoc, SavingsQuery, SeriesDoc, SeriesQuery, ServerEvent, SiteDoc,
-    TelemetryDoc, TelemetryQuery, TenantDoc, TokenDoc,
+    AcceleratorDoc, AcceleratorSpec, AgentDoc, AuditEntry, AuditPage, AuditQuery, DrainRequest,
+    ErrorBody, ErrorCode, Flows, Heartbeat, HeartbeatAnswer, IssuedToken, JobDoc, JobExplanation,
+    JobPage, JobQuery, JobSubmission, LeaseRequest, Leases, Logs, NewTenant, NewToken, Overview,
+    Registered, Registration, Report, SavingsDoc, SavingsQuery, SeriesDoc, SeriesQuery,
+    ServerEvent, SiteDoc, TelemetryDoc, TelemetryQuery, TenantDoc, TokenDoc,
 };
 use suanwang_model::{Link, Region, Site};
 
@@ -434,6 +434,30 @@ impl Client {
     /// `GET /v1/jobs`: a page of jobs.
     pub async fn jobs(&self, query: &JobQuery) -> Result<JobPage, ClientError> {
         self.get_query("/v1/jobs", query).await
+    }
+
+    /// `GET /v1/audit`: a page of the audit log the caller may see, oldest
+    /// first; `next` is the `after` of the next page.
+    pub async fn audit(&self, query: &AuditQuery) -> Result<AuditPage, ClientError> {
+        self.get_query("/v1/audit", query).await
+    }
+
+    /// `GET /v1/audit/export`: every entry the caller may see and `query`
+    /// matches, oldest first (read whole: for a large log, page with
+    /// [`Client::audit`]).
+    pub async fn audit_export(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, ClientError> {
+        let req = self.http.get(self.url("/v1/audit/export")).query(query);
+        let (_, url, body) = self.exchange(req).await?;
+        body.0
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                serde_json::from_slice(line).map_err(|e| ClientError::Protocol {
+                    url: url.clone(),
+                    reason: format!("an audit line does not read: {e}"),
+                })
+            })
+            .collect()
     }
 
     /// `POST /v1/jobs/{id}/cancel`.

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 use suanwang_server::scheduler::Scheduler;
-use suanwang_store::{AgentRecord, NewJob, SqliteStore, Store};
+use suanwang_store::{Actor, AgentRecord, NewJob, SqliteStore, Store};
 
 /// About a real agent's sample (see crates/cli/src/loadgen.rs `sample`).
 const TELEMETRY: &str = r#"{"source":"host","executor":"local","running_jobs":3,"busy":{"cpu":40},"capacity":{"cpu":64,"mem_gib":512},"cpu":{"cores":64,"utilisation":0.41,"load_1m":12.5},"memory":{"total_gib":512.0,"used_gib":201.5,"utilisation":0.39},"power":{"watts":5230.0,"source":"estimated","model":"idle 0 W + 10 W per busy core"}}"#;
@@ -43,7 +43,7 @@ fn main() {
             let site = &sites[i % sites.len()];
             let id = format!("ag_{i:04}");
             store
-                .register_agent(&AgentRecord {
+                .register_agent(&Actor::system(), &AgentRecord {
                     id: id.clone(),
                     site: site.clone(),
                     info: format!(
@@ -88,6 +88,7 @@ fn main() {
                 let jobs: Vec<NewJob> = (0..100)
                     .map(|_| NewJob {
                         tenant_id: tenant.id,
+                        actor: Actor::system(),
                         idempotency_key: None,
                         spec: spec.clone(),
                     })

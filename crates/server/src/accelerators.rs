@@ -55,12 +55,16 @@ pub(crate) async fn put<S: Store>(
     let existed = ResourceClass::parse(&spec.name).is_some_and(|c| c.name() == spec.name);
     let class = register(&spec)?;
     app.store
-        .put_topology_edit(&TopologyEdit {
-            kind: "accelerator".into(),
-            key: spec.name.clone(),
-            body: serde_json::to_string(&spec).map_err(|e| ApiError::Internal(e.to_string()))?,
-            updated_at: app.clock.now(),
-        })
+        .put_topology_edit(
+            &who.actor(),
+            &TopologyEdit {
+                kind: "accelerator".into(),
+                key: spec.name.clone(),
+                body: serde_json::to_string(&spec)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+                updated_at: app.clock.now(),
+            },
+        )
         .await?;
     if !existed {
         tracing::info!(accelerator = %spec.name, vendor = %spec.vendor, "accelerator model added");

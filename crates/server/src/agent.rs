@@ -78,7 +78,7 @@ async fn own_agent<S: Store>(
     action: &str,
 ) -> Result<AgentRecord, ApiError> {
     let agent = known_agent(app, id).await?;
-    check_site(app, who, &agent.site, action)?;
+    check_site(app, who, &agent.site, action).await?;
     Ok(agent)
 }
 
@@ -118,7 +118,7 @@ pub(crate) async fn register<S: Store>(
     SiteActor(who): SiteActor,
     Body(registration): Body<Registration>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    check_site(&app, &who, &registration.site, "register an agent")?;
+    check_site(&app, &who, &registration.site, "register an agent").await?;
     let topology = app.topology();
     if topology.site(&registration.site).is_none() {
         return Err(ApiError::invalid(
@@ -157,14 +157,17 @@ pub(crate) async fn register<S: Store>(
     let info =
         serde_json::to_string(&registration).map_err(|e| ApiError::Internal(e.to_string()))?;
     app.store
-        .register_agent(&AgentRecord {
-            id: id.clone(),
-            site: registration.site.clone(),
-            info,
-            registered_at: now,
-            last_seen: now,
-            telemetry: None,
-        })
+        .register_agent(
+            &who.actor(),
+            &AgentRecord {
+                id: id.clone(),
+                site: registration.site.clone(),
+                info,
+                registered_at: now,
+                last_seen: now,
+                telemetry: None,
+            },
+        )
         .await?;
     tracing::info!(agent = %id, site = %registration.site, executor = %registration.executor, "agent registered");
     Ok((
@@ -260,6 +263,7 @@ pub(crate) async fn lease<S: Store>(
         ));
     }
     let agent = own_agent(&app, &who, &id, "lease work").await?;
+    let actor = who.actor();
     // Subscribe before looking, so that a placement in between is not missed.
     let mut placed = app.placed.subscribe();
     let until = tokio::time::Instant::now() + std::time::Duration::from_millis(request.wait_ms);
@@ -268,7 +272,14 @@ pub(crate) async fn lease<S: Store>(
         let lease_until = now + app.lease_secs();
         let jobs = app
             .store
-            .lease(&agent.id, &agent.site, request.max, lease_until, now)
+            .lease(
+                &actor,
+                &agent.id,
+                &agent.site,
+                request.max,
+                lease_until,
+                now,
+            )
             .await?;
         if !jobs.is_empty() || tokio::time::Instant::now() >= until {
             break (jobs, lease_until);
@@ -328,6 +339,7 @@ pub(crate) async fn report<S: Store>(
     let record = app
         .store
         .report(
+            &who.actor(),
             &agent.id,
             report.job,
             report.token,

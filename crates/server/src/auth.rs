@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use suanwang_store::{Role, Store, TokenRecord};
+use suanwang_store::{Actor, Change, Role, Store, Subject, TokenRecord};
 
 /// How long a looked-up token is trusted without asking the database again.
 pub const TOKEN_CACHE_SECS: u64 = 30;
@@ -95,37 +95,47 @@ pub async fn authenticate<S: Store>(app: &App<S>, parts: &Parts) -> Result<Princ
         });
     }
     if principal.role == Role::Agent {
-        check_certificate(app, &principal, peer)?;
+        check_certificate(app, &principal, peer).await?;
     }
     Ok(principal)
 }
 
 /// Over mutual TLS, an agent's client certificate must name its credential's
-/// site; where the server requires it, an agent without one is refused.
-fn check_certificate<S>(
+/// site; where the server requires it, an agent without one is refused. A
+/// refusal is counted, logged and audited (`identity.refused`), as
+/// [`check_site`]'s are.
+async fn check_certificate<S: Store>(
     app: &App<S>,
     who: &Principal,
     peer: Option<&Peer>,
 ) -> Result<(), ApiError> {
     let site = who.site.as_deref().unwrap_or_default();
-    match peer.and_then(|p| p.certificate_site.as_deref()) {
-        Some(named) if named == site => Ok(()),
-        Some(named) => {
-            app.metrics.identity_refusals.inc();
-            tracing::warn!(who = %who.describe(), certificate = %named, "refused: the client certificate names another site");
-            Err(ApiError::Forbidden(format!(
-                "the client certificate names site {named:?} but this credential is for site {site:?}"
-            )))
-        }
-        None if app.require_agent_certificate => {
-            app.metrics.identity_refusals.inc();
-            tracing::warn!(who = %who.describe(), "refused: an agent without a client certificate");
-            Err(ApiError::Forbidden(format!(
-                "this control plane requires agents to present a client certificate naming their site (mutual TLS); none was presented for site {site:?}"
-            )))
-        }
-        None => Ok(()),
-    }
+    let refusal = match peer.and_then(|p| p.certificate_site.as_deref()) {
+        Some(named) if named == site => return Ok(()),
+        Some(named) => format!(
+            "the client certificate names site {named:?} but this credential is for site {site:?}"
+        ),
+        None if app.require_agent_certificate => format!(
+            "this control plane requires agents to present a client certificate naming their site (mutual TLS); none was presented for site {site:?}"
+        ),
+        None => return Ok(()),
+    };
+    app.metrics.identity_refusals.inc();
+    tracing::warn!(who = %who.describe(), %refusal, "refused: the client certificate");
+    let detail = serde_json::json!({ "tried": "present its client certificate", "why": refusal })
+        .to_string();
+    app.store
+        .append_audit(
+            Change {
+                actor: who.actor(),
+                action: "identity.refused".into(),
+                subject: Subject::site(site),
+                detail,
+            },
+            app.clock.now(),
+        )
+        .await?;
+    Err(ApiError::Forbidden(refusal))
 }
 
 /// The principal of a request's bearer token: 401 if there is none or the
@@ -199,7 +209,8 @@ pub struct Scope<'a> {
 }
 
 /// Issues a new token with `role`, acting for `tenant` (created if new), stores its
-/// digest and returns the token — the only time it exists in clear.
+/// digest and returns the token — the only time it exists in clear. The audit
+/// log records the `system` actor (the command line, tests).
 pub async fn issue_token<S: Store>(
     store: &S,
     role: Role,
@@ -210,13 +221,15 @@ pub async fn issue_token<S: Store>(
         tenant,
         ..Scope::default()
     };
-    issue_scoped_token(store, role, scope, now).await
+    issue_scoped_token(store, &Actor::system(), role, scope, now).await
 }
 
 /// Issues a new token with `role` acting for `scope` (a tenant, a provider, a
-/// site), stores its digest and returns the token, as [`issue_token`].
+/// site), stores its digest and returns the token, as [`issue_token`]; `actor`
+/// is who issues it (the audit log's).
 pub async fn issue_scoped_token<S: Store>(
     store: &S,
+    actor: &Actor,
     role: Role,
     scope: Scope<'_>,
     now: i64,
@@ -226,12 +239,13 @@ pub async fn issue_scoped_token<S: Store>(
         None => None,
     };
     let provider_id = match scope.provider {
-        Some(name) => Some(store.provider(name, now).await?.id),
+        Some(name) => Some(store.provider(actor, name, now).await?.id),
         None => None,
     };
     let token = new_token();
     store
         .insert_token(
+            actor,
             &TokenRecord {
                 digest: digest(&token),
                 tenant_id,
@@ -246,10 +260,13 @@ pub async fn issue_scoped_token<S: Store>(
 }
 
 /// Refuses (403) unless `who` may act for `site` — `action` says what was
-/// tried. A refusal is logged as a warning and counted
-/// (`suanwang_identity_refusals_total`): one credential speaking for another
-/// site is what site identity is there to stop.
-pub fn check_site<S>(
+/// tried. A refusal is logged as a warning, counted
+/// (`suanwang_identity_refusals_total`) and appended to the audit log
+/// (`identity.refused`, on its own: it changes nothing else): one credential
+/// speaking for another site is what site identity is there to stop. If the
+/// audit entry cannot be written, the answer is that error (503 or 500), so
+/// that no refusal goes unrecorded.
+pub async fn check_site<S: Store>(
     app: &App<S>,
     who: &Principal,
     site: &str,
@@ -261,6 +278,18 @@ pub fn check_site<S>(
     app.metrics.identity_refusals.inc();
     let whom = who.describe();
     tracing::warn!(who = %whom, %site, %action, "refused: not this caller's site");
+    let detail = serde_json::json!({ "tried": action }).to_string();
+    app.store
+        .append_audit(
+            Change {
+                actor: who.actor(),
+                action: "identity.refused".into(),
+                subject: Subject::site(site),
+                detail,
+            },
+            app.clock.now(),
+        )
+        .await?;
     Err(ApiError::Forbidden(format!(
         "{whom} may not {action} for site {site:?}: {}",
         match who.role {
@@ -312,6 +341,18 @@ impl Principal {
                 .is_ok(),
             Role::Agent => self.site.as_deref() == Some(site),
             Role::Tenant => false,
+        }
+    }
+
+    /// Who it is in the audit log: its role, its token's id (the first 16 hex
+    /// digits of the digest) and whom it acts for.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            role: self.role.name().to_string(),
+            id: self.digest[..self.digest.len().min(16)].to_string(),
+            tenant_id: self.tenant_id,
+            provider_id: self.provider_id,
+            site: self.site.clone(),
         }
     }
 

@@ -11,7 +11,7 @@
 //! sleeps in growing steps, up to 100 ms, in its busy handler: that, not the work,
 //! was the submits' p99 while the scheduler wrote.)
 
-use suanwang_store::{JobRecord, NewJob, Store, StoreError, Transition};
+use suanwang_store::{Actor, JobRecord, NewJob, Store, StoreError, Transition};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most submissions in one transaction.
@@ -58,7 +58,8 @@ impl GroupCommit {
                 };
                 match first {
                     Work::Decide(items, now, reply) => {
-                        let _ = reply.send(store.decide_many(&items, now).await);
+                        let _ =
+                            reply.send(store.decide_many(&Actor::scheduler(), &items, now).await);
                         continue;
                     }
                     Work::Submit(job, reply) => batch.push((job, reply)),

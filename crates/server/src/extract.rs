@@ -37,8 +37,8 @@ pub struct SiteActor(pub Principal);
 pub struct Issuer(pub Principal);
 
 /// A tenant, by id: the only role that owns jobs (403 for the others).
-#[derive(Debug, Clone, Copy)]
-pub struct Tenant(pub i64);
+#[derive(Debug, Clone)]
+pub struct Tenant(pub i64, pub Principal);
 
 impl<S: Store> FromRequestParts<Arc<App<S>>> for Caller {
     type Rejection = ApiError;
@@ -110,7 +110,7 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Tenant {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, ApiError> {
         let principal = authenticate(app, parts).await?;
         match (principal.role, principal.tenant_id) {
-            (Role::Tenant, Some(tenant)) => Ok(Tenant(tenant)),
+            (Role::Tenant, Some(tenant)) => Ok(Tenant(tenant, principal)),
             _ => Err(ApiError::Forbidden(
                 "only a tenant token may do this (its tenant owns the job)".into(),
             )),

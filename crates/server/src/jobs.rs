@@ -93,13 +93,14 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
     security(("bearer" = [])))]
 pub(crate) async fn submit<S: Store>(
     State(app): Shared<S>,
-    Tenant(tenant_id): Tenant,
+    Tenant(tenant_id, who): Tenant,
     IdempotencyKey(key): IdempotencyKey,
     Body(submission): Body<JobSubmission>,
 ) -> Result<impl IntoResponse, ApiError> {
     let submission = crate::submission::check_submission(submission, &app.topology())?;
     let spec = serde_json::to_string(&submission).map_err(|e| ApiError::Internal(e.to_string()))?;
     let job = suanwang_store::NewJob {
+        actor: who.actor(),
         tenant_id,
         idempotency_key: key,
         spec,
@@ -199,7 +200,10 @@ pub(crate) async fn cancel<S: Store>(
         start_at: None,
         exit_code: None,
     };
-    let updated = app.store.transition(id, &change, app.clock.now()).await?;
+    let updated = app
+        .store
+        .transition(&caller.0.actor(), id, &change, app.clock.now())
+        .await?;
     app.changed.mark(id);
     app.live.note_record(&updated);
     Ok(Json(job_doc(updated)?))

@@ -4,7 +4,8 @@
 //! This file holds the app's shared state ([`App`]), the router and [`run`];
 //! the routes live by audience and resource: [`jobs`], [`sites`], [`tenants`]
 //! (tenants and tokens), [`agent`] (the agent protocol), [`overview`],
-//! [`savings`] and [`live`] (the network view and its events), [`health`]
+//! [`savings`] and [`live`] (the network view and its events), [`audit`] (the
+//! audit log), [`health`]
 //! (`/healthz`, `/readyz`, `/metrics`), [`assets`] (the console) and
 //! [`openapi`] (the document). Who may call a route is said by its extractors
 //! ([`extract`]); the wire types are `suanwang-api`'s.
@@ -20,6 +21,7 @@
 pub mod accelerators;
 pub mod agent;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod capacity;
 pub mod clock;
@@ -234,6 +236,8 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
             get(tenants::tokens::<S>).post(tenants::create_token::<S>),
         )
         .route("/v1/tokens/{id}", delete(tenants::revoke_token::<S>))
+        .route("/v1/audit", get(audit::list::<S>))
+        .route("/v1/audit/export", get(audit::export::<S>))
         .route("/v1/providers", get(tenants::providers::<S>))
         .route("/v1/providers/{name}", put(tenants::put_provider::<S>))
         .route(

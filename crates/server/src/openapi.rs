@@ -203,7 +203,7 @@ impl utoipa::Modify for Links {
         crate::sites::regions, crate::sites::sites, crate::sites::site, crate::sites::put_site, crate::sites::telemetry,
         crate::sites::site_jobs, crate::sites::series, crate::sites::drain, crate::sites::undrain, crate::sites::links, crate::sites::put_link,
         crate::tenants::tenants, crate::tenants::create_tenant, crate::tenants::tokens, crate::tenants::create_token,
-        crate::tenants::revoke_token, crate::tenants::providers, crate::tenants::put_provider,
+        crate::tenants::revoke_token, crate::tenants::providers, crate::tenants::put_provider, crate::audit::list, crate::audit::export,
         crate::agent::register, crate::agent::heartbeat, crate::agent::lease, crate::agent::report, crate::agent::list,
         crate::health::healthz, crate::health::readyz, crate::health::metrics, document,
     ),
@@ -213,7 +213,7 @@ impl utoipa::Modify for Links {
         (name = "jobs", description = "Submit jobs, follow them and ask why they went where they went (tenants see their own)."),
         (name = "network", description = "The network now: use, power, carbon and price per site, flows, savings, live events."),
         (name = "sites", description = "Sites, regions, links and the accelerator catalogue; operators edit and drain them, and providers their own sites."),
-        (name = "admin", description = "Tenants, providers and API tokens (admins; providers issue their sites' agent tokens)."),
+        (name = "admin", description = "Tenants, providers and API tokens (admins; providers issue their sites' agent tokens); the audit log (admins and operators all of it, providers their sites', tenants their jobs')."),
         (name = "agents", description = "The site agents' protocol: register, heartbeat, lease work, report (a site's agent token, its provider's, or an operator's)."),
         (name = "ops", description = "Health, readiness, metrics and this document; no token needed."),
     )

@@ -16,7 +16,7 @@ use suanwang_model::{
 };
 use suanwang_sched::{Calendar, Outcome, Policy, PolicyKind, Request, Snapshot, plan};
 use suanwang_sim::world::World;
-use suanwang_store::{JobFilter, JobRecord, JobState, Store, Transition};
+use suanwang_store::{Actor, JobFilter, JobRecord, JobState, Store, Transition};
 use suanwang_topology::{SeriesModel, Topology};
 use tokio::sync::Notify;
 
@@ -311,7 +311,7 @@ impl Scheduler {
         now_unix: i64,
         report: &mut PassReport,
     ) -> suanwang_store::Result<()> {
-        for job in store.expire_leases(now_unix).await? {
+        for job in store.expire_leases(&Actor::scheduler(), now_unix).await? {
             report.lost += 1;
             self.unbook(job.id);
             self.note(job.id);
@@ -329,7 +329,7 @@ impl Scheduler {
                 ),
             });
             if store
-                .requeue(job.id, JobState::Lost, &body, now_unix)
+                .requeue(&Actor::scheduler(), job.id, JobState::Lost, &body, now_unix)
                 .await?
             {
                 report.requeued += 1;
@@ -392,7 +392,13 @@ impl Scheduler {
                     reason: format!("site {site} {why}; placed again"),
                 });
                 if store
-                    .requeue(record.id, JobState::Placed, &body, now_unix)
+                    .requeue(
+                        &Actor::scheduler(),
+                        record.id,
+                        JobState::Placed,
+                        &body,
+                        now_unix,
+                    )
                     .await?
                 {
                     self.unbook(record.id);
@@ -517,7 +523,10 @@ impl Scheduler {
                 }
             };
             let body = decision_body(&Decision::Requeued { reason });
-            if store.requeue(id, JobState::Placed, &body, now_unix).await? {
+            if store
+                .requeue(&Actor::scheduler(), id, JobState::Placed, &body, now_unix)
+                .await?
+            {
                 self.unbook(id);
                 self.note(id);
                 report.requeued += 1;
@@ -688,7 +697,11 @@ impl Scheduler {
         for chunk in items.chunks(DECISION_CHUNK) {
             applied.extend(match &self.writer {
                 Some(writer) => writer.decide(chunk.to_vec(), now_unix).await?,
-                None => store.decide_many(chunk, now_unix).await?,
+                None => {
+                    store
+                        .decide_many(&Actor::scheduler(), chunk, now_unix)
+                        .await?
+                }
             });
         }
         let mut bookings = self.bookings.lock().unwrap_or_else(|e| e.into_inner());
@@ -877,7 +890,11 @@ async fn reject<S: Store>(
         start_at: None,
         exit_code: None,
     };
-    if store.transition(id, &change, now).await.is_ok() {
+    if store
+        .transition(&Actor::scheduler(), id, &change, now)
+        .await
+        .is_ok()
+    {
         let body = decision_body(&Decision::Rejected {
             reason: reason.to_string(),
         });

@@ -105,7 +105,7 @@ pub(crate) async fn site_jobs<S: Store>(
     Path(id): Path<String>,
     Query(query): Query<SiteJobQuery>,
 ) -> Result<Json<SiteJobPage>, ApiError> {
-    check_site(&app, &who, &id, "see the jobs")?;
+    check_site(&app, &who, &id, "see the jobs").await?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=suanwang_api::jobs::MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid(
@@ -321,7 +321,7 @@ pub(crate) async fn put_site<S: Store>(
             "an agent's token does not edit sites: use the provider's or an operator's".into(),
         ));
     }
-    check_site(&app, &who, &id, "edit the site")?;
+    check_site(&app, &who, &id, "edit the site").await?;
     if site.id.0 != id {
         return Err(ApiError::invalid(
             "/id",
@@ -332,12 +332,15 @@ pub(crate) async fn put_site<S: Store>(
     let stored = serde_json::to_string(&site).map_err(|e| ApiError::Internal(e.to_string()))?;
     apply_site(&app, site.clone())?;
     app.store
-        .put_topology_edit(&TopologyEdit {
-            kind: "site".into(),
-            key: id.clone(),
-            body: stored,
-            updated_at: app.clock.now(),
-        })
+        .put_topology_edit(
+            &who.actor(),
+            &TopologyEdit {
+                kind: "site".into(),
+                key: id.clone(),
+                body: stored,
+                updated_at: app.clock.now(),
+            },
+        )
         .await?;
     tracing::info!(site = %id, created = !existed, "site edited");
     app.wakeup.poke();
@@ -383,11 +386,11 @@ pub(crate) async fn drain<S: Store>(
     Path(id): Path<String>,
     OptionalBody(request): OptionalBody<DrainRequest>,
 ) -> Result<Json<SiteDoc>, ApiError> {
-    check_site(&app, &who, &id, "drain")?;
+    check_site(&app, &who, &id, "drain").await?;
     let site = known_site(&app, &id)?;
     let reason = request.and_then(|r| r.reason).unwrap_or_default();
     app.store
-        .set_drained(&id, Some(&reason), app.clock.now())
+        .set_drained(&who.actor(), &id, Some(&reason), app.clock.now())
         .await?;
     tracing::info!(site = %id, %reason, "site drained");
     app.wakeup.poke();
@@ -404,9 +407,11 @@ pub(crate) async fn undrain<S: Store>(
     SiteActor(who): SiteActor,
     Path(id): Path<String>,
 ) -> Result<Json<SiteDoc>, ApiError> {
-    check_site(&app, &who, &id, "undrain")?;
+    check_site(&app, &who, &id, "undrain").await?;
     let site = known_site(&app, &id)?;
-    app.store.set_drained(&id, None, app.clock.now()).await?;
+    app.store
+        .set_drained(&who.actor(), &id, None, app.clock.now())
+        .await?;
     tracing::info!(site = %id, "site undrained");
     app.wakeup.poke();
     Ok(Json(site_doc(&app, &site).await?))
@@ -432,7 +437,7 @@ pub(crate) async fn links<S: Store>(
     security(("bearer" = [])))]
 pub(crate) async fn put_link<S: Store>(
     State(app): Shared<S>,
-    _: Operator,
+    Operator(who): Operator,
     Path((a, b)): Path<(String, String)>,
     Body(link): Body<Link>,
 ) -> Result<(StatusCode, Json<Link>), ApiError> {
@@ -458,12 +463,16 @@ pub(crate) async fn put_link<S: Store>(
         format!("{b}--{a}")
     };
     app.store
-        .put_topology_edit(&TopologyEdit {
-            kind: "link".into(),
-            key,
-            body: serde_json::to_string(&link).map_err(|e| ApiError::Internal(e.to_string()))?,
-            updated_at: app.clock.now(),
-        })
+        .put_topology_edit(
+            &who.actor(),
+            &TopologyEdit {
+                kind: "link".into(),
+                key,
+                body: serde_json::to_string(&link)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+                updated_at: app.clock.now(),
+            },
+        )
         .await?;
     app.wakeup.poke();
     let status = if existed {

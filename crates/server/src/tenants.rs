@@ -159,7 +159,7 @@ pub(crate) async fn create_token<S: Store>(
                 "a provider issues agent tokens only (role \"agent\" with a site)".into(),
             ));
         };
-        check_site(&app, &who, site, "issue an agent token")?;
+        check_site(&app, &who, site, "issue an agent token").await?;
         provider = app
             .store
             .providers()
@@ -173,8 +173,14 @@ pub(crate) async fn create_token<S: Store>(
         provider: provider.as_deref(),
         site: request.site(),
     };
-    let token =
-        auth::issue_scoped_token(&app.store, request.role(), scope, app.clock.now()).await?;
+    let token = auth::issue_scoped_token(
+        &app.store,
+        &who.actor(),
+        request.role(),
+        scope,
+        app.clock.now(),
+    )
+    .await?;
     let id = auth::digest(&token).chars().take(TOKEN_ID_LEN).collect();
     tracing::info!(token = %id, role = request.role().name(), by = %who.describe(), "token issued");
     Ok((
@@ -216,7 +222,10 @@ pub(crate) async fn revoke_token<S: Store>(
         Some(t) => t.created_at,
         None => 0,
     };
-    let record = app.store.revoke_token(&id).await?;
+    let record = app
+        .store
+        .revoke_token(&who.actor(), &id, app.clock.now())
+        .await?;
     // Forget it now rather than when the cache entry would expire.
     app.tokens.forget(&record.digest);
     tracing::info!(token = %id, role = record.role.name(), by = %who.describe(), "token revoked");
@@ -279,10 +288,11 @@ pub(crate) async fn put_provider<S: Store>(
     for (i, site) in request.sites.iter().enumerate() {
         check_name(site, &format!("/sites/{i}"), "site")?;
     }
-    let provider = app.store.provider(&name, app.clock.now()).await?;
+    let actor = who.actor();
+    let provider = app.store.provider(&actor, &name, app.clock.now()).await?;
     let provider = app
         .store
-        .set_provider_sites(provider.id, &request.sites)
+        .set_provider_sites(&actor, provider.id, &request.sites, app.clock.now())
         .await?;
     // Providers' tokens carry their sites: read them again.
     app.tokens.clear();

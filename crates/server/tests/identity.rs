@@ -450,3 +450,207 @@ async fn a_provider_sees_the_jobs_at_its_sites_without_what_they_run() {
     let (status, bad) = net.get("/v1/sites/hami/jobs?limit=0", &who.west).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
 }
+
+/// Entries of `GET /v1/audit` as `token` sees them (every page), or the status.
+async fn audit_of(net: &Net, token: &str, query: &str) -> Result<Vec<Value>, StatusCode> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let (status, page) = net
+            .get(&format!("/v1/audit?limit=2&after={after}{query}"), token)
+            .await;
+        if status != StatusCode::OK {
+            return Err(status);
+        }
+        out.extend(page["entries"].as_array().unwrap().iter().cloned());
+        match page["next"].as_i64() {
+            Some(next) => after = next,
+            None => return Ok(out),
+        }
+    }
+}
+
+fn actions(entries: &[Value]) -> Vec<&str> {
+    entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn refusals_and_changes_are_audited_and_each_role_sees_its_part() {
+    let net = start("audit").await;
+    let who = owners(&net).await;
+    let beta = auth::issue_token(&net.store, Role::Tenant, Some("beta"), 0)
+        .await
+        .unwrap();
+
+    // hami's agent token tries to speak for zhongwei: 403, and on the record.
+    let (status, _) = net.register(&who.hami_agent, "zhongwei").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let refusals = audit_of(&net, &net.admin, "&action=identity.refused")
+        .await
+        .unwrap();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    let refusal = &refusals[0];
+    assert_eq!(refusal["actor"]["role"], "agent");
+    assert_eq!(refusal["actor"]["site"], "hami");
+    assert_eq!(refusal["subject"]["site"], "zhongwei");
+    assert_eq!(
+        refusal["actor"]["id"].as_str().unwrap(),
+        &auth::digest(&who.hami_agent)[..16],
+        "the token is named by its digest's prefix"
+    );
+    assert!(
+        refusal["detail"]
+            .as_str()
+            .unwrap()
+            .contains("register an agent")
+    );
+
+    // Work from two tenants, placed by the scheduler; a drain by zhongwei's owner.
+    let body = json!({
+        "demand": [{"class": "cpu", "count": 2}], "duration": "30m", "site": "hami",
+        "delayable": false, "command": ["train"], "env": {"API_KEY": "s3cret"},
+    });
+    let (status, job) = net.post("/v1/jobs", &net.acme, body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let acme_job = job["id"].as_i64().unwrap();
+    let (status, job) = net.post("/v1/jobs", &beta, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let beta_job = job["id"].as_i64().unwrap();
+    Scheduler::new(suanwang_topology::builtin("cn-west").unwrap(), now())
+        .following(Arc::clone(&net.network))
+        .pass(&net.store, now())
+        .await
+        .unwrap();
+    let (status, _) = net
+        .post(
+            "/v1/sites/zhongwei/drain",
+            &who.east,
+            json!({"reason": "power"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Admins see everything, in one unbroken chain.
+    let all = audit_of(&net, &net.admin, "").await.unwrap();
+    let seqs: Vec<i64> = all.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=all.len() as i64).collect::<Vec<_>>());
+    for action in [
+        "token.issue",
+        "provider.create",
+        "provider.sites",
+        "identity.refused",
+        "job.submit",
+        "job.place",
+        "site.drain",
+    ] {
+        assert!(
+            actions(&all).contains(&action),
+            "{action}: {:?}",
+            actions(&all)
+        );
+    }
+    assert!(
+        !serde_json::to_string(&all).unwrap().contains("s3cret"),
+        "no job's environment in the log"
+    );
+    let placed = all
+        .iter()
+        .filter(|e| e["action"] == "job.place")
+        .collect::<Vec<_>>();
+    assert_eq!(placed.len(), 2);
+    assert!(placed.iter().all(|e| e["actor"]["role"] == "scheduler"));
+    let verdict = suanwang_store::audit::verify(&net.store, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(verdict.finding, None);
+    assert_eq!(verdict.checked, all.len() as u64);
+
+    // A tenant: its own token's and job's entries only.
+    let acme = audit_of(&net, &net.acme, "").await.unwrap();
+    assert_eq!(actions(&acme), ["token.issue", "job.submit", "job.place"]);
+    assert!(acme[1..].iter().all(|e| e["subject"]["job"] == acme_job));
+    let theirs = audit_of(&net, &beta, "").await.unwrap();
+    assert!(
+        theirs
+            .iter()
+            .all(|e| e["subject"]["tenant_id"] != acme[0]["subject"]["tenant_id"])
+    );
+    assert!(theirs.iter().any(|e| e["subject"]["job"] == beta_job));
+    // Filters narrow within a party's view, never beyond it.
+    let asked = audit_of(&net, &net.acme, &format!("&job={beta_job}"))
+        .await
+        .unwrap();
+    assert!(asked.is_empty(), "another tenant's job: {asked:?}");
+
+    // Providers: entries about their sites or by their agents.
+    let west = audit_of(&net, &who.west, "").await.unwrap();
+    assert!(
+        actions(&west).contains(&"identity.refused"),
+        "by hami's agent"
+    );
+    assert!(actions(&west).contains(&"job.place"));
+    assert!(
+        !actions(&west).contains(&"site.drain"),
+        "zhongwei's drain is east's"
+    );
+    let east = audit_of(&net, &who.east, "").await.unwrap();
+    assert!(
+        actions(&east).contains(&"identity.refused"),
+        "about zhongwei"
+    );
+    assert!(actions(&east).contains(&"site.drain"));
+    assert!(
+        !actions(&east).contains(&"job.place"),
+        "nothing placed at zhongwei"
+    );
+    let at_hami = audit_of(&net, &net.admin, "&site=hami&action=job.place")
+        .await
+        .unwrap();
+    assert_eq!(at_hami.len(), 2);
+
+    // Agents read no audit log.
+    assert_eq!(
+        audit_of(&net, &who.hami_agent, "").await.unwrap_err(),
+        StatusCode::FORBIDDEN
+    );
+    let (status, bad) = net.get("/v1/audit?limit=0", &net.admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+
+    // The export: the same entries as JSON lines.
+    let resp = net
+        .http
+        .get(format!("{}/v1/audit/export", net.base))
+        .bearer_auth(&net.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "application/x-ndjson"
+    );
+    let text = resp.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, all);
+    let client = suanwang_client::Client::new(&net.base, Some(net.acme.clone()));
+    let exported = client
+        .audit_export(&suanwang_api::AuditQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(exported.len(), 3, "a tenant's export is its view");
+    let page = client
+        .audit(&suanwang_api::AuditQuery {
+            action: Some("job.place".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].subject.job, Some(acme_job));
+}

@@ -17,7 +17,7 @@
 
 use nix::time::{ClockId, clock_gettime};
 use std::time::{Duration, Instant};
-use suanwang_store::{JobState, NewJob, SqliteStore, Store, Transition};
+use suanwang_store::{Actor, JobState, NewJob, SqliteStore, Store, Transition};
 
 /// Jobs per round: a typical group-commit batch under load.
 const BATCH: usize = 64;
@@ -77,22 +77,27 @@ async fn run(rounds: u32, until: usize) -> Result<(), Box<dyn std::error::Error>
         SqliteStore::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
     let tenant = store.tenant("bench", 0).await?;
     store
-        .register_agent(&suanwang_store::AgentRecord {
-            id: "agent-1".into(),
-            site: "site-1".into(),
-            info: "{}".into(),
-            registered_at: 0,
-            last_seen: 0,
-            telemetry: None,
-        })
+        .register_agent(
+            &Actor::system(),
+            &suanwang_store::AgentRecord {
+                id: "agent-1".into(),
+                site: "site-1".into(),
+                info: "{}".into(),
+                registered_at: 0,
+                last_seen: 0,
+                telemetry: None,
+            },
+        )
         .await?;
     let spec = r#"{"name":"train","image":"pytorch:2","demand":[{"class":"h100","units":8}],"duration_s":3600}"#;
     let mut spent = [Spent::default(); OPS.len()];
+    let system = Actor::system();
     let started = Instant::now();
     for round in 0..rounds {
         let now = i64::from(round) * 10 + 1;
         let jobs: Vec<NewJob> = (0..BATCH)
             .map(|i| NewJob {
+                actor: Actor::system(),
                 tenant_id: tenant.id,
                 idempotency_key: (i % 2 == 0).then(|| format!("key-{round}-{i}")),
                 spec: spec.to_string(),
@@ -116,14 +121,18 @@ async fn run(rounds: u32, until: usize) -> Result<(), Box<dyn std::error::Error>
                 (job.id, place, body.to_string())
             })
             .collect();
-        let placed = timed(&mut spent[1], store.decide_many(&decisions, now)).await?;
+        let placed = timed(
+            &mut spent[1],
+            store.decide_many(&Actor::scheduler(), &decisions, now),
+        )
+        .await?;
         assert!(placed.iter().all(|done| *done), "every job is placed");
         if until < 2 {
             continue;
         }
         let leased = timed(
             &mut spent[2],
-            store.lease("agent-1", "site-1", BATCH as u32, now + 60, now),
+            store.lease(&system, "agent-1", "site-1", BATCH as u32, now + 60, now),
         )
         .await?;
         assert_eq!(leased.len(), BATCH, "every placed job is leased");
@@ -141,7 +150,15 @@ async fn run(rounds: u32, until: usize) -> Result<(), Box<dyn std::error::Error>
             continue;
         }
         for (job, token) in held {
-            let report = store.report("agent-1", job, token, JobState::Succeeded, Some(0), now);
+            let report = store.report(
+                &system,
+                "agent-1",
+                job,
+                token,
+                JobState::Succeeded,
+                Some(0),
+                now,
+            );
             timed(&mut spent[4], report).await?;
         }
     }

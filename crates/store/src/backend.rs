@@ -10,6 +10,7 @@
 //! apart (`Backend::LEASE_SQL`) and how a statement's changed rows are counted
 //! (`Backend::rows_affected`). Everything else is generic over the database.
 
+use crate::audit::{Actor, AuditEntry, AuditFilter, Change, GENESIS, Subject, WALK_PAGE};
 use crate::{
     AgentRecord, DecisionRecord, Drain, HeldVerdict, JobFilter, JobRecord, JobState, NewJob,
     Provider, Result, Role, Sample, Store, StoreError, Tenant, TokenInfo, TokenRecord,
@@ -197,6 +198,181 @@ const REQUEUE_SQL: &str = "UPDATE jobs SET state = 'Pending', site = NULL, start
 /// Stores a decision.
 const INSERT_DECISION_SQL: &str = "INSERT INTO decisions (job_id, at, body) VALUES ($1, $2, $3)";
 
+/// Rows per multi-row insert into `audit` (14 parameters each).
+const AUDIT_INSERT_ROWS: usize = 512;
+
+/// The columns of an audit entry, in [`audit_from_row`]'s terms.
+const AUDIT_COLUMNS: &str = "seq, at, actor_role, actor_id, actor_tenant, actor_provider, \
+    actor_site, action, subject_job, subject_tenant, subject_site, subject_key, detail, \
+    prev_hash, hash";
+
+/// A small JSON object, as text.
+fn detail(value: serde_json::Value) -> String {
+    value.to_string()
+}
+
+/// The audit change of a job's state change.
+fn job_change(actor: &Actor, action: &str, job: &JobRecord, detail: String) -> Change {
+    Change {
+        actor: actor.clone(),
+        action: action.to_string(),
+        subject: Subject::job(job.id, job.tenant_id, job.site.as_deref()),
+        detail,
+    }
+}
+
+/// Appends `changes` to the audit log inside the caller's transaction, and
+/// returns the entries. It reserves their seqs by updating the head row first:
+/// on PostgreSQL that row's lock is held until the transaction ends, and on
+/// SQLite the transaction already holds the one write lock, so that no two
+/// writers ever take the same seq or link to the same hash (the chain never
+/// forks). Called last in every transaction, after the change's own statements,
+/// so that no transaction holds the head while it waits for another lock.
+async fn append_audit_in<DB>(
+    conn: &mut DB::Connection,
+    changes: Vec<Change>,
+    now: i64,
+) -> Result<Vec<AuditEntry>>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row> + Bind<'a, DB>,
+    for<'a> Option<&'a str>: Bind<'a, DB>,
+    for<'a> i64: Read<DB> + Bind<'a, DB>,
+    for<'a> Option<i64>: Bind<'a, DB>,
+    String: Read<DB>,
+{
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = changes.len() as i64;
+    let row = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+        .bind(n)
+        .fetch_one(&mut *conn)
+        .await?;
+    let last: i64 = row.try_get("seq")?;
+    let mut prev: String = row.try_get("hash")?;
+    let mut entries = Vec::with_capacity(changes.len());
+    for (seq, change) in (last - n + 1..).zip(changes) {
+        let entry = AuditEntry::seal(seq, now, change, &prev);
+        prev.clone_from(&entry.hash);
+        entries.push(entry);
+    }
+    for chunk in entries.chunks(AUDIT_INSERT_ROWS) {
+        let mut query = QueryBuilder::<DB>::new(
+            "INSERT INTO audit (seq, at, actor_role, actor_id, actor_tenant, actor_provider, \
+             actor_site, action, subject_job, subject_tenant, subject_site, subject_key, detail, \
+             prev_hash, hash) ",
+        );
+        query.push_values(chunk, |mut row, e| {
+            row.push_bind(e.seq)
+                .push_bind(e.at)
+                .push_bind(e.actor.role.as_str())
+                .push_bind(e.actor.id.as_str())
+                .push_bind(e.actor.tenant_id)
+                .push_bind(e.actor.provider_id)
+                .push_bind(e.actor.site.as_deref())
+                .push_bind(e.action.as_str())
+                .push_bind(e.subject.job)
+                .push_bind(e.subject.tenant_id)
+                .push_bind(e.subject.site.as_deref())
+                .push_bind(e.subject.key.as_deref())
+                .push_bind(e.detail.as_str())
+                .push_bind(e.prev_hash.as_str())
+                .push_bind(e.hash.as_str());
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(prev.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(entries)
+}
+
+/// An audit entry read back ([`AUDIT_COLUMNS`]).
+fn audit_from_row<R: Row>(row: &R) -> Result<AuditEntry>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: Read<R::Database>,
+    String: Read<R::Database>,
+{
+    Ok(AuditEntry {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        actor: Actor {
+            role: row.try_get("actor_role")?,
+            id: row.try_get("actor_id")?,
+            tenant_id: row.try_get("actor_tenant")?,
+            provider_id: row.try_get("actor_provider")?,
+            site: row.try_get("actor_site")?,
+        },
+        action: row.try_get("action")?,
+        subject: Subject {
+            job: row.try_get("subject_job")?,
+            tenant_id: row.try_get("subject_tenant")?,
+            site: row.try_get("subject_site")?,
+            key: row.try_get("subject_key")?,
+        },
+        detail: row.try_get("detail")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// The audit change of a submit: the key, not the spec (which may hold a
+/// tenant's secrets in its environment).
+fn submit_change(actor: &Actor, job: &JobRecord) -> Change {
+    let detail = match &job.idempotency_key {
+        Some(key) => detail(serde_json::json!({ "idempotency_key": key })),
+        None => "{}".to_string(),
+    };
+    job_change(actor, "job.submit", job, detail)
+}
+
+/// The audit change of a state change: `job.cancel`, `job.place`, or
+/// `job.transition`.
+fn transition_change(actor: &Actor, job: &JobRecord, change: &Transition) -> Change {
+    let action = match change.to {
+        JobState::Cancelled => "job.cancel",
+        JobState::Placed => "job.place",
+        _ => "job.transition",
+    };
+    let detail = detail(serde_json::json!({
+        "from": change.from.name(),
+        "to": change.to.name(),
+        "site": change.site,
+        "start_at": change.start_at,
+        "exit_code": change.exit_code,
+    }));
+    job_change(actor, action, job, detail)
+}
+
+/// A token's id in the audit log: the first 16 hex digits of its digest.
+fn token_id(digest: &str) -> String {
+    digest[..digest.len().min(16)].to_string()
+}
+
+/// The audit change of a token's issue or revocation.
+fn token_change(actor: &Actor, action: &str, token: &TokenRecord) -> Change {
+    Change {
+        actor: actor.clone(),
+        action: action.to_string(),
+        subject: Subject {
+            job: None,
+            tenant_id: token.tenant_id,
+            site: token.site.clone(),
+            key: Some(token_id(&token.digest)),
+        },
+        detail: detail(serde_json::json!({
+            "role": token.role.name(),
+            "tenant_id": token.tenant_id,
+            "provider_id": token.provider_id,
+        })),
+    }
+}
+
 /// A database that [`SqlStore`] runs on ([`Sqlite`] or [`Postgres`]), and what
 /// differs between the two.
 trait Backend: Database {
@@ -374,7 +550,8 @@ where
         })
     }
 
-    async fn insert_token(&self, token: &TokenRecord, now: i64) -> Result<()> {
+    async fn insert_token(&self, actor: &Actor, token: &TokenRecord, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO tokens (digest, tenant_id, role, created_at, provider_id, site) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -385,8 +562,15 @@ where
         .bind(now)
         .bind(token.provider_id)
         .bind(token.site.as_deref())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        append_audit_in(
+            &mut tx,
+            vec![token_change(actor, "token.issue", token)],
+            now,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -401,21 +585,28 @@ where
 
     async fn submit(
         &self,
+        actor: &Actor,
         tenant_id: i64,
         idempotency_key: Option<&str>,
         spec: &str,
         now: i64,
     ) -> Result<(JobRecord, bool)> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(SUBMIT_SQL)
             .bind(tenant_id)
             .bind(idempotency_key)
             .bind(spec)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = row {
-            return Ok((job_from_row(&row)?, true));
+            let job = job_from_row(&row)?;
+            let change = submit_change(actor, &job);
+            append_audit_in(&mut tx, vec![change], now).await?;
+            tx.commit().await?;
+            return Ok((job, true));
         }
+        tx.rollback().await?;
         // The key was used before: the first submission wins.
         let row = sqlx::query(SUBMITTED_SQL)
             .bind(tenant_id)
@@ -497,6 +688,13 @@ where
                 }
             }
         }
+        let changes = jobs
+            .iter()
+            .zip(&out)
+            .filter(|(_, (_, new))| *new)
+            .map(|(job, (record, _))| submit_change(&job.actor, record))
+            .collect();
+        append_audit_in(&mut tx, changes, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -545,7 +743,13 @@ where
         rows.iter().map(job_from_row).collect()
     }
 
-    async fn transition(&self, id: i64, change: &Transition, now: i64) -> Result<JobRecord> {
+    async fn transition(
+        &self,
+        actor: &Actor,
+        id: i64,
+        change: &Transition,
+        now: i64,
+    ) -> Result<JobRecord> {
         let conflict = |actual: JobState| StoreError::Conflict {
             job: id,
             actual,
@@ -555,6 +759,7 @@ where
         if !change.from.can_become(change.to) {
             return Err(conflict(change.from));
         }
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(TRANSITION_SQL)
             .bind(change.to.name())
             .bind(change.site.as_deref())
@@ -563,27 +768,38 @@ where
             .bind(now)
             .bind(id)
             .bind(change.from.name())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
         match row {
-            Some(row) => job_from_row(&row),
-            None => Err(conflict(self.job(id).await?.state)),
+            Some(row) => {
+                let job = job_from_row(&row)?;
+                let audit = transition_change(actor, &job, change);
+                append_audit_in(&mut tx, vec![audit], now).await?;
+                tx.commit().await?;
+                Ok(job)
+            }
+            None => {
+                tx.rollback().await?;
+                Err(conflict(self.job(id).await?.state))
+            }
         }
     }
 
     async fn decide_many(
         &self,
+        actor: &Actor,
         items: &[(i64, Transition, String)],
         now: i64,
     ) -> Result<Vec<bool>> {
         let mut tx = self.pool.begin().await?;
         let mut out = Vec::with_capacity(items.len());
+        let mut changes = Vec::new();
         for (id, change, body) in items {
             if !change.from.can_become(change.to) {
                 out.push(false);
                 continue;
             }
-            let done = sqlx::query(TRANSITION_SQL)
+            let row = sqlx::query(TRANSITION_SQL)
                 .bind(change.to.name())
                 .bind(change.site.as_deref())
                 .bind(change.start_at)
@@ -592,9 +808,10 @@ where
                 .bind(*id)
                 .bind(change.from.name())
                 .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            if done {
+                .await?;
+            let done = row.is_some();
+            if let Some(row) = row {
+                changes.push(transition_change(actor, &job_from_row(&row)?, change));
                 sqlx::query(INSERT_DECISION_SQL)
                     .bind(*id)
                     .bind(now)
@@ -604,6 +821,7 @@ where
             }
             out.push(done);
         }
+        append_audit_in(&mut tx, changes, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -728,7 +946,7 @@ where
             .collect()
     }
 
-    async fn revoke_token(&self, prefix: &str) -> Result<TokenRecord> {
+    async fn revoke_token(&self, actor: &Actor, prefix: &str, now: i64) -> Result<TokenRecord> {
         let not_found = || StoreError::NotFound {
             what: "token",
             id: prefix.to_string(),
@@ -748,19 +966,39 @@ where
             return Err(not_found());
         };
         let record = token_from_row(row)?;
+        append_audit_in(
+            &mut tx,
+            vec![token_change(actor, "token.revoke", &record)],
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(record)
     }
 
-    async fn provider(&self, name: &str, now: i64) -> Result<Provider> {
-        sqlx::query(
+    async fn provider(&self, actor: &Actor, name: &str, now: i64) -> Result<Provider> {
+        let mut tx = self.pool.begin().await?;
+        let created = sqlx::query(
             "INSERT INTO providers (name, created_at) VALUES ($1, $2) \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if DB::rows_affected(&created) > 0 {
+            let change = Change {
+                actor: actor.clone(),
+                action: "provider.create".into(),
+                subject: Subject {
+                    key: Some(name.to_string()),
+                    ..Subject::default()
+                },
+                detail: "{}".into(),
+            };
+            append_audit_in(&mut tx, vec![change], now).await?;
+        }
+        tx.commit().await?;
         let row = sqlx::query("SELECT id, name FROM providers WHERE name = $1")
             .bind(name)
             .fetch_one(&self.pool)
@@ -773,12 +1011,21 @@ where
         })
     }
 
-    async fn set_provider_sites(&self, id: i64, sites: &[String]) -> Result<Provider> {
+    async fn set_provider_sites(
+        &self,
+        actor: &Actor,
+        id: i64,
+        sites: &[String],
+        now: i64,
+    ) -> Result<Provider> {
         let mut sites = sites.to_vec();
         sites.sort();
         sites.dedup();
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT name FROM providers WHERE id = $1")
+        // A write first, so that SQLite takes its write lock at once: a
+        // transaction that read first fails (busy) when another writer commits
+        // before its own first write.
+        let row = sqlx::query("UPDATE providers SET name = name WHERE id = $1 RETURNING name")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
@@ -811,6 +1058,16 @@ where
                 .execute(&mut *tx)
                 .await?;
         }
+        let change = Change {
+            actor: actor.clone(),
+            action: "provider.sites".into(),
+            subject: Subject {
+                key: Some(name.clone()),
+                ..Subject::default()
+            },
+            detail: detail(serde_json::json!({ "provider_id": id, "sites": sites })),
+        };
+        append_audit_in(&mut tx, vec![change], now).await?;
         tx.commit().await?;
         Ok(Provider { id, name, sites })
     }
@@ -851,7 +1108,8 @@ where
             .collect()
     }
 
-    async fn put_topology_edit(&self, edit: &TopologyEdit) -> Result<()> {
+    async fn put_topology_edit(&self, actor: &Actor, edit: &TopologyEdit) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO topology_edits (kind, key, body, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (kind, key) DO UPDATE SET body = $3, updated_at = $4",
@@ -860,8 +1118,26 @@ where
         .bind(edit.key.as_str())
         .bind(edit.body.as_str())
         .bind(edit.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        // A link's key is `A--B`: it touches both sites; the subject names the
+        // first, the key both.
+        let site = edit.key.split("--").next().unwrap_or(&edit.key);
+        let body = serde_json::from_str::<serde_json::Value>(&edit.body)
+            .unwrap_or_else(|_| serde_json::Value::String(edit.body.clone()));
+        let change = Change {
+            actor: actor.clone(),
+            action: format!("{}.edit", edit.kind),
+            subject: Subject {
+                job: None,
+                tenant_id: None,
+                site: Some(site.to_string()),
+                key: Some(edit.key.clone()),
+            },
+            detail: detail(serde_json::json!({ "body": body })),
+        };
+        append_audit_in(&mut tx, vec![change], edit.updated_at).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -884,7 +1160,14 @@ where
             .collect()
     }
 
-    async fn set_drained(&self, site: &str, drain: Option<&str>, now: i64) -> Result<()> {
+    async fn set_drained(
+        &self,
+        actor: &Actor,
+        site: &str,
+        drain: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         match drain {
             Some(reason) => {
                 sqlx::query(
@@ -894,16 +1177,32 @@ where
                 .bind(site)
                 .bind(now)
                 .bind(Some(reason).filter(|r| !r.is_empty()))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
             }
             None => {
                 sqlx::query("DELETE FROM drained_sites WHERE site = $1")
                     .bind(site)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
             }
         }
+        let change = Change {
+            actor: actor.clone(),
+            action: if drain.is_some() {
+                "site.drain"
+            } else {
+                "site.undrain"
+            }
+            .into(),
+            subject: Subject::site(site),
+            detail: match drain {
+                Some(reason) => detail(serde_json::json!({ "reason": reason })),
+                None => "{}".into(),
+            },
+        };
+        append_audit_in(&mut tx, vec![change], now).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -935,7 +1234,8 @@ where
         Ok(out)
     }
 
-    async fn register_agent(&self, agent: &AgentRecord) -> Result<()> {
+    async fn register_agent(&self, actor: &Actor, agent: &AgentRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(concat!(
             "INSERT INTO agents (",
             agent_columns!(),
@@ -948,8 +1248,21 @@ where
         .bind(agent.registered_at)
         .bind(agent.last_seen)
         .bind(agent.telemetry.as_deref())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let change = Change {
+            actor: actor.clone(),
+            action: "agent.register".into(),
+            subject: Subject {
+                job: None,
+                tenant_id: None,
+                site: Some(agent.site.clone()),
+                key: Some(agent.id.clone()),
+            },
+            detail: "{}".into(),
+        };
+        append_audit_in(&mut tx, vec![change], agent.last_seen).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1059,27 +1372,48 @@ where
 
     async fn lease(
         &self,
+        actor: &Actor,
         agent: &str,
         site: &str,
         max: u32,
         lease_until: i64,
         now: i64,
     ) -> Result<Vec<JobRecord>> {
+        let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(DB::LEASE_SQL)
             .bind(agent)
             .bind(lease_until)
             .bind(now)
             .bind(site)
             .bind(i64::from(max.clamp(1, 1000)))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
         let mut out = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
         out.sort_by_key(|j| (j.start_at, j.id));
+        if out.is_empty() {
+            tx.rollback().await?;
+            return Ok(out);
+        }
+        let changes = out
+            .iter()
+            .map(|job| {
+                let detail = detail(serde_json::json!({
+                    "agent": agent,
+                    "token": job.lease_token,
+                    "until": lease_until,
+                }));
+                job_change(actor, "job.lease", job, detail)
+            })
+            .collect();
+        append_audit_in(&mut tx, changes, now).await?;
+        tx.commit().await?;
         Ok(out)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn report(
         &self,
+        actor: &Actor,
         agent: &str,
         job: i64,
         token: i64,
@@ -1117,6 +1451,7 @@ where
             // Cancelled, Lost or re-queued: the lease is over.
             return Err(stale(&current));
         }
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(REPORT_SQL)
             .bind(to.name())
             .bind(exit_code.map(i64::from))
@@ -1125,16 +1460,32 @@ where
             .bind(current.state.name())
             .bind(token)
             .bind(agent)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
         match row {
-            Some(row) => job_from_row(&row),
+            Some(row) => {
+                let record = job_from_row(&row)?;
+                let detail = detail(serde_json::json!({
+                    "agent": agent,
+                    "token": token,
+                    "from": current.state.name(),
+                    "to": to.name(),
+                    "exit_code": exit_code,
+                }));
+                let change = job_change(actor, "job.report", &record, detail);
+                append_audit_in(&mut tx, vec![change], now).await?;
+                tx.commit().await?;
+                Ok(record)
+            }
             // It moved between the read and the write (cancelled, expired).
-            None => Err(stale(&self.job(job).await?)),
+            None => {
+                tx.rollback().await?;
+                Err(stale(&self.job(job).await?))
+            }
         }
     }
 
-    async fn expire_leases(&self, now: i64) -> Result<Vec<JobRecord>> {
+    async fn expire_leases(&self, actor: &Actor, now: i64) -> Result<Vec<JobRecord>> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(EXPIRE_SQL)
             .bind(now)
@@ -1161,11 +1512,29 @@ where
                 .await?;
             out.push(job);
         }
+        let changes = out
+            .iter()
+            .map(|job| {
+                let detail = detail(serde_json::json!({
+                    "agent": job.lease_agent,
+                    "token": job.lease_token,
+                }));
+                job_change(actor, "job.expire", job, detail)
+            })
+            .collect();
+        append_audit_in(&mut tx, changes, now).await?;
         tx.commit().await?;
         Ok(out)
     }
 
-    async fn requeue(&self, job: i64, from: JobState, body: &str, now: i64) -> Result<bool> {
+    async fn requeue(
+        &self,
+        actor: &Actor,
+        job: i64,
+        from: JobState,
+        body: &str,
+        now: i64,
+    ) -> Result<bool> {
         if !from.can_become(JobState::Pending) {
             return Err(StoreError::Conflict {
                 job,
@@ -1174,6 +1543,9 @@ where
                 to: JobState::Pending,
             });
         }
+        // The site it leaves, read before (the statement forgets it); if the job
+        // moved meanwhile the statement finds it no longer in `from`.
+        let before = self.job(job).await?;
         let mut tx = self.pool.begin().await?;
         let requeued = sqlx::query(REQUEUE_SQL)
             .bind(now)
@@ -1189,8 +1561,107 @@ where
                 .bind(body)
                 .execute(&mut *tx)
                 .await?;
+            let detail = detail(serde_json::json!({ "from": from.name() }));
+            let change = job_change(actor, "job.requeue", &before, detail);
+            append_audit_in(&mut tx, vec![change], now).await?;
         }
         tx.commit().await?;
         Ok(done)
+    }
+
+    async fn append_audit(&self, change: Change, now: i64) -> Result<AuditEntry> {
+        let mut tx = self.pool.begin().await?;
+        let mut entries = append_audit_in(&mut tx, vec![change], now).await?;
+        tx.commit().await?;
+        entries.pop().ok_or_else(|| StoreError::Corrupt {
+            column: "audit",
+            value: "an appended entry went missing".into(),
+        })
+    }
+
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        let head = format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ");
+        let mut query = QueryBuilder::<DB>::new(head);
+        query.push_bind(filter.after_seq.unwrap_or(0));
+        if let Some(actor) = &filter.actor {
+            query.push(" AND actor_id = ").push_bind(actor.as_str());
+        }
+        if let Some(action) = &filter.action {
+            query.push(" AND action = ").push_bind(action.as_str());
+        }
+        if let Some(job) = filter.job {
+            query.push(" AND subject_job = ").push_bind(job);
+        }
+        if let Some(site) = &filter.site {
+            query
+                .push(" AND (subject_site = ")
+                .push_bind(site.as_str())
+                .push(" OR actor_site = ")
+                .push_bind(site.as_str())
+                .push(")");
+        }
+        if let Some(tenant) = filter.tenant_id {
+            query.push(" AND subject_tenant = ").push_bind(tenant);
+        }
+        if let Some(sites) = &filter.sites {
+            if sites.is_empty() {
+                return Ok(Vec::new());
+            }
+            query.push(" AND (subject_site IN (");
+            let mut list = query.separated(", ");
+            for site in sites {
+                list.push_bind(site.as_str());
+            }
+            query.push(") OR actor_site IN (");
+            let mut list = query.separated(", ");
+            for site in sites {
+                list.push_bind(site.as_str());
+            }
+            query.push("))");
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND at >= ").push_bind(since);
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND at <= ").push_bind(until);
+        }
+        query
+            .push(" ORDER BY seq LIMIT ")
+            .push_bind(i64::from(filter.limit.clamp(1, WALK_PAGE)));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_head(&self) -> Result<(i64, String)> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok((row.try_get("seq")?, row.try_get("hash")?)),
+            None => Ok((0, GENESIS.to_string())),
+        }
+    }
+
+    async fn audit_seq_of_hash(&self, hash: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT seq FROM audit WHERE hash = $1 ORDER BY seq LIMIT 1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| row.try_get("seq").map_err(StoreError::from))
+            .transpose()
+    }
+}
+
+impl<DB> crate::suite::Tamper for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+{
+    async fn tamper(&self, sql: &str) -> Result<u64> {
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&done))
     }
 }

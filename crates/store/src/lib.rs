@@ -10,12 +10,14 @@
 //! Architecture invariant: this crate owns every SQL statement of the project;
 //! nothing else talks to the database. It knows nothing of HTTP or scheduling.
 
+pub mod audit;
 mod backend;
 pub mod suite;
 
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 
+pub use audit::{Actor, AuditEntry, AuditFilter, Change, Subject, Verifier};
 pub use backend::{PostgresStore, SqliteStore};
 pub use suanwang_model::control::{HeldVerdict, JobState, Role};
 
@@ -160,6 +162,8 @@ pub struct AgentRecord {
 /// A job to submit with [`Store::submit_many`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
+    /// Who submits it (recorded in the audit log).
+    pub actor: Actor,
     /// Owning tenant.
     pub tenant_id: i64,
     /// Idempotency key.
@@ -302,13 +306,16 @@ impl From<sqlx::Error> for StoreError {
 /// Result of store operations.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// The store. Every method is one transaction.
+/// The store. Every method is one transaction. Every method that changes state
+/// takes the [`Actor`] making the change and appends what it did to the audit log
+/// in the same transaction ([`audit`]).
 pub trait Store: Send + Sync {
     /// The tenant named `name`, created if new.
     fn tenant(&self, name: &str, now: i64) -> impl Future<Output = Result<Tenant>> + Send;
     /// Stores a token digest with its role.
     fn insert_token(
         &self,
+        actor: &Actor,
         token: &TokenRecord,
         now: i64,
     ) -> impl Future<Output = Result<()>> + Send;
@@ -318,6 +325,7 @@ pub trait Store: Send + Sync {
     /// same tenant — returns the job stored then. The flag says whether it is new.
     fn submit(
         &self,
+        actor: &Actor,
         tenant_id: i64,
         idempotency_key: Option<&str>,
         spec: &str,
@@ -338,6 +346,7 @@ pub trait Store: Send + Sync {
     /// legal; returns the updated job.
     fn transition(
         &self,
+        actor: &Actor,
         id: i64,
         change: &Transition,
         now: i64,
@@ -348,6 +357,7 @@ pub trait Store: Send + Sync {
     /// each change was applied; a job that moved meanwhile is skipped.
     fn decide_many(
         &self,
+        actor: &Actor,
         items: &[(i64, Transition, String)],
         now: i64,
     ) -> impl Future<Output = Result<Vec<bool>>> + Send;
@@ -388,27 +398,44 @@ pub trait Store: Send + Sync {
     /// Deletes the one token whose digest starts with `prefix` (at least 12 hex
     /// digits); `NotFound` if none, `Ambiguous`-as-NotFound is impossible at 12
     /// digits in practice but is refused as well. Returns the removed record.
-    fn revoke_token(&self, prefix: &str) -> impl Future<Output = Result<TokenRecord>> + Send;
+    fn revoke_token(
+        &self,
+        actor: &Actor,
+        prefix: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<TokenRecord>> + Send;
     /// The provider named `name`, created (owning no site) if new.
-    fn provider(&self, name: &str, now: i64) -> impl Future<Output = Result<Provider>> + Send;
+    fn provider(
+        &self,
+        actor: &Actor,
+        name: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Provider>> + Send;
     /// Makes `sites` the sites of provider `id`, replacing those it had; refused
     /// with `SiteTaken` (changing nothing) if another provider owns one of them.
     fn set_provider_sites(
         &self,
+        actor: &Actor,
         id: i64,
         sites: &[String],
+        now: i64,
     ) -> impl Future<Output = Result<Provider>> + Send;
     /// Every provider with its sites, by id.
     fn providers(&self) -> impl Future<Output = Result<Vec<Provider>>> + Send;
     /// The sites provider `id` owns, sorted.
     fn provider_sites(&self, id: i64) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Stores (replacing) an operator's topology edit.
-    fn put_topology_edit(&self, edit: &TopologyEdit) -> impl Future<Output = Result<()>> + Send;
+    fn put_topology_edit(
+        &self,
+        actor: &Actor,
+        edit: &TopologyEdit,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Every topology edit, oldest first.
     fn topology_edits(&self) -> impl Future<Output = Result<Vec<TopologyEdit>>> + Send;
     /// Drains a site (`Some(reason)`, keeping the first `since`) or undrains it (`None`).
     fn set_drained(
         &self,
+        actor: &Actor,
         site: &str,
         drain: Option<&str>,
         now: i64,
@@ -422,7 +449,11 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<std::collections::BTreeMap<JobState, i64>>> + Send;
 
     /// Stores a new agent, or updates one with the same id.
-    fn register_agent(&self, agent: &AgentRecord) -> impl Future<Output = Result<()>> + Send;
+    fn register_agent(
+        &self,
+        actor: &Actor,
+        agent: &AgentRecord,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// The agent with this id.
     fn agent(&self, id: &str) -> impl Future<Output = Result<Option<AgentRecord>>> + Send;
     /// Forgets agents last seen before `before` (an agent that restarts
@@ -447,6 +478,7 @@ pub trait Store: Send + Sync {
     /// new lease (its token one more than before) that ends at `lease_until`.
     fn lease(
         &self,
+        actor: &Actor,
         agent: &str,
         site: &str,
         max: u32,
@@ -458,8 +490,12 @@ pub trait Store: Send + Sync {
     /// lease; a report of the state the job is already in is answered with the job
     /// (a retried report is harmless); Dispatched may go straight to a final state
     /// (a job shorter than a heartbeat).
+    // Each argument is one fact of the report; a struct for one call would only
+    // rename them.
+    #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
+        actor: &Actor,
         agent: &str,
         job: i64,
         token: i64,
@@ -469,15 +505,36 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<JobRecord>> + Send;
     /// Every Dispatched or Running job whose lease ended before `now` becomes
     /// Lost, with a stored decision saying so; returns them.
-    fn expire_leases(&self, now: i64) -> impl Future<Output = Result<Vec<JobRecord>>> + Send;
+    fn expire_leases(
+        &self,
+        actor: &Actor,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<JobRecord>>> + Send;
     /// Sends a Lost or Placed job back to Pending to be placed again (forgetting
     /// its site and start), with a stored decision `body`; false if the job was no
     /// longer in `from`.
     fn requeue(
         &self,
+        actor: &Actor,
         job: i64,
         from: JobState,
         body: &str,
         now: i64,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Appends one entry to the audit log on its own (a refusal, which changes
+    /// nothing else); returns it.
+    fn append_audit(
+        &self,
+        change: Change,
+        now: i64,
+    ) -> impl Future<Output = Result<AuditEntry>> + Send;
+    /// Audit entries matching `filter`, by seq.
+    fn audit(&self, filter: &AuditFilter) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
+    /// The audit log's head: the last seq given and its hash (0 and
+    /// [`audit::GENESIS`] when empty).
+    fn audit_head(&self) -> impl Future<Output = Result<(i64, String)>> + Send;
+    /// The seq of the entry whose hash is `hash`, if one is stored (for
+    /// telling a reordered entry from an edited one; a scan, used once).
+    fn audit_seq_of_hash(&self, hash: &str) -> impl Future<Output = Result<Option<i64>>> + Send;
 }

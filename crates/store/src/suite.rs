@@ -1,7 +1,28 @@
 //! The shared store test suite: every backend must pass the same checks.
 //! [`store_test_suite!`](crate::store_test_suite) instantiates it for a backend.
 
-use crate::{JobFilter, JobState, Role, Store, StoreError, TokenRecord, Transition};
+use crate::{Actor, JobFilter, JobState, Role, Store, StoreError, TokenRecord, Transition};
+
+/// Runs one SQL statement on the store's database as given, bypassing the
+/// store's methods and the audit log: the suite's stand-in for someone with
+/// write access to the database who edits the log by hand.
+pub trait Tamper {
+    /// Runs `sql`; returns the rows it changed.
+    fn tamper(&self, sql: &str) -> impl std::future::Future<Output = crate::Result<u64>> + Send;
+}
+
+/// Verifies the store's whole audit log; panics naming the finding unless it
+/// is intact. Returns the number of entries.
+pub async fn assert_chain_intact<S: Store>(store: &S) -> u64 {
+    let verdict = crate::audit::verify(store, |_| {}).await.unwrap();
+    assert_eq!(verdict.finding, None, "the audit chain is intact");
+    verdict.checked
+}
+
+/// The actor of the suite's changes.
+fn sys() -> Actor {
+    Actor::system()
+}
 
 /// Tenants are created once; tokens are found by digest with their role.
 pub async fn tenants_and_tokens<S: Store>(store: &S) {
@@ -17,14 +38,14 @@ pub async fn tenants_and_tokens<S: Store>(store: &S) {
         provider_id: None,
         site: None,
     };
-    store.insert_token(&token, 4).await.unwrap();
+    store.insert_token(&sys(), &token, 4).await.unwrap();
     assert_eq!(
         store.token(&token.digest).await.unwrap(),
         Some(token.clone())
     );
     assert_eq!(store.token("00").await.unwrap(), None);
     assert!(
-        store.insert_token(&token, 5).await.is_err(),
+        store.insert_token(&sys(), &token, 5).await.is_err(),
         "a digest is stored once"
     );
 }
@@ -32,15 +53,18 @@ pub async fn tenants_and_tokens<S: Store>(store: &S) {
 /// A provider is created once and owns the sites it is given, no site twice;
 /// an agent's token keeps its site and issuing provider.
 pub async fn providers_own_sites_and_agent_tokens_name_one<S: Store>(store: &S) {
-    let west = store.provider("west-dc", 1).await.unwrap();
-    assert_eq!(store.provider("west-dc", 2).await.unwrap(), west);
+    let west = store.provider(&sys(), "west-dc", 1).await.unwrap();
+    assert_eq!(store.provider(&sys(), "west-dc", 2).await.unwrap(), west);
     assert!(west.sites.is_empty());
-    let east = store.provider("east-dc", 3).await.unwrap();
+    let east = store.provider(&sys(), "east-dc", 3).await.unwrap();
     let given = ["zhongwei".to_string(), "hami".into(), "hami".into()];
-    let west = store.set_provider_sites(west.id, &given).await.unwrap();
+    let west = store
+        .set_provider_sites(&sys(), west.id, &given, 9)
+        .await
+        .unwrap();
     assert_eq!(west.sites, ["hami", "zhongwei"], "sorted, once each");
     match store
-        .set_provider_sites(east.id, &["guian".into(), "hami".into()])
+        .set_provider_sites(&sys(), east.id, &["guian".into(), "hami".into()], 9)
         .await
     {
         Err(StoreError::SiteTaken { site, owner }) => {
@@ -53,15 +77,15 @@ pub async fn providers_own_sites_and_agent_tokens_name_one<S: Store>(store: &S) 
         "a refused change changes nothing"
     );
     assert!(matches!(
-        store.set_provider_sites(9999, &[]).await,
+        store.set_provider_sites(&sys(), 9999, &[], 9).await,
         Err(StoreError::NotFound { .. })
     ));
     let west = store
-        .set_provider_sites(west.id, &["hami".into()])
+        .set_provider_sites(&sys(), west.id, &["hami".into()], 9)
         .await
         .unwrap();
     store
-        .set_provider_sites(east.id, &["zhongwei".into()])
+        .set_provider_sites(&sys(), east.id, &["zhongwei".into()], 9)
         .await
         .unwrap();
     let all = store.providers().await.unwrap();
@@ -83,14 +107,17 @@ pub async fn providers_own_sites_and_agent_tokens_name_one<S: Store>(store: &S) 
         provider_id: Some(west.id),
         site: Some("hami".into()),
     };
-    store.insert_token(&agent, 5).await.unwrap();
+    store.insert_token(&sys(), &agent, 5).await.unwrap();
     assert_eq!(
         store.token(&agent.digest).await.unwrap(),
         Some(agent.clone())
     );
     assert_eq!(store.tokens().await.unwrap()[0].record, agent);
     assert_eq!(
-        store.revoke_token(&agent.digest[..16]).await.unwrap(),
+        store
+            .revoke_token(&sys(), &agent.digest[..16], 9)
+            .await
+            .unwrap(),
         agent
     );
 }
@@ -101,26 +128,26 @@ pub async fn idempotent_submits<S: Store>(store: &S) {
     let a = store.tenant("acme", 1).await.unwrap();
     let b = store.tenant("beta", 1).await.unwrap();
     let (first, new) = store
-        .submit(a.id, Some("k1"), r#"{"n":1}"#, 10)
+        .submit(&sys(), a.id, Some("k1"), r#"{"n":1}"#, 10)
         .await
         .unwrap();
     assert!(new);
     assert_eq!(first.state, JobState::Pending);
     assert_eq!(first.version, 1);
     let (again, new) = store
-        .submit(a.id, Some("k1"), r#"{"n":2}"#, 11)
+        .submit(&sys(), a.id, Some("k1"), r#"{"n":2}"#, 11)
         .await
         .unwrap();
     assert!(!new);
     assert_eq!(again, first, "the first submission wins");
     let (other_tenant, new) = store
-        .submit(b.id, Some("k1"), r#"{"n":3}"#, 12)
+        .submit(&sys(), b.id, Some("k1"), r#"{"n":3}"#, 12)
         .await
         .unwrap();
     assert!(new);
     assert_ne!(other_tenant.id, first.id);
-    let (no_key_1, _) = store.submit(a.id, None, "{}", 13).await.unwrap();
-    let (no_key_2, _) = store.submit(a.id, None, "{}", 14).await.unwrap();
+    let (no_key_1, _) = store.submit(&sys(), a.id, None, "{}", 13).await.unwrap();
+    let (no_key_2, _) = store.submit(&sys(), a.id, None, "{}", 14).await.unwrap();
     assert_ne!(
         no_key_1.id, no_key_2.id,
         "without a key every submit is new"
@@ -131,7 +158,7 @@ pub async fn idempotent_submits<S: Store>(store: &S) {
 /// saw, and refused otherwise.
 pub async fn transitions_follow_the_machine<S: Store>(store: &S) {
     let t = store.tenant("acme", 1).await.unwrap();
-    let (job, _) = store.submit(t.id, None, "{}", 1).await.unwrap();
+    let (job, _) = store.submit(&sys(), t.id, None, "{}", 1).await.unwrap();
     let place = Transition {
         from: JobState::Pending,
         to: JobState::Placed,
@@ -139,7 +166,7 @@ pub async fn transitions_follow_the_machine<S: Store>(store: &S) {
         start_at: Some(3600),
         exit_code: None,
     };
-    let placed = store.transition(job.id, &place, 2).await.unwrap();
+    let placed = store.transition(&sys(), job.id, &place, 2).await.unwrap();
     assert_eq!(
         (
             placed.state,
@@ -150,7 +177,7 @@ pub async fn transitions_follow_the_machine<S: Store>(store: &S) {
         (JobState::Placed, Some("hami"), Some(3600), 2)
     );
     // Replaying the same change finds the job no longer Pending.
-    match store.transition(job.id, &place, 3).await {
+    match store.transition(&sys(), job.id, &place, 3).await {
         Err(StoreError::Conflict {
             actual: JobState::Placed,
             ..
@@ -166,7 +193,7 @@ pub async fn transitions_follow_the_machine<S: Store>(store: &S) {
         exit_code: Some(0),
     };
     assert!(matches!(
-        store.transition(job.id, &skip, 4).await,
+        store.transition(&sys(), job.id, &skip, 4).await,
         Err(StoreError::Conflict { .. })
     ));
     for (from, to) in [
@@ -175,6 +202,7 @@ pub async fn transitions_follow_the_machine<S: Store>(store: &S) {
     ] {
         store
             .transition(
+                &sys(),
                 job.id,
                 &Transition {
                     from,
@@ -190,6 +218,7 @@ pub async fn transitions_follow_the_machine<S: Store>(store: &S) {
     }
     let done = store
         .transition(
+            &sys(),
             job.id,
             &Transition {
                 from: JobState::Running,
@@ -214,7 +243,7 @@ pub async fn transitions_follow_the_machine<S: Store>(store: &S) {
         exit_code: None,
     };
     assert!(
-        store.transition(job.id, &cancel, 7).await.is_err(),
+        store.transition(&sys(), job.id, &cancel, 7).await.is_err(),
         "a finished job stays finished"
     );
     assert!(matches!(
@@ -230,7 +259,7 @@ pub async fn listing_filters_and_pages<S: Store>(store: &S) {
     let mut ids = Vec::new();
     for i in 0..25 {
         let tenant = if i % 5 == 0 { b.id } else { a.id };
-        let (job, _) = store.submit(tenant, None, "{}", i).await.unwrap();
+        let (job, _) = store.submit(&sys(), tenant, None, "{}", i).await.unwrap();
         ids.push(job.id);
         if i % 2 == 0 {
             let site = if i % 4 == 0 { "hami" } else { "guian" };
@@ -241,7 +270,7 @@ pub async fn listing_filters_and_pages<S: Store>(store: &S) {
                 start_at: Some(0),
                 exit_code: None,
             };
-            store.transition(job.id, &change, i).await.unwrap();
+            store.transition(&sys(), job.id, &change, i).await.unwrap();
         }
     }
     let all = store
@@ -367,8 +396,8 @@ pub async fn listing_filters_and_pages<S: Store>(store: &S) {
 /// and gets no decision.
 pub async fn decisions_apply_in_batches<S: Store>(store: &S) {
     let t = store.tenant("acme", 1).await.unwrap();
-    let (a, _) = store.submit(t.id, None, "{}", 1).await.unwrap();
-    let (b, _) = store.submit(t.id, None, "{}", 1).await.unwrap();
+    let (a, _) = store.submit(&sys(), t.id, None, "{}", 1).await.unwrap();
+    let (b, _) = store.submit(&sys(), t.id, None, "{}", 1).await.unwrap();
     let cancel = Transition {
         from: JobState::Pending,
         to: JobState::Cancelled,
@@ -376,7 +405,7 @@ pub async fn decisions_apply_in_batches<S: Store>(store: &S) {
         start_at: None,
         exit_code: None,
     };
-    store.transition(b.id, &cancel, 2).await.unwrap();
+    store.transition(&sys(), b.id, &cancel, 2).await.unwrap();
     let place = Transition {
         from: JobState::Pending,
         to: JobState::Placed,
@@ -386,6 +415,7 @@ pub async fn decisions_apply_in_batches<S: Store>(store: &S) {
     };
     let applied = store
         .decide_many(
+            &sys(),
             &[
                 (a.id, place.clone(), "{\"placed\":1}".into()),
                 (b.id, place, "{\"placed\":2}".into()),
@@ -404,7 +434,7 @@ pub async fn decisions_apply_in_batches<S: Store>(store: &S) {
 /// Decisions are stored in order for their job.
 pub async fn decisions_are_kept<S: Store>(store: &S) {
     let t = store.tenant("acme", 1).await.unwrap();
-    let (job, _) = store.submit(t.id, None, "{}", 1).await.unwrap();
+    let (job, _) = store.submit(&sys(), t.id, None, "{}", 1).await.unwrap();
     store
         .record_decision(job.id, r#"{"outcome":"pending"}"#, 2)
         .await
@@ -431,7 +461,12 @@ pub async fn concurrent_submits_land_once<S: Store + Clone + 'static>(store: &S)
         tasks.push(tokio::spawn(async move {
             // Every key is submitted twice, racing.
             let key = format!("key-{}", i / 2);
-            store.submit(t.id, Some(&key), "{}", i).await.unwrap().0.id
+            store
+                .submit(&sys(), t.id, Some(&key), "{}", i)
+                .await
+                .unwrap()
+                .0
+                .id
         }));
     }
     let mut ids = Vec::new();
@@ -517,6 +552,36 @@ macro_rules! store_test_suite {
             let Some(store) = $make else { return };
             $crate::suite::racing_agents_lease_each_job_once(&store).await;
         }
+        #[tokio::test]
+        async fn every_change_is_audited_and_chained() {
+            let Some(store) = $make else { return };
+            $crate::suite::every_change_is_audited_and_chained(&store).await;
+        }
+        #[tokio::test]
+        async fn audit_views_filter_and_page() {
+            let Some(store) = $make else { return };
+            $crate::suite::audit_views_filter_and_page(&store).await;
+        }
+        #[tokio::test]
+        async fn verify_names_an_edited_entry() {
+            let Some(store) = $make else { return };
+            $crate::suite::verify_names_an_edited_entry(&store).await;
+        }
+        #[tokio::test]
+        async fn verify_names_a_deleted_entry() {
+            let Some(store) = $make else { return };
+            $crate::suite::verify_names_a_deleted_entry(&store).await;
+        }
+        #[tokio::test]
+        async fn verify_names_reordered_entries() {
+            let Some(store) = $make else { return };
+            $crate::suite::verify_names_reordered_entries(&store).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn concurrent_appends_never_fork() {
+            let Some(store) = $make else { return };
+            $crate::suite::concurrent_appends_never_fork(&store).await;
+        }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_submits_land_once() {
             let Some(store) = $make else { return };
@@ -530,6 +595,7 @@ pub async fn batches_keep_idempotency<S: Store>(store: &S) {
     use crate::NewJob;
     let t = store.tenant("acme", 1).await.unwrap();
     let job = |key: Option<&str>| NewJob {
+        actor: sys(),
         tenant_id: t.id,
         idempotency_key: key.map(str::to_string),
         spec: "{}".into(),
@@ -565,6 +631,7 @@ pub async fn batches_keep_idempotency<S: Store>(store: &S) {
     let u = store.tenant("umbra", 1).await.unwrap();
     let mixed: Vec<NewJob> = (0..40)
         .map(|i| NewJob {
+            actor: sys(),
             tenant_id: if i % 3 == 0 { u.id } else { t.id },
             idempotency_key: (i % 4 == 0).then(|| format!("m{}", i % 8)),
             spec: format!("{{\"n\":{}}}", i % 5),
@@ -603,7 +670,7 @@ fn agent(id: &str, site: &str, now: i64) -> crate::AgentRecord {
 /// Submits a job and places it at `site` from `start`.
 async fn placed<S: Store>(store: &S, site: &str, start: i64) -> crate::JobRecord {
     let t = store.tenant("acme", 1).await.unwrap();
-    let (job, _) = store.submit(t.id, None, "{}", 1).await.unwrap();
+    let (job, _) = store.submit(&sys(), t.id, None, "{}", 1).await.unwrap();
     let change = Transition {
         from: JobState::Pending,
         to: JobState::Placed,
@@ -611,7 +678,7 @@ async fn placed<S: Store>(store: &S, site: &str, start: i64) -> crate::JobRecord
         start_at: Some(start),
         exit_code: None,
     };
-    store.transition(job.id, &change, 2).await.unwrap()
+    store.transition(&sys(), job.id, &change, 2).await.unwrap()
 }
 
 /// A lease goes to one agent with a growing fencing token; reports under any
@@ -619,14 +686,20 @@ async fn placed<S: Store>(store: &S, site: &str, start: i64) -> crate::JobRecord
 /// re-queued job's new lease fences the old one out.
 pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
     use crate::HeldVerdict;
-    store.register_agent(&agent("a1", "s1", 10)).await.unwrap();
-    store.register_agent(&agent("a2", "s1", 10)).await.unwrap();
+    store
+        .register_agent(&sys(), &agent("a1", "s1", 10))
+        .await
+        .unwrap();
+    store
+        .register_agent(&sys(), &agent("a2", "s1", 10))
+        .await
+        .unwrap();
     assert_eq!(store.agents().await.unwrap().len(), 2);
     let job = placed(store, "s1", 100).await;
     assert_eq!(job.lease_token, 0);
     assert!(
         store
-            .lease("a1", "s1", 10, 200, 50)
+            .lease(&sys(), "a1", "s1", 10, 200, 50)
             .await
             .unwrap()
             .is_empty(),
@@ -634,13 +707,13 @@ pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
     );
     assert!(
         store
-            .lease("a1", "s2", 10, 200, 150)
+            .lease(&sys(), "a1", "s2", 10, 200, 150)
             .await
             .unwrap()
             .is_empty(),
         "not at another site"
     );
-    let leased = store.lease("a1", "s1", 10, 200, 100).await.unwrap();
+    let leased = store.lease(&sys(), "a1", "s1", 10, 200, 100).await.unwrap();
     assert_eq!(leased.len(), 1);
     let l = &leased[0];
     assert_eq!(
@@ -653,7 +726,7 @@ pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
     );
     assert!(
         store
-            .lease("a2", "s1", 10, 200, 101)
+            .lease(&sys(), "a2", "s1", 10, 200, 101)
             .await
             .unwrap()
             .is_empty(),
@@ -665,7 +738,7 @@ pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
     assert!(
         stale(
             store
-                .report("a2", job.id, 1, JobState::Running, None, 110)
+                .report(&sys(), "a2", job.id, 1, JobState::Running, None, 110)
                 .await
         ),
         "wrong agent"
@@ -673,13 +746,13 @@ pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
     assert!(
         stale(
             store
-                .report("a1", job.id, 0, JobState::Running, None, 110)
+                .report(&sys(), "a1", job.id, 0, JobState::Running, None, 110)
                 .await
         ),
         "old token"
     );
     let running = store
-        .report("a1", job.id, 1, JobState::Running, None, 110)
+        .report(&sys(), "a1", job.id, 1, JobState::Running, None, 110)
         .await
         .unwrap();
     assert_eq!(
@@ -687,13 +760,13 @@ pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
         (JobState::Running, Some(110))
     );
     let again = store
-        .report("a1", job.id, 1, JobState::Running, None, 111)
+        .report(&sys(), "a1", job.id, 1, JobState::Running, None, 111)
         .await
         .unwrap();
     assert_eq!(again, running, "a retried report changes nothing");
     assert!(matches!(
         store
-            .report("a1", job.id, 1, JobState::Dispatched, None, 112)
+            .report(&sys(), "a1", job.id, 1, JobState::Dispatched, None, 112)
             .await,
         Err(StoreError::Conflict { .. })
     ));
@@ -733,7 +806,10 @@ pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
     assert!(store.samples("s2", 0, 100).await.unwrap().is_empty());
     assert_eq!(store.prune_samples(155).await.unwrap(), 1);
     assert_eq!(store.samples("s1", 0, 100).await.unwrap().len(), 1);
-    store.register_agent(&agent("old", "s9", 1)).await.unwrap();
+    store
+        .register_agent(&sys(), &agent("old", "s9", 1))
+        .await
+        .unwrap();
     assert_eq!(
         store.forget_agents(5).await.unwrap(),
         1,
@@ -754,15 +830,15 @@ pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
         Err(StoreError::NotFound { .. })
     ));
 
-    assert!(store.expire_leases(299).await.unwrap().is_empty());
-    let lost = store.expire_leases(301).await.unwrap();
+    assert!(store.expire_leases(&sys(), 299).await.unwrap().is_empty());
+    let lost = store.expire_leases(&sys(), 301).await.unwrap();
     assert_eq!(lost.len(), 1);
     assert_eq!(lost[0].state, JobState::Lost);
     let why = store.decisions(job.id).await.unwrap();
     assert!(why.last().unwrap().body.contains("not renewed"), "{why:?}");
     assert!(stale(
         store
-            .report("a1", job.id, 1, JobState::Succeeded, Some(0), 302)
+            .report(&sys(), "a1", job.id, 1, JobState::Succeeded, Some(0), 302)
             .await
     ));
     assert_eq!(
@@ -775,13 +851,19 @@ pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
 
     assert!(
         store
-            .requeue(job.id, JobState::Lost, r#"{"outcome":"requeued"}"#, 303)
+            .requeue(
+                &sys(),
+                job.id,
+                JobState::Lost,
+                r#"{"outcome":"requeued"}"#,
+                303
+            )
             .await
             .unwrap()
     );
     assert!(
         !store
-            .requeue(job.id, JobState::Lost, "{}", 303)
+            .requeue(&sys(), job.id, JobState::Lost, "{}", 303)
             .await
             .unwrap(),
         "once"
@@ -798,16 +880,19 @@ pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
         start_at: Some(300),
         exit_code: None,
     };
-    store.transition(job.id, &change, 304).await.unwrap();
-    let leased = store.lease("a2", "s1", 10, 400, 310).await.unwrap();
+    store
+        .transition(&sys(), job.id, &change, 304)
+        .await
+        .unwrap();
+    let leased = store.lease(&sys(), "a2", "s1", 10, 400, 310).await.unwrap();
     assert_eq!(leased[0].lease_token, 2, "a new lease, a new token");
     assert!(stale(
         store
-            .report("a1", job.id, 1, JobState::Succeeded, Some(0), 311)
+            .report(&sys(), "a1", job.id, 1, JobState::Succeeded, Some(0), 311)
             .await
     ));
     let done = store
-        .report("a2", job.id, 2, JobState::Succeeded, Some(0), 320)
+        .report(&sys(), "a2", job.id, 2, JobState::Succeeded, Some(0), 320)
         .await
         .unwrap();
     assert_eq!(done.state, JobState::Succeeded, "straight from Dispatched");
@@ -817,11 +902,17 @@ pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
     );
     assert_eq!(done.lease_expires_at, None);
     assert!(
-        store.expire_leases(10_000).await.unwrap().is_empty(),
+        store
+            .expire_leases(&sys(), 10_000)
+            .await
+            .unwrap()
+            .is_empty(),
         "a finished job expires no more"
     );
     assert!(matches!(
-        store.requeue(job.id, JobState::Running, "{}", 321).await,
+        store
+            .requeue(&sys(), job.id, JobState::Running, "{}", 321)
+            .await,
         Err(StoreError::Conflict { .. })
     ));
 }
@@ -830,10 +921,13 @@ pub async fn leases_fence_stale_reports<S: Store>(store: &S) {
 /// reports are refused.
 pub async fn cancelled_leases_are_called_back<S: Store>(store: &S) {
     use crate::HeldVerdict;
-    store.register_agent(&agent("a1", "s1", 10)).await.unwrap();
+    store
+        .register_agent(&sys(), &agent("a1", "s1", 10))
+        .await
+        .unwrap();
     let job = placed(store, "s1", 0).await;
     let other = placed(store, "s1", 0).await;
-    let leased = store.lease("a1", "s1", 10, 100, 5).await.unwrap();
+    let leased = store.lease(&sys(), "a1", "s1", 10, 100, 5).await.unwrap();
     assert_eq!(leased.len(), 2);
     let cancel = Transition {
         from: JobState::Dispatched,
@@ -842,7 +936,7 @@ pub async fn cancelled_leases_are_called_back<S: Store>(store: &S) {
         start_at: None,
         exit_code: None,
     };
-    let cancelled = store.transition(job.id, &cancel, 6).await.unwrap();
+    let cancelled = store.transition(&sys(), job.id, &cancel, 6).await.unwrap();
     assert_eq!(cancelled.finished_at, Some(6));
     let verdicts = store
         .heartbeat(
@@ -864,7 +958,7 @@ pub async fn cancelled_leases_are_called_back<S: Store>(store: &S) {
     );
     assert!(matches!(
         store
-            .report("a1", job.id, 1, JobState::Succeeded, Some(0), 8)
+            .report(&sys(), "a1", job.id, 1, JobState::Succeeded, Some(0), 8)
             .await,
         Err(StoreError::StaleLease {
             state: JobState::Cancelled,
@@ -889,7 +983,7 @@ pub async fn cancelled_leases_are_called_back<S: Store>(store: &S) {
         "logs need their job"
     );
     let failed = store
-        .report("a1", other.id, 1, JobState::Failed, Some(3), 9)
+        .report(&sys(), "a1", other.id, 1, JobState::Failed, Some(3), 9)
         .await
         .unwrap();
     assert_eq!(
@@ -901,7 +995,10 @@ pub async fn cancelled_leases_are_called_back<S: Store>(store: &S) {
 /// Two agents of one site leasing at once never get the same job.
 pub async fn racing_agents_lease_each_job_once<S: Store + Clone + 'static>(store: &S) {
     for a in ["a1", "a2", "a3"] {
-        store.register_agent(&agent(a, "s1", 0)).await.unwrap();
+        store
+            .register_agent(&sys(), &agent(a, "s1", 0))
+            .await
+            .unwrap();
     }
     for _ in 0..60 {
         placed(store, "s1", 0).await;
@@ -914,7 +1011,7 @@ pub async fn racing_agents_lease_each_job_once<S: Store + Clone + 'static>(store
             for round in 0..10 {
                 got.extend(
                     store
-                        .lease(a, "s1", 4, 100, round)
+                        .lease(&sys(), a, "s1", 4, 100, round)
                         .await
                         .unwrap()
                         .into_iter()
@@ -932,7 +1029,11 @@ pub async fn racing_agents_lease_each_job_once<S: Store + Clone + 'static>(store
     all.sort();
     all.dedup();
     assert_eq!(all.len(), n, "a job was handed to two agents");
-    let rest = store.lease("a1", "s1", 1000, 100, 20).await.unwrap();
+    assert_chain_intact(store).await;
+    let rest = store
+        .lease(&sys(), "a1", "s1", 1000, 100, 20)
+        .await
+        .unwrap();
     assert_eq!(n + rest.len(), 60, "every due job is handed out, once");
     let counts = store.count_by_state().await.unwrap();
     assert_eq!(counts.get(&JobState::Dispatched), Some(&60));
@@ -960,23 +1061,29 @@ pub async fn administration_lists_revokes_edits_and_drains<S: Store>(store: &S) 
             provider_id: None,
             site: None,
         };
-        store.insert_token(&record, 10 + i as i64).await.unwrap();
+        store
+            .insert_token(&sys(), &record, 10 + i as i64)
+            .await
+            .unwrap();
     }
     let listed = store.tokens().await.unwrap();
     assert_eq!(listed.len(), 3);
     assert_eq!(listed[0].created_at, 12, "newest first");
     assert!(
         matches!(
-            store.revoke_token("aaaa").await,
+            store.revoke_token(&sys(), "aaaa", 9).await,
             Err(StoreError::NotFound { .. })
         ),
         "too short"
     );
     assert!(matches!(
-        store.revoke_token("zzzzzzzzzzzzzz").await,
+        store.revoke_token(&sys(), "zzzzzzzzzzzzzz", 9).await,
         Err(StoreError::NotFound { .. })
     ));
-    let gone = store.revoke_token(&"aaaa2222".repeat(2)).await.unwrap();
+    let gone = store
+        .revoke_token(&sys(), &"aaaa2222".repeat(2), 9)
+        .await
+        .unwrap();
     assert_eq!(gone.digest, "aaaa2222".repeat(8));
     assert_eq!(store.token(&gone.digest).await.unwrap(), None);
     assert_eq!(store.tokens().await.unwrap().len(), 2);
@@ -988,15 +1095,15 @@ pub async fn administration_lists_revokes_edits_and_drains<S: Store>(store: &S) 
         updated_at: at,
     };
     store
-        .put_topology_edit(&edit("s1", "{\"v\":1}", 20))
+        .put_topology_edit(&sys(), &edit("s1", "{\"v\":1}", 20))
         .await
         .unwrap();
     store
-        .put_topology_edit(&edit("s2", "{}", 21))
+        .put_topology_edit(&sys(), &edit("s2", "{}", 21))
         .await
         .unwrap();
     store
-        .put_topology_edit(&edit("s1", "{\"v\":2}", 22))
+        .put_topology_edit(&sys(), &edit("s1", "{\"v\":2}", 22))
         .await
         .unwrap();
     let edits = store.topology_edits().await.unwrap();
@@ -1007,14 +1114,14 @@ pub async fn administration_lists_revokes_edits_and_drains<S: Store>(store: &S) 
     );
 
     store
-        .set_drained("s1", Some("maintenance"), 30)
+        .set_drained(&sys(), "s1", Some("maintenance"), 30)
         .await
         .unwrap();
     store
-        .set_drained("s1", Some("still maintenance"), 31)
+        .set_drained(&sys(), "s1", Some("still maintenance"), 31)
         .await
         .unwrap();
-    store.set_drained("s2", Some(""), 32).await.unwrap();
+    store.set_drained(&sys(), "s2", Some(""), 32).await.unwrap();
     let drained = store.drained().await.unwrap();
     assert_eq!(drained.len(), 2);
     assert_eq!(
@@ -1022,7 +1129,444 @@ pub async fn administration_lists_revokes_edits_and_drains<S: Store>(store: &S) 
         (30, Some("still maintenance"))
     );
     assert_eq!(drained[1].reason, None);
-    store.set_drained("s1", None, 33).await.unwrap();
-    store.set_drained("s9", None, 33).await.unwrap();
+    store.set_drained(&sys(), "s1", None, 33).await.unwrap();
+    store.set_drained(&sys(), "s9", None, 33).await.unwrap();
     assert_eq!(store.drained().await.unwrap().len(), 1);
+}
+
+/// A small history made through the store's methods by several actors: a
+/// tenant's submits and cancel, the scheduler's placements, an agent's lease
+/// and report, an admin's drain, edit and tokens. Returns (tenant a, tenant b,
+/// tenant a's actor, job ids of a, job id of b).
+async fn history<S: Store>(store: &S) -> (i64, i64, Vec<i64>, i64) {
+    use crate::{Subject, audit::Change};
+    let a = store.tenant("acme", 1).await.unwrap();
+    let b = store.tenant("beta", 1).await.unwrap();
+    let tenant = |t: i64| Actor {
+        role: "tenant".into(),
+        id: format!("tenant{t:011}"),
+        tenant_id: Some(t),
+        provider_id: None,
+        site: None,
+    };
+    let agent_actor = Actor {
+        role: "agent".into(),
+        id: "agent0000000hami".into(),
+        tenant_id: None,
+        provider_id: None,
+        site: Some("hami".into()),
+    };
+    let admin = Actor {
+        role: "admin".into(),
+        id: "admin00000000000".into(),
+        tenant_id: None,
+        provider_id: None,
+        site: None,
+    };
+    let mut mine = Vec::new();
+    for key in ["k1", "k2"] {
+        let (job, _) = store
+            .submit(&tenant(a.id), a.id, Some(key), "{}", 10)
+            .await
+            .unwrap();
+        mine.push(job.id);
+    }
+    // A retried submit changes nothing and is not recorded.
+    store
+        .submit(&tenant(a.id), a.id, Some("k1"), "{}", 11)
+        .await
+        .unwrap();
+    let (theirs, _) = store
+        .submit(&tenant(b.id), b.id, None, "{}", 12)
+        .await
+        .unwrap();
+    let place = |site: &str| Transition {
+        from: JobState::Pending,
+        to: JobState::Placed,
+        site: Some(site.into()),
+        start_at: Some(0),
+        exit_code: None,
+    };
+    let applied = store
+        .decide_many(
+            &Actor::scheduler(),
+            &[
+                (mine[0], place("hami"), "{}".into()),
+                (theirs.id, place("zhongwei"), "{}".into()),
+            ],
+            20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied, [true, true]);
+    store
+        .register_agent(&agent_actor, &agent("ag-1", "hami", 21))
+        .await
+        .unwrap();
+    let leased = store
+        .lease(&agent_actor, "ag-1", "hami", 10, 100, 22)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    store
+        .report(
+            &agent_actor,
+            "ag-1",
+            mine[0],
+            leased[0].lease_token,
+            JobState::Succeeded,
+            Some(0),
+            23,
+        )
+        .await
+        .unwrap();
+    let cancel = Transition {
+        from: JobState::Pending,
+        to: JobState::Cancelled,
+        site: None,
+        start_at: None,
+        exit_code: None,
+    };
+    store
+        .transition(&tenant(a.id), mine[1], &cancel, 24)
+        .await
+        .unwrap();
+    store
+        .set_drained(&admin, "zhongwei", Some("maintenance"), 25)
+        .await
+        .unwrap();
+    let token = TokenRecord {
+        digest: "ef56".repeat(16),
+        tenant_id: Some(b.id),
+        role: Role::Tenant,
+        provider_id: None,
+        site: None,
+    };
+    store.insert_token(&admin, &token, 26).await.unwrap();
+    store
+        .revoke_token(&admin, &token.digest[..12], 27)
+        .await
+        .unwrap();
+    store
+        .append_audit(
+            Change {
+                actor: agent_actor.clone(),
+                action: "identity.refused".into(),
+                subject: Subject::site("zhongwei"),
+                detail: r#"{"tried":"lease"}"#.into(),
+            },
+            28,
+        )
+        .await
+        .unwrap();
+    (a.id, b.id, mine, theirs.id)
+}
+
+/// Every change made through the store is in its audit log, in order, with who
+/// made it, and the chain verifies; refused and repeated changes add nothing.
+pub async fn every_change_is_audited_and_chained<S: Store>(store: &S) {
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        (0, crate::audit::GENESIS.to_string()),
+        "an empty log's head is the genesis hash"
+    );
+    let (a, _, mine, theirs) = history(store).await;
+    // A refused change records nothing.
+    let wrong = Transition {
+        from: JobState::Pending,
+        to: JobState::Placed,
+        site: Some("hami".into()),
+        start_at: None,
+        exit_code: None,
+    };
+    assert!(store.transition(&sys(), mine[1], &wrong, 30).await.is_err());
+    let all = store
+        .audit(&crate::AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str)> = all
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.role.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("job.submit", "tenant"),
+            ("job.submit", "tenant"),
+            ("job.submit", "tenant"),
+            ("job.place", "scheduler"),
+            ("job.place", "scheduler"),
+            ("agent.register", "agent"),
+            ("job.lease", "agent"),
+            ("job.report", "agent"),
+            ("job.cancel", "tenant"),
+            ("site.drain", "admin"),
+            ("token.issue", "admin"),
+            ("token.revoke", "admin"),
+            ("identity.refused", "agent"),
+        ]
+    );
+    let seqs: Vec<i64> = all.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=13).collect::<Vec<_>>());
+    assert_eq!(all[0].subject.job, Some(mine[0]));
+    assert_eq!(all[0].subject.tenant_id, Some(a));
+    assert_eq!(all[0].detail, r#"{"idempotency_key":"k1"}"#);
+    assert_eq!(all[4].subject.job, Some(theirs));
+    assert_eq!(all[4].subject.site.as_deref(), Some("zhongwei"));
+    assert_eq!(all[10].subject.key.as_deref(), Some("ef56ef56ef56ef56"));
+    for pair in all.windows(2) {
+        assert_eq!(
+            pair[1].prev_hash, pair[0].hash,
+            "each entry names the one before"
+        );
+    }
+    assert_eq!(all[0].prev_hash, crate::audit::GENESIS);
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        (13, all[12].hash.clone())
+    );
+    assert_eq!(assert_chain_intact(store).await, 13);
+}
+
+/// Each party's view: a tenant's jobs, a provider's sites; filters by actor,
+/// action, job, site and time; pages by seq.
+pub async fn audit_views_filter_and_page<S: Store>(store: &S) {
+    let (a, b, mine, theirs) = history(store).await;
+    let seqs =
+        |entries: Vec<crate::AuditEntry>| -> Vec<i64> { entries.iter().map(|e| e.seq).collect() };
+    let read = |filter: crate::AuditFilter| async move {
+        store
+            .audit(&crate::AuditFilter {
+                limit: 1000,
+                ..filter
+            })
+            .await
+            .unwrap()
+    };
+    // Tenant a: its two submits, its placement, lease, report and cancel.
+    let of_a = read(crate::AuditFilter {
+        tenant_id: Some(a),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(seqs(of_a.clone()), [1, 2, 4, 7, 8, 9]);
+    assert!(of_a.iter().all(|e| e.subject.tenant_id == Some(a)));
+    // Tenant b: its submit, its placement and its token.
+    assert_eq!(
+        seqs(
+            read(crate::AuditFilter {
+                tenant_id: Some(b),
+                ..Default::default()
+            })
+            .await
+        ),
+        [3, 5, 11, 12]
+    );
+    // The provider of zhongwei: the placement there, the drain, the refusal.
+    assert_eq!(
+        seqs(
+            read(crate::AuditFilter {
+                sites: Some(vec!["zhongwei".into()]),
+                ..Default::default()
+            })
+            .await
+        ),
+        [5, 10, 13]
+    );
+    // The provider of hami: work at hami and what hami's agent did elsewhere.
+    assert_eq!(
+        seqs(
+            read(crate::AuditFilter {
+                sites: Some(vec!["hami".into()]),
+                ..Default::default()
+            })
+            .await
+        ),
+        [4, 6, 7, 8, 13]
+    );
+    assert!(
+        read(crate::AuditFilter {
+            sites: Some(vec![]),
+            ..Default::default()
+        })
+        .await
+        .is_empty(),
+        "a provider owning no site sees nothing"
+    );
+    assert_eq!(
+        seqs(
+            read(crate::AuditFilter {
+                job: Some(theirs),
+                ..Default::default()
+            })
+            .await
+        ),
+        [3, 5]
+    );
+    assert_eq!(
+        seqs(
+            read(crate::AuditFilter {
+                action: Some("job.submit".into()),
+                ..Default::default()
+            })
+            .await
+        ),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        seqs(
+            read(crate::AuditFilter {
+                actor: Some("scheduler".into()),
+                ..Default::default()
+            })
+            .await
+        ),
+        [4, 5]
+    );
+    assert_eq!(
+        seqs(
+            read(crate::AuditFilter {
+                since: Some(22),
+                until: Some(24),
+                ..Default::default()
+            })
+            .await
+        ),
+        [7, 8, 9]
+    );
+    assert_eq!(
+        seqs(
+            read(crate::AuditFilter {
+                site: Some("hami".into()),
+                job: Some(mine[0]),
+                ..Default::default()
+            })
+            .await
+        ),
+        [4, 7, 8]
+    );
+    // Pages: after a cursor, at most `limit`.
+    let page = store
+        .audit(&crate::AuditFilter {
+            after_seq: Some(4),
+            limit: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(seqs(page), [5, 6, 7]);
+}
+
+/// A log of `n` entries made through the store's methods (drains of sites
+/// `s1`, `s2`, …), verified intact.
+async fn drains<S: Store>(store: &S, n: i64) {
+    for i in 1..=n {
+        store
+            .set_drained(&sys(), &format!("s{i}"), Some("why"), i)
+            .await
+            .unwrap();
+    }
+    assert_eq!(assert_chain_intact(store).await, n as u64);
+}
+
+/// What `verify` says about the store's log.
+async fn finding<S: Store>(store: &S) -> Option<crate::audit::Finding> {
+    crate::audit::verify(store, |_| {}).await.unwrap().finding
+}
+
+/// One entry's detail edited in the database by hand: `verify` names that
+/// entry, and passes again once the edit is undone.
+pub async fn verify_names_an_edited_entry<S: Store + Tamper>(store: &S) {
+    use crate::audit::Finding;
+    drains(store, 6).await;
+    let changed = store
+        .tamper("UPDATE audit SET detail = '{\"reason\":\"nothing to see\"}' WHERE seq = 3")
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+    match finding(store).await {
+        Some(Finding::HashMismatch { seq: 3, .. }) => {}
+        other => panic!("expected entry 3's hash not to match, got {other:?}"),
+    }
+    store
+        .tamper("UPDATE audit SET detail = '{\"reason\":\"why\"}' WHERE seq = 3")
+        .await
+        .unwrap();
+    assert_eq!(finding(store).await, None, "undone, the chain is whole");
+    // Another column: who did it.
+    store
+        .tamper("UPDATE audit SET actor_id = 'someone-else' WHERE seq = 5")
+        .await
+        .unwrap();
+    assert_eq!(finding(store).await.map(|f| f.seq()), Some(5));
+}
+
+/// A row deleted from the middle, or from the end: `verify` names the first
+/// missing entry.
+pub async fn verify_names_a_deleted_entry<S: Store + Tamper>(store: &S) {
+    use crate::audit::Finding;
+    drains(store, 6).await;
+    store
+        .tamper("DELETE FROM audit WHERE seq = 6")
+        .await
+        .unwrap();
+    match finding(store).await {
+        Some(Finding::Truncated {
+            seq: 6,
+            last: 5,
+            head: 6,
+        }) => {}
+        other => panic!("expected the last entry to be missing, got {other:?}"),
+    }
+    store
+        .tamper("DELETE FROM audit WHERE seq = 2")
+        .await
+        .unwrap();
+    assert_eq!(finding(store).await, Some(Finding::Gap { seq: 2, next: 3 }));
+}
+
+/// Two rows swapped in the database: `verify` names the first of them as out
+/// of order, and what it was written after.
+pub async fn verify_names_reordered_entries<S: Store + Tamper>(store: &S) {
+    use crate::audit::Finding;
+    drains(store, 6).await;
+    for sql in [
+        "UPDATE audit SET seq = -1 WHERE seq = 3",
+        "UPDATE audit SET seq = 3 WHERE seq = 4",
+        "UPDATE audit SET seq = 4 WHERE seq = -1",
+    ] {
+        assert_eq!(store.tamper(sql).await.unwrap(), 1);
+    }
+    assert_eq!(
+        finding(store).await,
+        Some(Finding::Reordered {
+            seq: 3,
+            previous: 2,
+            written_after: 4
+        })
+    );
+}
+
+/// Writers appending at once never take the same seq or link to the same
+/// entry: the chain stays one line.
+pub async fn concurrent_appends_never_fork<S: Store + Clone + 'static>(store: &S) {
+    let mut tasks = Vec::new();
+    for writer in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                store
+                    .set_drained(&sys(), &format!("w{writer}-{i}"), Some("x"), i)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(assert_chain_intact(store).await, 100);
 }

@@ -28,7 +28,12 @@ async fn data_survives_reopening() {
     let id = {
         let store = SqliteStore::connect(&url).await.unwrap();
         let t = store.tenant("acme", 1).await.unwrap();
-        store.submit(t.id, Some("k"), "{}", 2).await.unwrap().0.id
+        store
+            .submit(&suanwang_store::Actor::system(), t.id, Some("k"), "{}", 2)
+            .await
+            .unwrap()
+            .0
+            .id
     };
     let store = SqliteStore::connect(&url).await.unwrap();
     assert_eq!(

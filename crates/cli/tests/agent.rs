@@ -961,6 +961,20 @@ fn a_site_bound_agent_token_is_refused_elsewhere_and_rotates_without_losing_its_
     wait_for(&url, &tenant, id, 20, |j| j["state"] == "Running");
 
     // Rotate mid-run: the new token into the file, then the old one revoked.
+    // The old one is known by its id, listed before the new one exists (two
+    // tokens issued in one second have no order to tell them apart by).
+    let agent_ids = |listed: &str| -> Vec<String> {
+        let listed: Value = serde_json::from_str(listed).unwrap();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["role"] == "agent")
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let old = agent_ids(&tokens(&url, &admin, &["--json"]));
+    assert_eq!(old.len(), 1, "{old:?}");
     let second = tokens(
         &url,
         &admin,
@@ -971,18 +985,8 @@ fn a_site_bound_agent_token_is_refused_elsewhere_and_rotates_without_losing_its_
     assert_ne!(first, second);
     std::fs::write(&file, &second).unwrap();
     std::thread::sleep(Duration::from_millis(1000));
-    let listed = tokens(&url, &admin, &["--json"]);
-    let listed: Value = serde_json::from_str(&listed).unwrap();
-    let agent_ids: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["role"] == "agent")
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(agent_ids.len(), 2, "{listed}");
-    // Newest first: the older is the first one issued.
-    let revoked = tokens(&url, &admin, &["revoke", agent_ids[1]]);
+    assert_eq!(agent_ids(&tokens(&url, &admin, &["--json"])).len(), 2);
+    let revoked = tokens(&url, &admin, &["revoke", &old[0]]);
     assert!(revoked.contains("revoked"), "{revoked}");
 
     let done = wait_for(&url, &tenant, id, 30, |j| {

@@ -42,3 +42,18 @@ pub use sites::{
     TelemetrySample,
 };
 pub use suanwang_model::{HeldVerdict, JobState, Role};
+
+/// Query of the lists paged by an id cursor (`GET /v1/agents`, `GET /v1/tokens`):
+/// items in id order. When more follow, the answer's `Link` header names the
+/// next page (`rel="next"`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Only ids after this one: the cursor of the next page.
+    #[param(max_length = 256)] // crates/server/src/paging.rs MAX_CURSOR
+    pub after: Option<String>,
+    /// Page size (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}

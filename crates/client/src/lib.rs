@@ -579,9 +579,34 @@ impl Client {
         self.post("/v1/tenants", &body).await
     }
 
-    /// `GET /v1/tokens` (admin).
+    /// `GET /v1/tokens` (admin), every page.
     pub async fn tokens(&self) -> Result<Vec<TokenDoc>, ClientError> {
-        self.get("/v1/tokens").await
+        self.every_page("/v1/tokens", |t: &TokenDoc| t.id.clone())
+            .await
+    }
+
+    /// Every page of a list paged by an id cursor ([`suanwang_api::PageQuery`]):
+    /// a page shorter than the largest there is the last.
+    async fn every_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        id: impl Fn(&T) -> String,
+    ) -> Result<Vec<T>, ClientError> {
+        let limit = suanwang_api::jobs::MAX_PAGE;
+        let mut all = Vec::new();
+        let mut query = suanwang_api::PageQuery {
+            after: None,
+            limit: Some(limit),
+        };
+        loop {
+            let page: Vec<T> = self.get_query(path, &query).await?;
+            let full = page.len() == limit as usize;
+            query.after = page.last().map(&id);
+            all.extend(page);
+            if !full {
+                return Ok(all);
+            }
+        }
     }
 
     /// `POST /v1/tokens` (admin): the token is in the answer, this once.
@@ -628,9 +653,10 @@ impl Client {
             .await
     }
 
-    /// `GET /v1/agents` (operator).
+    /// `GET /v1/agents` (operator), every page.
     pub async fn agents(&self) -> Result<Vec<AgentDoc>, ClientError> {
-        self.get("/v1/agents").await
+        self.every_page("/v1/agents", |a: &AgentDoc| a.id.clone())
+            .await
     }
 
     /// `GET /v1/events`: the live stream of server-sent events.

@@ -17,12 +17,13 @@
 
 use crate::auth::{Principal, check_site};
 use crate::error::ApiError;
-use crate::extract::{Body, Path, SiteActor};
+use crate::extract::{Body, Path, Query, SiteActor};
 use crate::jobs::job_doc;
 use crate::{App, Shared};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use suanwang_api::{
@@ -370,24 +371,31 @@ pub(crate) async fn report<S: Store>(
     Ok(Json(job_doc(record)?))
 }
 
-#[utoipa::path(get, path = "/v1/agents", operation_id = "list_agents", tag = "agents",
-    responses((status = 200, description = "the registered agents the caller may act for (an operator: all; a provider: its sites'; an agent's token: its site's), with their latest telemetry", body = Vec<AgentDoc>),
-        (status = 403, description = "tenants do not see agents", body = suanwang_api::ErrorBody)),
+#[utoipa::path(get, path = "/v1/agents", operation_id = "list_agents", tag = "agents", params(suanwang_api::PageQuery),
+    responses((status = 200, description = "a page of the registered agents the caller may act for (an operator: all; a provider: its sites'; an agent's token: its site's), in id order, with their latest telemetry", body = Vec<AgentDoc>,
+            headers(("Link" = String, description = "the next page, `<...>; rel=\"next\"`, when more follow"))),
+        (status = 403, description = "tenants do not see agents", body = suanwang_api::ErrorBody),
+        (status = 422, description = "`limit` is out of range, or `after` is too long", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn list<S: Store>(
     State(app): Shared<S>,
     SiteActor(who): SiteActor,
-) -> Result<Json<Vec<AgentDoc>>, ApiError> {
+    Query(query): Query<suanwang_api::PageQuery>,
+) -> Result<impl IntoResponse, ApiError> {
     let now = app.clock.now();
-    let agents = app
+    let mine = app
         .store
         .agents()
         .await?
         .into_iter()
         .filter(|a| who.may_act_for(&a.site))
+        .collect();
+    let (page, link) = crate::paging::page(mine, |a: &AgentRecord| &a.id, &query, "/v1/agents")?;
+    let agents = page
+        .into_iter()
         .map(|a| agent_doc(&app, a, now))
-        .collect::<Result<_, _>>()?;
-    Ok(Json(agents))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((link.map(|link| [(header::LINK, link)]), Json(agents)))
 }
 
 /// Whether each site is reachable: `Some(true)` if an agent of it heartbeated

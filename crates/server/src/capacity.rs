@@ -243,36 +243,13 @@ pub fn capacity_doc(site: &Site, measured: Option<&Measured>) -> CapacityDoc {
     }
 }
 
-/// Nominal dense FP16 tensor throughput of one card, TFLOPS, and where the
-/// figure comes from; `None` for CPUs and memory (no nominal figure) and for
-/// models without a published one.
+/// Nominal dense FP16/BF16 tensor throughput of one card, TFLOPS, and where the
+/// figure comes from, as the accelerator catalogue says
+/// ([`suanwang_model::catalogue::info`]); `None` for CPUs and memory and for
+/// models without a published figure.
 pub fn nominal_tflops(class: ResourceClass) -> Option<(f64, &'static str)> {
-    // Dense (not 2:4 sparse) FP16 tensor figures from the vendors' datasheets;
-    // the accelerator catalogue is the place for these once it carries them.
-    let (tflops, source) = match class.name() {
-        "a800" => (
-            312.0,
-            "NVIDIA A800 = A100 datasheet: FP16 tensor 312 TFLOPS dense",
-        ),
-        "h800" => (
-            989.5,
-            "NVIDIA H800 SXM = H100 SXM datasheet: FP16 tensor 1,979 TFLOPS with sparsity, 989.5 dense",
-        ),
-        "h20" => (
-            148.0,
-            "NVIDIA H20 product brief: FP16/BF16 tensor 148 TFLOPS",
-        ),
-        "l40s" => (
-            362.05,
-            "NVIDIA L40S datasheet: FP16 tensor 733 TFLOPS with sparsity, 362.05 dense",
-        ),
-        "rtx4090" => (
-            165.2,
-            "NVIDIA Ada Lovelace whitepaper, appendix: RTX 4090 FP16 tensor with FP32 accumulate 165.2 TFLOPS dense",
-        ),
-        _ => return None,
-    };
-    Some((tflops, source))
+    let info = suanwang_model::catalogue::info(class);
+    info.fp16_tflops.map(|tflops| (tflops, info.source))
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod observe;
 pub mod openapi;
 pub mod overview;
+mod paging;
 pub mod savings;
 pub mod scheduler;
 pub mod sites;

@@ -6,11 +6,12 @@
 
 use crate::auth::{Principal, check_site};
 use crate::error::ApiError;
-use crate::extract::{Admin, Body, Issuer, Path, SiteActor};
+use crate::extract::{Admin, Body, Issuer, Path, Query, SiteActor};
 use crate::{Shared, auth};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use suanwang_api::{
     IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, TenantDoc, TokenDoc,
 };
@@ -113,23 +114,27 @@ fn token_doc(record: TokenRecord, created_at: i64) -> TokenDoc {
     }
 }
 
-#[utoipa::path(get, path = "/v1/tokens", operation_id = "list_tokens", tag = "admin",
-    responses((status = 200, description = "the tokens the caller manages, by id (never the token itself): an admin every token, a provider its sites' agent tokens", body = Vec<TokenDoc>),
-        (status = 403, description = "only an admin or a provider may list tokens", body = suanwang_api::ErrorBody)),
+#[utoipa::path(get, path = "/v1/tokens", operation_id = "list_tokens", tag = "admin", params(suanwang_api::PageQuery),
+    responses((status = 200, description = "a page of the tokens the caller manages, in id order (never the token itself): an admin every token, a provider its sites' agent tokens", body = Vec<TokenDoc>,
+            headers(("Link" = String, description = "the next page, `<...>; rel=\"next\"`, when more follow"))),
+        (status = 403, description = "only an admin or a provider may list tokens", body = suanwang_api::ErrorBody),
+        (status = 422, description = "`limit` is out of range, or `after` is too long", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn tokens<S: Store>(
     State(app): Shared<S>,
     Issuer(who): Issuer,
-) -> Result<Json<Vec<TokenDoc>>, ApiError> {
-    Ok(Json(
-        app.store
-            .tokens()
-            .await?
-            .into_iter()
-            .filter(|t| manages(&who, &t.record))
-            .map(|t| token_doc(t.record, t.created_at))
-            .collect(),
-    ))
+    Query(query): Query<suanwang_api::PageQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mine = app
+        .store
+        .tokens()
+        .await?
+        .into_iter()
+        .filter(|t| manages(&who, &t.record))
+        .map(|t| token_doc(t.record, t.created_at))
+        .collect();
+    let (page, link) = crate::paging::page(mine, |t: &TokenDoc| &t.id, &query, "/v1/tokens")?;
+    Ok((link.map(|link| [(header::LINK, link)]), Json(page)))
 }
 
 #[utoipa::path(post, path = "/v1/tokens", operation_id = "create_token", tag = "admin", request_body = NewToken,

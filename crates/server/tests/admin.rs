@@ -362,6 +362,36 @@ async fn admins_manage_tenants_and_tokens() {
         "ids listed, tokens never"
     );
     assert_eq!(tokens.as_array().unwrap().len(), 4);
+    // Paged: three pages of at most 2, 2 and 0 following the `Link` header.
+    let mut path = "/v1/tokens?limit=2".to_string();
+    let mut pages = Vec::new();
+    loop {
+        let resp = net
+            .http
+            .get(format!("{}{path}", net.base))
+            .bearer_auth(&net.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let link = resp
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_string());
+        let page: Value = resp.json().await.unwrap();
+        pages.push(page.as_array().unwrap().clone());
+        let Some(link) = link else { break };
+        let next = link.strip_prefix('<').unwrap().split_once('>').unwrap().0;
+        assert!(link.ends_with("; rel=\"next\""), "{link}");
+        path = next.to_string();
+    }
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2]);
+    let paged: Vec<Value> = pages.concat();
+    let mut whole = tokens.as_array().unwrap().clone();
+    whole.sort_by_key(|t| t["id"].as_str().unwrap().to_string());
+    assert_eq!(paged, whole, "the pages are the list, in id order");
+    let (status, _) = net.get("/v1/tokens?limit=0", &net.admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     let (status, revoked) = net
         .call(

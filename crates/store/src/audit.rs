@@ -134,6 +134,17 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// The change an entry records, for sealing again at another place in the
+    /// chain.
+    pub fn unseal(self) -> Change {
+        Change {
+            actor: self.actor,
+            action: self.action,
+            subject: self.subject,
+            detail: self.detail,
+        }
+    }
+
     /// The entry `change` becomes at `seq` after `prev_hash`, with its hash.
     pub fn seal(seq: i64, at: i64, change: Change, prev_hash: &str) -> AuditEntry {
         let mut entry = AuditEntry {
@@ -152,8 +163,20 @@ impl AuditEntry {
 
     /// SHA-256 of the canonical encoding of every field but `hash`.
     pub fn compute_hash(&self) -> String {
-        hex::encode(Sha256::digest(canonical(self)))
+        lower_hex(&Sha256::digest(canonical(self)))
     }
+}
+
+/// `bytes` in lowercase hex (a table lookup per nibble: the append path hashes
+/// every entry, and `hex::encode`'s char iterator cost more than the hash).
+fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)] as char);
+        out.push(DIGITS[usize::from(byte & 0xf)] as char);
+    }
+    out
 }
 
 /// The canonical encoding of an entry, the bytes its hash is taken over:

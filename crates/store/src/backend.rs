@@ -26,19 +26,39 @@ use sqlx::{
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The store over a pool of `DB`, which is [`Sqlite`] or [`Postgres`].
 #[derive(Debug)]
 pub struct SqlStore<DB: Database> {
     pool: Pool<DB>,
+    /// The audit chain's head as this process last wrote or read it.
+    head: HeadCache,
 }
 
 impl<DB: Database> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
         SqlStore {
             pool: self.pool.clone(),
+            head: self.head.clone(),
         }
+    }
+}
+
+/// The audit chain's head (seq, hash) as this process last saw it: a guess that
+/// lets an append be one statement, checked by that statement against the
+/// database's head (see [`append_audit_in`]). Shared by a store's clones.
+#[derive(Debug, Clone, Default)]
+struct HeadCache(Arc<Mutex<Option<(i64, String)>>>);
+
+impl HeadCache {
+    fn get(&self) -> Option<(i64, String)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, head: Option<(i64, String)>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = head;
     }
 }
 
@@ -67,7 +87,10 @@ impl SqlStore<Sqlite> {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
-        Ok(SqlStore { pool })
+        Ok(SqlStore {
+            pool,
+            head: HeadCache::default(),
+        })
     }
 }
 
@@ -83,7 +106,10 @@ impl SqlStore<Postgres> {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
-        Ok(SqlStore { pool })
+        Ok(SqlStore {
+            pool,
+            head: HeadCache::default(),
+        })
     }
 }
 
@@ -222,13 +248,19 @@ fn job_change(actor: &Actor, action: &str, job: &JobRecord, detail: String) -> C
 }
 
 /// Appends `changes` to the audit log inside the caller's transaction, and
-/// returns the entries. It reserves their seqs by updating the head row first:
-/// on PostgreSQL that row's lock is held until the transaction ends, and on
-/// SQLite the transaction already holds the one write lock, so that no two
-/// writers ever take the same seq or link to the same hash (the chain never
+/// returns the entries: one statement per 512 entries, which inserts them and
+/// moves the head only if the head is still where `head` (this process's last
+/// sight of it) says. On PostgreSQL the statement's data-modifying `WITH`
+/// updates the head row under a row lock held until the transaction ends; on
+/// SQLite the transaction holds the one write lock and a trigger (migration
+/// 0009) moves the head with each row. If another writer moved the head first,
+/// nothing is inserted; the head is then read under lock
+/// ([`Backend::AUDIT_HEAD_LOCK_SQL`]) and the entries sealed again, so that no
+/// two writers ever take the same seq or link to the same hash (the chain never
 /// forks). Called last in every transaction, after the change's own statements,
 /// so that no transaction holds the head while it waits for another lock.
 async fn append_audit_in<DB>(
+    head: &HeadCache,
     conn: &mut DB::Connection,
     changes: Vec<Change>,
     now: i64,
@@ -246,49 +278,121 @@ where
     if changes.is_empty() {
         return Ok(Vec::new());
     }
-    let n = changes.len() as i64;
-    let row = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
-        .bind(n)
-        .fetch_one(&mut *conn)
-        .await?;
-    let last: i64 = row.try_get("seq")?;
-    let mut prev: String = row.try_get("hash")?;
+    let mut known = head.get();
+    let mut locked = false;
+    let mut changes = changes;
+    loop {
+        let (seq, prev) = match known {
+            Some(known) => known,
+            None => {
+                let row = sqlx::query(DB::AUDIT_HEAD_LOCK_SQL)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                locked = true;
+                (row.try_get("seq")?, row.try_get("hash")?)
+            }
+        };
+        let entries = seal_all(seq, prev, changes, now);
+        let mut from = (seq, entries[0].prev_hash.as_str());
+        let mut moved = true;
+        for chunk in entries.chunks(AUDIT_INSERT_ROWS) {
+            let last = chunk.last().expect("chunks are never empty");
+            let to = (last.seq, last.hash.as_str());
+            let done = audit_insert::<DB>(from, to, chunk)
+                .build()
+                .execute(&mut *conn)
+                .await?;
+            if DB::rows_affected(&done) != chunk.len() as u64 {
+                // Only the first chunk can miss: later ones start where it ended.
+                moved = false;
+                break;
+            }
+            from = to;
+        }
+        if moved {
+            head.set(entries.last().map(|e| (e.seq, e.hash.clone())));
+            return Ok(entries);
+        }
+        head.set(None);
+        if locked {
+            return Err(StoreError::Corrupt {
+                column: "audit_head",
+                value: "the audit head moved while locked".into(),
+            });
+        }
+        known = None;
+        changes = entries.into_iter().map(AuditEntry::unseal).collect();
+    }
+}
+
+/// Seals `changes` as the entries after `seq`, whose hash is `prev`.
+fn seal_all(seq: i64, mut prev: String, changes: Vec<Change>, now: i64) -> Vec<AuditEntry> {
     let mut entries = Vec::with_capacity(changes.len());
-    for (seq, change) in (last - n + 1..).zip(changes) {
+    for (seq, change) in (seq + 1..).zip(changes) {
         let entry = AuditEntry::seal(seq, now, change, &prev);
         prev.clone_from(&entry.hash);
         entries.push(entry);
     }
-    for chunk in entries.chunks(AUDIT_INSERT_ROWS) {
-        let mut query = QueryBuilder::<DB>::new(
-            "INSERT INTO audit (seq, at, actor_role, actor_id, actor_tenant, actor_provider, \
-             actor_site, action, subject_job, subject_tenant, subject_site, subject_key, detail, \
-             prev_hash, hash) ",
-        );
-        query.push_values(chunk, |mut row, e| {
-            row.push_bind(e.seq)
-                .push_bind(e.at)
-                .push_bind(e.actor.role.as_str())
-                .push_bind(e.actor.id.as_str())
-                .push_bind(e.actor.tenant_id)
-                .push_bind(e.actor.provider_id)
-                .push_bind(e.actor.site.as_deref())
-                .push_bind(e.action.as_str())
-                .push_bind(e.subject.job)
-                .push_bind(e.subject.tenant_id)
-                .push_bind(e.subject.site.as_deref())
-                .push_bind(e.subject.key.as_deref())
-                .push_bind(e.detail.as_str())
-                .push_bind(e.prev_hash.as_str())
-                .push_bind(e.hash.as_str());
-        });
-        query.build().execute(&mut *conn).await?;
+    entries
+}
+
+/// The statement that inserts `chunk` and moves the head from `from` to `to`,
+/// or does nothing if the head is not at `from`.
+fn audit_insert<DB>(from: (i64, &str), to: (i64, &str), chunk: &[AuditEntry]) -> QueryBuilder<DB>
+where
+    DB: Backend,
+    for<'a> &'a str: Bind<'a, DB>,
+    for<'a> Option<&'a str>: Bind<'a, DB>,
+    for<'a> i64: Bind<'a, DB>,
+    for<'a> Option<i64>: Bind<'a, DB>,
+{
+    let mut query = QueryBuilder::<DB>::new("");
+    if DB::AUDIT_HEAD_IN_WITH {
+        query
+            .push("WITH h AS (UPDATE audit_head SET seq = ")
+            .push_bind(to.0)
+            .push(", hash = ")
+            .push_bind(to.1)
+            .push(" WHERE id = 1 AND seq = ")
+            .push_bind(from.0)
+            .push(" AND hash = ")
+            .push_bind(from.1)
+            .push(" RETURNING id) ");
     }
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(prev.as_str())
-        .execute(&mut *conn)
-        .await?;
-    Ok(entries)
+    query.push(
+        "INSERT INTO audit (seq, at, actor_role, actor_id, actor_tenant, actor_provider, \
+         actor_site, action, subject_job, subject_tenant, subject_site, subject_key, detail, \
+         prev_hash, hash) SELECT * FROM (",
+    );
+    query.push_values(chunk, |mut row, e| {
+        row.push_bind(e.seq)
+            .push_bind(e.at)
+            .push_bind(e.actor.role.as_str())
+            .push_bind(e.actor.id.as_str())
+            .push_bind(e.actor.tenant_id)
+            .push_bind(e.actor.provider_id)
+            .push_bind(e.actor.site.as_deref())
+            .push_bind(e.action.as_str())
+            .push_bind(e.subject.job)
+            .push_bind(e.subject.tenant_id)
+            .push_bind(e.subject.site.as_deref())
+            .push_bind(e.subject.key.as_deref())
+            .push_bind(e.detail.as_str())
+            .push_bind(e.prev_hash.as_str())
+            .push_bind(e.hash.as_str());
+    });
+    query.push(") AS v WHERE EXISTS (SELECT 1 FROM ");
+    if DB::AUDIT_HEAD_IN_WITH {
+        query.push("h)");
+    } else {
+        query
+            .push("audit_head WHERE id = 1 AND seq = ")
+            .push_bind(from.0)
+            .push(" AND hash = ")
+            .push_bind(from.1)
+            .push(")");
+    }
+    query
 }
 
 /// An audit entry read back ([`AUDIT_COLUMNS`]).
@@ -324,8 +428,13 @@ where
 /// The audit change of a submit: the key, not the spec (which may hold a
 /// tenant's secrets in its environment).
 fn submit_change(actor: &Actor, job: &JobRecord) -> Change {
+    // Written directly rather than through a `serde_json::Value`: this runs
+    // once per submitted job.
     let detail = match &job.idempotency_key {
-        Some(key) => detail(serde_json::json!({ "idempotency_key": key })),
+        Some(key) => {
+            let key = serde_json::to_string(key).expect("a string always serialises");
+            format!("{{\"idempotency_key\":{key}}}")
+        }
         None => "{}".to_string(),
     };
     job_change(actor, "job.submit", job, detail)
@@ -380,6 +489,14 @@ trait Backend: Database {
     /// agents that lease at once from waiting on each other.
     const LEASE_SQL: &'static str;
 
+    /// Reads the audit head, locking it until the transaction ends.
+    const AUDIT_HEAD_LOCK_SQL: &'static str;
+
+    /// Whether [`audit_insert`] moves the head in a data-modifying `WITH`
+    /// (PostgreSQL) rather than leaving it to a trigger (SQLite, which has no
+    /// such `WITH`).
+    const AUDIT_HEAD_IN_WITH: bool;
+
     /// How many rows a statement inserted, changed or deleted.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
@@ -387,6 +504,12 @@ trait Backend: Database {
 impl Backend for Sqlite {
     /// SQLite has one writer at a time: there is nothing to skip.
     const LEASE_SQL: &'static str = lease_sql!("");
+
+    /// The transaction holds, or with its first write will hold, the one write
+    /// lock.
+    const AUDIT_HEAD_LOCK_SQL: &'static str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+
+    const AUDIT_HEAD_IN_WITH: bool = false;
 
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
         result.rows_affected()
@@ -397,6 +520,11 @@ impl Backend for Postgres {
     /// Agents leasing at once take different rows instead of queueing behind each
     /// other's row locks and coming back empty.
     const LEASE_SQL: &'static str = lease_sql!(" FOR UPDATE SKIP LOCKED");
+
+    const AUDIT_HEAD_LOCK_SQL: &'static str =
+        "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
+
+    const AUDIT_HEAD_IN_WITH: bool = true;
 
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
@@ -565,6 +693,7 @@ where
         .execute(&mut *tx)
         .await?;
         append_audit_in(
+            &self.head,
             &mut tx,
             vec![token_change(actor, "token.issue", token)],
             now,
@@ -602,7 +731,7 @@ where
         if let Some(row) = row {
             let job = job_from_row(&row)?;
             let change = submit_change(actor, &job);
-            append_audit_in(&mut tx, vec![change], now).await?;
+            append_audit_in(&self.head, &mut tx, vec![change], now).await?;
             tx.commit().await?;
             return Ok((job, true));
         }
@@ -694,7 +823,7 @@ where
             .filter(|(_, (_, new))| *new)
             .map(|(job, (record, _))| submit_change(&job.actor, record))
             .collect();
-        append_audit_in(&mut tx, changes, now).await?;
+        append_audit_in(&self.head, &mut tx, changes, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -774,7 +903,7 @@ where
             Some(row) => {
                 let job = job_from_row(&row)?;
                 let audit = transition_change(actor, &job, change);
-                append_audit_in(&mut tx, vec![audit], now).await?;
+                append_audit_in(&self.head, &mut tx, vec![audit], now).await?;
                 tx.commit().await?;
                 Ok(job)
             }
@@ -821,7 +950,7 @@ where
             }
             out.push(done);
         }
-        append_audit_in(&mut tx, changes, now).await?;
+        append_audit_in(&self.head, &mut tx, changes, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -967,6 +1096,7 @@ where
         };
         let record = token_from_row(row)?;
         append_audit_in(
+            &self.head,
             &mut tx,
             vec![token_change(actor, "token.revoke", &record)],
             now,
@@ -996,7 +1126,7 @@ where
                 },
                 detail: "{}".into(),
             };
-            append_audit_in(&mut tx, vec![change], now).await?;
+            append_audit_in(&self.head, &mut tx, vec![change], now).await?;
         }
         tx.commit().await?;
         let row = sqlx::query("SELECT id, name FROM providers WHERE name = $1")
@@ -1067,7 +1197,7 @@ where
             },
             detail: detail(serde_json::json!({ "provider_id": id, "sites": sites })),
         };
-        append_audit_in(&mut tx, vec![change], now).await?;
+        append_audit_in(&self.head, &mut tx, vec![change], now).await?;
         tx.commit().await?;
         Ok(Provider { id, name, sites })
     }
@@ -1136,7 +1266,7 @@ where
             },
             detail: detail(serde_json::json!({ "body": body })),
         };
-        append_audit_in(&mut tx, vec![change], edit.updated_at).await?;
+        append_audit_in(&self.head, &mut tx, vec![change], edit.updated_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1201,7 +1331,7 @@ where
                 None => "{}".into(),
             },
         };
-        append_audit_in(&mut tx, vec![change], now).await?;
+        append_audit_in(&self.head, &mut tx, vec![change], now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1261,7 +1391,7 @@ where
             },
             detail: "{}".into(),
         };
-        append_audit_in(&mut tx, vec![change], agent.last_seen).await?;
+        append_audit_in(&self.head, &mut tx, vec![change], agent.last_seen).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1405,7 +1535,7 @@ where
                 job_change(actor, "job.lease", job, detail)
             })
             .collect();
-        append_audit_in(&mut tx, changes, now).await?;
+        append_audit_in(&self.head, &mut tx, changes, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -1473,7 +1603,7 @@ where
                     "exit_code": exit_code,
                 }));
                 let change = job_change(actor, "job.report", &record, detail);
-                append_audit_in(&mut tx, vec![change], now).await?;
+                append_audit_in(&self.head, &mut tx, vec![change], now).await?;
                 tx.commit().await?;
                 Ok(record)
             }
@@ -1522,7 +1652,7 @@ where
                 job_change(actor, "job.expire", job, detail)
             })
             .collect();
-        append_audit_in(&mut tx, changes, now).await?;
+        append_audit_in(&self.head, &mut tx, changes, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -1563,7 +1693,7 @@ where
                 .await?;
             let detail = detail(serde_json::json!({ "from": from.name() }));
             let change = job_change(actor, "job.requeue", &before, detail);
-            append_audit_in(&mut tx, vec![change], now).await?;
+            append_audit_in(&self.head, &mut tx, vec![change], now).await?;
         }
         tx.commit().await?;
         Ok(done)
@@ -1571,7 +1701,7 @@ where
 
     async fn append_audit(&self, change: Change, now: i64) -> Result<AuditEntry> {
         let mut tx = self.pool.begin().await?;
-        let mut entries = append_audit_in(&mut tx, vec![change], now).await?;
+        let mut entries = append_audit_in(&self.head, &mut tx, vec![change], now).await?;
         tx.commit().await?;
         entries.pop().ok_or_else(|| StoreError::Corrupt {
             column: "audit",
@@ -1663,5 +1793,12 @@ where
             .execute(&self.pool)
             .await?;
         Ok(DB::rows_affected(&done))
+    }
+
+    fn other_writer(&self) -> Self {
+        SqlStore {
+            pool: self.pool.clone(),
+            head: HeadCache::default(),
+        }
     }
 }

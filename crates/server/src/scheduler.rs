@@ -621,6 +621,12 @@ impl Scheduler {
                                         },
                                     }
                                 }
+                                suanwang_sched::Wait::Quota => PendingReason {
+                                    reason: WaitCode::Quota,
+                                    detail: Some(
+                                        "the tenant's quota is booked up over the horizon".into(),
+                                    ),
+                                },
                                 suanwang_sched::Wait::SitesUnavailable => PendingReason {
                                     reason: WaitCode::SitesUnavailable,
                                     detail: None,

@@ -253,8 +253,8 @@ proptest! {
             need.units[..3].copy_from_slice(units);
             calendar.charge_quota(*tenant, site, &need, *from, from + len);
             for k in *from..(from + len).min(HORIZON as i64) {
-                for c in 0..3 {
-                    base[cell(*tenant, site, k as usize)][c] += units[c];
+                for (slot, u) in base[cell(*tenant, site, k as usize)].iter_mut().zip(units) {
+                    *slot += u;
                 }
             }
         }
@@ -266,8 +266,8 @@ proptest! {
                 let from = p.start.0 / SLOT;
                 let to = ((p.end.0 - 1) / SLOT + 1).min(HORIZON as i64);
                 for k in from..to {
-                    for c in 0..3 {
-                        added[cell(r.tenant, p.site, k as usize)][c] += r.need.units[c];
+                    for (slot, u) in added[cell(r.tenant, p.site, k as usize)].iter_mut().zip(&r.need.units) {
+                        *slot += u;
                     }
                 }
             }

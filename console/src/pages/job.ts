@@ -188,7 +188,7 @@ function termsChart(candidates: Candidate[], weights: Weights, charts: echarts.E
  * (translated), a rejection or requeue a sentence from the server. */
 function reasonText(reason: unknown): string {
   const code = typeof reason === 'object' && reason !== null ? (reason as { reason?: unknown }).reason : undefined;
-  if (code === 'no-capacity-in-horizon' || code === 'sites-unavailable') return t(`job.wait.${code}`);
+  if (code === 'no-capacity-in-horizon' || code === 'sites-unavailable' || code === 'quota') return t(`job.wait.${code}`);
   if (code === 'measured-below-declared') {
     const detail = (reason as { detail?: unknown }).detail;
     return t('job.wait.measured-below-declared') + (typeof detail === 'string' ? ` (${detail})` : '');

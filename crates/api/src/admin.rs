@@ -151,3 +151,32 @@ pub struct ProviderSites {
     #[schema(max_items = 1000)]
     pub sites: Vec<String>,
 }
+
+/// One quota row: the most units of `class` that the tenant's placed and
+/// running jobs may hold at once, network-wide or at one site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QuotaDoc {
+    /// Tenant name.
+    pub tenant: String,
+    /// The site it caps; absent for the whole network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// Resource class (as the catalogue spells it, e.g. `cpu`, `a800`).
+    pub class: String,
+    /// Most units held at once.
+    pub units: i64,
+    /// Last set, unix seconds.
+    pub updated_at: i64,
+}
+
+/// Body of `PUT /v1/tenants/{name}/quota`: the caps for one scope, replacing
+/// the tenant's caps for that scope (an empty `caps` clears it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSet {
+    /// The site the caps are for; absent for the whole network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// Class name to most units held at once (0 to 1000000).
+    pub caps: std::collections::BTreeMap<String, i64>,
+}

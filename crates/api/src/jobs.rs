@@ -306,6 +306,9 @@ pub enum WaitCode {
     /// declares enough of what the job asks has less measured by its agents:
     /// the scheduler plans with the measured figure.
     MeasuredBelowDeclared,
+    /// A site has room, but every start would take the job's tenant past one of
+    /// its quotas (`suanwang quota show`).
+    Quota,
 }
 
 /// Why a job waits.

@@ -89,6 +89,9 @@ enum Command {
     /// List, issue and revoke API tokens through the API (admins; providers for
     /// their sites' agents).
     Tokens(remote::TokensArgs),
+    /// Show and set per-tenant quotas: the most units of each class a tenant's
+    /// placed and running jobs hold at once (admins set; tenants see their own).
+    Quota(remote::QuotaArgs),
     /// Load generator: concurrent durable submits against a running server.
     Loadgen(loadgen::LoadgenArgs),
     /// A live terminal view of the network: sites, use, power, carbon, price, queues.
@@ -133,6 +136,7 @@ pub fn main() -> ExitCode {
         Command::Undrain(args) => remote::drain(args, false),
         Command::Agents(args) => remote::agents(args),
         Command::Tokens(args) => remote::tokens(args),
+        Command::Quota(args) => remote::quota(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Top(args) => top::run(args),
         Command::Openapi => openapi(),

@@ -868,3 +868,112 @@ pub fn tokens(args: TokensArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub struct QuotaArgs {
+    #[command(flatten)]
+    remote: Remote,
+    #[command(subcommand)]
+    command: QuotaCommand,
+    /// Print as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum QuotaCommand {
+    /// Replace a tenant's caps for one scope (the whole network, or --site):
+    /// `suanwang quota set acme cpu=64,a800=8 [--site hami]`. An empty list
+    /// (`""`) clears the scope.
+    Set {
+        /// The tenant.
+        tenant: String,
+        /// CLASS=UNITS pairs, comma-separated.
+        caps: String,
+        /// Cap at this site only (default: network-wide).
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// The quotas you may see (an admin or operator: all; a tenant: its own),
+    /// optionally of one tenant.
+    Show {
+        /// Only this tenant.
+        tenant: Option<String>,
+    },
+}
+
+/// Parses `cpu=64,a800=8` into class → units, naming the pair at fault.
+fn parse_caps(text: &str) -> anyhow::Result<std::collections::BTreeMap<String, i64>> {
+    let mut caps = std::collections::BTreeMap::new();
+    for (i, pair) in text.split(',').map(str::trim).enumerate() {
+        if pair.is_empty() {
+            continue;
+        }
+        let (class, units) = pair
+            .split_once('=')
+            .with_context(|| format!("quota pair {} ({pair:?}): expected CLASS=UNITS", i + 1))?;
+        let units: i64 = units.trim().parse().with_context(|| {
+            format!(
+                "quota pair {} ({pair:?}): {:?} is not a whole number",
+                i + 1,
+                units.trim()
+            )
+        })?;
+        if caps.insert(class.trim().to_string(), units).is_some() {
+            anyhow::bail!(
+                "quota pair {} ({pair:?}): {} given twice",
+                i + 1,
+                class.trim()
+            );
+        }
+    }
+    Ok(caps)
+}
+
+fn print_quotas(docs: Vec<suanwang_client::api::QuotaDoc>, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&docs)?);
+        return Ok(());
+    }
+    let mut rows = vec![
+        ["tenant", "site", "class", "units", "updated"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for q in docs {
+        rows.push(vec![
+            q.tenant,
+            q.site.unwrap_or_else(|| "(network)".into()),
+            q.class,
+            q.units.to_string(),
+            q.updated_at.to_string(),
+        ]);
+    }
+    print!("{}", table(&rows));
+    Ok(())
+}
+
+/// `suanwang quota set|show`.
+pub fn quota(args: QuotaArgs) -> anyhow::Result<()> {
+    use suanwang_client::api::QuotaSet;
+    let client = args.remote.client()?;
+    let runtime = runtime()?;
+    match args.command {
+        QuotaCommand::Set { tenant, caps, site } => {
+            let set = QuotaSet {
+                site,
+                caps: parse_caps(&caps)?,
+            };
+            let docs = runtime.block_on(client.set_quota(&tenant, &set))?;
+            print_quotas(docs, args.json)
+        }
+        QuotaCommand::Show { tenant } => {
+            let docs = runtime.block_on(client.quotas())?;
+            let docs = docs
+                .into_iter()
+                .filter(|q| tenant.as_ref().is_none_or(|t| *t == q.tenant))
+                .collect();
+            print_quotas(docs, args.json)
+        }
+    }
+}

@@ -1180,3 +1180,58 @@ fn an_agent_offering_two_cores_never_holds_more_than_two_cores_of_work() {
     );
     assert_eq!(job(&url, &tenant, big)["state"], "Pending");
 }
+
+/// `suanwang quota set|show` against a real server: only an admin sets, a bad
+/// class is refused naming it, and a tenant with `cpu=4` that submits ten 1-core
+/// jobs never has more than 4 booked at once (the server's own scheduler loop).
+#[test]
+fn a_tenant_with_quota_cpu_4_never_has_more_than_4_cores_booked() {
+    let dir = Dir::new("quota");
+    let db = dir.db();
+    let (admin, tenant) = (
+        token(&db, "admin", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    let _server = serve(&db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let refused = cli(&url, &tenant, &["quota", "set", "acme", "cpu=4"]);
+    assert!(!refused.status.success());
+    let bad = cli(&url, &admin, &["quota", "set", "acme", "warp=4"]);
+    assert!(!bad.status.success());
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(said.contains("/caps/warp"), "{said}");
+    let set = cli(&url, &admin, &["quota", "set", "acme", "cpu=4"]);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let shown = cli(&url, &tenant, &["quota", "show", "--json"]);
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown[0]["class"], "cpu", "{shown}");
+    assert_eq!(shown[0]["units"], 4, "{shown}");
+
+    let ids: Vec<i64> = (0..10).map(|_| submit(&url, &tenant, &["true"])).collect();
+    // Every job gets a decision; then the placements are read back.
+    let docs: Vec<Value> = ids
+        .iter()
+        .map(|&id| wait_for(&url, &tenant, id, 30, |j| j["state"] != "Pending"))
+        .collect();
+    let spans: Vec<(i64, i64)> = docs
+        .iter()
+        .filter(|d| d["start_at"].is_i64())
+        .map(|d| {
+            let start = d["start_at"].as_i64().unwrap();
+            (start, start + 300)
+        })
+        .collect();
+    assert_eq!(spans.len(), 10, "{docs:?}");
+    let peak = spans
+        .iter()
+        .map(|&(at, _)| spans.iter().filter(|&&(s, e)| s <= at && at < e).count())
+        .max()
+        .unwrap();
+    assert!(peak <= 4, "{peak} cores booked at once: {spans:?}");
+    assert_eq!(peak, 4, "the quota is used: {spans:?}");
+}

@@ -12,8 +12,8 @@ use suanwang_api::{
     AcceleratorDoc, AcceleratorSpec, AgentDoc, AuditEntry, AuditPage, AuditQuery, DrainRequest,
     ErrorBody, ErrorCode, Flows, Heartbeat, HeartbeatAnswer, IssuedToken, JobDoc, JobExplanation,
     JobPage, JobQuery, JobSubmission, LeaseRequest, Leases, Logs, NewTenant, NewToken, Overview,
-    Registered, Registration, Report, SavingsDoc, SavingsQuery, SeriesDoc, SeriesQuery,
-    ServerEvent, SiteDoc, TelemetryDoc, TelemetryQuery, TenantDoc, TokenDoc,
+    QuotaDoc, QuotaSet, Registered, Registration, Report, SavingsDoc, SavingsQuery, SeriesDoc,
+    SeriesQuery, ServerEvent, SiteDoc, TelemetryDoc, TelemetryQuery, TenantDoc, TokenDoc,
 };
 use suanwang_model::{Link, Region, Site};
 
@@ -607,6 +607,21 @@ impl Client {
                 return Ok(all);
             }
         }
+    }
+
+    /// `GET /v1/quotas`: every tenant's (operator, admin) or the caller's own (tenant).
+    pub async fn quotas(&self) -> Result<Vec<QuotaDoc>, ClientError> {
+        self.get("/v1/quotas").await
+    }
+
+    /// `PUT /v1/tenants/{tenant}/quota` (admin): replaces the tenant's caps for
+    /// one scope (`set.site`, or the whole network); answers its quotas after.
+    pub async fn set_quota(
+        &self,
+        tenant: &str,
+        set: &QuotaSet,
+    ) -> Result<Vec<QuotaDoc>, ClientError> {
+        self.put(&format!("/v1/tenants/{tenant}/quota"), set).await
     }
 
     /// `POST /v1/tokens` (admin): the token is in the answer, this once.

@@ -108,6 +108,7 @@ fn fixture() -> Fixture {
                 priority: 0,
                 delayable: true,
                 pinned: None,
+                tenant: 0,
             }
         })
         .collect();

@@ -35,6 +35,44 @@ struct Tail {
     need: Need,
     from: i64,
     to: i64,
+    /// Whether the tail holds site capacity (false: it only counts against a quota).
+    capacity: bool,
+    /// The tenant whose quotas the tail counts against, if any.
+    tenant: Option<u32>,
+}
+
+/// A hard cap on the units of one class a tenant may hold at once, network-wide
+/// (`site: None`) or at one site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// The tenant, as the driver numbers it (the key of [`crate::Request::tenant`]).
+    pub tenant: u32,
+    /// Class index.
+    pub class: usize,
+    /// The site it caps, or `None` for the whole network.
+    pub site: Option<usize>,
+    /// Most units held at once.
+    pub cap: u32,
+}
+
+/// The quota rows that bind one job at one site: (row, units the job asks).
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaDims {
+    rows: [(usize, u32); 2 * N_CLASSES],
+    len: usize,
+}
+
+impl QuotaDims {
+    /// No quota binds.
+    pub const NONE: QuotaDims = QuotaDims {
+        rows: [(0, 0); 2 * N_CLASSES],
+        len: 0,
+    };
+    /// The rows as a slice.
+    #[inline]
+    pub fn as_slice(&self) -> &[(usize, u32)] {
+        &self.rows[..self.len]
+    }
 }
 
 /// A site's capacity as the calendar sees it.
@@ -49,6 +87,15 @@ pub struct SiteCapacity {
 /// Why a reservation was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReserveError {
+    /// Some slot would take a tenant past its quota.
+    Quota {
+        /// The slot.
+        slot: i64,
+        /// The class whose cap would be exceeded.
+        class: Option<ResourceClass>,
+        /// The site the cap is for (`None`: network-wide).
+        site: Option<usize>,
+    },
     /// Some slot has fewer free units than asked.
     Full {
         /// The slot.
@@ -73,6 +120,9 @@ pub struct Calendar {
     // Layout: ((site * (N_CLASSES + 1)) + dim) * horizon + ring; dim N_CLASSES is power.
     free: Vec<u32>,
     tails: Vec<Tail>,
+    // Quotas sorted by tenant, and what each has left per slot: row * horizon + ring.
+    quotas: Vec<Quota>,
+    quota_free: Vec<u32>,
 }
 
 const DIMS: usize = N_CLASSES + 1;
@@ -98,6 +148,8 @@ impl Calendar {
             free: vec![0; capacity.len() * DIMS * horizon],
             capacity,
             tails: Vec::new(),
+            quotas: Vec::new(),
+            quota_free: Vec::new(),
         };
         for k in base..base + horizon as i64 {
             calendar.reset_slot(k);
@@ -139,7 +191,71 @@ impl Calendar {
         (site * DIMS + dim) * self.horizon + slot.rem_euclid(self.horizon as i64) as usize
     }
 
+    /// Sets the tenants' quotas, replacing any earlier ones; every slot of the
+    /// window starts at the full cap. Call before booking anything, or the
+    /// bookings made so far do not count against the quotas.
+    pub fn set_quotas(&mut self, mut quotas: Vec<Quota>) {
+        quotas.sort_by_key(|q| (q.tenant, q.site, q.class));
+        self.quota_free = Vec::with_capacity(quotas.len() * self.horizon);
+        for q in &quotas {
+            self.quota_free
+                .extend(std::iter::repeat_n(q.cap, self.horizon));
+        }
+        self.quotas = quotas;
+    }
+
+    /// The quotas, sorted by tenant.
+    pub fn quotas(&self) -> &[Quota] {
+        &self.quotas
+    }
+
+    /// Units of `row`'s class the row's tenant may still book in `slot`.
+    pub fn quota_free(&self, row: usize, slot: i64) -> u32 {
+        self.quota_free[row * self.horizon + self.ring(slot)]
+    }
+
+    /// The quota rows that bind `tenant` asking `need` at `site`. Empty (and
+    /// cheap) when the tenant has no quotas.
+    #[inline]
+    pub fn quota_dims(&self, tenant: u32, site: usize, need: &Need) -> QuotaDims {
+        let mut out = QuotaDims::NONE;
+        if self.quotas.is_empty() {
+            return out;
+        }
+        let lo = self.quotas.partition_point(|q| q.tenant < tenant);
+        for (row, q) in self.quotas[lo..].iter().enumerate() {
+            if q.tenant != tenant {
+                break;
+            }
+            let units = need.units[q.class];
+            if units > 0 && q.site.is_none_or(|s| s == site) {
+                out.rows[out.len] = (lo + row, units);
+                out.len += 1;
+            }
+        }
+        out
+    }
+
+    /// Whether every quota row in `rows` has room for its units at ring position `ring`.
+    #[inline]
+    pub fn fits_quota_at_ring(&self, rows: &[(usize, u32)], ring: usize) -> bool {
+        rows.iter()
+            .all(|&(row, units)| self.quota_free[row * self.horizon + ring] >= units)
+    }
+
+    fn charge(&mut self, rows: &[(usize, u32)], slot: i64) {
+        let ring = self.ring(slot);
+        for &(row, units) in rows {
+            let i = row * self.horizon + ring;
+            self.quota_free[i] = self.quota_free[i].saturating_sub(units);
+        }
+    }
+
     fn reset_slot(&mut self, slot: i64) {
+        let ring = self.ring(slot);
+        for (row, q) in self.quotas.iter().enumerate() {
+            self.quota_free[row * self.horizon + ring] = q.cap;
+        }
         for site in 0..self.capacity.len() {
             let cap = self.capacity[site];
             for dim in 0..N_CLASSES {
@@ -152,7 +268,13 @@ impl Calendar {
         for t in 0..self.tails.len() {
             let tail = self.tails[t].clone();
             if tail.from <= slot && slot < tail.to {
-                self.take(tail.site, &tail.need, slot);
+                if tail.capacity {
+                    self.take(tail.site, &tail.need, slot);
+                }
+                if let Some(tenant) = tail.tenant {
+                    let rows = self.quota_dims(tenant, tail.site, &tail.need);
+                    self.charge(rows.as_slice(), slot);
+                }
             }
         }
     }
@@ -252,8 +374,59 @@ impl Calendar {
     }
 
     /// Books `need` at `site` over slots `from..to`. `from` must lie in the window.
+    /// Counts against no quota.
     pub fn reserve(
         &mut self,
+        site: usize,
+        need: &Need,
+        from: i64,
+        to: i64,
+    ) -> Result<(), ReserveError> {
+        self.reserve_inner(None, site, need, from, to)
+    }
+
+    /// Books `need` at `site` over slots `from..to` for `tenant`: refused when it
+    /// does not fit the site or would take the tenant past one of its quotas.
+    pub fn reserve_for(
+        &mut self,
+        tenant: u32,
+        site: usize,
+        need: &Need,
+        from: i64,
+        to: i64,
+    ) -> Result<(), ReserveError> {
+        self.reserve_inner(Some(tenant), site, need, from, to)
+    }
+
+    /// Counts `need` at `site` over slots `from..to` against `tenant`'s quotas
+    /// without checking them and without touching site capacity: for work the
+    /// tenant holds already (running, or booked with [`Calendar::reserve`]),
+    /// which counts even past a quota lowered since.
+    pub fn charge_quota(&mut self, tenant: u32, site: usize, need: &Need, from: i64, to: i64) {
+        let rows = self.quota_dims(tenant, site, need);
+        if rows.len == 0 {
+            return;
+        }
+        let from = from.max(self.base);
+        let last = to.min(self.end());
+        for k in from..last {
+            self.charge(rows.as_slice(), k);
+        }
+        if to > last {
+            self.tails.push(Tail {
+                site,
+                need: *need,
+                from: last.max(from),
+                to,
+                capacity: false,
+                tenant: Some(tenant),
+            });
+        }
+    }
+
+    fn reserve_inner(
+        &mut self,
+        tenant: Option<u32>,
         site: usize,
         need: &Need,
         from: i64,
@@ -283,6 +456,31 @@ impl Calendar {
             }
             ring = self.next_ring(ring);
         }
+        let quota = match tenant {
+            Some(t) => self.quota_dims(t, site, need),
+            None => QuotaDims::NONE,
+        };
+        if quota.len > 0 {
+            let mut ring = start_ring;
+            for k in from..last {
+                if let Some(&(row, _)) = quota
+                    .as_slice()
+                    .iter()
+                    .find(|&&(row, units)| self.quota_free[row * self.horizon + ring] < units)
+                {
+                    let q = self.quotas[row];
+                    return Err(ReserveError::Quota {
+                        slot: k,
+                        class: ResourceClass::from_index(q.class),
+                        site: q.site,
+                    });
+                }
+                ring = self.next_ring(ring);
+            }
+            for k in from..last {
+                self.charge(quota.as_slice(), k);
+            }
+        }
         let row = site * DIMS * self.horizon;
         let mut ring = start_ring;
         for _ in from..last {
@@ -300,6 +498,8 @@ impl Calendar {
                 need: *need,
                 from: last,
                 to,
+                capacity: true,
+                tenant: tenant.filter(|_| quota.len > 0),
             });
         }
         Ok(())
@@ -365,5 +565,63 @@ mod tests {
         cal.reserve(0, &need(1), 0, 2).unwrap();
         cal.advance_to(SimTime(100 * 900));
         assert!((100..104).all(|k| cal.free(0, 0, k) == 4));
+    }
+
+    #[test]
+    fn per_site_quota_caps_one_site_only() {
+        let mut cap = SiteCapacity::default();
+        cap.units[0] = 8;
+        let mut cal = Calendar::new(vec![cap, cap], 900, 8, SimTime(0));
+        cal.set_quotas(vec![
+            Quota {
+                tenant: 7,
+                class: 0,
+                site: Some(0),
+                cap: 2,
+            },
+            Quota {
+                tenant: 7,
+                class: 0,
+                site: None,
+                cap: 5,
+            },
+        ]);
+        cal.reserve_for(7, 0, &need(2), 0, 4).unwrap();
+        // Site 0's cap is spent; site 1 takes more up to the network-wide cap.
+        assert_eq!(
+            cal.reserve_for(7, 0, &need(1), 2, 3),
+            Err(ReserveError::Quota {
+                slot: 2,
+                class: Some(ResourceClass::Cpu),
+                site: Some(0)
+            })
+        );
+        cal.reserve_for(7, 0, &need(1), 4, 5).unwrap();
+        cal.reserve_for(7, 1, &need(3), 0, 4).unwrap();
+        assert_eq!(
+            cal.reserve_for(7, 1, &need(1), 3, 6),
+            Err(ReserveError::Quota {
+                slot: 3,
+                class: Some(ResourceClass::Cpu),
+                site: None
+            })
+        );
+        // Another tenant is not capped, and a plain reservation counts against no one.
+        cal.reserve_for(8, 0, &need(3), 0, 4).unwrap();
+        cal.reserve(0, &need(1), 0, 4).unwrap();
+        assert_eq!(cal.free(0, 0, 0), 2);
+        // Held work counts past the window as its slots enter it.
+        cal.charge_quota(7, 1, &need(3), 6, 12);
+        cal.advance_to(SimTime(8 * 900));
+        // Rows sort by (tenant, site, class): the network-wide row comes first.
+        assert_eq!(cal.quotas()[0].site, None);
+        assert_eq!(cal.quota_free(0, 9), 2, "network-wide row: 5 less 3 held");
+        assert_eq!(
+            cal.quota_free(1, 9),
+            2,
+            "site 0 row untouched by site 1 work"
+        );
+        assert!(cal.reserve_for(7, 1, &need(3), 9, 10).is_err());
+        cal.reserve_for(7, 1, &need(2), 9, 10).unwrap();
     }
 }

@@ -5,7 +5,7 @@
 //! placement was reserved in the calendar, so capacity is never exceeded; every
 //! placement respects residency, latency targets and the job's release time.
 
-use crate::calendar::{Calendar, Need, SiteCapacity};
+use crate::calendar::{Calendar, Need, QuotaDims, SiteCapacity};
 use crate::policy::{Policy, PolicyKind};
 use crate::snapshot::{NetView, Request, SiteView, Snapshot, Terms};
 use serde::{Deserialize, Serialize};
@@ -109,6 +109,9 @@ pub enum Wait {
     NoCapacityInHorizon,
     /// The job's sites are all drained or unreachable.
     SitesUnavailable,
+    /// Some allowed site has room within the horizon, but every such start would
+    /// take the job's tenant past one of its quotas.
+    Quota,
 }
 
 /// What happened to one job.
@@ -336,7 +339,33 @@ impl Planner<'_> {
             }
         }
         let Some((_, chosen)) = best else {
-            return Outcome::Pending(Wait::NoCapacityInHorizon);
+            // Refused only by the tenant's quota: some site has room without it.
+            let quota_bound = !calendar.quotas().is_empty()
+                && evals.iter().any(|e| {
+                    let mut fits = false;
+                    feasible_starts_dims(
+                        calendar,
+                        dims.as_slice(),
+                        e.watts,
+                        &[],
+                        e.site,
+                        e.earliest,
+                        calendar.end() * calendar.slot_secs(),
+                        request.duration.0,
+                        |_, _, _| {
+                            fits = true;
+                            ControlFlow::Break(())
+                        },
+                    );
+                    fits
+                });
+            self.evals = evals;
+            self.order = order;
+            return Outcome::Pending(if quota_bound {
+                Wait::Quota
+            } else {
+                Wait::NoCapacityInHorizon
+            });
         };
         let eval = evals
             .iter()
@@ -350,7 +379,7 @@ impl Planner<'_> {
             units: request.need.units,
             watts: eval.watts,
         };
-        if let Err(err) = calendar.reserve(chosen.site, &need, from, to) {
+        if let Err(err) = calendar.reserve_for(request.tenant, chosen.site, &need, from, to) {
             panic!("post-condition: chosen candidate must fit the calendar: {err:?}");
         }
         let mut alternatives: Vec<(bool, Candidate)> = best_per_site
@@ -589,10 +618,12 @@ impl Planner<'_> {
         let eval = evals.iter().find(|e| e.site == home)?;
         let mut reference = None;
         let horizon_end = calendar.end() * calendar.slot_secs();
+        let quota = calendar.quota_dims(request.tenant, home, &request.need);
         feasible_starts_dims(
             calendar,
             dims.as_slice(),
             eval.watts,
+            quota.as_slice(),
             home,
             eval.earliest,
             horizon_end,
@@ -630,6 +661,7 @@ impl Planner<'_> {
             eval.earliest
         };
         let weights = &self.policy.weights;
+        let quota: QuotaDims = calendar.quota_dims(request.tenant, eval.site, &request.need);
         let make = |start: i64, from: i64, to: i64| -> Candidate {
             let terms = self.terms(eval, request, start, from, to);
             let score = crate::policy::score(weights, &terms, eval.compute_per_hour);
@@ -667,6 +699,7 @@ impl Planner<'_> {
                 calendar,
                 dims.as_slice(),
                 eval.watts,
+                quota.as_slice(),
                 eval.site,
                 eval.earliest,
                 window_end,
@@ -743,6 +776,7 @@ impl Planner<'_> {
             calendar,
             dims.as_slice(),
             eval.watts,
+            quota.as_slice(),
             eval.site,
             eval.earliest,
             horizon_end,
@@ -844,6 +878,7 @@ pub fn feasible_starts(
         calendar,
         dims.as_slice(),
         need.watts,
+        &[],
         site,
         earliest,
         last_start,
@@ -852,12 +887,14 @@ pub fn feasible_starts(
     );
 }
 
-/// [`feasible_starts`] for a need given as its non-zero classes and its watts.
+/// [`feasible_starts`] for a need given as its non-zero classes and its watts,
+/// within the quota rows `quota` (see [`Calendar::quota_dims`]; empty: no quota).
 #[allow(clippy::too_many_arguments)]
 fn feasible_starts_dims(
     calendar: &Calendar,
     dims: &[(usize, u32)],
     watts: u32,
+    quota: &[(usize, u32)],
     site: usize,
     earliest: i64,
     last_start: i64,
@@ -878,7 +915,9 @@ fn feasible_starts_dims(
     let mut ring = calendar.ring(k0);
     let mut scan_to = |upto: i64, last_blocked: &mut i64| {
         while scanned < upto {
-            if !calendar.fits_at_ring(site, dims, watts, ring) {
+            if !calendar.fits_at_ring(site, dims, watts, ring)
+                || (!quota.is_empty() && !calendar.fits_quota_at_ring(quota, ring))
+            {
                 *last_blocked = scanned;
             }
             scanned += 1;

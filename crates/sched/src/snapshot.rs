@@ -277,6 +277,9 @@ pub struct Request {
     pub delayable: bool,
     /// Pinned site.
     pub pinned: Option<usize>,
+    /// The tenant, as the driver numbers it: the key of the calendar's quotas
+    /// ([`crate::Quota::tenant`]). Jobs of a tenant without quotas are not capped.
+    pub tenant: u32,
 }
 
 /// Everything the scheduler reads, at one instant.

@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 use suanwang_model::{JobId, N_CLASSES, SimDuration, SimTime};
 use suanwang_sched::{
-    Calendar, Forecast, Need, NetView, Outcome, Policy, PolicyKind, Request, SiteCapacity,
-    SiteView, Snapshot, plan,
+    Calendar, Forecast, Need, NetView, Outcome, Policy, PolicyKind, Quota, Request, SiteCapacity,
+    SiteView, Snapshot, Wait, plan,
 };
 
 const SLOT: i64 = 900;
@@ -155,6 +155,7 @@ fn world(case: &Case) -> World {
                     priority: (i % 2) as i32,
                     delayable: *delayable,
                     pinned: None,
+                    tenant: 0,
                 }
             },
         )
@@ -221,6 +222,77 @@ proptest! {
         }
     }
 
+    /// No tenant exceeds its quota: at every slot, the units of a class that a
+    /// tenant's new placements hold, plus what it held already, stay within each
+    /// of its caps (network-wide and per site) wherever a new placement adds to it.
+    #[test]
+    fn no_tenant_exceeds_its_quota(
+        case in case(),
+        quotas in prop::collection::vec((0u32..3, 0usize..3, prop::option::of(0usize..4), 0u32..5), 0..8),
+        held in prop::collection::vec((0u32..3, 0usize..4, [0u32..3, 0u32..2, 0u32..2], 0i64..20, 1i64..20), 0..4),
+    ) {
+        let mut w = world(&case);
+        let n = w.sites.len();
+        for (i, r) in w.requests.iter_mut().enumerate() {
+            r.tenant = (i % 3) as u32;
+        }
+        let quotas: Vec<Quota> = quotas
+            .into_iter()
+            .map(|(tenant, class, site, cap)| Quota { tenant, class, site: site.map(|s| s % n), cap })
+            .collect();
+        let policy = Policy::new(PolicyKind::ALL[case.policy]);
+        let snapshot = Snapshot { now: SimTime(0), sites: &w.sites, forecast: &w.forecast, network: &w.net };
+        let mut calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
+        calendar.set_quotas(quotas.clone());
+        // Work held already (running jobs): counts against the quota whatever it is.
+        let mut base = vec![[0u32; 3]; 3 * n * HORIZON];
+        let cell = |tenant: u32, site: usize, k: usize| (tenant as usize * n + site) * HORIZON + k;
+        for (tenant, site, units, from, len) in &held {
+            let site = site % n;
+            let mut need = Need::default();
+            need.units[..3].copy_from_slice(units);
+            calendar.charge_quota(*tenant, site, &need, *from, from + len);
+            for k in *from..(from + len).min(HORIZON as i64) {
+                for (slot, u) in base[cell(*tenant, site, k as usize)].iter_mut().zip(units) {
+                    *slot += u;
+                }
+            }
+        }
+        let decisions = plan(&snapshot, &mut calendar, &w.requests, &policy);
+        let mut added = vec![[0u32; 3]; 3 * n * HORIZON];
+        for d in &decisions {
+            let r = &w.requests[d.index];
+            if let Outcome::Placed(p) = &d.outcome {
+                let from = p.start.0 / SLOT;
+                let to = ((p.end.0 - 1) / SLOT + 1).min(HORIZON as i64);
+                for k in from..to {
+                    for (slot, u) in added[cell(r.tenant, p.site, k as usize)].iter_mut().zip(&r.need.units) {
+                        *slot += u;
+                    }
+                }
+            }
+        }
+        for q in &quotas {
+            let sites: Vec<usize> = match q.site { Some(s) => vec![s], None => (0..n).collect() };
+            for k in 0..HORIZON {
+                let sum = |v: &Vec<[u32; 3]>| sites.iter().map(|&s| v[cell(q.tenant, s, k)][q.class]).sum::<u32>();
+                let (new, old) = (sum(&added), sum(&base));
+                prop_assert!(
+                    new == 0 || new + old <= q.cap,
+                    "tenant {} class {} site {:?} slot {}: {} new + {} held > cap {}",
+                    q.tenant, q.class, q.site, k, new, old, q.cap
+                );
+            }
+        }
+        // A job that waits on its quota would have fitted without it.
+        for d in &decisions {
+            if let Outcome::Pending(Wait::Quota) = &d.outcome {
+                let r = &w.requests[d.index];
+                prop_assert!(quotas.iter().any(|q| q.tenant == r.tenant && r.need.units[q.class] > 0));
+            }
+        }
+    }
+
     #[test]
     fn planning_is_deterministic(case in case()) {
         let w = world(&case);
@@ -276,4 +348,81 @@ fn pareto_guard_dominates_the_local_choice() {
         "balanced is never worse than local on its own objective: {b:?}"
     );
     assert!(!b.alternatives.is_empty(), "the decision explains itself");
+}
+
+/// A job that fits a site but not its tenant's quota waits, with the reason
+/// `Quota`; the tenant's other job within the cap is placed, and another
+/// tenant's is not capped.
+#[test]
+fn a_job_past_its_quota_waits_on_the_quota() {
+    let case = Case {
+        capacity: vec![[8, 0, 0]],
+        jurisdiction: vec![0],
+        latency: vec![5.0],
+        tariff: vec![1.0],
+        jobs: vec![
+            (0, 3600, [3, 0, 0], None, 0, None, false),
+            (0, 3600, [2, 0, 0], None, 0, None, false),
+            (0, 3600, [3, 0, 0], None, 0, None, false),
+        ],
+        policy: 0,
+        guard: false,
+    };
+    let mut w = world(&case);
+    w.requests[0].tenant = 1;
+    w.requests[1].tenant = 1;
+    w.requests[2].tenant = 2;
+    for r in &mut w.requests {
+        r.priority = 0;
+        r.data_gib = 0.0;
+    }
+    let snapshot = Snapshot {
+        now: SimTime(0),
+        sites: &w.sites,
+        forecast: &w.forecast,
+        network: &w.net,
+    };
+    let mut calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
+    calendar.set_quotas(vec![Quota {
+        tenant: 1,
+        class: 0,
+        site: None,
+        cap: 4,
+    }]);
+    let decisions = plan(
+        &snapshot,
+        &mut calendar,
+        &w.requests,
+        &Policy::new(PolicyKind::LocalFifo),
+    );
+    let outcome = |i: usize| &decisions.iter().find(|d| d.index == i).unwrap().outcome;
+    assert!(matches!(outcome(0), Outcome::Placed(p) if p.start == SimTime(0)));
+    // Job 1 fits the site now but only after job 0 ends within the quota: a
+    // non-delaying rule still places it at the first start the quota allows.
+    let Outcome::Placed(p1) = outcome(1) else {
+        panic!("placed after job 0: {:?}", outcome(1))
+    };
+    assert!(
+        p1.start >= SimTime(3600),
+        "waits for tenant 1's units: {p1:?}"
+    );
+    assert!(matches!(outcome(2), Outcome::Placed(p) if p.start == SimTime(0)));
+
+    // A job larger than the cap never fits it: it waits on the quota.
+    w.requests[1].need.units[0] = 5;
+    let mut calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
+    calendar.set_quotas(vec![Quota {
+        tenant: 1,
+        class: 0,
+        site: None,
+        cap: 4,
+    }]);
+    let decisions = plan(
+        &snapshot,
+        &mut calendar,
+        &w.requests,
+        &Policy::new(PolicyKind::LocalFifo),
+    );
+    let waits = &decisions.iter().find(|d| d.index == 1).unwrap().outcome;
+    assert_eq!(waits, &Outcome::Pending(Wait::Quota));
 }

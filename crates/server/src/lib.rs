@@ -237,6 +237,8 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
             get(tenants::tokens::<S>).post(tenants::create_token::<S>),
         )
         .route("/v1/tokens/{id}", delete(tenants::revoke_token::<S>))
+        .route("/v1/quotas", get(tenants::quotas::<S>))
+        .route("/v1/tenants/{name}/quota", put(tenants::put_quota::<S>))
         .route("/v1/audit", get(audit::list::<S>))
         .route("/v1/audit/export", get(audit::export::<S>))
         .route("/v1/providers", get(tenants::providers::<S>))

@@ -65,10 +65,37 @@ pub struct PassReport {
     pub requeued: usize,
 }
 
+/// The core's key of a tenant (its quotas and its jobs' requests): the store's id.
+fn tenant_key(tenant_id: i64) -> u32 {
+    u32::try_from(tenant_id).unwrap_or(u32::MAX)
+}
+
+/// The stored quotas as the core's rows: class names the catalogue knows and
+/// sites the topology has (a row naming neither binds nothing and is skipped).
+fn quota_rows(world: &World, quotas: &[suanwang_store::QuotaRecord]) -> Vec<suanwang_sched::Quota> {
+    quotas
+        .iter()
+        .filter_map(|q| {
+            let class = suanwang_model::ResourceClass::parse(&q.class)?.index();
+            let site = match &q.site {
+                Some(id) => Some(world.sites.iter().position(|s| &s.id == id)?),
+                None => None,
+            };
+            Some(suanwang_sched::Quota {
+                tenant: tenant_key(q.tenant_id),
+                class,
+                site,
+                cap: u32::try_from(q.units.max(0)).unwrap_or(u32::MAX),
+            })
+        })
+        .collect()
+}
+
 /// A booked job as the calendar needs it.
 #[derive(Debug, Clone, Copy)]
 struct Booking {
     id: i64,
+    tenant: u32,
     site: usize,
     need: suanwang_sched::Need,
     duration: SimDuration,
@@ -248,6 +275,7 @@ impl Scheduler {
             job.id,
             Booking {
                 id: job.id,
+                tenant: tenant_key(job.tenant_id),
                 site,
                 need,
                 duration,
@@ -463,6 +491,8 @@ impl Scheduler {
         });
         let now = self.sim_time(now_unix);
         let mut calendar = Calendar::new(self.world.capacity.clone(), SLOT, HORIZON, now);
+        // Quotas first, so that every booking below counts against them.
+        calendar.set_quotas(quota_rows(&self.world, &store.quotas().await?));
         // The calendar keeps the declared capacity (a job larger than the
         // declaration is refused for good) and books away what the agents do
         // not measure over the whole window, first, so that jobs fit only into
@@ -503,6 +533,9 @@ impl Scheduler {
             }
             let from = calendar.slot_of(start.0);
             let to = calendar.slot_of(end.0 - 1) + 1;
+            // Work placed or running counts against its tenant's quotas, even
+            // past a quota lowered since it was placed.
+            calendar.charge_quota(b.tenant, b.site, &b.need, from, to);
             if let Err(e) = calendar.reserve(b.site, &b.need, from, to) {
                 if b.state == JobState::Placed {
                     overrun.push((b.id, b.site, e));
@@ -556,8 +589,10 @@ impl Scheduler {
         let world = Arc::clone(&self.world);
         let policy = self.policy;
         let job_ids = ids.clone();
-        let shapes: Vec<(suanwang_sched::Need, SimDuration)> =
-            requests.iter().map(|r| (r.need, r.duration)).collect();
+        let shapes: Vec<(suanwang_sched::Need, SimDuration, u32)> = requests
+            .iter()
+            .map(|r| (r.need, r.duration, r.tenant))
+            .collect();
         // The core is pure CPU work: keep it off the async workers.
         let decisions = tokio::task::spawn_blocking(move || {
             let forecast = world.forecast(now.0, calendar.base(), HORIZON, 0.0, 0);
@@ -621,6 +656,12 @@ impl Scheduler {
                                         },
                                     }
                                 }
+                                suanwang_sched::Wait::Quota => PendingReason {
+                                    reason: WaitCode::Quota,
+                                    detail: Some(
+                                        "the tenant's quota is booked up over the horizon".into(),
+                                    ),
+                                },
                                 suanwang_sched::Wait::SitesUnavailable => PendingReason {
                                     reason: WaitCode::SitesUnavailable,
                                     detail: None,
@@ -655,9 +696,10 @@ impl Scheduler {
                         start_at: Some(p.start.0 + self.epoch_unix),
                         exit_code: None,
                     };
-                    let (need, duration) = shapes[decision.index];
+                    let (need, duration, tenant) = shapes[decision.index];
                     let booking = Booking {
                         id,
+                        tenant,
                         site: p.site,
                         need,
                         duration,
@@ -868,7 +910,10 @@ pub(crate) fn request(
         preemptible: false,
         pinned_site: spec.site.clone().map(SiteId),
     };
-    world.request(&job)
+    let mut request = world.request(&job)?;
+    // The core keys quotas by tenant: the store's tenant id.
+    request.tenant = tenant_key(record.tenant_id);
+    Ok(request)
 }
 
 /// A decision as stored (JSON), as `GET /v1/jobs/{id}/explain` shows it.

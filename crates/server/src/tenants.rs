@@ -6,14 +6,15 @@
 
 use crate::auth::{Principal, check_site};
 use crate::error::ApiError;
-use crate::extract::{Admin, Body, Issuer, Path, Query, SiteActor};
+use crate::extract::{Admin, Body, Caller, Issuer, Path, Query, SiteActor};
 use crate::{Shared, auth};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use suanwang_api::{
-    IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, TenantDoc, TokenDoc,
+    IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, QuotaDoc, QuotaSet, TenantDoc,
+    TokenDoc,
 };
 use suanwang_store::{Role, Store, TokenRecord};
 
@@ -307,3 +308,119 @@ pub(crate) async fn put_provider<S: Store>(
 
 /// Most sites one provider is given in one request.
 const MAX_PROVIDER_SITES: usize = 1000;
+
+/// Most units one quota caps.
+const MAX_QUOTA_UNITS: i64 = 1_000_000;
+
+fn quota_doc(q: suanwang_store::QuotaRecord) -> QuotaDoc {
+    QuotaDoc {
+        tenant: q.tenant,
+        site: q.site,
+        class: q.class,
+        units: q.units,
+        updated_at: q.updated_at,
+    }
+}
+
+#[utoipa::path(get, path = "/v1/quotas", operation_id = "list_quotas", tag = "admin",
+    responses((status = 200, description = "the quotas: every tenant's for an operator or admin, its own for a tenant; by tenant, site (network-wide first) and class", body = Vec<QuotaDoc>),
+        (status = 403, description = "providers and agents do not list quotas", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn quotas<S: Store>(
+    State(app): Shared<S>,
+    Caller(who): Caller,
+) -> Result<Json<Vec<QuotaDoc>>, ApiError> {
+    let all = app.store.quotas().await?;
+    let visible: Vec<_> = match who.role {
+        Role::Admin | Role::Operator => all,
+        Role::Tenant => all
+            .into_iter()
+            .filter(|q| Some(q.tenant_id) == who.tenant_id)
+            .collect(),
+        _ => {
+            return Err(ApiError::Forbidden(
+                "quotas are listed by operators, admins and tenants (their own)".into(),
+            ));
+        }
+    };
+    Ok(Json(visible.into_iter().map(quota_doc).collect()))
+}
+
+#[utoipa::path(put, path = "/v1/tenants/{name}/quota", operation_id = "put_quota", tag = "admin",
+    params(("name" = String, Path, description = "the tenant's name")),
+    request_body = QuotaSet,
+    responses((status = 200, description = "the tenant's quotas after the change (the scope given is replaced whole)", body = Vec<QuotaDoc>),
+        (status = 400, description = "the body does not decode; `field` is the JSON pointer at fault", body = suanwang_api::ErrorBody),
+        (status = 403, description = "only an admin sets quotas", body = suanwang_api::ErrorBody),
+        (status = 404, description = "no such tenant", body = suanwang_api::ErrorBody),
+        (status = 422, description = "a class, a value or the site is not acceptable; `field` is the JSON pointer naming it (`/caps/<class>`, `/site`)", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn put_quota<S: Store>(
+    State(app): Shared<S>,
+    Admin(who): Admin,
+    Path(name): Path<String>,
+    Body(request): Body<QuotaSet>,
+) -> Result<Json<Vec<QuotaDoc>>, ApiError> {
+    let tenant = app
+        .store
+        .tenants()
+        .await?
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("tenant {name:?} not found")))?;
+    if let Some(site) = &request.site
+        && app.topology().site(site).is_none()
+    {
+        return Err(ApiError::invalid(
+            "/site",
+            format!("site {site:?} is not in the topology"),
+        ));
+    }
+    let mut caps: Vec<(String, i64)> = Vec::with_capacity(request.caps.len());
+    for (class, units) in &request.caps {
+        let field = format!("/caps/{}", class.replace('~', "~0").replace('/', "~1"));
+        let Some(parsed) = suanwang_model::ResourceClass::parse(class) else {
+            return Err(ApiError::invalid(
+                field,
+                format!(
+                    "unknown resource class {class:?}; known: {}",
+                    suanwang_model::ResourceClass::known_names()
+                ),
+            ));
+        };
+        if !(0..=MAX_QUOTA_UNITS).contains(units) {
+            return Err(ApiError::invalid(
+                field,
+                format!("{class}: {units} units; a quota is 0 to {MAX_QUOTA_UNITS}"),
+            ));
+        }
+        let canonical = parsed.name().to_string();
+        if caps.iter().any(|(c, _)| *c == canonical) {
+            return Err(ApiError::invalid(
+                field,
+                format!("{class} names the class {canonical} a second time"),
+            ));
+        }
+        caps.push((canonical, *units));
+    }
+    app.store
+        .set_quota(
+            &who.actor(),
+            tenant.id,
+            request.site.as_deref(),
+            &caps,
+            app.clock.now(),
+        )
+        .await?;
+    tracing::info!(tenant = %name, site = ?request.site, ?caps, by = %who.describe(), "quota set");
+    app.wakeup.poke();
+    Ok(Json(
+        app.store
+            .quotas()
+            .await?
+            .into_iter()
+            .filter(|q| q.tenant_id == tenant.id)
+            .map(quota_doc)
+            .collect(),
+    ))
+}

@@ -241,6 +241,7 @@ impl World {
             priority: job.priority,
             delayable: job.delayable,
             pinned,
+            tenant: 0,
         })
     }
 }

@@ -13,7 +13,7 @@
 use crate::audit::{Actor, AuditEntry, AuditFilter, Change, GENESIS, Subject, WALK_PAGE};
 use crate::{
     AgentRecord, DecisionRecord, Drain, HeldVerdict, JobFilter, JobRecord, JobState, NewJob,
-    Provider, Result, Role, Sample, Store, StoreError, Tenant, TokenInfo, TokenRecord,
+    Provider, QuotaRecord, Result, Role, Sample, Store, StoreError, Tenant, TokenInfo, TokenRecord,
     TopologyEdit, Transition,
 };
 use sqlx::postgres::{PgPoolOptions, PgQueryResult, Postgres};
@@ -1346,6 +1346,76 @@ where
                     site: row.try_get("site")?,
                     since: row.try_get("since")?,
                     reason: row.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_quota(
+        &self,
+        actor: &Actor,
+        tenant_id: i64,
+        site: Option<&str>,
+        caps: &[(String, i64)],
+        now: i64,
+    ) -> Result<()> {
+        let scope = site.unwrap_or("");
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM quotas WHERE tenant_id = $1 AND site = $2")
+            .bind(tenant_id)
+            .bind(scope)
+            .execute(&mut *tx)
+            .await?;
+        for (class, units) in caps {
+            sqlx::query(
+                "INSERT INTO quotas (tenant_id, site, class, units, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(tenant_id)
+            .bind(scope)
+            .bind(class.as_str())
+            .bind(*units)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let caps: serde_json::Map<String, serde_json::Value> = caps
+            .iter()
+            .map(|(class, units)| (class.clone(), serde_json::json!(units)))
+            .collect();
+        let change = Change {
+            actor: actor.clone(),
+            action: "quota.set".into(),
+            subject: Subject {
+                tenant_id: Some(tenant_id),
+                site: site.map(str::to_string),
+                ..Subject::default()
+            },
+            detail: detail(serde_json::json!({ "caps": caps })),
+        };
+        append_audit_in(&self.head, &mut tx, vec![change], now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn quotas(&self) -> Result<Vec<QuotaRecord>> {
+        let rows = sqlx::query(
+            "SELECT q.tenant_id, t.name, q.site, q.class, q.units, q.updated_at \
+             FROM quotas q JOIN tenants t ON t.id = q.tenant_id \
+             ORDER BY t.name, q.site, q.class",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let site: String = row.try_get("site")?;
+                Ok(QuotaRecord {
+                    tenant_id: row.try_get("tenant_id")?,
+                    tenant: row.try_get("name")?,
+                    site: Some(site).filter(|s| !s.is_empty()),
+                    class: row.try_get("class")?,
+                    units: row.try_get("units")?,
+                    updated_at: row.try_get("updated_at")?,
                 })
             })
             .collect()

@@ -91,6 +91,24 @@ pub struct Drain {
     pub reason: Option<String>,
 }
 
+/// One quota row: the most units of `class` that tenant `tenant_id`'s jobs may
+/// hold at once, network-wide (`site: None`) or at one site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaRecord {
+    /// Tenant id.
+    pub tenant_id: i64,
+    /// Tenant name.
+    pub tenant: String,
+    /// The site it caps, or `None` for the whole network.
+    pub site: Option<String>,
+    /// Resource class name (as the catalogue spells it).
+    pub class: String,
+    /// Most units held at once.
+    pub units: i64,
+    /// Last set, unix seconds.
+    pub updated_at: i64,
+}
+
 /// A telemetry sample from an agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
@@ -442,6 +460,19 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// The drained sites.
     fn drained(&self) -> impl Future<Output = Result<Vec<Drain>>> + Send;
+    /// Replaces tenant `tenant_id`'s quotas for one scope (`site: None`: the
+    /// whole network) with `caps` (class, units); empty `caps` clears the scope.
+    /// Audited as `quota.set` in the same transaction.
+    fn set_quota(
+        &self,
+        actor: &Actor,
+        tenant_id: i64,
+        site: Option<&str>,
+        caps: &[(String, i64)],
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Every quota row, by tenant name, site (network-wide first) and class.
+    fn quotas(&self) -> impl Future<Output = Result<Vec<QuotaRecord>>> + Send;
 
     /// How many jobs are in each state (states with none are absent).
     fn count_by_state(

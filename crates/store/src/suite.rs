@@ -586,6 +586,11 @@ macro_rules! store_test_suite {
             let Some(store) = $make else { return };
             $crate::suite::concurrent_appends_never_fork(&store).await;
         }
+        #[tokio::test]
+        async fn quotas_set_replace_list_and_audit() {
+            let Some(store) = $make else { return };
+            $crate::suite::quotas_set_replace_list_and_audit(&store).await;
+        }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_submits_land_once() {
             let Some(store) = $make else { return };
@@ -1589,4 +1594,82 @@ pub async fn concurrent_appends_never_fork<S: Store + Tamper + Clone + 'static>(
         store.set_drained(&sys(), "later", None, 2).await.unwrap();
     }
     assert_eq!(assert_chain_intact(store).await, 103);
+}
+
+/// Quotas: set per scope, replaced as a whole, listed by tenant, site and class,
+/// cleared by an empty set, and every change audited in the chain.
+pub async fn quotas_set_replace_list_and_audit<S: Store>(store: &S) {
+    let a = store.tenant("acme", 1).await.unwrap();
+    let b = store.tenant("beta", 1).await.unwrap();
+    let caps = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
+        pairs.iter().map(|(c, u)| (c.to_string(), *u)).collect()
+    };
+    store
+        .set_quota(&sys(), b.id, None, &caps(&[("cpu", 4)]), 10)
+        .await
+        .unwrap();
+    store
+        .set_quota(&sys(), a.id, None, &caps(&[("cpu", 64), ("a800", 8)]), 11)
+        .await
+        .unwrap();
+    store
+        .set_quota(&sys(), a.id, Some("hami"), &caps(&[("cpu", 16)]), 12)
+        .await
+        .unwrap();
+    let rows: Vec<(String, Option<String>, String, i64)> = store
+        .quotas()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| (q.tenant, q.site, q.class, q.units))
+        .collect();
+    let row = |t: &str, s: Option<&str>, c: &str, u: i64| {
+        (t.to_string(), s.map(str::to_string), c.to_string(), u)
+    };
+    assert_eq!(
+        rows,
+        [
+            row("acme", None, "a800", 8),
+            row("acme", None, "cpu", 64),
+            row("acme", Some("hami"), "cpu", 16),
+            row("beta", None, "cpu", 4),
+        ]
+    );
+    // Setting a scope replaces it whole; other scopes and tenants keep theirs.
+    store
+        .set_quota(&sys(), a.id, None, &caps(&[("cpu", 32)]), 13)
+        .await
+        .unwrap();
+    store.set_quota(&sys(), b.id, None, &[], 14).await.unwrap();
+    let rows: Vec<(String, Option<String>, String, i64)> = store
+        .quotas()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| (q.tenant, q.site, q.class, q.units))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            row("acme", None, "cpu", 32),
+            row("acme", Some("hami"), "cpu", 16)
+        ]
+    );
+    let audited = store
+        .audit(&crate::audit::AuditFilter {
+            action: Some("quota.set".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 5);
+    assert_eq!(audited[2].subject.site.as_deref(), Some("hami"));
+    assert_eq!(audited[2].subject.tenant_id, Some(a.id));
+    assert!(
+        audited[3].detail.contains("\"cpu\":32"),
+        "{}",
+        audited[3].detail
+    );
+    assert_chain_intact(store).await;
 }

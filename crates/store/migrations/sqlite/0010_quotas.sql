@@ -1,0 +1,10 @@
+-- Quotas: per tenant, per resource class, the most units its jobs may hold at
+-- once, network-wide (site '') or at one site.
+CREATE TABLE quotas (
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+    site TEXT NOT NULL,
+    class TEXT NOT NULL,
+    units INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, site, class)
+);

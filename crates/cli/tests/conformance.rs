@@ -191,25 +191,45 @@ fn the_server_conforms_to_its_openapi_document() {
         ("operator", tokens[1], "15"),
         ("tenant", tokens[2], "25"),
     ] {
-        let out = Command::new(venv.join("bin/st"))
-            .arg("--config-file")
-            .arg(&config)
-            .args(["run", &format!("{}/openapi.json", server.url)])
-            .args(["-H", &format!("Authorization: Bearer {token}")])
-            .args(["--checks", "all"])
-            // An endless stream: checked below, by the typed client.
-            .args(["--exclude-path", "/v1/events"])
-            .args(["--phases", "examples,coverage,fuzzing,stateful"])
-            .args(["--max-examples", examples, "--seed", "20261202"])
-            .args(["--workers", "2", "--request-timeout", "40"])
-            // A lease may be a long poll of up to 30 s, as documented.
-            .args(["--max-response-time", "35"])
-            .args(["--generation-database", "none", "--no-color"])
-            .arg("--report-dir")
-            .arg(reports.join(role))
-            .args(["--report", "junit"])
-            .output()
-            .unwrap();
+        // Hypothesis (under Schemathesis) sometimes crashes while it reads a
+        // strategy's source ("AST constructor recursion depth mismatch", in
+        // `lambda_sources.py`): a fault of the tool, not an answer found wrong.
+        // Such a run, and only such a run, is repeated, at most twice.
+        let mut attempts = 0;
+        let out = loop {
+            attempts += 1;
+            let out = Command::new(venv.join("bin/st"))
+                .arg("--config-file")
+                .arg(&config)
+                .args(["run", &format!("{}/openapi.json", server.url)])
+                .args(["-H", &format!("Authorization: Bearer {token}")])
+                .args(["--checks", "all"])
+                // An endless stream: checked below, by the typed client.
+                .args(["--exclude-path", "/v1/events"])
+                .args(["--phases", "examples,coverage,fuzzing,stateful"])
+                .args(["--max-examples", examples, "--seed", "20261202"])
+                .args(["--workers", "2", "--request-timeout", "40"])
+                // A lease may be a long poll of up to 30 s, as documented.
+                .args(["--max-response-time", "35"])
+                .args(["--generation-database", "none", "--no-color"])
+                .arg("--report-dir")
+                .arg(reports.join(role))
+                .args(["--report", "junit"])
+                .output()
+                .unwrap();
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let tool_fault = !out.status.success()
+                && all.contains("recursion depth mismatch")
+                && !all.contains("Failures:");
+            if !tool_fault || attempts == 3 {
+                break out;
+            }
+            eprintln!("schemathesis as {role}: the tool itself crashed; running it again");
+        };
         let text = String::from_utf8_lossy(&out.stdout);
         let summary: String = text
             .lines()

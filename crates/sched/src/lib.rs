@@ -10,13 +10,15 @@
 //! control plane, the simulator and the benchmarks all call this same code.
 
 pub mod calendar;
+pub mod fairshare;
 pub mod lp;
 pub mod plan;
 pub mod policy;
 pub mod snapshot;
 
 pub use calendar::{Calendar, Need, Quota, QuotaDims, ReserveError, SiteCapacity};
+pub use fairshare::{FairShare, ShareNode, TenantShare};
 pub use lp::{LpBound, LpBoundReport};
-pub use plan::{Candidate, Decision, Outcome, Placement, Rejection, Wait, admits, plan};
+pub use plan::{Candidate, Decision, Outcome, Placement, Rejection, Wait, admits, plan, plan_fair};
 pub use policy::{Policy, PolicyKind, Weights};
 pub use snapshot::{Forecast, NetView, Request, SiteView, Snapshot, Terms};

@@ -6,6 +6,7 @@
 //! placement respects residency, latency targets and the job's release time.
 
 use crate::calendar::{Calendar, Need, QuotaDims, SiteCapacity};
+use crate::fairshare::FairShare;
 use crate::policy::{Policy, PolicyKind};
 use crate::snapshot::{NetView, Request, SiteView, Snapshot, Terms};
 use serde::{Deserialize, Serialize};
@@ -139,12 +140,27 @@ pub struct Decision {
 
 /// Places `pending` jobs under `policy`, booking them in `calendar`, which must
 /// cover the snapshot's forecast window. Returns one decision per job, in the order
-/// the policy considered them.
+/// the policy considered them: by priority, then as the policy orders jobs.
 pub fn plan(
     snapshot: &Snapshot,
     calendar: &mut Calendar,
     pending: &[Request],
     policy: &Policy,
+) -> Vec<Decision> {
+    plan_fair(snapshot, calendar, pending, policy, &FairShare::off())
+}
+
+/// [`plan`] with weighted fair share: within one priority, the next job
+/// considered is the next (in the policy's order) of the tenant whose usage is
+/// furthest below its entitlement ([`FairShare`]); each job placed adds its
+/// dominant share to its tenant's usage for the rest of the pass. With
+/// [`FairShare::off`] this is [`plan`].
+pub fn plan_fair(
+    snapshot: &Snapshot,
+    calendar: &mut Calendar,
+    pending: &[Request],
+    policy: &Policy,
+    fair: &FairShare,
 ) -> Vec<Decision> {
     let mut order: Vec<usize> = (0..pending.len()).collect();
     if policy.kind == PolicyKind::Balanced {
@@ -170,18 +186,109 @@ pub fn plan(
         evals: Vec::with_capacity(snapshot.sites.len()),
         order: Vec::with_capacity(snapshot.sites.len()),
     };
-    order
-        .into_iter()
-        .map(|index| {
-            let request = &pending[index];
-            let outcome = planner.place(calendar, request);
-            Decision {
-                job: request.id,
-                index,
-                outcome,
+    let mut decide = |index: usize, calendar: &mut Calendar| {
+        let request = &pending[index];
+        let outcome = planner.place(calendar, request);
+        Decision {
+            job: request.id,
+            index,
+            outcome,
+        }
+    };
+    if fair.is_off() {
+        return order
+            .into_iter()
+            .map(|index| decide(index, calendar))
+            .collect();
+    }
+    let mut decisions = Vec::with_capacity(pending.len());
+    let mut usage: std::collections::HashMap<u32, (f64, f64)> = std::collections::HashMap::new();
+    let mut queues: Vec<(u32, std::collections::VecDeque<usize>)> = Vec::new();
+    let mut queue_of: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    let mut rest = order.as_slice();
+    while let Some(&first) = rest.first() {
+        // One priority at a time: higher priorities are served first, whatever
+        // their tenants' usage.
+        let priority = pending[first].priority;
+        let run = rest
+            .iter()
+            .position(|&i| pending[i].priority != priority)
+            .unwrap_or(rest.len());
+        let (level, tail) = rest.split_at(run);
+        rest = tail;
+        queues.clear();
+        queue_of.clear();
+        for &i in level {
+            let tenant = pending[i].tenant;
+            let q = *queue_of.entry(tenant).or_insert_with(|| {
+                queues.push((tenant, std::collections::VecDeque::new()));
+                queues.len() - 1
+            });
+            queues[q].1.push_back(i);
+        }
+        let mut heap = std::collections::BinaryHeap::with_capacity(queues.len());
+        for (q, (tenant, _)) in queues.iter().enumerate() {
+            let standing = *usage
+                .entry(*tenant)
+                .or_insert_with(|| fair.standing(*tenant));
+            heap.push(std::cmp::Reverse(Turn::new(standing, *tenant, q)));
+        }
+        while let Some(std::cmp::Reverse(turn)) = heap.pop() {
+            let (tenant, queue) = &mut queues[turn.queue];
+            let Some(index) = queue.pop_front() else {
+                continue;
+            };
+            let decision = decide(index, calendar);
+            let standing = usage
+                .get_mut(tenant)
+                .expect("every queued tenant has a standing");
+            if matches!(decision.outcome, Outcome::Placed(_)) {
+                standing.1 += fair.dominant_share(&pending[index].need);
             }
-        })
-        .collect()
+            decisions.push(decision);
+            if !queue.is_empty() {
+                heap.push(std::cmp::Reverse(Turn::new(*standing, *tenant, turn.queue)));
+            }
+        }
+    }
+    decisions
+}
+
+/// A tenant's turn: served by usage ÷ entitlement, then by tenant.
+#[derive(Debug, Clone, Copy)]
+struct Turn {
+    key: f64,
+    tenant: u32,
+    queue: usize,
+}
+
+impl Turn {
+    fn new((entitled, usage): (f64, f64), tenant: u32, queue: usize) -> Turn {
+        Turn {
+            key: usage / entitled,
+            tenant,
+            queue,
+        }
+    }
+}
+
+impl PartialEq for Turn {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Turn {}
+impl PartialOrd for Turn {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Turn {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key
+            .total_cmp(&other.key)
+            .then(self.tenant.cmp(&other.tenant))
+    }
 }
 
 struct Planner<'a> {

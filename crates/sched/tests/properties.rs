@@ -8,6 +8,7 @@ use suanwang_sched::{
     Calendar, Forecast, Need, NetView, Outcome, Policy, PolicyKind, Quota, Request, SiteCapacity,
     SiteView, Snapshot, Wait, plan,
 };
+use suanwang_sched::{FairShare, ShareNode, TenantShare, fairshare::entitlements, plan_fair};
 
 const SLOT: i64 = 900;
 const HORIZON: usize = 96;
@@ -302,6 +303,150 @@ proptest! {
         let a = plan(&snapshot, &mut calendar.clone(), &w.requests, &policy);
         let b = plan(&snapshot, &mut calendar.clone(), &w.requests, &policy);
         prop_assert_eq!(a, b);
+    }
+}
+
+/// A fair-share case: the random world's jobs split among three tenants with
+/// random weights and prior usage.
+fn fair_of(w: &World, weights: &[f64; 3], prior: &[f64; 3]) -> FairShare {
+    let nodes: Vec<ShareNode> = (0..3)
+        .map(|t| ShareNode {
+            tenant: t,
+            parent: None,
+            weight: weights[t as usize],
+        })
+        .collect();
+    let shares = entitlements(&nodes, &[0, 1, 2])
+        .into_iter()
+        .map(|(tenant, entitled)| TenantShare {
+            tenant,
+            entitled,
+            usage: prior[tenant as usize],
+        })
+        .collect();
+    let mut totals = [0u64; N_CLASSES];
+    for c in &w.capacity {
+        for (t, u) in totals.iter_mut().zip(&c.units) {
+            *t += *u as u64;
+        }
+    }
+    FairShare::new(shares, &totals)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// With fair share, each job still gets exactly one decision per pass (it is
+    /// placed at most once), the capacity and release rules hold, and the pass
+    /// is deterministic.
+    #[test]
+    fn fair_share_decides_each_job_once_and_keeps_every_rule(
+        case in case(),
+        weights in [0.1f64..10.0, 0.1f64..10.0, 0.1f64..10.0],
+        prior in [0.0f64..2.0, 0.0f64..2.0, 0.0f64..2.0],
+    ) {
+        let mut w = world(&case);
+        for (i, r) in w.requests.iter_mut().enumerate() {
+            r.tenant = (i * 7 % 3) as u32;
+        }
+        let fair = fair_of(&w, &weights, &prior);
+        let policy = Policy::new(PolicyKind::ALL[case.policy]);
+        let snapshot = Snapshot { now: SimTime(0), sites: &w.sites, forecast: &w.forecast, network: &w.net };
+        let calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
+        let a = plan_fair(&snapshot, &mut calendar.clone(), &w.requests, &policy, &fair);
+        let b = plan_fair(&snapshot, &mut calendar.clone(), &w.requests, &policy, &fair);
+        prop_assert_eq!(&a, &b);
+        let mut seen = vec![0u32; w.requests.len()];
+        for d in &a {
+            seen[d.index] += 1;
+            prop_assert_eq!(d.job, w.requests[d.index].id);
+        }
+        prop_assert!(seen.iter().all(|n| *n == 1), "decisions per job: {:?}", seen);
+        // Higher priorities are still considered first.
+        let priorities: Vec<i32> = a.iter().map(|d| w.requests[d.index].priority).collect();
+        prop_assert!(priorities.windows(2).all(|p| p[0] >= p[1]), "{:?}", priorities);
+        // Capacity is never exceeded by what was placed.
+        let n = w.sites.len();
+        let mut used = vec![[0u32; 3]; n * HORIZON];
+        for d in &a {
+            if let Outcome::Placed(p) = &d.outcome {
+                let r = &w.requests[d.index];
+                prop_assert!(p.start >= r.release);
+                let to = ((p.end.0 - 1) / SLOT + 1).min(HORIZON as i64);
+                for k in p.start.0 / SLOT..to {
+                    for (c, slot) in used[p.site * HORIZON + k as usize].iter_mut().enumerate() {
+                        *slot += r.need.units[c];
+                        prop_assert!(*slot <= case.capacity[p.site][c]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Two tenants with weights 1:3 (and, in general, a:b) that both have more
+    /// work than the network holds: the cores they hold at once converge to the
+    /// weights (within 5%), whatever their job sizes. (Least-loaded fills every
+    /// site now before any later start, so "at once" is the first slot.)
+    #[test]
+    fn backlogged_tenants_share_in_proportion_to_their_weights(
+        cores in 1000u32..2000,
+        sites in 1usize..4,
+        b_weight in prop::sample::select(vec![3.0f64, 1.0, 2.0, 5.0]),
+        sizes in prop::collection::vec((1u32..5, 1u32..5), 1400),
+    ) {
+        let case = Case {
+            capacity: vec![[cores / sites as u32, 0, 0]; sites],
+            jurisdiction: vec![0; sites],
+            latency: vec![5.0; sites],
+            tariff: vec![0.5; sites],
+            jobs: vec![],
+            policy: 0,
+            guard: false,
+        };
+        let mut w = world(&case);
+        // Both tenants submit alternately, tenant 0 first; every job runs 4 h.
+        for (i, (a, b)) in sizes.iter().enumerate() {
+            for (tenant, size) in [(0u32, *a), (1u32, *b)] {
+                let mut need = Need::default();
+                need.units[0] = size;
+                w.requests.push(Request {
+                    id: JobId((2 * i) as u64 + tenant as u64),
+                    need,
+                    duration: SimDuration::hours(4),
+                    release: SimTime(0),
+                    deadline: None,
+                    origin: sites,
+                    data_location: sites,
+                    data_gib: 0.0,
+                    latency: None,
+                    residency: 0,
+                    priority: 0,
+                    delayable: false,
+                    pinned: None,
+                    tenant,
+                });
+            }
+        }
+        let fair = fair_of(&w, &[1.0, b_weight, 1.0], &[0.0; 3]);
+        let snapshot = Snapshot { now: SimTime(0), sites: &w.sites, forecast: &w.forecast, network: &w.net };
+        let mut calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
+        let decisions = plan_fair(&snapshot, &mut calendar, &w.requests, &Policy::new(PolicyKind::LeastLoaded), &fair);
+        let mut held = [0u64; 2];
+        for d in &decisions {
+            if let Outcome::Placed(p) = &d.outcome
+                && p.start == SimTime(0)
+            {
+                let r = &w.requests[d.index];
+                held[r.tenant as usize] += r.need.units[0] as u64;
+            }
+        }
+        let total: u64 = (cores / sites as u32) as u64 * sites as u64;
+        prop_assert!(held[0] + held[1] + 4 * sites as u64 >= total, "the network is full at the start: {:?} of {}", held, total);
+        let ratio = held[1] as f64 / held[0] as f64;
+        prop_assert!(
+            (ratio / b_weight - 1.0).abs() <= 0.05,
+            "held {:?}: ratio {:.3}, weights 1:{}", held, ratio, b_weight
+        );
     }
 }
 

@@ -13,7 +13,7 @@
 use crate::audit::{Actor, AuditEntry, AuditFilter, Change, GENESIS, Subject, WALK_PAGE};
 use crate::{
     AgentRecord, DecisionRecord, Drain, HeldVerdict, JobFilter, JobRecord, JobState, NewJob,
-    Provider, QuotaRecord, Result, Role, Sample, Store, StoreError, Tenant, TokenInfo, TokenRecord,
+    Provider, QuotaRecord, Result, ShareRecord, Role, Sample, Store, StoreError, Tenant, TokenInfo, TokenRecord,
     TopologyEdit, Transition,
 };
 use sqlx::postgres::{PgPoolOptions, PgQueryResult, Postgres};
@@ -657,6 +657,7 @@ where
     for<'a> Option<&'a str>: Bind<'a, DB>,
     for<'a> i64: Read<DB> + Bind<'a, DB>,
     for<'a> Option<i64>: Bind<'a, DB>,
+    for<'a> f64: Read<DB> + Bind<'a, DB>,
     String: Read<DB>,
 {
     async fn tenant(&self, name: &str, now: i64) -> Result<Tenant> {
@@ -1419,6 +1420,79 @@ where
                 })
             })
             .collect()
+    }
+
+    async fn set_share(
+        &self,
+        actor: &Actor,
+        tenant_id: i64,
+        weight: f64,
+        parent: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE tenants SET share_weight = $1, share_parent = $2 WHERE id = $3")
+            .bind(weight)
+            .bind(parent)
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        let change = Change {
+            actor: actor.clone(),
+            action: "share.set".into(),
+            subject: Subject {
+                tenant_id: Some(tenant_id),
+                ..Subject::default()
+            },
+            detail: detail(serde_json::json!({ "weight": weight, "parent": parent })),
+        };
+        append_audit_in(&self.head, &mut tx, vec![change], now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn shares(&self) -> Result<Vec<ShareRecord>> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.name, t.share_weight, t.share_parent, p.name AS parent_name, \
+             u.usage, u.as_of \
+             FROM tenants t LEFT JOIN tenants p ON p.id = t.share_parent \
+             LEFT JOIN tenant_usage u ON u.tenant_id = t.id \
+             ORDER BY t.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let parent: Option<i64> = row.try_get("share_parent")?;
+                let parent_name: Option<String> = row.try_get("parent_name")?;
+                let usage: Option<f64> = row.try_get("usage")?;
+                let as_of: Option<i64> = row.try_get("as_of")?;
+                Ok(ShareRecord {
+                    tenant_id: row.try_get("id")?,
+                    tenant: row.try_get("name")?,
+                    weight: row.try_get("share_weight")?,
+                    parent: parent.zip(parent_name),
+                    usage: usage.zip(as_of),
+                })
+            })
+            .collect()
+    }
+
+    async fn save_usage(&self, usage: &[(i64, f64)], as_of: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (tenant_id, value) in usage {
+            sqlx::query(
+                "INSERT INTO tenant_usage (tenant_id, usage, as_of) VALUES ($1, $2, $3) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET usage = $2, as_of = $3",
+            )
+            .bind(*tenant_id)
+            .bind(*value)
+            .bind(as_of)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn count_by_state(&self) -> Result<BTreeMap<JobState, i64>> {

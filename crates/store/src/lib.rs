@@ -109,6 +109,22 @@ pub struct QuotaRecord {
     pub updated_at: i64,
 }
 
+/// A tenant's place in the fair-share tree, and its usage as the scheduler
+/// last saved it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShareRecord {
+    /// Tenant id.
+    pub tenant_id: i64,
+    /// Tenant name.
+    pub tenant: String,
+    /// Weight among its siblings (1 unless set).
+    pub weight: f64,
+    /// The tenant that groups it, if any: (id, name).
+    pub parent: Option<(i64, String)>,
+    /// Decayed usage (dominant share × seconds) and when, if saved.
+    pub usage: Option<(f64, i64)>,
+}
+
 /// A telemetry sample from an agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
@@ -473,6 +489,25 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Every quota row, by tenant name, site (network-wide first) and class.
     fn quotas(&self) -> impl Future<Output = Result<Vec<QuotaRecord>>> + Send;
+    /// Sets tenant `tenant_id`'s fair-share weight and the tenant that groups
+    /// it (`None`: none). Audited as `share.set` in the same transaction.
+    fn set_share(
+        &self,
+        actor: &Actor,
+        tenant_id: i64,
+        weight: f64,
+        parent: Option<i64>,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Every tenant's fair-share weight, group and saved usage, by name.
+    fn shares(&self) -> impl Future<Output = Result<Vec<ShareRecord>>> + Send;
+    /// Saves the scheduler's decayed usage per tenant (tenant id, usage) as of
+    /// `as_of`. Derived bookkeeping, not a change anyone made: not audited.
+    fn save_usage(
+        &self,
+        usage: &[(i64, f64)],
+        as_of: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// How many jobs are in each state (states with none are absent).
     fn count_by_state(

@@ -591,6 +591,11 @@ macro_rules! store_test_suite {
             let Some(store) = $make else { return };
             $crate::suite::quotas_set_replace_list_and_audit(&store).await;
         }
+        #[tokio::test]
+        async fn shares_set_list_save_usage_and_audit() {
+            let Some(store) = $make else { return };
+            $crate::suite::shares_set_list_save_usage_and_audit(&store).await;
+        }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_submits_land_once() {
             let Some(store) = $make else { return };
@@ -1671,5 +1676,51 @@ pub async fn quotas_set_replace_list_and_audit<S: Store>(store: &S) {
         "{}",
         audited[3].detail
     );
+    assert_chain_intact(store).await;
+}
+
+pub async fn shares_set_list_save_usage_and_audit<S: Store>(store: &S) {
+    let company = store.tenant("company", 1).await.unwrap();
+    let dept = store.tenant("dept", 1).await.unwrap();
+    let other = store.tenant("other", 1).await.unwrap();
+    // Every tenant starts with weight 1, no group, no usage.
+    let shares = store.shares().await.unwrap();
+    assert_eq!(
+        shares.iter().map(|s| s.tenant.as_str()).collect::<Vec<_>>(),
+        ["company", "dept", "other"]
+    );
+    assert!(shares.iter().all(|s| s.weight == 1.0 && s.parent.is_none() && s.usage.is_none()));
+    store
+        .set_share(&sys(), dept.id, 3.0, Some(company.id), 10)
+        .await
+        .unwrap();
+    store
+        .save_usage(&[(dept.id, 120.5), (other.id, 7.0)], 20)
+        .await
+        .unwrap();
+    store.save_usage(&[(other.id, 8.0)], 30).await.unwrap();
+    let shares = store.shares().await.unwrap();
+    let dept_row = shares.iter().find(|s| s.tenant == "dept").unwrap();
+    assert_eq!(dept_row.weight, 3.0);
+    assert_eq!(dept_row.parent, Some((company.id, "company".to_string())));
+    assert_eq!(dept_row.usage, Some((120.5, 20)));
+    let other_row = shares.iter().find(|s| s.tenant == "other").unwrap();
+    assert_eq!(other_row.usage, Some((8.0, 30)), "saving again replaces");
+    // Leaving the group.
+    store.set_share(&sys(), dept.id, 2.0, None, 40).await.unwrap();
+    let shares = store.shares().await.unwrap();
+    let dept_row = shares.iter().find(|s| s.tenant == "dept").unwrap();
+    assert_eq!((dept_row.weight, dept_row.parent.clone()), (2.0, None));
+    let audited = store
+        .audit(&crate::audit::AuditFilter {
+            action: Some("share.set".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 2, "usage is bookkeeping, not audited");
+    assert_eq!(audited[0].subject.tenant_id, Some(dept.id));
+    assert!(audited[0].detail.contains("\"weight\":3"), "{}", audited[0].detail);
     assert_chain_intact(store).await;
 }

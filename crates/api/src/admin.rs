@@ -180,3 +180,39 @@ pub struct QuotaSet {
     /// Class name to most units held at once (0 to 1000000).
     pub caps: std::collections::BTreeMap<String, i64>,
 }
+
+/// A tenant's place in the weighted fair share: its weight, the group it is
+/// in, its entitlement and its usage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShareDoc {
+    /// Tenant name.
+    pub tenant: String,
+    /// Weight among its siblings (1 unless set).
+    pub weight: f64,
+    /// The tenant that groups it (a company over its departments), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Its fraction of the network (0 to 1) were every tenant to have work;
+    /// when some have none, their part goes to their siblings.
+    pub entitled: f64,
+    /// Its past usage as a dominant share (the largest fraction of any one
+    /// class of the network it held), averaged with the server's half-life, as
+    /// of `usage_as_of`; absent when fair share is off or nothing was saved yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<f64>,
+    /// When the scheduler last saved the usage, unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_as_of: Option<i64>,
+}
+
+/// Body of `PUT /v1/tenants/{name}/share`: the tenant's fair-share weight and
+/// the tenant that groups it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareSet {
+    /// Weight among its siblings: more than 0, at most 1000000.
+    pub weight: f64,
+    /// The tenant that groups it; absent for none (top level).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+}

@@ -20,8 +20,8 @@ pub mod sites;
 
 pub use accelerators::{AcceleratorDoc, AcceleratorSpec};
 pub use admin::{
-    IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, QuotaDoc, QuotaSet, TenantDoc,
-    TokenDoc,
+    IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, QuotaDoc, QuotaSet, ShareDoc,
+    ShareSet, TenantDoc, TokenDoc,
 };
 pub use agents::{
     AgentDoc, AgentInfo, Heartbeat, HeartbeatAnswer, HeldAnswer, HeldLease, Lease, LeaseRequest,

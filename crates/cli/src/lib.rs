@@ -92,6 +92,9 @@ enum Command {
     /// Show and set per-tenant quotas: the most units of each class a tenant's
     /// placed and running jobs hold at once (admins set; tenants see their own).
     Quota(remote::QuotaArgs),
+    /// Show and set weighted fair share: each tenant's weight among its
+    /// siblings and the tenant that groups it (admins set; tenants see their own).
+    Share(remote::ShareArgs),
     /// Load generator: concurrent durable submits against a running server.
     Loadgen(loadgen::LoadgenArgs),
     /// A live terminal view of the network: sites, use, power, carbon, price, queues.
@@ -137,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Agents(args) => remote::agents(args),
         Command::Tokens(args) => remote::tokens(args),
         Command::Quota(args) => remote::quota(args),
+        Command::Share(args) => remote::share(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Top(args) => top::run(args),
         Command::Openapi => openapi(),

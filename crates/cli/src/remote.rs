@@ -902,6 +902,89 @@ enum QuotaCommand {
     },
 }
 
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    #[command(flatten)]
+    remote: Remote,
+    #[command(subcommand)]
+    command: ShareCommand,
+    /// Print as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ShareCommand {
+    /// Set a tenant's weight among its siblings and, with --parent, the tenant
+    /// that groups it: `suanwang share set dept-a --weight 3 --parent acme`.
+    /// Without --parent the tenant is at the top level.
+    Set {
+        /// The tenant.
+        tenant: String,
+        /// Its weight (more than 0, at most 1000000).
+        #[arg(long)]
+        weight: f64,
+        /// The tenant that groups it.
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// The shares you may see (an admin or operator: all; a tenant: its own),
+    /// optionally of one tenant.
+    Show {
+        /// Only this tenant.
+        tenant: Option<String>,
+    },
+}
+
+fn print_shares(docs: Vec<suanwang_client::api::ShareDoc>, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&docs)?);
+        return Ok(());
+    }
+    let mut rows = vec![
+        ["tenant", "group", "weight", "entitled", "usage"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for s in docs {
+        rows.push(vec![
+            s.tenant,
+            s.parent.unwrap_or_else(|| "-".into()),
+            format!("{}", s.weight),
+            format!("{:.1}%", s.entitled * 100.0),
+            s.usage
+                .map_or_else(|| "-".into(), |u| format!("{:.1}%", u * 100.0)),
+        ]);
+    }
+    print!("{}", table(&rows));
+    Ok(())
+}
+
+/// `suanwang share set|show`.
+pub fn share(args: ShareArgs) -> anyhow::Result<()> {
+    use suanwang_client::api::ShareSet;
+    let client = args.remote.client()?;
+    let runtime = runtime()?;
+    match args.command {
+        ShareCommand::Set {
+            tenant,
+            weight,
+            parent,
+        } => {
+            let doc = runtime.block_on(client.set_share(&tenant, &ShareSet { weight, parent }))?;
+            print_shares(vec![doc], args.json)
+        }
+        ShareCommand::Show { tenant } => {
+            let docs = runtime.block_on(client.shares())?;
+            let docs = docs
+                .into_iter()
+                .filter(|s| tenant.as_ref().is_none_or(|t| *t == s.tenant))
+                .collect();
+            print_shares(docs, args.json)
+        }
+    }
+}
+
 /// Parses `cpu=64,a800=8` into class → units, naming the pair at fault.
 fn parse_caps(text: &str) -> anyhow::Result<std::collections::BTreeMap<String, i64>> {
     let mut caps = std::collections::BTreeMap::new();

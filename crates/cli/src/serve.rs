@@ -56,6 +56,26 @@ pub struct ServeArgs {
     /// trials and tests: the scheduler's 15-minute slots pass in seconds).
     #[arg(long, default_value_t = 1.0)]
     speed: f64,
+    /// Weighted fair share: how fast tenants' past usage is forgotten (its
+    /// half-life, e.g. 7d, 12h), or `off` to consider jobs by priority and
+    /// policy order alone. Weights: `suanwang share set`.
+    #[arg(long, default_value = "7d", value_parser = parse_half_life)]
+    fair_share_half_life: HalfLife,
+}
+
+/// A parsed `--fair-share-half-life`: seconds, or `None` for off.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HalfLife(Option<i64>);
+
+fn parse_half_life(text: &str) -> Result<HalfLife, String> {
+    if text == "off" {
+        return Ok(HalfLife(None));
+    }
+    let duration = crate::wall_duration(text)?;
+    if duration.as_secs() < 60 || duration.as_secs() > 3650 * 86400 {
+        return Err(format!("{text:?}: a half-life is 1m to 3650d (or off)"));
+    }
+    Ok(HalfLife(Some(duration.as_secs() as i64)))
 }
 
 /// A parsed `--rate-limit` (clap wants a `Clone` value type of its own).
@@ -315,6 +335,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 auth_failures_per_minute: args.auth_failures_per_minute,
             });
             app.require_agent_certificate = args.require_agent_certificate;
+            app.fair_share = suanwang_server::scheduler::FairSharePolicy {
+                half_life_secs: args.fair_share_half_life.0,
+            };
             let edits = app.load_edits().await?;
             if edits > 0 {
                 eprintln!("applied {edits} stored topology edit(s)");

@@ -13,7 +13,8 @@ use suanwang_api::{
     ErrorBody, ErrorCode, Flows, Heartbeat, HeartbeatAnswer, IssuedToken, JobDoc, JobExplanation,
     JobPage, JobQuery, JobSubmission, LeaseRequest, Leases, Logs, NewTenant, NewToken, Overview,
     QuotaDoc, QuotaSet, Registered, Registration, Report, SavingsDoc, SavingsQuery, SeriesDoc,
-    SeriesQuery, ServerEvent, SiteDoc, TelemetryDoc, TelemetryQuery, TenantDoc, TokenDoc,
+    SeriesQuery, ServerEvent, ShareDoc, ShareSet, SiteDoc, TelemetryDoc, TelemetryQuery, TenantDoc,
+    TokenDoc,
 };
 use suanwang_model::{Link, Region, Site};
 
@@ -622,6 +623,18 @@ impl Client {
         set: &QuotaSet,
     ) -> Result<Vec<QuotaDoc>, ClientError> {
         self.put(&format!("/v1/tenants/{tenant}/quota"), set).await
+    }
+
+    /// `GET /v1/shares`: every tenant's fair-share weight, group, entitlement
+    /// and usage (operator, admin) or the caller's own (tenant).
+    pub async fn shares(&self) -> Result<Vec<ShareDoc>, ClientError> {
+        self.get("/v1/shares").await
+    }
+
+    /// `PUT /v1/tenants/{tenant}/share` (admin): sets the tenant's fair-share
+    /// weight and group; answers its share after.
+    pub async fn set_share(&self, tenant: &str, set: &ShareSet) -> Result<ShareDoc, ClientError> {
+        self.put(&format!("/v1/tenants/{tenant}/share"), set).await
     }
 
     /// `POST /v1/tokens` (admin): the token is in the answer, this once.

@@ -93,6 +93,8 @@ pub struct App<S> {
     /// Whether an agent must present a client certificate naming its site
     /// (mutual TLS, `serve --tls-client-ca … --require-agent-certificate`).
     pub require_agent_certificate: bool,
+    /// How the scheduler shares the network among tenants.
+    pub fair_share: scheduler::FairSharePolicy,
 }
 
 impl<S: Store + Clone + 'static> App<S> {
@@ -118,6 +120,7 @@ impl<S: Store + Clone + 'static> App<S> {
             savings: savings::Cache::default(),
             agents: agent::AgentPolicy::default(),
             tokens: auth::TokenCache::default(),
+            fair_share: scheduler::FairSharePolicy::default(),
             limits: limits::Limiter::default(),
             require_agent_certificate: false,
         }
@@ -180,6 +183,7 @@ impl<S: Store + Clone + 'static> App<S> {
     ) -> tokio::task::JoinHandle<()> {
         let scheduler = scheduler::Scheduler::new((*self.topology()).clone(), self.clock.now())
             .with_lease_secs(self.lease_secs())
+            .sharing(self.fair_share)
             .following(Arc::clone(&self.network))
             .notifying(Arc::clone(&self.placed))
             .tracking(Arc::clone(&self.changed))
@@ -239,6 +243,8 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/tokens/{id}", delete(tenants::revoke_token::<S>))
         .route("/v1/quotas", get(tenants::quotas::<S>))
         .route("/v1/tenants/{name}/quota", put(tenants::put_quota::<S>))
+        .route("/v1/shares", get(tenants::shares::<S>))
+        .route("/v1/tenants/{name}/share", put(tenants::put_share::<S>))
         .route("/v1/audit", get(audit::list::<S>))
         .route("/v1/audit/export", get(audit::export::<S>))
         .route("/v1/providers", get(tenants::providers::<S>))

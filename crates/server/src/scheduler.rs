@@ -14,7 +14,11 @@ use suanwang_model::{
     ClassMap, DataRef, Demand, Job, JobId, Jurisdiction, LatencyTarget, LocationId, ResourceClass,
     SimDuration, SimTime, SiteId,
 };
-use suanwang_sched::{Calendar, Outcome, Policy, PolicyKind, Request, Snapshot, plan};
+use suanwang_sched::fairshare::{average_share, decay, entitlements};
+use suanwang_sched::{
+    Calendar, FairShare, Outcome, Policy, PolicyKind, Request, ShareNode, Snapshot, TenantShare,
+    plan_fair,
+};
 use suanwang_sim::world::World;
 use suanwang_store::{Actor, JobFilter, JobRecord, JobState, Store, Transition};
 use suanwang_topology::{SeriesModel, Topology};
@@ -36,6 +40,41 @@ pub const TELEMETRY_RETENTION: i64 = 24 * 3600;
 /// batches rather than one pass per job (more after a slow pass: eight times
 /// its length).
 const MIN_GAP: Duration = Duration::from_millis(250);
+
+/// How often the scheduler saves each tenant's decayed usage, network seconds
+/// (a crash loses at most this much of it; usage only orders tenants).
+const USAGE_SAVE_EVERY: i64 = 60;
+
+/// How the scheduler shares the network among tenants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FairSharePolicy {
+    /// Half-life of past usage, network seconds; `None`: no fair share (jobs
+    /// are considered by priority and the policy's order alone).
+    pub half_life_secs: Option<i64>,
+}
+
+impl Default for FairSharePolicy {
+    /// Fair share with a 7-day half-life (as Slurm's default decay).
+    fn default() -> Self {
+        FairSharePolicy {
+            half_life_secs: Some(7 * 86400),
+        }
+    }
+}
+
+/// Each tenant's usage, integrated over time with decay (dominant share ×
+/// seconds), kept between passes and saved now and then.
+#[derive(Debug, Default)]
+struct UsageLedger {
+    /// Whether the saved usage was read (at the first pass).
+    loaded: bool,
+    /// By tenant key.
+    usage: std::collections::HashMap<u32, f64>,
+    /// When `usage` was last brought up to date, unix seconds.
+    as_of: Option<i64>,
+    /// When it was last saved.
+    saved_at: Option<i64>,
+}
 
 /// Wakes the loop early (after a submission).
 #[derive(Debug, Default)]
@@ -159,6 +198,10 @@ pub struct Scheduler {
     parsed_agents: crate::capacity::ParseCache,
     /// The capacity planned per site at the last pass, to notice a change.
     last_planned: std::sync::Mutex<Option<Vec<ClassMap<u32>>>>,
+    /// How tenants share the network.
+    fair: FairSharePolicy,
+    /// Tenants' decayed usage.
+    usage: std::sync::Mutex<UsageLedger>,
 }
 
 fn build_world(topology: Topology, epoch_unix: i64) -> World {
@@ -185,7 +228,116 @@ impl Scheduler {
             writer: None,
             parsed_agents: Default::default(),
             last_planned: Default::default(),
+            fair: FairSharePolicy::default(),
+            usage: Default::default(),
         }
+    }
+
+    /// Shares the network among tenants by `fair`.
+    pub fn sharing(mut self, fair: FairSharePolicy) -> Scheduler {
+        self.fair = fair;
+        self
+    }
+
+    /// The fair-share standing of the tenants with work in this pass: their
+    /// entitlements from the stored weights and groups, their usage decayed to
+    /// now plus what their booked jobs hold. Brings the usage ledger up to date
+    /// (what the running jobs held since the last pass) and saves it now and
+    /// then.
+    async fn fair_share<S: Store>(
+        &self,
+        store: &S,
+        booked: &[Booking],
+        requests: &[Request],
+        now_unix: i64,
+    ) -> suanwang_store::Result<FairShare> {
+        let Some(half_life) = self.fair.half_life_secs else {
+            return Ok(FairShare::off());
+        };
+        let half_life = half_life as f64;
+        let shares = store.shares().await?;
+        let mut totals = [0u64; suanwang_model::N_CLASSES];
+        for site in &self.world.capacity {
+            for (total, units) in totals.iter_mut().zip(&site.units) {
+                *total += u64::from(*units);
+            }
+        }
+        let scale = FairShare::new(Vec::new(), &totals);
+        // What each tenant holds now (running) and has booked (also placed).
+        let mut held: std::collections::HashMap<u32, f64> = Default::default();
+        let mut claimed: std::collections::HashMap<u32, f64> = Default::default();
+        for b in booked {
+            let share = scale.dominant_share(&b.need);
+            *claimed.entry(b.tenant).or_default() += share;
+            if b.state != JobState::Placed {
+                *held.entry(b.tenant).or_default() += share;
+            }
+        }
+        let to_save = {
+            let mut ledger = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+            if !ledger.loaded {
+                ledger.loaded = true;
+                for s in &shares {
+                    if let Some((usage, as_of)) = s.usage {
+                        // Nothing is known of the time the scheduler was down:
+                        // the saved usage only decays over it.
+                        let value = decay(usage, 0.0, (now_unix - as_of) as f64, half_life);
+                        ledger.usage.insert(tenant_key(s.tenant_id), value);
+                    }
+                }
+                ledger.as_of = Some(now_unix);
+            }
+            let elapsed = (now_unix - ledger.as_of.unwrap_or(now_unix)) as f64;
+            if elapsed > 0.0 {
+                let mut tenants: Vec<u32> = ledger.usage.keys().copied().collect();
+                tenants.extend(held.keys().copied());
+                for t in tenants {
+                    let h = held.get(&t).copied().unwrap_or(0.0);
+                    let entry = ledger.usage.entry(t).or_default();
+                    *entry = decay(*entry, h, elapsed, half_life);
+                }
+                ledger.as_of = Some(now_unix);
+            }
+            let due = ledger
+                .saved_at
+                .is_none_or(|at| now_unix - at >= USAGE_SAVE_EVERY);
+            due.then(|| {
+                ledger.saved_at = Some(now_unix);
+                ledger
+                    .usage
+                    .iter()
+                    .filter(|(t, _)| **t != u32::MAX)
+                    .map(|(t, u)| (i64::from(*t), *u))
+                    .collect::<Vec<_>>()
+            })
+        };
+        if let Some(rows) = to_save
+            && !rows.is_empty()
+        {
+            store.save_usage(&rows, now_unix).await?;
+        }
+        let nodes: Vec<ShareNode> = shares
+            .iter()
+            .map(|s| ShareNode {
+                tenant: tenant_key(s.tenant_id),
+                parent: s.parent.as_ref().map(|(id, _)| tenant_key(*id)),
+                weight: s.weight,
+            })
+            .collect();
+        let mut active: Vec<u32> = requests.iter().map(|r| r.tenant).collect();
+        active.sort_unstable();
+        active.dedup();
+        let ledger = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let standing = entitlements(&nodes, &active)
+            .into_iter()
+            .map(|(tenant, entitled)| TenantShare {
+                tenant,
+                entitled,
+                usage: average_share(ledger.usage.get(&tenant).copied().unwrap_or(0.0), half_life)
+                    + claimed.get(&tenant).copied().unwrap_or(0.0),
+            })
+            .collect();
+        Ok(FairShare::new(standing, &totals))
     }
 
     /// Reads the jobs marked in `changed` again at each pass (the API marks
@@ -586,6 +738,7 @@ impl Scheduler {
                 }
             }
         }
+        let fair = self.fair_share(store, &booked, &requests, now_unix).await?;
         let world = Arc::clone(&self.world);
         let policy = self.policy;
         let job_ids = ids.clone();
@@ -606,7 +759,7 @@ impl Scheduler {
                 forecast: &forecast,
                 network: &world.net,
             };
-            let decisions = plan(&snapshot, &mut calendar, &requests, &policy);
+            let decisions = plan_fair(&snapshot, &mut calendar, &requests, &policy, &fair);
             // A site that declares enough for the job but measures less: the
             // job waits on the measurement, and its explanation says so.
             let short_site = |index: usize| {

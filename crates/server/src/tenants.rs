@@ -13,8 +13,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use suanwang_api::{
-    IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, QuotaDoc, QuotaSet, TenantDoc,
-    TokenDoc,
+    IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, QuotaDoc, QuotaSet, ShareDoc,
+    ShareSet, TenantDoc, TokenDoc,
 };
 use suanwang_store::{Role, Store, TokenRecord};
 
@@ -423,4 +423,157 @@ pub(crate) async fn put_quota<S: Store>(
             .map(quota_doc)
             .collect(),
     ))
+}
+
+/// Most weight one tenant is given.
+const MAX_SHARE_WEIGHT: f64 = 1_000_000.0;
+
+/// The stored shares as documents: entitlements as if every tenant had work,
+/// usage decayed to `now` with the server's half-life.
+fn share_docs(
+    shares: &[suanwang_store::ShareRecord],
+    half_life: Option<i64>,
+    now: i64,
+) -> Vec<ShareDoc> {
+    use suanwang_sched::fairshare::{average_share, decay, entitlements};
+    let key = |id: i64| u32::try_from(id).unwrap_or(u32::MAX);
+    let nodes: Vec<suanwang_sched::ShareNode> = shares
+        .iter()
+        .map(|s| suanwang_sched::ShareNode {
+            tenant: key(s.tenant_id),
+            parent: s.parent.as_ref().map(|(id, _)| key(*id)),
+            weight: s.weight,
+        })
+        .collect();
+    let all: Vec<u32> = nodes.iter().map(|n| n.tenant).collect();
+    let entitled: std::collections::HashMap<u32, f64> =
+        entitlements(&nodes, &all).into_iter().collect();
+    shares
+        .iter()
+        .map(|s| {
+            let usage = half_life.zip(s.usage).map(|(hl, (usage, as_of))| {
+                let hl = hl as f64;
+                average_share(decay(usage, 0.0, (now - as_of) as f64, hl), hl)
+            });
+            ShareDoc {
+                tenant: s.tenant.clone(),
+                weight: s.weight,
+                parent: s.parent.as_ref().map(|(_, name)| name.clone()),
+                entitled: entitled.get(&key(s.tenant_id)).copied().unwrap_or(0.0),
+                usage,
+                usage_as_of: s.usage.map(|(_, as_of)| as_of),
+            }
+        })
+        .collect()
+}
+
+#[utoipa::path(get, path = "/v1/shares", operation_id = "list_shares", tag = "admin",
+    responses((status = 200, description = "weighted fair share: every tenant's weight, group, entitlement and usage for an operator or admin, its own for a tenant; by tenant name", body = Vec<ShareDoc>),
+        (status = 403, description = "providers and agents do not list shares", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn shares<S: Store>(
+    State(app): Shared<S>,
+    Caller(who): Caller,
+) -> Result<Json<Vec<ShareDoc>>, ApiError> {
+    let all = app.store.shares().await?;
+    let own = match who.role {
+        Role::Admin | Role::Operator => None,
+        Role::Tenant => who.tenant_id,
+        _ => {
+            return Err(ApiError::Forbidden(
+                "shares are listed by operators, admins and tenants (their own)".into(),
+            ));
+        }
+    };
+    let docs = share_docs(&all, app.fair_share.half_life_secs, app.clock.now());
+    Ok(Json(
+        all.iter()
+            .zip(docs)
+            .filter(|(s, _)| own.is_none_or(|id| s.tenant_id == id))
+            .map(|(_, d)| d)
+            .collect(),
+    ))
+}
+
+#[utoipa::path(put, path = "/v1/tenants/{name}/share", operation_id = "put_share", tag = "admin",
+    params(("name" = String, Path, description = "the tenant's name")),
+    request_body = ShareSet,
+    responses((status = 200, description = "the tenant's share after the change", body = ShareDoc),
+        (status = 400, description = "the body does not decode; `field` is the JSON pointer at fault", body = suanwang_api::ErrorBody),
+        (status = 403, description = "only an admin sets shares", body = suanwang_api::ErrorBody),
+        (status = 404, description = "no such tenant", body = suanwang_api::ErrorBody),
+        (status = 422, description = "the weight or the group is not acceptable; `field` names it (`/weight`, `/parent`): a weight is more than 0 and at most 1000000; the group must be another tenant and not one grouped under this one", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn put_share<S: Store>(
+    State(app): Shared<S>,
+    Admin(who): Admin,
+    Path(name): Path<String>,
+    Body(request): Body<ShareSet>,
+) -> Result<Json<ShareDoc>, ApiError> {
+    let shares = app.store.shares().await?;
+    let tenant = shares
+        .iter()
+        .find(|s| s.tenant == name)
+        .ok_or_else(|| ApiError::NotFound(format!("tenant {name:?} not found")))?;
+    if !(request.weight.is_finite() && request.weight > 0.0 && request.weight <= MAX_SHARE_WEIGHT) {
+        return Err(ApiError::invalid(
+            "/weight",
+            format!(
+                "weight {}: a weight is more than 0 and at most {MAX_SHARE_WEIGHT}",
+                request.weight
+            ),
+        ));
+    }
+    let parent = match &request.parent {
+        None => None,
+        Some(group) => {
+            let Some(row) = shares.iter().find(|s| &s.tenant == group) else {
+                return Err(ApiError::invalid(
+                    "/parent",
+                    format!("group {group:?} is not a tenant"),
+                ));
+            };
+            // Walk up from the group: reaching this tenant would make a loop.
+            let mut at = Some(row);
+            let mut steps = 0;
+            while let Some(node) = at {
+                if node.tenant_id == tenant.tenant_id {
+                    return Err(ApiError::invalid(
+                        "/parent",
+                        if *group == name {
+                            format!("{name:?} cannot group itself")
+                        } else {
+                            format!("{group:?} is grouped under {name:?}: that would make a loop")
+                        },
+                    ));
+                }
+                steps += 1;
+                at = node
+                    .parent
+                    .as_ref()
+                    .filter(|_| steps <= shares.len())
+                    .and_then(|(id, _)| shares.iter().find(|s| s.tenant_id == *id));
+            }
+            Some(row.tenant_id)
+        }
+    };
+    app.store
+        .set_share(
+            &who.actor(),
+            tenant.tenant_id,
+            request.weight,
+            parent,
+            app.clock.now(),
+        )
+        .await?;
+    tracing::info!(tenant = %name, weight = request.weight, parent = ?request.parent, by = %who.describe(), "share set");
+    app.wakeup.poke();
+    let shares = app.store.shares().await?;
+    let docs = share_docs(&shares, app.fair_share.half_life_secs, app.clock.now());
+    shares
+        .iter()
+        .zip(docs)
+        .find(|(s, _)| s.tenant == name)
+        .map(|(_, d)| Json(d))
+        .ok_or_else(|| ApiError::NotFound(format!("tenant {name:?} not found")))
 }

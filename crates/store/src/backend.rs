@@ -13,8 +13,8 @@
 use crate::audit::{Actor, AuditEntry, AuditFilter, Change, GENESIS, Subject, WALK_PAGE};
 use crate::{
     AgentRecord, DecisionRecord, Drain, HeldVerdict, JobFilter, JobRecord, JobState, NewJob,
-    Provider, QuotaRecord, Result, ShareRecord, Role, Sample, Store, StoreError, Tenant, TokenInfo, TokenRecord,
-    TopologyEdit, Transition,
+    Provider, QuotaRecord, Result, Role, Sample, ShareRecord, Store, StoreError, Tenant, TokenInfo,
+    TokenRecord, TopologyEdit, Transition,
 };
 use sqlx::postgres::{PgPoolOptions, PgQueryResult, Postgres};
 use sqlx::sqlite::{

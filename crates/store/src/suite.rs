@@ -1689,7 +1689,11 @@ pub async fn shares_set_list_save_usage_and_audit<S: Store>(store: &S) {
         shares.iter().map(|s| s.tenant.as_str()).collect::<Vec<_>>(),
         ["company", "dept", "other"]
     );
-    assert!(shares.iter().all(|s| s.weight == 1.0 && s.parent.is_none() && s.usage.is_none()));
+    assert!(
+        shares
+            .iter()
+            .all(|s| s.weight == 1.0 && s.parent.is_none() && s.usage.is_none())
+    );
     store
         .set_share(&sys(), dept.id, 3.0, Some(company.id), 10)
         .await
@@ -1707,7 +1711,10 @@ pub async fn shares_set_list_save_usage_and_audit<S: Store>(store: &S) {
     let other_row = shares.iter().find(|s| s.tenant == "other").unwrap();
     assert_eq!(other_row.usage, Some((8.0, 30)), "saving again replaces");
     // Leaving the group.
-    store.set_share(&sys(), dept.id, 2.0, None, 40).await.unwrap();
+    store
+        .set_share(&sys(), dept.id, 2.0, None, 40)
+        .await
+        .unwrap();
     let shares = store.shares().await.unwrap();
     let dept_row = shares.iter().find(|s| s.tenant == "dept").unwrap();
     assert_eq!((dept_row.weight, dept_row.parent.clone()), (2.0, None));
@@ -1721,6 +1728,10 @@ pub async fn shares_set_list_save_usage_and_audit<S: Store>(store: &S) {
         .unwrap();
     assert_eq!(audited.len(), 2, "usage is bookkeeping, not audited");
     assert_eq!(audited[0].subject.tenant_id, Some(dept.id));
-    assert!(audited[0].detail.contains("\"weight\":3"), "{}", audited[0].detail);
+    assert!(
+        audited[0].detail.contains("\"weight\":3"),
+        "{}",
+        audited[0].detail
+    );
     assert_chain_intact(store).await;
 }

@@ -71,11 +71,16 @@ fn parse_half_life(text: &str) -> Result<HalfLife, String> {
     if text == "off" {
         return Ok(HalfLife(None));
     }
+    parse_half_life_secs(text).map(|secs| HalfLife(Some(secs)))
+}
+
+/// Parses a fair-share half-life (1m to 3650d) into seconds.
+pub(crate) fn parse_half_life_secs(text: &str) -> Result<i64, String> {
     let duration = crate::wall_duration(text)?;
     if duration.as_secs() < 60 || duration.as_secs() > 3650 * 86400 {
-        return Err(format!("{text:?}: a half-life is 1m to 3650d (or off)"));
+        return Err(format!("{text:?}: a half-life is 1m to 3650d"));
     }
-    Ok(HalfLife(Some(duration.as_secs() as i64)))
+    Ok(duration.as_secs() as i64)
 }
 
 /// A parsed `--rate-limit` (clap wants a `Clone` value type of its own).

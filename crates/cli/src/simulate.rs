@@ -119,6 +119,16 @@ pub struct SimulateArgs {
     /// Days of the synthetic workload.
     #[arg(long, default_value_t = 7)]
     synthetic_days: u32,
+    /// Replay with weighted fair share among the trace's tenants (its users, or
+    /// the fill-in's tenants), forgetting usage with this half-life (e.g. 7d, as
+    /// `serve`'s default); the report adds each tenant's use against its
+    /// entitlement and Jain's fairness index. Default: off.
+    #[arg(long, value_parser = crate::serve::parse_half_life_secs)]
+    fair_share_half_life: Option<i64>,
+    /// Fair-share weights, TENANT=WEIGHT (comma-separated or repeated); 1 for
+    /// a tenant not named.
+    #[arg(long, value_delimiter = ',', value_parser = parse_share_weight)]
+    share_weight: Vec<(String, f64)>,
     /// Explain the decisions for these jobs (trace index from 0; comma-separated
     /// or repeated): every candidate weighed, with its score terms.
     #[arg(long, value_delimiter = ',')]
@@ -216,6 +226,8 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     params.pareto_guard = !args.no_pareto_guard;
     params.synthetic_jobs = args.synthetic_jobs;
     params.synthetic_days = args.synthetic_days;
+    params.fair_share_half_life_secs = args.fair_share_half_life;
+    params.share_weights = args.share_weight.clone();
 
     // Progress: one bar per policy and a spinner for the LP bound, on stderr.
     let multi = MultiProgress::with_draw_target(if args.quiet {
@@ -288,4 +300,21 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// Parses `TENANT=WEIGHT` (a weight more than 0, at most 1000000).
+fn parse_share_weight(text: &str) -> Result<(String, f64), String> {
+    let (tenant, weight) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected TENANT=WEIGHT"))?;
+    let weight: f64 = weight
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: {:?} is not a number", weight.trim()))?;
+    if !(weight.is_finite() && weight > 0.0 && weight <= 1_000_000.0) {
+        return Err(format!(
+            "{text:?}: a weight is more than 0 and at most 1000000"
+        ));
+    }
+    Ok((tenant.trim().to_string(), weight))
 }

@@ -31,6 +31,10 @@ const HORIZON: usize = 672;
 /// Most pending jobs considered in one pass (the oldest first); the rest wait for
 /// the next pass, so that a flood of submissions cannot make one pass unbounded.
 pub const MAX_PER_PASS: u32 = 2_000;
+/// With fair share and more pending jobs than a pass takes, how many of the
+/// oldest are read in turns among their tenants (a deeper backlog is reached as
+/// the oldest are placed; the read costs time in proportion to it).
+const FAIR_READ_WINDOW: u32 = 10_000;
 /// Decisions written per transaction.
 const DECISION_CHUNK: usize = 64;
 /// How long telemetry samples, and agents that stopped heartbeating, are kept,
@@ -587,13 +591,21 @@ impl Scheduler {
                 }
             }
         }
-        let pending = store
-            .list_jobs(&JobFilter {
-                state: Some(JobState::Pending),
-                limit: MAX_PER_PASS,
-                ..Default::default()
-            })
-            .await?;
+        // With fair share, a deep backlog is read in turns among tenants, so
+        // that a tenant's flood cannot keep the others out of every pass.
+        let pending = if self.fair.half_life_secs.is_some() {
+            store
+                .pending_for_pass(MAX_PER_PASS, FAIR_READ_WINDOW)
+                .await?
+        } else {
+            store
+                .list_jobs(&JobFilter {
+                    state: Some(JobState::Pending),
+                    limit: MAX_PER_PASS,
+                    ..Default::default()
+                })
+                .await?
+        };
         report.considered = pending.len();
         // What each site can take: the smaller of declared and measured.
         let measured = crate::capacity::measure(

@@ -9,8 +9,10 @@
 use crate::world::World;
 use serde::Serialize;
 use suanwang_model::{Cny, KgCo2, Kwh, N_CLASSES, SimDuration, SimTime};
+use suanwang_sched::fairshare::{average_share, decay, entitlements};
 use suanwang_sched::{
-    Calendar, Forecast, Outcome, Placement, Policy, Request, Snapshot, Terms, plan,
+    Calendar, FairShare, Forecast, Outcome, Placement, Policy, Request, ShareNode, Snapshot,
+    TenantShare, Terms, plan_fair,
 };
 
 /// Simulation parameters.
@@ -33,6 +35,19 @@ pub struct SimConfig {
     /// Trace indices of jobs whose decisions to keep, with their explanations.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub explain_jobs: Vec<usize>,
+    /// Weighted fair share among the trace's tenants, as the live scheduler
+    /// does it; `None`: jobs in priority and policy order alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fair_share: Option<SimFairShare>,
+}
+
+/// Weighted fair share in a simulation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimFairShare {
+    /// Half-life of past usage, seconds.
+    pub half_life_secs: i64,
+    /// Weight of each tenant, by the tenant key of its requests (1 where absent).
+    pub weights: Vec<f64>,
 }
 
 impl Default for SimConfig {
@@ -46,6 +61,7 @@ impl Default for SimConfig {
             retry_secs: 3600,
             max_wait_secs: 365 * 86400,
             explain_jobs: Vec::new(),
+            fair_share: None,
         }
     }
 }
@@ -195,6 +211,10 @@ pub fn simulate(
     let mut now = first;
     let mut plan_calls = 0;
     let mut explained = Vec::new();
+    let mut shares = config
+        .fair_share
+        .as_ref()
+        .map(|fair| Shares::new(world, fair));
     loop {
         while next < order.len() && request(order[next]).release <= now {
             pending.push(order[next]);
@@ -246,7 +266,11 @@ pub fn simulate(
             };
             batch.clear();
             batch.extend(pending.iter().map(|&i| request(i).clone()));
-            let decisions = plan(&snapshot, &mut calendar, &batch, policy);
+            let fair = match &mut shares {
+                Some(shares) => shares.standing(now, &batch),
+                None => FairShare::off(),
+            };
+            let decisions = plan_fair(&snapshot, &mut calendar, &batch, policy, &fair);
             plan_calls += 1;
             let mut still = Vec::new();
             for decision in decisions {
@@ -269,6 +293,9 @@ pub fn simulate(
                         );
                         for (class, units) in req.need.classes() {
                             busy_unit_secs[p.site][class] += units as f64 * req.duration.0 as f64;
+                        }
+                        if let Some(shares) = &mut shares {
+                            shares.placed(req, p.start, p.end);
                         }
                         results[job] = Some(JobResult::Done {
                             site: p.site,
@@ -323,6 +350,98 @@ pub fn simulate(
         busy_unit_secs,
         plan_calls,
         explained,
+    }
+}
+
+/// Tenants' fair-share standing through a simulation, kept as the live
+/// scheduler keeps it (`Scheduler::fair_share`): usage decayed with the
+/// half-life, plus what placed jobs hold.
+struct Shares {
+    half_life: f64,
+    weights: Vec<f64>,
+    totals: [u64; N_CLASSES],
+    scale: FairShare,
+    /// Decayed usage by tenant key, share × seconds, as of `as_of`.
+    usage: std::collections::HashMap<u32, f64>,
+    as_of: Option<SimTime>,
+    /// Placed jobs not yet over: (tenant, dominant share, start, end).
+    placed: Vec<(u32, f64, SimTime, SimTime)>,
+}
+
+impl Shares {
+    fn new(world: &World, fair: &SimFairShare) -> Shares {
+        let mut totals = [0u64; N_CLASSES];
+        for site in &world.capacity {
+            for (t, u) in totals.iter_mut().zip(&site.units) {
+                *t += u64::from(*u);
+            }
+        }
+        Shares {
+            half_life: fair.half_life_secs.max(1) as f64,
+            weights: fair.weights.clone(),
+            totals,
+            scale: FairShare::new(Vec::new(), &totals),
+            usage: Default::default(),
+            as_of: None,
+            placed: Vec::new(),
+        }
+    }
+
+    fn placed(&mut self, request: &Request, start: SimTime, end: SimTime) {
+        let share = self.scale.dominant_share(&request.need);
+        self.placed.push((request.tenant, share, start, end));
+    }
+
+    /// Brings usage up to `now` and returns the standing of the tenants of `batch`.
+    fn standing(&mut self, now: SimTime, batch: &[Request]) -> FairShare {
+        let last = self.as_of.unwrap_or(now);
+        let elapsed = (now - last).0 as f64;
+        if elapsed > 0.0 {
+            let k = std::f64::consts::LN_2 / self.half_life;
+            for u in self.usage.values_mut() {
+                *u = decay(*u, 0.0, elapsed, self.half_life);
+            }
+            // Each job's share held over [last, now), decayed from the middle of
+            // its overlap to now.
+            for &(tenant, share, start, end) in &self.placed {
+                let from = start.max(last);
+                let to = end.min(now);
+                if to > from {
+                    let mid = (from.0 + to.0) as f64 / 2.0;
+                    *self.usage.entry(tenant).or_default() +=
+                        share * (to - from).0 as f64 * (-k * (now.0 as f64 - mid)).exp();
+                }
+            }
+        }
+        self.as_of = Some(now);
+        self.placed.retain(|p| p.3 > now);
+        let mut claimed: std::collections::HashMap<u32, f64> = Default::default();
+        for &(tenant, share, _, _) in &self.placed {
+            *claimed.entry(tenant).or_default() += share;
+        }
+        let mut active: Vec<u32> = batch.iter().map(|r| r.tenant).collect();
+        active.sort_unstable();
+        active.dedup();
+        let nodes: Vec<ShareNode> = active
+            .iter()
+            .map(|&tenant| ShareNode {
+                tenant,
+                parent: None,
+                weight: self.weights.get(tenant as usize).copied().unwrap_or(1.0),
+            })
+            .collect();
+        let standing = entitlements(&nodes, &active)
+            .into_iter()
+            .map(|(tenant, entitled)| TenantShare {
+                tenant,
+                entitled,
+                usage: average_share(
+                    self.usage.get(&tenant).copied().unwrap_or(0.0),
+                    self.half_life,
+                ) + claimed.get(&tenant).copied().unwrap_or(0.0),
+            })
+            .collect();
+        FairShare::new(standing, &self.totals)
     }
 }
 

@@ -66,6 +66,11 @@ pub struct SimulateParams {
     pub synthetic_jobs: usize,
     /// Days of the synthetic workload.
     pub synthetic_days: u32,
+    /// Weighted fair share among the trace's tenants with this half-life,
+    /// seconds (`None`: off).
+    pub fair_share_half_life_secs: Option<i64>,
+    /// Tenants' fair-share weights by name (1 for a tenant not named).
+    pub share_weights: Vec<(String, f64)>,
 }
 
 impl SimulateParams {
@@ -91,6 +96,8 @@ impl SimulateParams {
             pareto_guard: true,
             synthetic_jobs: 1000,
             synthetic_days: 7,
+            fair_share_half_life_secs: None,
+            share_weights: Vec::new(),
         }
     }
 }
@@ -195,6 +202,15 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
         params.config.slot_secs,
         span,
     );
+    // Tenants by name, numbered in name order: the key of their requests.
+    let mut tenants: Vec<String> = jobs.iter().map(|j| j.tenant.clone()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let tenant_key = |name: &str| {
+        tenants
+            .binary_search_by(|t| t.as_str().cmp(name))
+            .unwrap_or(0) as u32
+    };
     // Requests in trace order; unrunnable jobs keep their slot with the reason.
     let mut requests: Vec<Result<Request, String>> = Vec::with_capacity(trace.jobs.len());
     let mut filled = jobs.iter().peekable();
@@ -207,7 +223,10 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
             let job = filled
                 .next()
                 .expect("every trace job is filled or unrunnable");
-            requests.push(world.request(job));
+            requests.push(world.request(job).map(|mut r| {
+                r.tenant = tenant_key(&job.tenant);
+                r
+            }));
         }
     }
     let policies: Vec<Policy> = params
@@ -221,6 +240,25 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
             pareto_guard: params.pareto_guard,
         })
         .collect();
+    let weights: Vec<f64> = tenants
+        .iter()
+        .map(|t| {
+            params
+                .share_weights
+                .iter()
+                .find(|(name, _)| name == t)
+                .map_or(1.0, |(_, w)| *w)
+        })
+        .collect();
+    let mut config = params.config.clone();
+    config.fair_share =
+        params
+            .fair_share_half_life_secs
+            .map(|half_life_secs| engine::SimFairShare {
+                half_life_secs,
+                weights: weights.clone(),
+            });
+    let config = &config;
     let n_valid = requests.iter().filter(|r| r.is_ok()).count();
     let (runs, lp_bound) = std::thread::scope(|scope| {
         let lp = scope.spawn(|| {
@@ -264,8 +302,7 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
             let handles: Vec<_> = chunk
                 .iter()
                 .map(|&p| {
-                    let (world, requests, policy, config) =
-                        (&world, &requests, &policies[p], &params.config);
+                    let (world, requests, policy) = (&world, &requests, &policies[p]);
                     (
                         p,
                         scope.spawn(move || {
@@ -308,7 +345,14 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
     };
     let results = runs
         .iter()
-        .map(|run| report::summarise(&world, &requests, run, span_hours, bound_value))
+        .map(|run| {
+            let mut result = report::summarise(&world, &requests, run, span_hours, bound_value);
+            if config.fair_share.is_some() {
+                result.fairness =
+                    Some(report::fairness(&world, &requests, run, &tenants, &weights));
+            }
+            result
+        })
         .collect();
     let report = Report {
         schema: "suanwang.simulate/v1",
@@ -323,7 +367,7 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
             skipped_lines: trace.skipped.len(),
         },
         seed: params.fill.seed,
-        config: params.config.clone(),
+        config: config.clone(),
         fill: params.fill.clone(),
         weights: params.weights,
         carbon_shape: carbon_label,

@@ -90,6 +90,103 @@ pub struct PolicyResult {
     pub plan_calls: usize,
     /// Per site.
     pub sites: Vec<SiteResult>,
+    /// Per tenant, against its entitlement (when run with fair share).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fairness: Option<Fairness>,
+}
+
+/// How a run shared the network among tenants.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fairness {
+    /// Jain's fairness index over tenants of (share used ÷ entitlement): 1 when
+    /// every tenant used exactly its entitlement's proportion, 1/n at worst.
+    /// Tenants that asked for less than their entitlement lower it too.
+    pub jain_index: f64,
+    /// Per tenant, by name.
+    pub tenants: Vec<TenantFairness>,
+}
+
+/// One tenant in [`Fairness`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantFairness {
+    /// Name.
+    pub tenant: String,
+    /// Weight.
+    pub weight: f64,
+    /// Its fraction of the network by weight (all tenants of the trace).
+    pub entitled: f64,
+    /// Jobs it submitted.
+    pub jobs: usize,
+    /// Jobs of it that ran.
+    pub done: usize,
+    /// Mean wait of its jobs that ran, hours.
+    pub mean_wait_h: f64,
+    /// Its fraction of all dominant-share × hours used.
+    pub used: f64,
+}
+
+/// Per-tenant use against entitlement, and Jain's index, of one run. `tenants`
+/// are the names by tenant key, `weights` their weights.
+pub fn fairness(
+    world: &World,
+    requests: &[Result<Request, String>],
+    run: &RunResult,
+    tenants: &[String],
+    weights: &[f64],
+) -> Fairness {
+    let mut totals = [0u64; suanwang_model::N_CLASSES];
+    for site in &world.capacity {
+        for (t, u) in totals.iter_mut().zip(&site.units) {
+            *t += u64::from(*u);
+        }
+    }
+    let scale = suanwang_sched::FairShare::new(Vec::new(), &totals);
+    let n = tenants.len();
+    let mut jobs = vec![0usize; n];
+    let mut done = vec![0usize; n];
+    let mut wait_h = vec![0.0f64; n];
+    let mut used = vec![0.0f64; n];
+    for (request, result) in requests.iter().zip(&run.jobs) {
+        let Ok(r) = request else { continue };
+        let t = r.tenant as usize;
+        if t >= n {
+            continue;
+        }
+        jobs[t] += 1;
+        if let JobResult::Done { start, .. } = result {
+            done[t] += 1;
+            wait_h[t] += (*start - r.release).as_hours();
+            used[t] += scale.dominant_share(&r.need) * r.duration.as_hours();
+        }
+    }
+    let total_weight: f64 = weights.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    let total_used: f64 = used.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    let rows: Vec<TenantFairness> = (0..n)
+        .map(|t| TenantFairness {
+            tenant: tenants[t].clone(),
+            weight: weights[t],
+            entitled: weights[t] / total_weight,
+            jobs: jobs[t],
+            done: done[t],
+            mean_wait_h: if done[t] > 0 {
+                wait_h[t] / done[t] as f64
+            } else {
+                0.0
+            },
+            used: used[t] / total_used,
+        })
+        .collect();
+    let x: Vec<f64> = rows.iter().map(|r| r.used / r.entitled).collect();
+    let sum: f64 = x.iter().sum();
+    let squares: f64 = x.iter().map(|v| v * v).sum();
+    Fairness {
+        jain_index: if squares > 0.0 {
+            sum * sum / (x.len() as f64 * squares)
+        } else {
+            1.0
+        },
+        tenants: rows,
+    }
 }
 
 /// Summarises one run. `span_hours` is the common span utilisation is taken over.
@@ -207,6 +304,7 @@ pub fn summarise(
         lp_gap: lp.filter(|b| *b > 0.0).map(|b| (objective - b) / b),
         plan_calls: run.plan_calls,
         sites,
+        fairness: None,
     }
 }
 
@@ -578,6 +676,39 @@ pub fn render_tables(report: &Report) -> String {
         }
     }
     out.push_str(&table(&rows));
+    for p in &report.policies {
+        let Some(fair) = &p.fairness else { continue };
+        let _ = writeln!(
+            out,
+            "\n{}: fair share per tenant (Jain's index of used ÷ entitled: {:.3}):",
+            p.policy, fair.jain_index
+        );
+        let mut rows = vec![
+            [
+                "tenant",
+                "weight",
+                "entitled",
+                "used",
+                "jobs",
+                "done",
+                "wait mean h",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for t in &fair.tenants {
+            rows.push(vec![
+                t.tenant.clone(),
+                format!("{}", t.weight),
+                pct(t.entitled),
+                pct(t.used),
+                t.jobs.to_string(),
+                t.done.to_string(),
+                format!("{:.2}", t.mean_wait_h),
+            ]);
+        }
+        out.push_str(&table(&rows));
+    }
     out.push_str(&render_explanations(&report.explanations));
     for p in &report.policies {
         if !p.jobs.rejected_by_reason.is_empty() {

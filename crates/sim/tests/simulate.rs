@@ -219,3 +219,34 @@ fn golden_reports_of_small_traces_in_each_format() {
         insta::assert_snapshot!(file, report::render_tables(&simulation.report));
     }
 }
+
+/// With fair share, the replay numbers the trace's tenants, weighs them, and
+/// the report gives each one's use against its entitlement and Jain's index;
+/// without it, no fairness section.
+#[test]
+fn fair_share_replays_tenants_and_reports_their_shares() {
+    let mut params = small_params();
+    params.policies = vec![suanwang_sched::PolicyKind::LeastLoaded];
+    params.lp_max_jobs = 0;
+    let plain = suanwang_sim::run(&params, &|_| {}).unwrap();
+    assert!(plain.report.policies[0].fairness.is_none());
+    params.fair_share_half_life_secs = Some(7 * 86400);
+    params.share_weights = vec![("tenant-0".into(), 3.0)];
+    let fair = suanwang_sim::run(&params, &|_| {}).unwrap();
+    let f = fair.report.policies[0].fairness.as_ref().unwrap();
+    let n = f.tenants.len();
+    assert!(n >= 2, "{f:?}");
+    let t0 = f.tenants.iter().find(|t| t.tenant == "tenant-0").unwrap();
+    assert_eq!(t0.weight, 3.0);
+    assert!(
+        (t0.entitled - 3.0 / (n as f64 + 2.0)).abs() < 1e-12,
+        "{f:?}"
+    );
+    let used: f64 = f.tenants.iter().map(|t| t.used).sum();
+    assert!((used - 1.0).abs() < 1e-9, "{f:?}");
+    assert!(f.jain_index > 0.0 && f.jain_index <= 1.0 + 1e-12, "{f:?}");
+    // Every runnable job belongs to one tenant.
+    let runnable = fair.report.policies[0].jobs.total;
+    assert!(f.tenants.iter().map(|t| t.jobs).sum::<usize>() <= runnable);
+    assert!(report::render_tables(&fair.report).contains("Jain's index"));
+}

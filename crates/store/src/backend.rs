@@ -873,6 +873,36 @@ where
         rows.iter().map(job_from_row).collect()
     }
 
+    async fn pending_for_pass(&self, limit: u32, window: u32) -> Result<Vec<JobRecord>> {
+        let limit = i64::from(limit.clamp(1, 10_000));
+        // Most passes find fewer pending jobs than the limit: then these are all
+        // of them, read by the index on (state, id).
+        let oldest = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE state = 'Pending' ORDER BY id LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        if (oldest.len() as i64) < limit {
+            return oldest.iter().map(job_from_row).collect();
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE id IN (",
+            "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY id) AS turn ",
+            "FROM (SELECT id, tenant_id FROM jobs WHERE state = 'Pending' ORDER BY id LIMIT $2) w) t ",
+            "ORDER BY turn, id LIMIT $1) ORDER BY id"
+        ))
+        .bind(limit)
+        .bind(i64::from(window.max(1)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
     async fn transition(
         &self,
         actor: &Actor,

@@ -376,6 +376,15 @@ pub trait Store: Send + Sync {
     fn job(&self, id: i64) -> impl Future<Output = Result<JobRecord>> + Send;
     /// Jobs matching `filter`, by id.
     fn list_jobs(&self, filter: &JobFilter) -> impl Future<Output = Result<Vec<JobRecord>>> + Send;
+    /// Up to `limit` (at most 10000) pending jobs for a scheduler pass, by id.
+    /// When more are pending, the oldest `window` are taken in turns among
+    /// their tenants (each one's oldest, then each one's second oldest, …), so
+    /// that one tenant's flood does not keep the others' jobs out of the pass.
+    fn pending_for_pass(
+        &self,
+        limit: u32,
+        window: u32,
+    ) -> impl Future<Output = Result<Vec<JobRecord>>> + Send;
     /// Applies `change` if the job is still in `change.from` and the transition is
     /// legal; returns the updated job.
     fn transition(

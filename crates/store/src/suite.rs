@@ -592,6 +592,11 @@ macro_rules! store_test_suite {
             $crate::suite::quotas_set_replace_list_and_audit(&store).await;
         }
         #[tokio::test]
+        async fn a_flood_does_not_keep_others_out_of_a_pass() {
+            let Some(store) = $make else { return };
+            $crate::suite::a_flood_does_not_keep_others_out_of_a_pass(&store).await;
+        }
+        #[tokio::test]
         async fn shares_set_list_save_usage_and_audit() {
             let Some(store) = $make else { return };
             $crate::suite::shares_set_list_save_usage_and_audit(&store).await;
@@ -1734,4 +1739,44 @@ pub async fn shares_set_list_save_usage_and_audit<S: Store>(store: &S) {
         audited[0].detail
     );
     assert_chain_intact(store).await;
+}
+
+pub async fn a_flood_does_not_keep_others_out_of_a_pass<S: Store>(store: &S) {
+    let flood = store.tenant("flood", 1).await.unwrap();
+    let late = store.tenant("late", 1).await.unwrap();
+    let batch = |tenant: i64, n: usize| -> Vec<crate::NewJob> {
+        (0..n)
+            .map(|_| crate::NewJob {
+                actor: sys(),
+                tenant_id: tenant,
+                idempotency_key: None,
+                spec: "{}".into(),
+            })
+            .collect()
+    };
+    // Fewer pending than the limit: all of them, by id.
+    let first = store.submit_many(&batch(flood.id, 5), 2).await.unwrap();
+    let got = store.pending_for_pass(10, 100).await.unwrap();
+    assert_eq!(
+        got.iter().map(|j| j.id).collect::<Vec<_>>(),
+        first.iter().map(|(j, _)| j.id).collect::<Vec<_>>()
+    );
+    // A flood of 40 from one tenant, then 3 from another: a pass of 10 takes
+    // turns, so the late tenant's 3 are in it.
+    store.submit_many(&batch(flood.id, 35), 3).await.unwrap();
+    let late_jobs = store.submit_many(&batch(late.id, 3), 4).await.unwrap();
+    let got = store.pending_for_pass(10, 100).await.unwrap();
+    assert_eq!(got.len(), 10);
+    assert!(got.windows(2).all(|w| w[0].id < w[1].id), "by id");
+    for (job, _) in &late_jobs {
+        assert!(
+            got.iter().any(|j| j.id == job.id),
+            "late job {} left out",
+            job.id
+        );
+    }
+    assert_eq!(got.iter().filter(|j| j.tenant_id == flood.id).count(), 7);
+    // Only the oldest `window` pending take part: beyond it, the flood's oldest.
+    let got = store.pending_for_pass(10, 20).await.unwrap();
+    assert!(got.iter().all(|j| j.tenant_id == flood.id));
 }

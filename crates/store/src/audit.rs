@@ -1,4 +1,5 @@
-//! The audit log: who changed what, one entry per change, chained by hashes.
+//! The audit log: who changed what — one entry per change, or per run of like
+//! changes to consecutive jobs in one transaction — chained by hashes.
 //!
 //! Every entry carries the hash of the entry before it, and its own hash is
 //! SHA-256 over a canonical encoding of all its fields ([`canonical`]), so that

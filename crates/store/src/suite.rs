@@ -1592,7 +1592,9 @@ pub async fn audit_runs_cover_their_jobs<S: Store + Tamper>(store: &S) {
             .unwrap()
     };
     let all = read(crate::AuditFilter::default()).await;
-    let shape: Vec<(&str, i64, Option<i64>, Option<i64>, &str)> = all
+    /// Action, first job, last job of a run, tenant, detail.
+    type Shape<'a> = (&'a str, i64, Option<i64>, Option<i64>, &'a str);
+    let shape: Vec<Shape<'_>> = all
         .iter()
         .map(|e| {
             (

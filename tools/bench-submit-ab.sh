@@ -7,7 +7,9 @@
 # databases), each round runs on a fresh PostgreSQL database there instead.
 # Prints per run: submits/s, p50 and p99 (wrk), and the server's CPU time per
 # 1,000 acknowledged submits (user + system, from /proc): the measure that travels
-# between machines and is less noisy than the rate on a shared 2-core machine.
+# between machines and is less noisy than the rate on a shared 2-core machine. On
+# PostgreSQL running on this machine, also the CPU time of the round's backends
+# per 1,000 submits.
 set -euo pipefail
 before=$1 after=$2 rounds=${3:-3} seconds=${4:-10}
 cd "$(dirname "$0")/.."
@@ -34,6 +36,18 @@ run() {
   cpu0=$(awk '{print $14 + $15}' /proc/$server/stat)
   out=$(TOKEN=$token wrk -t2 -c64 -d"${seconds}s" --latency -s tools/wrk-submit.lua "http://127.0.0.1:$port")
   cpu1=$(awk '{print $14 + $15}' /proc/$server/stat)
+  local pgcpu=""
+  if [ -n "$pgname" ]; then
+    # The CPU time of the PostgreSQL backends serving this round's database
+    # (their whole lives: the server's pool, opened at start), when the
+    # database runs on this machine.
+    pgcpu=$(psql "$AB_POSTGRES/postgres" -tAc \
+      "select pid from pg_stat_activity where datname = '$pgname'" |
+      while read -r pid; do
+        if [ -r "/proc/$pid/stat" ]; then awk '{print $14 + $15}' "/proc/$pid/stat"; fi
+      done |
+      awk '{s += $1} END {print s + 0}')
+  fi
   kill $server; wait $server 2>/dev/null || true
   if [ -n "$pgname" ]; then
     requests=$(psql "$db" -tAc 'select count(*) from jobs')
@@ -42,11 +56,15 @@ run() {
     requests=$(sqlite3 "$dir/db.sqlite" 'select count(*) from jobs')
   fi
   rm -rf "$dir"
-  printf '%-6s %8s/s  p50 %8s  p99 %8s  server CPU %6.1f ms per 1,000 submits (%s stored)\n' "$name" \
+  printf '%-6s %8s/s  p50 %8s  p99 %8s  server CPU %6.1f ms per 1,000 submits (%s stored)' "$name" \
     "$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')" \
     "$(echo "$out" | awk '$1 == "50%" {print $2}')" \
     "$(echo "$out" | awk '$1 == "99%" {print $2}')" \
     "$(echo "($cpu1 - $cpu0) * 1000 / $tick * 1000 / $requests" | bc -l)" "$requests"
+  if [ -n "$pgcpu" ]; then
+    printf '  postgres CPU %6.1f ms per 1,000' "$(echo "$pgcpu * 1000 / $tick * 1000 / $requests" | bc -l)"
+  fi
+  printf '\n'
 }
 echo "$(nproc) cores; before $before; after $after"
 for _ in $(seq "$rounds"); do

@@ -25,8 +25,17 @@ pub struct AuditActor {
 /// What a change was about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditSubject {
-    /// The job.
+    /// The job; for an entry that covers a run of jobs, the first.
     pub job: Option<i64>,
+    /// For an entry that covers a run of consecutive jobs — one kind of change
+    /// by one actor to one tenant's jobs in one transaction, such as the
+    /// submits of a group-commit batch — the last job: the entry is about every
+    /// id from `job` to `job_last`, and its `detail` has `count` and, where
+    /// each job has its own particular, a list of them in job order. Absent
+    /// (null) for an entry about one job. Hashed after `prev_hash`, only when
+    /// present (docs/AUDIT.md).
+    #[serde(default)]
+    pub job_last: Option<i64>,
     /// The tenant owning the job (or a token).
     pub tenant_id: Option<i64>,
     /// The site.
@@ -71,7 +80,8 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     /// Only this action, e.g. `job.submit`.
     pub action: Option<String>,
-    /// Only entries about this job.
+    /// Only entries about this job: about it alone, or covering a run of jobs
+    /// that includes it.
     pub job: Option<i64>,
     /// Only entries about this site or made by its agents.
     pub site: Option<String>,

@@ -178,3 +178,76 @@ fn verify_refuses_a_missing_database_and_export_writes_json_lines() {
     let out = suanwang(&["audit", "export", "--database", &url, "--after", "3"]);
     assert_eq!(text(&out.stdout).lines().count(), 2, "after seq 3");
 }
+
+/// An entry covering a run of jobs (the submits of one group-commit batch,
+/// written by the store as the server writes them), edited by hand: its range
+/// stretched by one job, or a job's key in its list changed. `verify` names it.
+#[test]
+fn verify_names_an_edited_run_entry() {
+    let (url, _) = database("run");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use suanwang_store::{Actor, NewJob, SqliteStore, Store};
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let tenant = store.tenant("acme", 1).await.unwrap().id;
+        let actor = Actor {
+            role: "tenant".into(),
+            id: "0123456789abcdef".into(),
+            tenant_id: Some(tenant),
+            provider_id: None,
+            site: None,
+        };
+        let batch: Vec<NewJob> = ["k1", "k2", "k3"]
+            .iter()
+            .map(|key| NewJob {
+                actor: actor.clone(),
+                tenant_id: tenant,
+                idempotency_key: Some((*key).to_string()),
+                spec: "{}".into(),
+            })
+            .collect();
+        store.submit_many(&batch, 2).await.unwrap();
+    });
+    let out = suanwang(&["audit", "verify", "--database", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("audit log intact: 6 entries, head "),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = suanwang(&["audit", "export", "--database", &url, "--after", "5"]);
+    let run: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(run["action"], "job.submit");
+    assert_eq!(run["subject"]["job"], 1);
+    assert_eq!(run["subject"]["job_last"], 3);
+    assert_eq!(
+        run["detail"],
+        r#"{"count":3,"idempotency_key":["k1","k2","k3"]}"#
+    );
+
+    for (edit, undo) in [
+        (
+            "UPDATE audit SET subject_job_last = 4 WHERE seq = 6",
+            "UPDATE audit SET subject_job_last = 3 WHERE seq = 6",
+        ),
+        (
+            "UPDATE audit SET detail = '{\"count\":3,\"idempotency_key\":[\"k1\",\"kX\",\"k3\"]}' WHERE seq = 6",
+            "UPDATE audit SET detail = '{\"count\":3,\"idempotency_key\":[\"k1\",\"k2\",\"k3\"]}' WHERE seq = 6",
+        ),
+    ] {
+        tamper(&url, edit);
+        let out = suanwang(&["audit", "verify", "--database", &url]);
+        assert_eq!(out.status.code(), Some(3), "{edit}");
+        let said = text(&out.stdout);
+        assert!(
+            said.contains("5 entries match, then entry 6: hash mismatch"),
+            "{edit}: {said}"
+        );
+        tamper(&url, undo);
+        let out = suanwang(&["audit", "verify", "--database", &url]);
+        assert_eq!(out.status.code(), Some(0), "{undo}: {}", text(&out.stdout));
+    }
+}

@@ -40,6 +40,7 @@ pub fn audit_doc(entry: suanwang_store::AuditEntry) -> AuditEntry {
             tenant_id: entry.subject.tenant_id,
             site: entry.subject.site,
             key: entry.subject.key,
+            job_last: entry.subject.job_last,
         },
         detail: entry.detail,
         prev_hash: entry.prev_hash,

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use suanwang_server::scheduler::Scheduler;
 use suanwang_server::{App, TopologyCell, auth};
-use suanwang_store::{Role, SqliteStore};
+use suanwang_store::{Role, SqliteStore, Store};
 
 struct Net {
     base: String,
@@ -653,4 +653,97 @@ async fn refusals_and_changes_are_audited_and_each_role_sees_its_part() {
         .unwrap();
     assert_eq!(page.entries.len(), 1);
     assert_eq!(page.entries[0].subject.job, Some(acme_job));
+}
+
+/// Submits written in one transaction by one tenant's token are one entry
+/// covering a run of jobs: `GET /v1/audit?job=N` finds it by any job of the
+/// run, for an admin and for the tenant, never for another tenant; and every
+/// job submitted over HTTP at once is covered by exactly one `job.submit`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_submits_is_one_entry_found_by_each_of_its_jobs() {
+    let net = start("runs").await;
+    let beta = auth::issue_token(&net.store, Role::Tenant, Some("beta"), 0)
+        .await
+        .unwrap();
+    let body = json!({
+        "demand": [{"class": "cpu", "count": 1}], "duration": "5m",
+        "command": ["true"],
+    });
+    // Many at once: the group commit writes them in batches.
+    let mut submits = tokio::task::JoinSet::new();
+    for _ in 0..48 {
+        let req = net
+            .http
+            .post(format!("{}/v1/jobs", net.base))
+            .bearer_auth(&net.acme)
+            .json(&body);
+        submits.spawn(async move {
+            let resp = req.send().await.unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        });
+    }
+    let mut ids = Vec::new();
+    for (status, job) in submits.join_all().await {
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+        ids.push(job["id"].as_i64().unwrap());
+    }
+    let submits = audit_of(&net, &net.admin, "&action=job.submit")
+        .await
+        .unwrap();
+    assert!(submits.len() <= ids.len());
+    for id in &ids {
+        let found = audit_of(&net, &net.acme, &format!("&job={id}&action=job.submit"))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "job {id}: {found:?}");
+        let first = found[0]["subject"]["job"].as_i64().unwrap();
+        let last = found[0]["subject"]["job_last"].as_i64().unwrap_or(first);
+        assert!((first..=last).contains(id), "{found:?}");
+        if last > first {
+            let detail: Value = serde_json::from_str(found[0]["detail"].as_str().unwrap()).unwrap();
+            assert_eq!(detail["count"], last - first + 1);
+        }
+    }
+
+    // One batch of three, written as the group commit writes it.
+    let acme = net.store.tenant("acme", 0).await.unwrap().id;
+    let actor = suanwang_store::Actor {
+        role: "tenant".into(),
+        id: auth::digest(&net.acme)[..16].to_string(),
+        tenant_id: Some(acme),
+        provider_id: None,
+        site: None,
+    };
+    let batch: Vec<suanwang_store::NewJob> = ["a", "b", "c"]
+        .iter()
+        .map(|key| suanwang_store::NewJob {
+            actor: actor.clone(),
+            tenant_id: acme,
+            idempotency_key: Some((*key).to_string()),
+            spec: "{}".into(),
+        })
+        .collect();
+    let written = net.store.submit_many(&batch, now()).await.unwrap();
+    let (first, last) = (written[0].0.id, written[2].0.id);
+    assert_eq!(last, first + 2);
+    for (token, seen) in [(&net.admin, 1), (&net.acme, 1), (&beta, 0)] {
+        let found = audit_of(&net, token, &format!("&job={}", first + 1))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), seen, "{found:?}");
+        if let Some(entry) = found.first() {
+            assert_eq!(entry["action"], "job.submit");
+            assert_eq!(entry["subject"]["job"], first);
+            assert_eq!(entry["subject"]["job_last"], last);
+            assert_eq!(entry["subject"]["tenant_id"], acme);
+            assert_eq!(
+                entry["detail"],
+                r#"{"count":3,"idempotency_key":["a","b","c"]}"#
+            );
+        }
+    }
+    let verdict = suanwang_store::audit::verify(&net.store, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(verdict.finding, None);
 }

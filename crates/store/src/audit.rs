@@ -1,4 +1,5 @@
-//! The audit log: who changed what, one entry per change, chained by hashes.
+//! The audit log: who changed what — one entry per change, or per run of like
+//! changes to consecutive jobs in one transaction — chained by hashes.
 //!
 //! Every entry carries the hash of the entry before it, and its own hash is
 //! SHA-256 over a canonical encoding of all its fields ([`canonical`]), so that
@@ -24,6 +25,11 @@ pub const DOMAIN: &[u8] = b"suanwang.audit/v1\n";
 
 /// Entries per page when walking the whole log ([`verify`], export).
 pub const WALK_PAGE: u32 = 1000;
+
+/// Most jobs one entry covers (a run: [`Subject::job`] to [`Subject::job_last`]).
+/// The store never writes a longer run, so that finding the entries about job N
+/// reads only the entries whose first job is in `N - MAX_RUN + 1 ..= N`.
+pub const MAX_RUN: i64 = 1024;
 
 /// Who made a change: a token's holder, or the control plane itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,8 +75,14 @@ impl Actor {
 /// party's view can find it: a tenant its jobs, a provider its sites.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
-    /// The job.
+    /// The job; for an entry that covers a run of jobs, the first.
     pub job: Option<i64>,
+    /// For an entry that covers a run of consecutive jobs (one kind of change,
+    /// by one actor, to one tenant's jobs, in one transaction): the last job of
+    /// the run, which is every id from `job` to this one. Absent for an entry
+    /// about one job.
+    #[serde(default)]
+    pub job_last: Option<i64>,
     /// The tenant owning the job (or a token).
     pub tenant_id: Option<i64>,
     /// The site.
@@ -87,6 +99,16 @@ impl Subject {
             tenant_id: Some(tenant_id),
             site: site.map(str::to_string),
             key: None,
+            job_last: None,
+        }
+    }
+
+    /// Whether the entry is about job `id` (the one job, or a run covering it).
+    pub fn covers(&self, id: i64) -> bool {
+        match (self.job, self.job_last) {
+            (Some(first), Some(last)) => (first..=last).contains(&id),
+            (Some(job), None) => job == id,
+            _ => false,
         }
     }
 
@@ -182,14 +204,18 @@ fn lower_hex(bytes: &[u8]) -> String {
 /// The canonical encoding of an entry, the bytes its hash is taken over:
 /// [`DOMAIN`], then each field in this order — seq, at, actor role, actor id,
 /// actor tenant, actor provider, actor site, action, subject job, subject tenant,
-/// subject site, subject key, detail, prev hash — each as one of:
+/// subject site, subject key, detail, prev hash, and for an entry that covers a
+/// run of jobs the run's last job ([`Subject::job_last`]; absent, it is not
+/// written at all, so that an entry about one job encodes as it always did) —
+/// each as one of:
 ///
 /// - an integer: the byte `i` and 8 bytes, big-endian two's complement;
 /// - a text: the byte `s`, its length in bytes as 4 bytes big-endian, its UTF-8;
 /// - absent (NULL): the byte `n`.
 ///
 /// Each field says its kind and length, so no two different entries encode
-/// alike (a text cannot run into the next field).
+/// alike (a text cannot run into the next field, and the fifteenth field is
+/// either there after the fourteenth or the bytes end).
 pub fn canonical(entry: &AuditEntry) -> Vec<u8> {
     let mut out = Vec::with_capacity(
         DOMAIN.len() + 160 + entry.detail.len() + entry.action.len() + entry.actor.id.len(),
@@ -227,6 +253,9 @@ pub fn canonical(entry: &AuditEntry) -> Vec<u8> {
     opt_text(&mut out, entry.subject.key.as_deref());
     text(&mut out, &entry.detail);
     text(&mut out, &entry.prev_hash);
+    if let Some(last) = entry.subject.job_last {
+        int(&mut out, last);
+    }
     out
 }
 
@@ -239,7 +268,7 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     /// Only this action.
     pub action: Option<String>,
-    /// Only entries about this job.
+    /// Only entries about this job: about it alone, or a run covering it.
     pub job: Option<i64>,
     /// Only entries about this site or made by its agents.
     pub site: Option<String>,
@@ -544,6 +573,30 @@ mod tests {
             AuditEntry::seal(1, 0, none, GENESIS).hash,
             AuditEntry::seal(1, 0, empty, GENESIS).hash
         );
+    }
+
+    #[test]
+    fn a_run_encodes_its_last_job_after_the_fourteenth_field() {
+        let one = AuditEntry::seal(1, 0, change("job.submit"), GENESIS);
+        let mut run = change("job.submit");
+        run.subject.job_last = Some(7);
+        let run = AuditEntry::seal(1, 0, run, GENESIS);
+        let (a, b) = (canonical(&one), canonical(&run));
+        // An entry about one job encodes as before; a run adds one integer.
+        assert_eq!(&b[..a.len()], &a[..]);
+        assert_eq!(&b[a.len()..], b"i\0\0\0\0\0\0\0\x07");
+        assert_ne!(one.hash, run.hash);
+        let mut edited = run.clone();
+        edited.subject.job_last = Some(8);
+        assert_ne!(edited.compute_hash(), run.hash);
+        edited.subject.job_last = None;
+        assert_ne!(edited.compute_hash(), run.hash);
+        let subject = Subject {
+            job: Some(5),
+            job_last: Some(7),
+            ..Subject::default()
+        };
+        assert!(!subject.covers(4) && subject.covers(5) && subject.covers(7) && !subject.covers(8));
     }
 
     #[test]

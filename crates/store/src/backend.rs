@@ -10,7 +10,7 @@
 //! apart (`Backend::LEASE_SQL`) and how a statement's changed rows are counted
 //! (`Backend::rows_affected`). Everything else is generic over the database.
 
-use crate::audit::{Actor, AuditEntry, AuditFilter, Change, GENESIS, Subject, WALK_PAGE};
+use crate::audit::{Actor, AuditEntry, AuditFilter, Change, GENESIS, MAX_RUN, Subject, WALK_PAGE};
 use crate::{
     AgentRecord, DecisionRecord, Drain, HeldVerdict, JobFilter, JobRecord, JobState, NewJob,
     Provider, QuotaRecord, Result, Role, Sample, ShareRecord, Store, StoreError, Tenant, TokenInfo,
@@ -224,13 +224,13 @@ const REQUEUE_SQL: &str = "UPDATE jobs SET state = 'Pending', site = NULL, start
 /// Stores a decision.
 const INSERT_DECISION_SQL: &str = "INSERT INTO decisions (job_id, at, body) VALUES ($1, $2, $3)";
 
-/// Rows per multi-row insert into `audit` (14 parameters each).
+/// Rows per multi-row insert into `audit` (16 parameters each).
 const AUDIT_INSERT_ROWS: usize = 512;
 
 /// The columns of an audit entry, in [`audit_from_row`]'s terms.
 const AUDIT_COLUMNS: &str = "seq, at, actor_role, actor_id, actor_tenant, actor_provider, \
     actor_site, action, subject_job, subject_tenant, subject_site, subject_key, detail, \
-    prev_hash, hash";
+    prev_hash, hash, subject_job_last";
 
 /// A small JSON object, as text.
 fn detail(value: serde_json::Value) -> String {
@@ -362,7 +362,7 @@ where
     query.push(
         "INSERT INTO audit (seq, at, actor_role, actor_id, actor_tenant, actor_provider, \
          actor_site, action, subject_job, subject_tenant, subject_site, subject_key, detail, \
-         prev_hash, hash) SELECT * FROM (",
+         prev_hash, hash, subject_job_last) SELECT * FROM (",
     );
     query.push_values(chunk, |mut row, e| {
         row.push_bind(e.seq)
@@ -379,7 +379,8 @@ where
             .push_bind(e.subject.key.as_deref())
             .push_bind(e.detail.as_str())
             .push_bind(e.prev_hash.as_str())
-            .push_bind(e.hash.as_str());
+            .push_bind(e.hash.as_str())
+            .push_bind(e.subject.job_last);
     });
     query.push(") AS v WHERE EXISTS (SELECT 1 FROM ");
     if DB::AUDIT_HEAD_IN_WITH {
@@ -418,6 +419,7 @@ where
             tenant_id: row.try_get("subject_tenant")?,
             site: row.try_get("subject_site")?,
             key: row.try_get("subject_key")?,
+            job_last: row.try_get("subject_job_last")?,
         },
         detail: row.try_get("detail")?,
         prev_hash: row.try_get("prev_hash")?,
@@ -458,6 +460,148 @@ fn transition_change(actor: &Actor, job: &JobRecord, change: &Transition) -> Cha
     job_change(actor, action, job, detail)
 }
 
+/// One job's part of a change made to many jobs in one transaction (submits in
+/// a group-commit batch, the scheduler's decisions in a chunk), which
+/// [`fold_runs`] may fold with its neighbours into one audit entry.
+struct JobPart<'a> {
+    actor: &'a Actor,
+    action: &'static str,
+    job: i64,
+    tenant_id: i64,
+    /// The job's site (the subject's).
+    site: Option<String>,
+    /// The detail's members that a run shares: JSON object members without
+    /// the braces (may be empty).
+    shared: String,
+    /// The name of the detail's member that differs by job.
+    each_name: &'static str,
+    /// Its value for this job, as JSON; `None`: the job has none (alone, the
+    /// member is left out; in a run's list it is `null`).
+    each: Option<String>,
+}
+
+/// A job's part in `action` from its state change (`job.place`, `job.cancel`,
+/// `job.transition`): from, to, site and exit code shared, the start per job.
+fn transition_part<'a>(actor: &'a Actor, job: &JobRecord, change: &Transition) -> JobPart<'a> {
+    let action = match change.to {
+        JobState::Cancelled => "job.cancel",
+        JobState::Placed => "job.place",
+        _ => "job.transition",
+    };
+    let shared = detail(serde_json::json!({
+        "from": change.from.name(),
+        "to": change.to.name(),
+        "site": change.site,
+        "exit_code": change.exit_code,
+    }));
+    JobPart {
+        actor,
+        action,
+        job: job.id,
+        tenant_id: job.tenant_id,
+        site: job.site.clone(),
+        shared: shared[1..shared.len() - 1].to_string(),
+        each_name: "start_at",
+        each: Some(change.start_at.map_or("null".into(), |at| at.to_string())),
+    }
+}
+
+/// A job's part in `job.submit`: its idempotency key, if any.
+fn submit_part<'a>(actor: &'a Actor, job: &JobRecord) -> JobPart<'a> {
+    JobPart {
+        actor,
+        action: "job.submit",
+        job: job.id,
+        tenant_id: job.tenant_id,
+        site: None,
+        shared: String::new(),
+        each_name: "idempotency_key",
+        each: job
+            .idempotency_key
+            .as_ref()
+            .map(|key| serde_json::to_string(key).expect("a string always serialises")),
+    }
+}
+
+/// Folds `parts`, in the order the changes were made, into audit entries: each
+/// run of consecutive parts by the same actor, of the same action, to the same
+/// tenant's jobs at the same site, with the same shared detail, about
+/// consecutive job ids (at most [`MAX_RUN`] of them), becomes one entry whose
+/// subject names the first job and the last (`job_last`) and whose detail is
+/// `{"count":N,<shared>,"<each>":[v1,…,vN]}` (the list in job order, `null`
+/// for a job without a value, left out when no job has one). A run of one job
+/// is an entry about that job, as it would be alone: `{<shared>,"<each>":v}`.
+/// An entry per job would be a second row (and its index entries) per job,
+/// about what the job's own row costs: a run is one row per batch.
+fn fold_runs(parts: &[JobPart<'_>]) -> Vec<Change> {
+    use std::fmt::Write as _;
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < parts.len() {
+        let first = &parts[start];
+        let mut end = start + 1;
+        while end < parts.len()
+            && end - start < MAX_RUN as usize
+            && parts[end].job == parts[end - 1].job + 1
+            && parts[end].action == first.action
+            && parts[end].tenant_id == first.tenant_id
+            && parts[end].site == first.site
+            && parts[end].shared == first.shared
+            && (std::ptr::eq(parts[end].actor, first.actor) || parts[end].actor == first.actor)
+        {
+            end += 1;
+        }
+        let run = &parts[start..end];
+        let mut detail = String::with_capacity(
+            16 + first.shared.len() + run.len() * first.each.as_ref().map_or(5, |v| v.len() + 1),
+        );
+        detail.push('{');
+        let sep = |detail: &mut String| {
+            if detail.len() > 1 {
+                detail.push(',');
+            }
+        };
+        if run.len() > 1 {
+            let _ = write!(detail, "\"count\":{}", run.len());
+        }
+        if !first.shared.is_empty() {
+            sep(&mut detail);
+            detail.push_str(&first.shared);
+        }
+        if run.len() == 1 {
+            if let Some(value) = &first.each {
+                sep(&mut detail);
+                let _ = write!(detail, "\"{}\":{value}", first.each_name);
+            }
+        } else if run.iter().any(|part| part.each.is_some()) {
+            sep(&mut detail);
+            let _ = write!(detail, "\"{}\":[", first.each_name);
+            for (i, part) in run.iter().enumerate() {
+                if i > 0 {
+                    detail.push(',');
+                }
+                detail.push_str(part.each.as_deref().unwrap_or("null"));
+            }
+            detail.push(']');
+        }
+        detail.push('}');
+        out.push(Change {
+            actor: first.actor.clone(),
+            action: first.action.to_string(),
+            subject: Subject {
+                job: Some(first.job),
+                tenant_id: Some(first.tenant_id),
+                site: first.site.clone(),
+                key: None,
+                job_last: (run.len() > 1).then(|| run[run.len() - 1].job),
+            },
+            detail,
+        });
+        start = end;
+    }
+    out
+}
+
 /// A token's id in the audit log: the first 16 hex digits of its digest.
 fn token_id(digest: &str) -> String {
     digest[..digest.len().min(16)].to_string()
@@ -473,6 +617,7 @@ fn token_change(actor: &Actor, action: &str, token: &TokenRecord) -> Change {
             tenant_id: token.tenant_id,
             site: token.site.clone(),
             key: Some(token_id(&token.digest)),
+            job_last: None,
         },
         detail: detail(serde_json::json!({
             "role": token.role.name(),
@@ -818,13 +963,15 @@ where
                 }
             }
         }
-        let changes = jobs
+        // One entry per run of consecutive new jobs by one actor for one
+        // tenant (fold_runs): in a batch, usually one per batch.
+        let parts: Vec<JobPart<'_>> = jobs
             .iter()
             .zip(&out)
             .filter(|(_, (_, new))| *new)
-            .map(|(job, (record, _))| submit_change(&job.actor, record))
+            .map(|(job, (record, _))| submit_part(&job.actor, record))
             .collect();
-        append_audit_in(&self.head, &mut tx, changes, now).await?;
+        append_audit_in(&self.head, &mut tx, fold_runs(&parts), now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -953,7 +1100,7 @@ where
     ) -> Result<Vec<bool>> {
         let mut tx = self.pool.begin().await?;
         let mut out = Vec::with_capacity(items.len());
-        let mut changes = Vec::new();
+        let mut parts = Vec::new();
         for (id, change, body) in items {
             if !change.from.can_become(change.to) {
                 out.push(false);
@@ -971,7 +1118,7 @@ where
                 .await?;
             let done = row.is_some();
             if let Some(row) = row {
-                changes.push(transition_change(actor, &job_from_row(&row)?, change));
+                parts.push(transition_part(actor, &job_from_row(&row)?, change));
                 sqlx::query(INSERT_DECISION_SQL)
                     .bind(*id)
                     .bind(now)
@@ -981,7 +1128,9 @@ where
             }
             out.push(done);
         }
-        append_audit_in(&self.head, &mut tx, changes, now).await?;
+        // One entry per run of consecutive jobs of one tenant placed at one
+        // site (fold_runs).
+        append_audit_in(&self.head, &mut tx, fold_runs(&parts), now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -1294,6 +1443,7 @@ where
                 tenant_id: None,
                 site: Some(site.to_string()),
                 key: Some(edit.key.clone()),
+                job_last: None,
             },
             detail: detail(serde_json::json!({ "body": body })),
         };
@@ -1562,6 +1712,7 @@ where
                 tenant_id: None,
                 site: Some(agent.site.clone()),
                 key: Some(agent.id.clone()),
+                job_last: None,
             },
             detail: "{}".into(),
         };
@@ -1894,7 +2045,16 @@ where
             query.push(" AND action = ").push_bind(action.as_str());
         }
         if let Some(job) = filter.job {
-            query.push(" AND subject_job = ").push_bind(job);
+            // The entries about job N: about N alone, or a run from at most
+            // MAX_RUN - 1 jobs before N to N or beyond (the index `audit_job`
+            // reads only the first).
+            query
+                .push(" AND subject_job <= ")
+                .push_bind(job)
+                .push(" AND subject_job > ")
+                .push_bind(job.saturating_sub(MAX_RUN))
+                .push(" AND COALESCE(subject_job_last, subject_job) >= ")
+                .push_bind(job);
         }
         if let Some(site) = &filter.site {
             query
@@ -1905,7 +2065,16 @@ where
                 .push(")");
         }
         if let Some(tenant) = filter.tenant_id {
-            query.push(" AND subject_tenant = ").push_bind(tenant);
+            // With a job, the few entries about it are found through
+            // `audit_job`; the unary plus keeps SQLite's planner from reading
+            // all of the tenant's entries through `audit_tenant` instead.
+            query
+                .push(if filter.job.is_some() {
+                    " AND +subject_tenant = "
+                } else {
+                    " AND subject_tenant = "
+                })
+                .push_bind(tenant);
         }
         if let Some(sites) = &filter.sites {
             if sites.is_empty() {

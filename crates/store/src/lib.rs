@@ -366,7 +366,9 @@ pub trait Store: Send + Sync {
         now: i64,
     ) -> impl Future<Output = Result<(JobRecord, bool)>> + Send;
     /// [`Store::submit`] for many jobs in one transaction (group commit): one
-    /// durable write for the whole batch. Results are in input order.
+    /// durable write for the whole batch. Results are in input order. The new
+    /// jobs are audited as runs: one `job.submit` entry per run of consecutive
+    /// ids by one actor for one tenant (docs/AUDIT.md).
     fn submit_many(
         &self,
         jobs: &[NewJob],
@@ -397,7 +399,9 @@ pub trait Store: Send + Sync {
     /// Applies many decided changes in one transaction: for each (job, change,
     /// decision), the change if the job is still in `change.from` (and the
     /// transition is legal), and then its decision. Returns, in order, whether
-    /// each change was applied; a job that moved meanwhile is skipped.
+    /// each change was applied; a job that moved meanwhile is skipped. The
+    /// changes are audited as runs: one entry per run of consecutive job ids of
+    /// one tenant with the same change (action, from, to, site).
     fn decide_many(
         &self,
         actor: &Actor,
@@ -604,7 +608,8 @@ pub trait Store: Send + Sync {
         change: Change,
         now: i64,
     ) -> impl Future<Output = Result<AuditEntry>> + Send;
-    /// Audit entries matching `filter`, by seq.
+    /// Audit entries matching `filter`, by seq. With a job, the entries about
+    /// it alone and the runs that cover it.
     fn audit(&self, filter: &AuditFilter) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
     /// The audit log's head: the last seq given and its hash (0 and
     /// [`audit::GENESIS`] when empty).

@@ -572,6 +572,11 @@ macro_rules! store_test_suite {
             $crate::suite::verify_names_an_edited_entry(&store).await;
         }
         #[tokio::test]
+        async fn audit_runs_cover_their_jobs() {
+            let Some(store) = $make else { return };
+            $crate::suite::audit_runs_cover_their_jobs(&store).await;
+        }
+        #[tokio::test]
         async fn verify_names_a_deleted_entry() {
             let Some(store) = $make else { return };
             $crate::suite::verify_names_a_deleted_entry(&store).await;
@@ -1521,6 +1526,204 @@ pub async fn verify_names_an_edited_entry<S: Store + Tamper>(store: &S) {
         .await
         .unwrap();
     assert_eq!(finding(store).await.map(|f| f.seq()), Some(5));
+}
+
+/// Submits by one actor in one batch are one entry naming the first and last
+/// job (with the count and the keys); placements of consecutive jobs of one
+/// tenant at one site in one chunk likewise (with each job's start). `job = N`
+/// finds every entry whose run covers N and no other; a tenant sees only its
+/// own runs; and `verify` names a run entry whose range or detail was edited.
+pub async fn audit_runs_cover_their_jobs<S: Store + Tamper>(store: &S) {
+    use crate::NewJob;
+    use crate::audit::Finding;
+    let a = store.tenant("acme", 1).await.unwrap().id;
+    let b = store.tenant("beta", 1).await.unwrap().id;
+    let tenant = |t: i64| Actor {
+        role: "tenant".into(),
+        id: format!("tenant{t:011}"),
+        tenant_id: Some(t),
+        provider_id: None,
+        site: None,
+    };
+    let job = |t: i64, key: Option<&str>| NewJob {
+        actor: tenant(t),
+        tenant_id: t,
+        idempotency_key: key.map(str::to_string),
+        spec: "{}".into(),
+    };
+    // a a a | b | a a, then a's k1 again (not a change: not recorded). The
+    // repeat comes last: PostgreSQL spends a sequence number on it.
+    let batch = [
+        job(a, Some("k1")),
+        job(a, None),
+        job(a, Some("k3")),
+        job(b, None),
+        job(a, None),
+        job(a, None),
+        job(a, Some("k1")),
+    ];
+    let out = store.submit_many(&batch, 10).await.unwrap();
+    let ids: Vec<i64> = out.iter().map(|(job, _)| job.id).collect();
+    assert_eq!(out.iter().filter(|(_, new)| *new).count(), 6);
+    assert_eq!(ids[6], ids[0]);
+    for pair in ids[..6].windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "one batch's ids are consecutive");
+    }
+    let place = |site: &str, start: i64| Transition {
+        from: JobState::Pending,
+        to: JobState::Placed,
+        site: Some(site.into()),
+        start_at: Some(start),
+        exit_code: None,
+    };
+    let decisions: Vec<(i64, Transition, String)> = [
+        (ids[0], place("hami", 100)),
+        (ids[1], place("hami", 101)),
+        (ids[2], place("hami", 100)),
+        (ids[3], place("hami", 100)),
+        (ids[4], place("hami", 102)),
+        (ids[5], place("zhongwei", 100)),
+    ]
+    .into_iter()
+    .map(|(id, t)| (id, t, "{}".to_string()))
+    .collect();
+    let applied = store
+        .decide_many(&Actor::scheduler(), &decisions, 20)
+        .await
+        .unwrap();
+    assert_eq!(applied, [true; 6]);
+    let read = |filter: crate::AuditFilter| async move {
+        store
+            .audit(&crate::AuditFilter {
+                limit: 1000,
+                ..filter
+            })
+            .await
+            .unwrap()
+    };
+    let all = read(crate::AuditFilter::default()).await;
+    /// Action, first job, last job of a run, tenant, detail.
+    type Shape<'a> = (&'a str, i64, Option<i64>, Option<i64>, &'a str);
+    let shape: Vec<Shape<'_>> = all
+        .iter()
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.subject.job.unwrap(),
+                e.subject.job_last,
+                e.subject.tenant_id,
+                e.detail.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (
+                "job.submit",
+                ids[0],
+                Some(ids[2]),
+                Some(a),
+                r#"{"count":3,"idempotency_key":["k1",null,"k3"]}"#
+            ),
+            ("job.submit", ids[3], None, Some(b), "{}"),
+            (
+                "job.submit",
+                ids[4],
+                Some(ids[5]),
+                Some(a),
+                r#"{"count":2}"#
+            ),
+            (
+                "job.place",
+                ids[0],
+                Some(ids[2]),
+                Some(a),
+                r#"{"count":3,"exit_code":null,"from":"Pending","site":"hami","to":"Placed","start_at":[100,101,100]}"#
+            ),
+            (
+                "job.place",
+                ids[3],
+                None,
+                Some(b),
+                r#"{"exit_code":null,"from":"Pending","site":"hami","to":"Placed","start_at":100}"#
+            ),
+            (
+                "job.place",
+                ids[4],
+                None,
+                Some(a),
+                r#"{"exit_code":null,"from":"Pending","site":"hami","to":"Placed","start_at":102}"#
+            ),
+            (
+                "job.place",
+                ids[5],
+                None,
+                Some(a),
+                r#"{"exit_code":null,"from":"Pending","site":"zhongwei","to":"Placed","start_at":100}"#
+            ),
+        ]
+    );
+    assert_eq!(all[3].subject.site.as_deref(), Some("hami"));
+    assert_eq!(all[0].actor, tenant(a));
+    let seqs =
+        |entries: Vec<crate::AuditEntry>| -> Vec<i64> { entries.iter().map(|e| e.seq).collect() };
+    let about = |job: i64, tenant_id: Option<i64>| crate::AuditFilter {
+        job: Some(job),
+        tenant_id,
+        ..Default::default()
+    };
+    // A job inside a run, at either end, alone, and next to a run.
+    assert_eq!(seqs(read(about(ids[1], None)).await), [1, 4]);
+    assert_eq!(seqs(read(about(ids[0], None)).await), [1, 4]);
+    assert_eq!(seqs(read(about(ids[2], None)).await), [1, 4]);
+    assert_eq!(seqs(read(about(ids[3], None)).await), [2, 5]);
+    assert_eq!(seqs(read(about(ids[5], None)).await), [3, 7]);
+    assert!(read(about(ids[5] + 1, None)).await.is_empty());
+    assert!(read(about(ids[0] - 1, None)).await.is_empty());
+    // Each tenant sees its own runs only.
+    assert_eq!(seqs(read(about(ids[1], Some(a))).await), [1, 4]);
+    assert!(read(about(ids[1], Some(b))).await.is_empty());
+    assert_eq!(
+        seqs(
+            read(crate::AuditFilter {
+                tenant_id: Some(b),
+                ..Default::default()
+            })
+            .await
+        ),
+        [2, 5]
+    );
+    assert_eq!(assert_chain_intact(store).await, 7);
+    // A run stretched by one job, or cut to its first: verify names it.
+    for sql in [
+        "UPDATE audit SET subject_job_last = subject_job_last + 1 WHERE seq = 1",
+        "UPDATE audit SET subject_job_last = NULL WHERE seq = 1",
+    ] {
+        assert_eq!(store.tamper(sql).await.unwrap(), 1);
+        match finding(store).await {
+            Some(Finding::HashMismatch { seq: 1, .. }) => {}
+            other => panic!("expected entry 1's hash not to match after {sql}, got {other:?}"),
+        }
+        let undo = format!(
+            "UPDATE audit SET subject_job_last = {} WHERE seq = 1",
+            ids[2]
+        );
+        store.tamper(&undo).await.unwrap();
+        assert_eq!(finding(store).await, None, "undone, the chain is whole");
+    }
+    // One job's start in a run's list changed.
+    store
+        .tamper(&format!(
+            "UPDATE audit SET detail = '{}' WHERE seq = 4",
+            all[3].detail.replace("101", "99")
+        ))
+        .await
+        .unwrap();
+    match finding(store).await {
+        Some(Finding::HashMismatch { seq: 4, .. }) => {}
+        other => panic!("expected entry 4's hash not to match, got {other:?}"),
+    }
 }
 
 /// A row deleted from the middle, or from the end: `verify` names the first

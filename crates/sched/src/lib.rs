@@ -15,7 +15,7 @@ pub mod plan;
 pub mod policy;
 pub mod snapshot;
 
-pub use calendar::{Calendar, Need, Quota, QuotaDims, ReserveError, SiteCapacity};
+pub use calendar::{Calendar, NODE_DIM, Need, Nodes, Quota, QuotaDims, ReserveError, SiteCapacity};
 pub use lp::{LpBound, LpBoundReport};
 pub use plan::{Candidate, Decision, Outcome, Placement, Rejection, Wait, admits, plan};
 pub use policy::{Policy, PolicyKind, Weights};

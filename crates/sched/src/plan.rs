@@ -5,7 +5,7 @@
 //! placement was reserved in the calendar, so capacity is never exceeded; every
 //! placement respects residency, latency targets and the job's release time.
 
-use crate::calendar::{Calendar, Need, QuotaDims, SiteCapacity};
+use crate::calendar::{Calendar, NODE_DIM, Need, QuotaDims, SiteCapacity};
 use crate::policy::{Policy, PolicyKind};
 use crate::snapshot::{NetView, Request, SiteView, Snapshot, Terms};
 use serde::{Deserialize, Serialize};
@@ -72,6 +72,14 @@ pub enum Rejection {
         /// Most any allowed site offers.
         largest: u32,
     },
+    /// A gang: no allowed site has as many nodes, each holding the job's share
+    /// of every class.
+    Nodes {
+        /// Nodes asked.
+        asked: u32,
+        /// Most such nodes any allowed site has (0: none declares nodes that fit).
+        largest: u32,
+    },
     /// The pinned site does not exist.
     UnknownPinnedSite,
 }
@@ -96,6 +104,14 @@ impl std::fmt::Display for Rejection {
                     "asks {asked} {class} but the largest allowed site offers {largest}"
                 )
             }
+            Rejection::Nodes { asked, largest: 0 } => write!(
+                f,
+                "a gang of {asked} nodes, but no allowed site declares nodes that hold one node's share"
+            ),
+            Rejection::Nodes { asked, largest } => write!(
+                f,
+                "a gang of {asked} nodes, but the largest allowed site has {largest} nodes that hold one node's share"
+            ),
             Rejection::UnknownPinnedSite => write!(f, "pinned site is not in the topology"),
         }
     }
@@ -193,26 +209,40 @@ struct Planner<'a> {
     order: Vec<(f64, usize)>,
 }
 
-/// The non-zero classes of a need, in class order.
+/// The non-zero classes of a need, in class order, then for a gang its whole
+/// nodes (`(NODE_DIM, nodes)`).
 struct Dims {
-    dims: [(usize, u32); suanwang_model::N_CLASSES],
+    dims: [(usize, u32); suanwang_model::N_CLASSES + 1],
     len: usize,
+    /// `len`, plus one for a gang's nodes.
+    fit_len: usize,
 }
 
 impl Dims {
     fn of(need: &Need) -> Dims {
         let mut out = Dims {
-            dims: [(0, 0); suanwang_model::N_CLASSES],
+            dims: [(0, 0); suanwang_model::N_CLASSES + 1],
             len: 0,
+            fit_len: 0,
         };
         for (class, units) in need.classes() {
             out.dims[out.len] = (class, units);
             out.len += 1;
         }
+        out.fit_len = out.len;
+        if need.nodes > 0 {
+            out.dims[out.len] = (NODE_DIM, need.nodes);
+            out.fit_len += 1;
+        }
         out
     }
+    /// The classes only.
     fn as_slice(&self) -> &[(usize, u32)] {
         &self.dims[..self.len]
+    }
+    /// What the calendar checks: the classes, and a gang's whole nodes.
+    fn fit(&self) -> &[(usize, u32)] {
+        &self.dims[..self.fit_len]
     }
 }
 
@@ -345,7 +375,7 @@ impl Planner<'_> {
                     let mut fits = false;
                     feasible_starts_dims(
                         calendar,
-                        dims.as_slice(),
+                        dims.fit(),
                         e.watts,
                         &[],
                         e.site,
@@ -376,8 +406,8 @@ impl Planner<'_> {
         let from = chosen.start.0.div_euclid(slot);
         let to = (end.0 - 1).max(chosen.start.0).div_euclid(slot) + 1;
         let need = Need {
-            units: request.need.units,
             watts: eval.watts,
+            ..request.need
         };
         if let Err(err) = calendar.reserve_for(request.tenant, chosen.site, &need, from, to) {
             panic!("post-condition: chosen candidate must fit the calendar: {err:?}");
@@ -468,6 +498,29 @@ impl Planner<'_> {
         }
         if unavailable {
             return Some(Outcome::Pending(Wait::SitesUnavailable));
+        }
+        if request.need.nodes > 0 {
+            let per_node = per_node(&request.need);
+            let largest = snapshot
+                .sites
+                .iter()
+                .enumerate()
+                .filter(|(site, view)| {
+                    request.pinned.is_none_or(|p| p == *site)
+                        && (request.residency == 0
+                            || request.residency & (1 << view.jurisdiction) != 0)
+                })
+                .filter_map(|(site, _)| calendar.capacity(site).nodes)
+                .filter(|shape| shape.fits(&per_node))
+                .map(|shape| shape.count)
+                .max()
+                .unwrap_or(0);
+            if largest < request.need.nodes {
+                return Some(Outcome::Rejected(Rejection::Nodes {
+                    asked: request.need.nodes,
+                    largest,
+                }));
+            }
         }
         // Only now, on the way to a refusal, the largest offer per class among
         // the sites the job may use (the same sites as above).
@@ -621,7 +674,7 @@ impl Planner<'_> {
         let quota = calendar.quota_dims(request.tenant, home, &request.need);
         feasible_starts_dims(
             calendar,
-            dims.as_slice(),
+            dims.fit(),
             eval.watts,
             quota.as_slice(),
             home,
@@ -697,7 +750,7 @@ impl Planner<'_> {
         if window_end >= eval.earliest {
             feasible_starts_dims(
                 calendar,
-                dims.as_slice(),
+                dims.fit(),
                 eval.watts,
                 quota.as_slice(),
                 eval.site,
@@ -774,7 +827,7 @@ impl Planner<'_> {
         let mut late_candidate = None;
         feasible_starts_dims(
             calendar,
-            dims.as_slice(),
+            dims.fit(),
             eval.watts,
             quota.as_slice(),
             eval.site,
@@ -826,6 +879,14 @@ fn admits_dims(
     if dims.as_slice().iter().any(|&(c, u)| capacity.units[c] < u) {
         return false;
     }
+    // A gang needs as many nodes, each holding one node's share of every class.
+    if request.need.nodes > 0
+        && !capacity.nodes.is_some_and(|shape| {
+            shape.count >= request.need.nodes && shape.fits(&per_node(&request.need))
+        })
+    {
+        return false;
+    }
     if let Some(watts) = capacity.watts
         && dims
             .as_slice()
@@ -839,6 +900,12 @@ fn admits_dims(
         return false;
     }
     true
+}
+
+/// One node's share of a gang's units (rounded up).
+fn per_node(need: &Need) -> [u32; suanwang_model::N_CLASSES] {
+    let nodes = need.nodes.max(1);
+    need.units.map(|units| units.div_ceil(nodes))
 }
 
 /// Money a candidate costs: compute, electricity and transfer, CNY.
@@ -876,7 +943,7 @@ pub fn feasible_starts(
     let dims = Dims::of(need);
     feasible_starts_dims(
         calendar,
-        dims.as_slice(),
+        dims.fit(),
         need.watts,
         &[],
         site,

@@ -170,6 +170,13 @@ impl Topology {
         validate(self)
     }
 
+    /// Gives each site that declares nodes but no capacity the capacity of its
+    /// nodes, as [`parse`] does for a file: call before [`Topology::validate`]
+    /// on a topology built or edited in code.
+    pub fn capacity_from_nodes(&mut self) {
+        capacity_from_nodes(self);
+    }
+
     /// IT power per busy unit of `class` at `site`, kW.
     pub fn power_kw(&self, site: &Site, class: ResourceClass) -> f64 {
         let own = site.power_kw_per_unit.get(class);

@@ -1287,6 +1287,8 @@ green = { share = 0.1 }
     .unwrap();
     let data = dir.0.join("a").display().to_string();
     let site_arg = site_file.display().to_string();
+    // The agent offers the two nodes' cores whatever this machine has (the
+    // scheduler plans with what the agent measures).
     let _agent = agent_with(
         &url,
         &operator,
@@ -1298,6 +1300,8 @@ green = { share = 0.1 }
             &data,
             "--site-file",
             &site_arg,
+            "--capacity",
+            "cpu=8",
         ],
     );
     let started = Instant::now();

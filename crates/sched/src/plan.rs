@@ -474,7 +474,10 @@ impl Planner<'_> {
             if let Some((location, _)) = request.latency {
                 best_latency = best_latency.min(net.latency(location, site));
             }
-            if admits_dims(view, calendar.capacity(site), net, request, site, dims) {
+            let capacity = calendar.capacity(site);
+            if admits_dims(view, capacity, net, request, site, dims)
+                && (request.need.nodes == 0 || holds_gang(capacity, &request.need))
+            {
                 if view.available {
                     self.sites.push(site);
                 } else {
@@ -844,7 +847,7 @@ impl Planner<'_> {
 }
 
 /// Whether `site` can ever run `request`: pinning, residency, latency target,
-/// capacity per class and power cap (availability aside). The planner and the LP
+/// capacity per class, power cap and a gang's nodes (availability aside). The planner and the LP
 /// bound use this one rule.
 pub fn admits(
     view: &SiteView,
@@ -854,9 +857,11 @@ pub fn admits(
     site: usize,
 ) -> bool {
     admits_dims(view, capacity, net, request, site, &Dims::of(&request.need))
+        && (request.need.nodes == 0 || holds_gang(capacity, &request.need))
 }
 
-/// [`admits`] with the request's non-zero classes at hand.
+/// [`admits`] with the request's non-zero classes at hand, but for a gang's
+/// nodes ([`holds_gang`], checked beside it so that this stays a leaf call).
 fn admits_dims(
     view: &SiteView,
     capacity: &SiteCapacity,
@@ -879,14 +884,6 @@ fn admits_dims(
     if dims.as_slice().iter().any(|&(c, u)| capacity.units[c] < u) {
         return false;
     }
-    // A gang needs as many nodes, each holding one node's share of every class.
-    if request.need.nodes > 0
-        && !capacity.nodes.is_some_and(|shape| {
-            shape.count >= request.need.nodes && shape.fits(&per_node(&request.need))
-        })
-    {
-        return false;
-    }
     if let Some(watts) = capacity.watts
         && dims
             .as_slice()
@@ -900,6 +897,16 @@ fn admits_dims(
         return false;
     }
     true
+}
+
+/// Whether a site has as many nodes as the gang `need` asks, each holding its
+/// per-node share. Out of line: plain jobs, the common case, never call it.
+#[cold]
+#[inline(never)]
+fn holds_gang(capacity: &SiteCapacity, need: &Need) -> bool {
+    capacity
+        .nodes
+        .is_some_and(|shape| shape.count >= need.nodes && shape.fits(&per_node(need)))
 }
 
 /// One node's share of a gang's units (rounded up).

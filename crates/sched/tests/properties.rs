@@ -341,9 +341,9 @@ proptest! {
                     if r.need.nodes > 0 {
                         let shape = cap.nodes.expect("a gang runs only where nodes are declared");
                         prop_assert!(shape.count >= r.need.nodes);
-                        for c in 0..3 {
+                        for (c, held) in units.iter_mut().enumerate() {
                             prop_assert!(r.need.units[c] / r.need.nodes <= shape.per_node[c], "per-node share fits a node");
-                            units[c] = shape.per_node[c] * r.need.nodes;
+                            *held = shape.per_node[c] * r.need.nodes;
                         }
                     }
                     let from = p.start.0 / SLOT;

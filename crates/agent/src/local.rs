@@ -116,6 +116,15 @@ pub fn tail(path: &Path, max: usize) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes[start..]).into_owned())
 }
 
+/// Why the local executor refuses a gang: it runs processes on its one host.
+pub fn gang_refusal(gang: u32) -> String {
+    format!(
+        "it is a gang of {gang} nodes, but this site's engine is the local executor, \
+         which runs each job as one process on one host (gang must be 1; run gangs \
+         at a site whose engine is Slurm)"
+    )
+}
+
 impl Executor for Local {
     fn kind(&self) -> &'static str {
         "local"
@@ -130,6 +139,9 @@ impl Executor for Local {
         job: &Assignment,
         events: mpsc::UnboundedSender<Event>,
     ) -> Result<(), String> {
+        if job.spec.gang > 1 {
+            return Err(gang_refusal(job.spec.gang));
+        }
         let Some((program, args)) = job.spec.command.split_first() else {
             return Err("the job has no command".into());
         };
@@ -303,6 +315,28 @@ mod tests {
             std::env::temp_dir().join(format!("suanwang-local-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[tokio::test]
+    async fn a_gang_is_refused_naming_the_gang_and_the_engine() {
+        let root = root("gang");
+        let (local, _) = Local::new(&root, None).unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut job = assignment(7, &["touch", "ran"], 60);
+        job.spec.gang = 2;
+        let err = local.start(&job, tx).await.unwrap_err();
+        assert!(
+            err.contains("a gang of 2 nodes") && err.contains("the local executor"),
+            "{err}"
+        );
+        // Nothing ran: no event, no job directory.
+        assert!(rx.try_recv().is_err());
+        assert!(!root.join("jobs").join("7-1").exists());
+        // A gang of one is a plain job.
+        job.spec.gang = 1;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        local.start(&job, tx).await.unwrap();
+        assert_eq!(rx.recv().await, Some(Event::Started(7)));
     }
 
     #[tokio::test]

@@ -628,54 +628,7 @@ impl Slurm {
 
     /// The submit request for a job: the request body, and its output file.
     fn submit_request(&self, job: &Assignment, name: &str) -> Result<(Value, PathBuf), String> {
-        let script = batch_script(&job.spec.command)?;
-        let minutes = time_limit_minutes(crate::simulated::declared_secs(&job.spec)?);
-
-        let mut environment = serde_json::Map::new();
-        environment.insert("PATH".into(), json!(DEFAULT_PATH));
-        for (key, value) in &job.spec.env {
-            environment.insert(key.clone(), json!(value));
-        }
-        environment.insert("SUANWANG_JOB_ID".into(), json!(job.job.to_string()));
-        environment.insert("SUANWANG_LEASE".into(), json!(job.token.to_string()));
-
-        let workdir = job
-            .spec
-            .workdir
-            .as_deref()
-            .map_or_else(|| self.spool.clone(), PathBuf::from);
-        let output = self.spool.join(format!("{name}.out"));
-        let mut request = json!({
-            "name": name,
-            "partition": self.partition,
-            "comment": format!("suanwang job {} lease {}", job.job, job.token),
-            "current_working_directory": workdir.to_string_lossy(),
-            "standard_output": output.to_string_lossy(),
-            "environment": environment,
-            "time_limit": minutes,
-            "tasks": 1,
-        });
-        let mut gres = Vec::new();
-        for (class, count) in crate::simulated::demand(&job.spec) {
-            match class.as_str() {
-                _ if count == 0 => {}
-                "cpu" => request["cpus_per_task"] = json!(count),
-                "mem_gib" => request["memory_per_node"] = json!(count * 1024),
-                other => match self.gres_names.get(other) {
-                    Some(name) => gres.push(format!("{name}:{count}")),
-                    None => {
-                        return Err(format!(
-                            "it asks for {count} {other} but partition {} offers none",
-                            self.partition
-                        ));
-                    }
-                },
-            }
-        }
-        if !gres.is_empty() {
-            request["gres"] = json!(gres.join(","));
-        }
-        Ok((json!({"job": request, "script": script}), output))
+        submit_body(job, name, &self.partition, &self.spool, &self.gres_names)
     }
 
     /// Submits a job once; its Slurm id. A job Slurm created but flagged with
@@ -725,6 +678,74 @@ impl Slurm {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The submit request for a job (`POST /job/submit`): the body, and the job's
+/// output file. The demand is per node: one task per node holds a node's share
+/// (`cpus_per_task`, `memory_per_node`, `gres`). A gang of N asks `nodes` N with
+/// `tasks` N, `tasks_per_node` 1 (`sbatch --nodes=N --ntasks-per-node=1`): its
+/// command runs as the batch script on the first node, and `srun` inside it
+/// starts one task on each node.
+pub fn submit_body(
+    job: &Assignment,
+    name: &str,
+    partition: &str,
+    spool: &Path,
+    gres_names: &BTreeMap<String, String>,
+) -> Result<(Value, PathBuf), String> {
+    let script = batch_script(&job.spec.command)?;
+    let minutes = time_limit_minutes(crate::simulated::declared_secs(&job.spec)?);
+
+    let mut environment = serde_json::Map::new();
+    environment.insert("PATH".into(), json!(DEFAULT_PATH));
+    for (key, value) in &job.spec.env {
+        environment.insert(key.clone(), json!(value));
+    }
+    environment.insert("SUANWANG_JOB_ID".into(), json!(job.job.to_string()));
+    environment.insert("SUANWANG_LEASE".into(), json!(job.token.to_string()));
+
+    let workdir = job
+        .spec
+        .workdir
+        .as_deref()
+        .map_or_else(|| spool.to_path_buf(), PathBuf::from);
+    let output = spool.join(format!("{name}.out"));
+    let gang = job.spec.gang.max(1);
+    let mut request = json!({
+        "name": name,
+        "partition": partition,
+        "comment": format!("suanwang job {} lease {}", job.job, job.token),
+        "current_working_directory": workdir.to_string_lossy(),
+        "standard_output": output.to_string_lossy(),
+        "environment": environment,
+        "time_limit": minutes,
+        "tasks": gang,
+    });
+    if gang > 1 {
+        request["nodes"] = json!(gang);
+        request["tasks_per_node"] = json!(1);
+    }
+    let mut gres = Vec::new();
+    for (class, count) in crate::simulated::demand(&job.spec) {
+        match class.as_str() {
+            _ if count == 0 => {}
+            "cpu" => request["cpus_per_task"] = json!(count),
+            "mem_gib" => request["memory_per_node"] = json!(count * 1024),
+            other => match gres_names.get(other) {
+                Some(name) => gres.push(format!("{name}:{count}")),
+                None => {
+                    return Err(format!(
+                        "it asks for {count} {other} but partition {} offers none",
+                        partition
+                    ));
+                }
+            },
+        }
+    }
+    if !gres.is_empty() {
+        request["gres"] = json!(gres.join(","));
+    }
+    Ok((json!({"job": request, "script": script}), output))
 }
 
 /// Creates the spool directory, writable by every user (sticky, like /tmp):
@@ -1069,6 +1090,48 @@ mod tests {
         );
         assert!(batch_script(&[]).is_err());
         assert!(batch_script(&["a\0b".to_string()]).is_err());
+    }
+
+    fn spec(gang: u32) -> Assignment {
+        let spec = serde_json::json!({
+            "demand": [{"class": "cpu", "count": 16}, {"class": "mem_gib", "count": 64},
+                       {"class": "a800", "count": 8}],
+            "gang": gang,
+            "duration": 600,
+            "command": ["srun", "hostname"],
+        });
+        Assignment {
+            job: 9,
+            token: 4,
+            spec: serde_json::from_value(spec).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_gang_asks_for_its_nodes_with_one_task_per_node() {
+        let gres = BTreeMap::from([("a800".to_string(), "gpu:a800".to_string())]);
+        let spool = Path::new("/spool");
+        let (body, output) = submit_body(&spec(4), "suanwang-9-4", "main", spool, &gres).unwrap();
+        assert_eq!(output, Path::new("/spool/suanwang-9-4.out"));
+        let job = &body["job"];
+        assert_eq!(job["nodes"], 4);
+        assert_eq!(job["tasks"], 4);
+        assert_eq!(job["tasks_per_node"], 1);
+        // The demand is per node: one task per node holds all of it.
+        assert_eq!(job["cpus_per_task"], 16);
+        assert_eq!(job["memory_per_node"], 64 * 1024);
+        assert_eq!(job["gres"], "gpu:a800:8");
+        assert_eq!(job["partition"], "main");
+        assert_eq!(body["script"], "#!/bin/sh\nexec srun hostname\n");
+        // A plain job asks one task and says nothing of nodes.
+        let (body, _) = submit_body(&spec(1), "suanwang-9-4", "main", spool, &gres).unwrap();
+        assert_eq!(body["job"]["tasks"], 1);
+        assert!(body["job"].get("nodes").is_none());
+        assert!(body["job"].get("tasks_per_node").is_none());
+        assert_eq!(body["job"]["cpus_per_task"], 16);
+        // A class the partition lacks is refused before anything is sent.
+        let err = submit_body(&spec(2), "n", "main", spool, &BTreeMap::new()).unwrap_err();
+        assert!(err.contains("8 a800") && err.contains("main"), "{err}");
     }
 
     #[test]

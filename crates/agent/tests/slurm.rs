@@ -1,7 +1,10 @@
 //! The Slurm executor against a real cluster: set `SUANWANG_TEST_SLURM` to
 //! slurmrestd's socket (`tools/start-slurm.sh` starts one and prints it). Without
 //! it these tests say so and pass, unless `SUANWANG_REQUIRE_SLURM` is set (CI,
-//! which installs Slurm): then they fail.
+//! which installs Slurm): then they fail. The gang test needs a cluster of two
+//! nodes or more: `SUANWANG_TEST_SLURM_NODES` (`tools/start-slurm-nodes.sh`
+//! starts one on this machine), required when `SUANWANG_REQUIRE_SLURM_NODES` is
+//! set.
 
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -265,4 +268,78 @@ async fn a_missing_socket_is_named_in_the_error() {
         text.contains("/nonexistent/suanwang/slurmrestd.sock"),
         "{text}"
     );
+}
+
+/// The socket of a cluster with at least two nodes (`tools/start-slurm-nodes.sh`
+/// starts one on this machine and prints it), or `None` after a skip line.
+fn nodes_socket(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("SUANWANG_TEST_SLURM_NODES") {
+        Some(path) => Some(PathBuf::from(path)),
+        None if std::env::var_os("SUANWANG_REQUIRE_SLURM_NODES").is_some() => {
+            panic!(
+                "{test}: SUANWANG_REQUIRE_SLURM_NODES is set but SUANWANG_TEST_SLURM_NODES is not"
+            )
+        }
+        None => {
+            eprintln!(
+                "skipping {test}: needs a Slurm cluster of two nodes or more; run tools/start-slurm-nodes.sh and set SUANWANG_TEST_SLURM_NODES=/tmp/suanwang-slurm-nodes/rest/rest.sock"
+            );
+            None
+        }
+    }
+}
+
+/// A gang of two on a real two-node cluster: Slurm allocates two nodes, the
+/// command runs once as the batch script, and `srun` in it starts one task on
+/// each node; a gang larger than the cluster is refused at submission.
+#[tokio::test]
+async fn a_gang_runs_one_task_on_each_of_its_nodes() {
+    let Some(socket) = nodes_socket("a_gang_runs_one_task_on_each_of_its_nodes") else {
+        return;
+    };
+    let slurm = connect(socket).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spec = json!({
+        "command": ["sh", "-c",
+            "echo nodes=$SLURM_JOB_NUM_NODES tasks=$SLURM_NTASKS; srun sh -c 'echo task $SLURM_PROCID on $SLURMD_NODENAME'"],
+        "duration": "2m",
+        "gang": 2,
+        "demand": [{"class": "cpu", "count": 1}, {"class": "mem_gib", "count": 1}],
+    });
+    let job = assignment(301, spec);
+    slurm.start(&job, tx).await.unwrap();
+    let slurm_id = slurm.slurm_id(301).expect("a slurm id");
+    assert_eq!(
+        next(&mut rx, Duration::from_secs(20)).await,
+        Some(Event::Started(301))
+    );
+    match next(&mut rx, Duration::from_secs(30)).await {
+        Some(Event::Finished {
+            job: 301,
+            exit_code: 0,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    let log = slurm.log_tail(301, 4096).await.unwrap();
+    assert!(log.contains("nodes=2 tasks=2"), "{log:?}");
+    let mut hosts: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("task ").and_then(|t| t.split(" on ").nth(1)))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts.len(), 2, "one task on each of two nodes: {log:?}");
+    let status = slurm.status(slurm_id).await.unwrap();
+    assert_eq!(status.state, "COMPLETED");
+
+    // More nodes than the partition has: Slurm refuses it, nothing is left queued.
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let spec = json!({
+        "command": ["true"], "duration": "1m", "gang": 64,
+        "demand": [{"class": "cpu", "count": 1}],
+    });
+    let err = slurm.start(&assignment(302, spec), tx).await.unwrap_err();
+    assert!(err.contains("302"), "{err}");
+    assert!(slurm.slurm_id(302).is_none());
 }

@@ -108,10 +108,14 @@ pub struct LatencyIn {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSubmission {
-    /// Resources held for the whole run (at least one).
+    /// Resources held for the whole run (at least one); with `gang` > 1, on each
+    /// node.
     #[schema(min_items = 1)]
     pub demand: Vec<DemandIn>,
-    /// Nodes the job spans.
+    /// Nodes the job spans. A gang (more than 1) starts on all of them at once,
+    /// holds them whole, and runs only at a site that declares its nodes
+    /// (`nodes` in `GET /v1/sites`) with as many nodes, each holding `demand`;
+    /// with no such site it is rejected, saying so.
     #[serde(default = "one")]
     #[schema(minimum = 1, maximum = 10_000, default = 1)]
     pub gang: u32,

@@ -56,6 +56,10 @@ pub struct SubmitArgs {
     /// Accelerator model (a800, h800, h20, l40s, rtx4090, ascend910b).
     #[arg(long)]
     gpu_model: Option<String>,
+    /// Nodes the job spans (a gang): --cpus, --mem and --gpus are then per node,
+    /// and the site must declare nodes that hold them.
+    #[arg(long)]
+    gang: Option<u32>,
     /// Run time (90s, 15m, 2h, 1d, 1h30m).
     #[arg(long)]
     duration: Option<SimDuration>,
@@ -230,6 +234,9 @@ impl SubmitArgs {
         }
         if let Some(priority) = self.priority {
             job.priority = priority;
+        }
+        if let Some(gang) = self.gang {
+            job.gang = gang;
         }
         if self.no_delay {
             job.delayable = false;

@@ -1235,3 +1235,137 @@ fn a_tenant_with_quota_cpu_4_never_has_more_than_4_cores_booked() {
     assert!(peak <= 4, "{peak} cores booked at once: {spans:?}");
     assert_eq!(peak, 4, "the quota is used: {spans:?}");
 }
+
+/// Submits with the CLI's `submit` and these flags; the job's id.
+fn submit_args(url: &str, token: &str, args: &[&str]) -> i64 {
+    let out = cli(url, token, &[&["submit"], args].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Gangs: a site declares two nodes of 4 cores and 8 GiB through its agent's
+/// site file (its capacity taken from them); a gang of 2 is placed there and
+/// its local agent refuses it, naming the gang and its engine; a gang of 3, or
+/// a gang pinned to a site without nodes, is rejected saying why.
+#[test]
+fn a_gang_reaches_a_site_with_nodes_and_the_local_executor_refuses_it() {
+    let dir = Dir::new("gang");
+    let db = dir.db();
+    let (operator, tenant) = (
+        token(&db, "operator", None),
+        token(&db, "tenant", Some("acme")),
+    );
+    let port = free_port();
+    let _server = serve(&db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let site_file = dir.0.join("rack.toml");
+    std::fs::write(
+        &site_file,
+        r#"[site]
+id = "cq-rack"
+name = "Chongqing rack"
+province = "Chongqing"
+hub = "chengdu-chongqing"
+location = { lat = 29.56, lon = 106.55 }
+jurisdiction = "cn-mainland"
+pue = 1.4
+nodes = { count = 2, per_node = { cpu = 4, mem_gib = 8 } }
+price_cny_per_unit_hour = { cpu = 0.2, mem_gib = 0.02 }
+tariff = { base_cny_per_kwh = 0.6 }
+carbon = { grid_kg_per_kwh = 0.5, source = "MEE22 Chongqing (assumed)" }
+green = { share = 0.1 }
+"#,
+    )
+    .unwrap();
+    let data = dir.0.join("a").display().to_string();
+    let site_arg = site_file.display().to_string();
+    // The agent offers the two nodes' cores whatever this machine has (the
+    // scheduler plans with what the agent measures).
+    let _agent = agent_with(
+        &url,
+        &operator,
+        "cq-rack",
+        &[
+            "--executor",
+            "local",
+            "--data",
+            &data,
+            "--site-file",
+            &site_arg,
+            "--capacity",
+            "cpu=8",
+        ],
+    );
+    let started = Instant::now();
+    let site = loop {
+        let out = cli(&url, &tenant, &["sites", "--json"]);
+        let sites: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if let Some(site) = sites
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["id"] == "cq-rack"))
+        {
+            break site.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the site did not appear"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(site["site"]["nodes"]["count"], 2, "{site}");
+    assert_eq!(site["site"]["capacity"]["cpu"], 8, "{site}");
+    assert_eq!(site["site"]["capacity"]["mem_gib"], 16, "{site}");
+
+    let gang = |nodes: &str, site: &str| {
+        submit_args(
+            &url,
+            &tenant,
+            &[
+                "--gang",
+                nodes,
+                "--cpus",
+                "2",
+                "--mem",
+                "4",
+                "--duration",
+                "5m",
+                "--site",
+                site,
+                "--no-delay",
+                "--",
+                "hostname",
+            ],
+        )
+    };
+    let refused = gang("2", "cq-rack");
+    let done = wait_for(&url, &tenant, refused, 20, |j| j["state"] == "Failed");
+    assert_eq!(done["site"], "cq-rack");
+    let out = cli(&url, &tenant, &["explain", &refused.to_string(), "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("a gang of 2 nodes") && text.contains("the local executor"),
+        "{text}"
+    );
+
+    let too_big = gang("3", "cq-rack");
+    let done = wait_for(&url, &tenant, too_big, 20, |j| j["state"] == "Failed");
+    let out = cli(&url, &tenant, &["explain", &too_big.to_string(), "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("a gang of 3 nodes, but the largest allowed site has 2 nodes"),
+        "{done} {text}"
+    );
+    let no_nodes = gang("2", "hami");
+    wait_for(&url, &tenant, no_nodes, 20, |j| j["state"] == "Failed");
+    let out = cli(&url, &tenant, &["explain", &no_nodes.to_string(), "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("no allowed site declares nodes"), "{text}");
+}

@@ -54,10 +54,12 @@ pub struct Job {
     pub id: JobId,
     /// Owning tenant.
     pub tenant: String,
-    /// Resources held for the whole run (all must be at one site).
+    /// Resources held for the whole run (all must be at one site); for a gang,
+    /// on each of its nodes.
     pub demand: Vec<Demand>,
-    /// Number of nodes the job spans (a gang starts all at once); informational for
-    /// the site's engine.
+    /// Number of nodes the job spans: a gang (more than 1) starts on all of them
+    /// at once, holds them whole, and runs only at a site that declares nodes
+    /// each holding `demand`.
     #[serde(default = "one")]
     pub gang: u32,
     /// Run time.

@@ -24,8 +24,8 @@ pub use job::{DataRef, Demand, Job, JobId, LatencyTarget};
 pub use objective::Weights;
 pub use resource::{ClassMap, N_CLASSES, ResourceClass};
 pub use site::{
-    GeoPoint, Hub, Jurisdiction, Link, LinkDefaults, LocationId, Region, Site, SiteId, Tariff,
-    TouBand,
+    GeoPoint, Hub, Jurisdiction, Link, LinkDefaults, LocationId, NodeShape, Region, Site, SiteId,
+    Tariff, TouBand,
 };
 pub use time::{
     DurationError, DurationProblem, Precision, SimDuration, SimTime, format_wall_duration,

@@ -201,8 +201,15 @@ pub struct Site {
     /// Optional cap on facility power for the network's jobs, kW.
     #[serde(default)]
     pub power_cap_kw: Option<f64>,
-    /// Units of each resource class offered to the network.
+    /// Units of each resource class offered to the network. With [`Site::nodes`]
+    /// it may be left out (the nodes define it); when both are given they must
+    /// agree class by class.
+    #[serde(default)]
     pub capacity: ClassMap<u32>,
+    /// The site's nodes, all of one shape (`[site.nodes]`), for jobs that span
+    /// several whole nodes (gangs). A site without it runs no gang.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<NodeShape>,
     /// Price per unit-hour of each offered class, CNY (excluding electricity).
     pub price_cny_per_unit_hour: ClassMap<f64>,
     /// IT power per busy unit, kW; classes left out take the topology's defaults.
@@ -214,6 +221,24 @@ pub struct Site {
     pub carbon: CarbonSpec,
     /// Green-power share.
     pub green: GreenSpec,
+}
+
+/// The nodes of a site: how many, and the units of each class one node holds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeShape {
+    /// Number of nodes.
+    pub count: u32,
+    /// Units of each class on one node, e.g. `{ cpu = 64, mem_gib = 512, a800 = 8 }`.
+    pub per_node: ClassMap<u32>,
+}
+
+impl NodeShape {
+    /// The units of `class` on all the nodes together.
+    pub fn total(&self, class: crate::resource::ResourceClass) -> u64 {
+        u64::from(self.count) * u64::from(self.per_node.get(class))
+    }
 }
 
 fn default_utc_offset() -> f64 {

@@ -60,7 +60,11 @@ fn fixture() -> Fixture {
         .map(|_| {
             let mut units = [0; N_CLASSES];
             units[0] = CORES;
-            SiteCapacity { units, watts: None }
+            SiteCapacity {
+                units,
+                watts: None,
+                nodes: None,
+            }
         })
         .collect();
     let n_loc = SITES + 5;

@@ -27,7 +27,11 @@ fn instance() -> LpInstance {
             let mut units = [0; N_CLASSES];
             units[0] = 64;
             units[2] = 8;
-            SiteCapacity { units, watts: None }
+            SiteCapacity {
+                units,
+                watts: None,
+                nodes: None,
+            }
         })
         .collect();
     let rate = (0..SITES * HOURS)

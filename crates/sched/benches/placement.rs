@@ -58,7 +58,11 @@ fn fixture() -> Fixture {
             let mut units = [0; N_CLASSES];
             units[0] = 100_000;
             units[2] = 10_000;
-            SiteCapacity { units, watts: None }
+            SiteCapacity {
+                units,
+                watts: None,
+                nodes: None,
+            }
         })
         .collect();
     let n_loc = SITES + 5;

@@ -6,6 +6,16 @@
 //! holds slots `base .. base + horizon` in a ring. A reservation that runs past the
 //! window keeps its tail aside and applies it as each later slot enters the window,
 //! so a slot is always complete when anyone can book it.
+//!
+//! Nodes: a site that declares its nodes ([`SiteCapacity::nodes`], one shape) has
+//! one more dimension, [`NODE_DIM`], the whole nodes free in a slot. A gang
+//! ([`Need::nodes`] > 0) holds its nodes whole: it books `nodes × per-node units`
+//! of every class of the shape, and fits where `nodes` whole nodes are free. Other
+//! jobs are counted in units only and are taken to be packed densely onto the
+//! nodes no gang holds, so a site's whole free nodes in a slot are
+//! `min over the shape's classes of ⌊free units / units per node⌋`; the calendar
+//! keeps that dimension up to date on every booking at such a site, so it never
+//! books more whole nodes than the site has.
 
 use suanwang_model::{N_CLASSES, ResourceClass, SimTime};
 
@@ -16,6 +26,10 @@ pub struct Need {
     pub units: [u32; N_CLASSES],
     /// Facility power, W (IT power × PUE), counted only at sites with a power cap.
     pub watts: u32,
+    /// Whole nodes held (a gang job); 0 for a job counted in units only. A gang's
+    /// `units` are what it asks (per node × nodes); where it runs it holds its
+    /// nodes whole.
+    pub nodes: u32,
 }
 
 impl Need {
@@ -75,6 +89,25 @@ impl QuotaDims {
     }
 }
 
+/// A site's nodes, all of one shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nodes {
+    /// Number of nodes.
+    pub count: u32,
+    /// Units of each class on one node.
+    pub per_node: [u32; N_CLASSES],
+}
+
+impl Nodes {
+    /// Whether one node holds `per_node` units of each class.
+    pub fn fits(&self, per_node: &[u32; N_CLASSES]) -> bool {
+        per_node
+            .iter()
+            .zip(&self.per_node)
+            .all(|(need, has)| need <= has)
+    }
+}
+
 /// A site's capacity as the calendar sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SiteCapacity {
@@ -82,6 +115,8 @@ pub struct SiteCapacity {
     pub units: [u32; N_CLASSES],
     /// Power cap, W, if the site has one.
     pub watts: Option<u32>,
+    /// Its nodes, if it declares them (needed to run a gang there).
+    pub nodes: Option<Nodes>,
 }
 
 /// Why a reservation was refused.
@@ -95,6 +130,12 @@ pub enum ReserveError {
         class: Option<ResourceClass>,
         /// The site the cap is for (`None`: network-wide).
         site: Option<usize>,
+    },
+    /// Some slot has fewer whole free nodes than the gang asks (or the site
+    /// declares no nodes).
+    Nodes {
+        /// The slot.
+        slot: i64,
     },
     /// Some slot has fewer free units than asked.
     Full {
@@ -117,7 +158,8 @@ pub struct Calendar {
     horizon: usize,
     base: i64,
     capacity: Vec<SiteCapacity>,
-    // Layout: ((site * (N_CLASSES + 1)) + dim) * horizon + ring; dim N_CLASSES is power.
+    // Layout: ((site * DIMS) + dim) * horizon + ring; dim N_CLASSES is power, dim
+    // NODE_DIM whole free nodes.
     free: Vec<u32>,
     tails: Vec<Tail>,
     // Quotas sorted by tenant, and what each has left per slot: row * horizon + ring.
@@ -125,7 +167,12 @@ pub struct Calendar {
     quota_free: Vec<u32>,
 }
 
-const DIMS: usize = N_CLASSES + 1;
+const DIMS: usize = N_CLASSES + 2;
+
+/// The calendar's dimension of whole free nodes, as a class index is the
+/// dimension of that class: a gang's fit check lists `(NODE_DIM, nodes)` beside
+/// its classes (see [`Calendar::fits_at_ring`]).
+pub const NODE_DIM: usize = N_CLASSES + 1;
 
 impl Calendar {
     /// An empty calendar whose window starts at the slot containing `start`.
@@ -264,6 +311,8 @@ impl Calendar {
             }
             let i = self.at(site, N_CLASSES, slot);
             self.free[i] = cap.watts.unwrap_or(u32::MAX);
+            let i = self.at(site, NODE_DIM, slot);
+            self.free[i] = cap.nodes.map_or(0, |n| n.count);
         }
         for t in 0..self.tails.len() {
             let tail = self.tails[t].clone();
@@ -280,14 +329,58 @@ impl Calendar {
     }
 
     fn take(&mut self, site: usize, need: &Need, slot: i64) {
-        for (dim, units) in need.classes() {
-            let i = self.at(site, dim, slot);
-            self.free[i] -= units;
+        let ring = self.ring(slot);
+        self.take_at_ring(site, need, ring);
+    }
+
+    /// Books `need` at `site` in one slot (known to fit): the units it holds (whole
+    /// nodes for a gang at a site with nodes), its power, and the site's whole
+    /// free nodes after.
+    fn take_at_ring(&mut self, site: usize, need: &Need, ring: usize) {
+        let row = site * DIMS * self.horizon + ring;
+        match self.capacity[site].nodes {
+            Some(shape) => {
+                for dim in 0..N_CLASSES {
+                    let units = self.held(&shape, need, dim);
+                    if units > 0 {
+                        self.free[row + dim * self.horizon] -= units;
+                    }
+                }
+            }
+            None => {
+                for (dim, units) in need.classes() {
+                    self.free[row + dim * self.horizon] -= units;
+                }
+            }
         }
         if self.capacity[site].watts.is_some() && need.watts > 0 {
-            let i = self.at(site, N_CLASSES, slot);
-            self.free[i] -= need.watts;
+            self.free[row + N_CLASSES * self.horizon] -= need.watts;
         }
+        if let Some(shape) = self.capacity[site].nodes {
+            self.free[row + NODE_DIM * self.horizon] = self.whole_free(&shape, row);
+        }
+    }
+
+    /// Units of class `dim` that `need` holds at a site whose nodes are `shape`:
+    /// a gang holds its nodes whole, any other job what it asks.
+    #[inline]
+    fn held(&self, shape: &Nodes, need: &Need, dim: usize) -> u32 {
+        if need.nodes > 0 {
+            (need.nodes * shape.per_node[dim]).max(need.units[dim])
+        } else {
+            need.units[dim]
+        }
+    }
+
+    /// Whole free nodes at the slot whose first dimension is at `row`: the
+    /// nodes no gang holds less those the other jobs fill, packed densely.
+    fn whole_free(&self, shape: &Nodes, row: usize) -> u32 {
+        (0..N_CLASSES)
+            .filter(|&dim| shape.per_node[dim] > 0)
+            .map(|dim| self.free[row + dim * self.horizon] / shape.per_node[dim])
+            .min()
+            .unwrap_or(0)
+            .min(shape.count)
     }
 
     /// Moves the window so that it starts at the slot containing `now`. Slots that
@@ -312,6 +405,16 @@ impl Calendar {
         self.free[self.at(site, class, slot)]
     }
 
+    /// Whole free nodes at `site` in `slot` (0 at a site that declares no nodes).
+    pub fn free_nodes(&self, site: usize, slot: i64) -> u32 {
+        self.free[self.at(site, NODE_DIM, slot)]
+    }
+
+    /// Whole nodes at `site` held by gangs, or filled by other jobs, in `slot`.
+    pub fn busy_nodes(&self, site: usize, slot: i64) -> u32 {
+        self.capacity[site].nodes.map_or(0, |n| n.count) - self.free_nodes(site, slot)
+    }
+
     /// Free power at `site` in `slot`, W (`u32::MAX` without a cap).
     pub fn free_watts(&self, site: usize, slot: i64) -> u32 {
         self.free[self.at(site, N_CLASSES, slot)]
@@ -327,9 +430,10 @@ impl Calendar {
                 return false;
             }
         }
-        need.watts == 0
-            || self.capacity[site].watts.is_none()
-            || self.free[row + N_CLASSES * self.horizon] >= need.watts
+        (need.nodes == 0 || self.free[row + NODE_DIM * self.horizon] >= need.nodes)
+            && (need.watts == 0
+                || self.capacity[site].watts.is_none()
+                || self.free[row + N_CLASSES * self.horizon] >= need.watts)
     }
 
     /// Position of `slot` in the ring that stores the window.
@@ -349,8 +453,9 @@ impl Calendar {
     }
 
     /// Like [`Calendar::fits_slot`] for a need given as its non-zero dimensions
-    /// (class index, units) and its watts, at a ring position: the scheduler's
-    /// inner loop, which walks slots in order and so avoids a division per slot.
+    /// (class index, units; a gang adds `(NODE_DIM, nodes)`) and its watts, at a
+    /// ring position: the scheduler's inner loop, which walks slots in order and
+    /// so avoids a division per slot.
     #[inline]
     pub fn fits_at_ring(
         &self,
@@ -436,10 +541,14 @@ impl Calendar {
             return Err(ReserveError::OutsideWindow { slot: from });
         }
         let last = to.min(self.end());
-        let mut dims = [(0usize, 0u32); N_CLASSES];
+        let mut dims = [(0usize, 0u32); N_CLASSES + 1];
         let mut n = 0;
         for (dim, units) in need.classes() {
             dims[n] = (dim, units);
+            n += 1;
+        }
+        if need.nodes > 0 {
+            dims[n] = (NODE_DIM, need.nodes);
             n += 1;
         }
         let dims = &dims[..n];
@@ -448,6 +557,9 @@ impl Calendar {
         let mut ring = start_ring;
         for k in from..last {
             if !self.fits_at_ring(site, dims, need.watts, ring) {
+                if need.nodes > 0 && self.free[self.at(site, NODE_DIM, k)] < need.nodes {
+                    return Err(ReserveError::Nodes { slot: k });
+                }
                 let class = need
                     .classes()
                     .find(|(dim, units)| self.free(site, *dim, k) < *units)
@@ -483,14 +595,22 @@ impl Calendar {
         }
         let row = site * DIMS * self.horizon;
         let mut ring = start_ring;
-        for _ in from..last {
-            for &(dim, units) in dims {
-                self.free[row + dim * self.horizon + ring] -= units;
+        if self.capacity[site].nodes.is_some() {
+            // Whole nodes for a gang, and the whole free nodes kept up to date.
+            for _ in from..last {
+                self.take_at_ring(site, need, ring);
+                ring = self.next_ring(ring);
             }
-            if capped {
-                self.free[row + N_CLASSES * self.horizon + ring] -= need.watts;
+        } else {
+            for _ in from..last {
+                for &(dim, units) in dims {
+                    self.free[row + dim * self.horizon + ring] -= units;
+                }
+                if capped {
+                    self.free[row + N_CLASSES * self.horizon + ring] -= need.watts;
+                }
+                ring = self.next_ring(ring);
             }
-            ring = self.next_ring(ring);
         }
         if to > last {
             self.tails.push(Tail {
@@ -541,6 +661,68 @@ mod tests {
         cal.reserve(0, &need(2), 4, 6).unwrap();
         assert_eq!(cal.free(0, 0, 3), 1);
         assert_eq!(cal.free(0, 0, 4), 2);
+    }
+
+    /// Four nodes of 8 cores and 2 GPUs (class 2).
+    fn four_nodes() -> Calendar {
+        let mut per_node = [0; N_CLASSES];
+        per_node[0] = 8;
+        per_node[2] = 2;
+        let cap = SiteCapacity {
+            units: per_node.map(|u| u * 4),
+            watts: None,
+            nodes: Some(Nodes { count: 4, per_node }),
+        };
+        Calendar::new(vec![cap], 900, 8, SimTime(0))
+    }
+
+    fn gang(cpu_per_node: u32, nodes: u32) -> Need {
+        let mut n = need(cpu_per_node * nodes);
+        n.nodes = nodes;
+        n
+    }
+
+    #[test]
+    fn a_gang_holds_whole_nodes_and_other_jobs_fill_nodes_densely() {
+        let mut cal = four_nodes();
+        assert_eq!(cal.free_nodes(0, 0), 4);
+        // A gang of 2 asking 1 core per node holds both nodes whole.
+        cal.reserve(0, &gang(1, 2), 0, 4).unwrap();
+        assert_eq!(cal.free_nodes(0, 0), 2);
+        assert_eq!(cal.free(0, 0, 0), 16, "two whole nodes of 8 cores held");
+        assert_eq!(cal.free(0, 2, 0), 4, "and their GPUs");
+        // Nine cores of plain jobs fill one node and part of another.
+        cal.reserve(0, &need(9), 0, 2).unwrap();
+        assert_eq!(cal.free_nodes(0, 0), 0);
+        assert_eq!(cal.busy_nodes(0, 0), 4);
+        assert_eq!(
+            cal.reserve(0, &gang(1, 1), 1, 2),
+            Err(ReserveError::Nodes { slot: 1 })
+        );
+        // After the plain jobs end, one node is whole again... and then two.
+        assert_eq!(cal.free_nodes(0, 2), 2);
+        cal.reserve(0, &gang(8, 2), 2, 4).unwrap();
+        assert_eq!(cal.free_nodes(0, 3), 0);
+        assert_eq!(cal.free(0, 0, 3), 0);
+        assert!(cal.reserve(0, &need(1), 3, 4).is_err());
+        // A gang's tail past the window is applied, whole, as its slots enter.
+        cal.reserve(0, &gang(2, 3), 5, 12).unwrap();
+        cal.advance_to(SimTime(9 * 900));
+        assert_eq!(cal.free_nodes(0, 11), 1);
+        assert_eq!(cal.free(0, 0, 11), 8);
+        assert_eq!(cal.free_nodes(0, 12), 4);
+    }
+
+    #[test]
+    fn a_site_without_nodes_runs_no_gang() {
+        let mut cal = calendar(64, 4);
+        assert_eq!(cal.free_nodes(0, 0), 0);
+        assert_eq!(
+            cal.reserve(0, &gang(1, 2), 0, 1),
+            Err(ReserveError::Nodes { slot: 0 })
+        );
+        assert!(!cal.fits_slot(0, &gang(1, 2), 0));
+        cal.reserve(0, &need(64), 0, 1).unwrap();
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod plan;
 pub mod policy;
 pub mod snapshot;
 
-pub use calendar::{Calendar, Need, Quota, QuotaDims, ReserveError, SiteCapacity};
+pub use calendar::{Calendar, NODE_DIM, Need, Nodes, Quota, QuotaDims, ReserveError, SiteCapacity};
 pub use fairshare::{FairShare, ShareNode, TenantShare};
 pub use lp::{LpBound, LpBoundReport};
 pub use plan::{Candidate, Decision, Outcome, Placement, Rejection, Wait, admits, plan, plan_fair};

@@ -5,7 +5,7 @@
 //! placement was reserved in the calendar, so capacity is never exceeded; every
 //! placement respects residency, latency targets and the job's release time.
 
-use crate::calendar::{Calendar, Need, QuotaDims, SiteCapacity};
+use crate::calendar::{Calendar, NODE_DIM, Need, QuotaDims, SiteCapacity};
 use crate::fairshare::FairShare;
 use crate::policy::{Policy, PolicyKind};
 use crate::snapshot::{NetView, Request, SiteView, Snapshot, Terms};
@@ -73,6 +73,14 @@ pub enum Rejection {
         /// Most any allowed site offers.
         largest: u32,
     },
+    /// A gang: no allowed site has as many nodes, each holding the job's share
+    /// of every class.
+    Nodes {
+        /// Nodes asked.
+        asked: u32,
+        /// Most such nodes any allowed site has (0: none declares nodes that fit).
+        largest: u32,
+    },
     /// The pinned site does not exist.
     UnknownPinnedSite,
 }
@@ -97,6 +105,14 @@ impl std::fmt::Display for Rejection {
                     "asks {asked} {class} but the largest allowed site offers {largest}"
                 )
             }
+            Rejection::Nodes { asked, largest: 0 } => write!(
+                f,
+                "a gang of {asked} nodes, but no allowed site declares nodes that hold one node's share"
+            ),
+            Rejection::Nodes { asked, largest } => write!(
+                f,
+                "a gang of {asked} nodes, but the largest allowed site has {largest} nodes that hold one node's share"
+            ),
             Rejection::UnknownPinnedSite => write!(f, "pinned site is not in the topology"),
         }
     }
@@ -300,26 +316,40 @@ struct Planner<'a> {
     order: Vec<(f64, usize)>,
 }
 
-/// The non-zero classes of a need, in class order.
+/// The non-zero classes of a need, in class order, then for a gang its whole
+/// nodes (`(NODE_DIM, nodes)`).
 struct Dims {
-    dims: [(usize, u32); suanwang_model::N_CLASSES],
+    dims: [(usize, u32); suanwang_model::N_CLASSES + 1],
     len: usize,
+    /// `len`, plus one for a gang's nodes.
+    fit_len: usize,
 }
 
 impl Dims {
     fn of(need: &Need) -> Dims {
         let mut out = Dims {
-            dims: [(0, 0); suanwang_model::N_CLASSES],
+            dims: [(0, 0); suanwang_model::N_CLASSES + 1],
             len: 0,
+            fit_len: 0,
         };
         for (class, units) in need.classes() {
             out.dims[out.len] = (class, units);
             out.len += 1;
         }
+        out.fit_len = out.len;
+        if need.nodes > 0 {
+            out.dims[out.len] = (NODE_DIM, need.nodes);
+            out.fit_len += 1;
+        }
         out
     }
+    /// The classes only.
     fn as_slice(&self) -> &[(usize, u32)] {
         &self.dims[..self.len]
+    }
+    /// What the calendar checks: the classes, and a gang's whole nodes.
+    fn fit(&self) -> &[(usize, u32)] {
+        &self.dims[..self.fit_len]
     }
 }
 
@@ -452,7 +482,7 @@ impl Planner<'_> {
                     let mut fits = false;
                     feasible_starts_dims(
                         calendar,
-                        dims.as_slice(),
+                        dims.fit(),
                         e.watts,
                         &[],
                         e.site,
@@ -483,8 +513,8 @@ impl Planner<'_> {
         let from = chosen.start.0.div_euclid(slot);
         let to = (end.0 - 1).max(chosen.start.0).div_euclid(slot) + 1;
         let need = Need {
-            units: request.need.units,
             watts: eval.watts,
+            ..request.need
         };
         if let Err(err) = calendar.reserve_for(request.tenant, chosen.site, &need, from, to) {
             panic!("post-condition: chosen candidate must fit the calendar: {err:?}");
@@ -551,7 +581,10 @@ impl Planner<'_> {
             if let Some((location, _)) = request.latency {
                 best_latency = best_latency.min(net.latency(location, site));
             }
-            if admits_dims(view, calendar.capacity(site), net, request, site, dims) {
+            let capacity = calendar.capacity(site);
+            if admits_dims(view, capacity, net, request, site, dims)
+                && (request.need.nodes == 0 || holds_gang(capacity, &request.need))
+            {
                 if view.available {
                     self.sites.push(site);
                 } else {
@@ -575,6 +608,29 @@ impl Planner<'_> {
         }
         if unavailable {
             return Some(Outcome::Pending(Wait::SitesUnavailable));
+        }
+        if request.need.nodes > 0 {
+            let per_node = per_node(&request.need);
+            let largest = snapshot
+                .sites
+                .iter()
+                .enumerate()
+                .filter(|(site, view)| {
+                    request.pinned.is_none_or(|p| p == *site)
+                        && (request.residency == 0
+                            || request.residency & (1 << view.jurisdiction) != 0)
+                })
+                .filter_map(|(site, _)| calendar.capacity(site).nodes)
+                .filter(|shape| shape.fits(&per_node))
+                .map(|shape| shape.count)
+                .max()
+                .unwrap_or(0);
+            if largest < request.need.nodes {
+                return Some(Outcome::Rejected(Rejection::Nodes {
+                    asked: request.need.nodes,
+                    largest,
+                }));
+            }
         }
         // Only now, on the way to a refusal, the largest offer per class among
         // the sites the job may use (the same sites as above).
@@ -728,7 +784,7 @@ impl Planner<'_> {
         let quota = calendar.quota_dims(request.tenant, home, &request.need);
         feasible_starts_dims(
             calendar,
-            dims.as_slice(),
+            dims.fit(),
             eval.watts,
             quota.as_slice(),
             home,
@@ -804,7 +860,7 @@ impl Planner<'_> {
         if window_end >= eval.earliest {
             feasible_starts_dims(
                 calendar,
-                dims.as_slice(),
+                dims.fit(),
                 eval.watts,
                 quota.as_slice(),
                 eval.site,
@@ -881,7 +937,7 @@ impl Planner<'_> {
         let mut late_candidate = None;
         feasible_starts_dims(
             calendar,
-            dims.as_slice(),
+            dims.fit(),
             eval.watts,
             quota.as_slice(),
             eval.site,
@@ -898,7 +954,7 @@ impl Planner<'_> {
 }
 
 /// Whether `site` can ever run `request`: pinning, residency, latency target,
-/// capacity per class and power cap (availability aside). The planner and the LP
+/// capacity per class, power cap and a gang's nodes (availability aside). The planner and the LP
 /// bound use this one rule.
 pub fn admits(
     view: &SiteView,
@@ -908,9 +964,11 @@ pub fn admits(
     site: usize,
 ) -> bool {
     admits_dims(view, capacity, net, request, site, &Dims::of(&request.need))
+        && (request.need.nodes == 0 || holds_gang(capacity, &request.need))
 }
 
-/// [`admits`] with the request's non-zero classes at hand.
+/// [`admits`] with the request's non-zero classes at hand, but for a gang's
+/// nodes ([`holds_gang`], checked beside it so that this stays a leaf call).
 fn admits_dims(
     view: &SiteView,
     capacity: &SiteCapacity,
@@ -948,6 +1006,22 @@ fn admits_dims(
     true
 }
 
+/// Whether a site has as many nodes as the gang `need` asks, each holding its
+/// per-node share. Out of line: plain jobs, the common case, never call it.
+#[cold]
+#[inline(never)]
+fn holds_gang(capacity: &SiteCapacity, need: &Need) -> bool {
+    capacity
+        .nodes
+        .is_some_and(|shape| shape.count >= need.nodes && shape.fits(&per_node(need)))
+}
+
+/// One node's share of a gang's units (rounded up).
+fn per_node(need: &Need) -> [u32; suanwang_model::N_CLASSES] {
+    let nodes = need.nodes.max(1);
+    need.units.map(|units| units.div_ceil(nodes))
+}
+
 /// Money a candidate costs: compute, electricity and transfer, CNY.
 fn money(terms: &Terms) -> f64 {
     terms.money().0
@@ -983,7 +1057,7 @@ pub fn feasible_starts(
     let dims = Dims::of(need);
     feasible_starts_dims(
         calendar,
-        dims.as_slice(),
+        dims.fit(),
         need.watts,
         &[],
         site,

@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 use suanwang_model::{JobId, N_CLASSES, SimDuration, SimTime};
 use suanwang_sched::{
-    Calendar, Forecast, Need, NetView, Outcome, Policy, PolicyKind, Quota, Request, SiteCapacity,
-    SiteView, Snapshot, Wait, plan,
+    Calendar, Forecast, Need, NetView, Nodes, Outcome, Policy, PolicyKind, Quota, Rejection,
+    Request, SiteCapacity, SiteView, Snapshot, Wait, plan,
 };
 use suanwang_sched::{FairShare, ShareNode, TenantShare, fairshare::entitlements, plan_fair};
 
@@ -98,7 +98,11 @@ fn world(case: &Case) -> World {
         .map(|c| {
             let mut units = [0; N_CLASSES];
             units[..3].copy_from_slice(c);
-            SiteCapacity { units, watts: None }
+            SiteCapacity {
+                units,
+                watts: None,
+                nodes: None,
+            }
         })
         .collect();
     // Locations: the sites, then one region.
@@ -290,6 +294,92 @@ proptest! {
             if let Outcome::Pending(Wait::Quota) = &d.outcome {
                 let r = &w.requests[d.index];
                 prop_assert!(quotas.iter().any(|q| q.tenant == r.tenant && r.need.units[q.class] > 0));
+            }
+        }
+    }
+
+    /// Gangs: with sites that declare nodes, no slot ever holds more whole nodes
+    /// than a site has; every placed gang's per-node share fits one node; and the
+    /// gangs' whole nodes plus the other jobs' units (packed densely) fit the
+    /// site in every class. A gang refused for nodes really has no site with as
+    /// many nodes that fit.
+    #[test]
+    fn no_slot_books_more_nodes_than_a_site_has(
+        case in case(),
+        shapes in prop::collection::vec((1u32..5, [1u32..6, 0u32..4, 0u32..3], any::<bool>()), 4),
+        gangs in prop::collection::vec(0u32..4, 40),
+    ) {
+        let mut w = world(&case);
+        let n = w.sites.len();
+        for (site, (count, per_node, declares)) in shapes.iter().enumerate().take(n) {
+            let mut shape = [0; N_CLASSES];
+            shape[..3].copy_from_slice(per_node);
+            let cap = &mut w.capacity[site];
+            cap.units = shape.map(|u| u * count);
+            cap.nodes = declares.then_some(Nodes { count: *count, per_node: shape });
+        }
+        // Jobs with 2 or 3 nodes become gangs asking their units on each node.
+        for (r, &nodes) in w.requests.iter_mut().zip(&gangs) {
+            if nodes >= 2 {
+                r.need.units = r.need.units.map(|u| u * nodes);
+                r.need.nodes = nodes;
+            }
+        }
+        let policy = Policy::new(PolicyKind::ALL[case.policy]);
+        let snapshot = Snapshot { now: SimTime(0), sites: &w.sites, forecast: &w.forecast, network: &w.net };
+        let mut calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
+        let decisions = plan(&snapshot, &mut calendar, &w.requests, &policy);
+        let slots = HORIZON * 4;
+        let mut nodes_used = vec![0u32; n * slots];
+        let mut held = vec![[0u32; 3]; n * slots];
+        for d in &decisions {
+            let r = &w.requests[d.index];
+            match &d.outcome {
+                Outcome::Placed(p) => {
+                    let cap = &w.capacity[p.site];
+                    let mut units = [0u32; 3];
+                    units.copy_from_slice(&r.need.units[..3]);
+                    if r.need.nodes > 0 {
+                        let shape = cap.nodes.expect("a gang runs only where nodes are declared");
+                        prop_assert!(shape.count >= r.need.nodes);
+                        for (c, held) in units.iter_mut().enumerate() {
+                            prop_assert!(r.need.units[c] / r.need.nodes <= shape.per_node[c], "per-node share fits a node");
+                            *held = shape.per_node[c] * r.need.nodes;
+                        }
+                    }
+                    let from = p.start.0 / SLOT;
+                    let to = (p.end.0 - 1) / SLOT + 1;
+                    for k in from..to {
+                        let i = p.site * slots + k as usize;
+                        nodes_used[i] += r.need.nodes;
+                        for c in 0..3 {
+                            held[i][c] += units[c];
+                            prop_assert!(held[i][c] <= cap.units[c], "site {} slot {} class {} holds {} of {}", p.site, k, c, held[i][c], cap.units[c]);
+                        }
+                        if let Some(shape) = cap.nodes {
+                            prop_assert!(nodes_used[i] <= shape.count, "site {} slot {}: {} gang nodes of {}", p.site, k, nodes_used[i], shape.count);
+                        }
+                    }
+                }
+                Outcome::Rejected(Rejection::Nodes { asked, largest }) => {
+                    prop_assert!(r.need.nodes > 0 && largest < asked);
+                    let fits_somewhere = w.capacity.iter().enumerate().any(|(s, cap)| {
+                        (r.residency == 0 || r.residency & (1 << w.sites[s].jurisdiction) != 0)
+                            && cap.nodes.is_some_and(|shape| {
+                                shape.count >= r.need.nodes
+                                    && (0..3).all(|c| r.need.units[c].div_ceil(r.need.nodes) <= shape.per_node[c])
+                            })
+                    });
+                    prop_assert!(!fits_somewhere, "refused for nodes, but a site has them");
+                }
+                _ => {}
+            }
+        }
+        for site in 0..n {
+            for k in calendar.base()..calendar.end() {
+                let count = w.capacity[site].nodes.map_or(0, |s| s.count);
+                prop_assert!(calendar.busy_nodes(site, k) <= count);
+                prop_assert!(calendar.busy_nodes(site, k) >= nodes_used[site * slots + k as usize]);
             }
         }
     }

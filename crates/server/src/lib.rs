@@ -159,6 +159,7 @@ impl TopologyCell {
         let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
         let mut next = (*guard.1).clone();
         edit(&mut next);
+        next.capacity_from_nodes();
         next.validate()?;
         let next = Arc::new(next);
         *guard = (guard.0 + 1, Arc::clone(&next));

@@ -673,10 +673,7 @@ impl Scheduler {
             if shortfall[site].is_none() {
                 continue;
             }
-            let mut need = suanwang_sched::Need {
-                units: Default::default(),
-                watts: 0,
-            };
+            let mut need = suanwang_sched::Need::default();
             for (class, units) in declared.iter() {
                 need.units[class.index()] = units - plan.get(class);
             }

@@ -342,6 +342,8 @@ pub(crate) async fn put_site<S: Store>(
             },
         )
         .await?;
+    // As in force: a capacity left out is the nodes'.
+    let site = app.topology().site(&id).cloned().unwrap_or(site);
     tracing::info!(site = %id, created = !existed, "site edited");
     app.wakeup.poke();
     let status = if existed {

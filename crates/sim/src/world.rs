@@ -3,7 +3,7 @@
 
 use crate::fill::mix;
 use suanwang_model::{Job, N_CLASSES, ResourceClass, SimDuration, SimTime};
-use suanwang_sched::{Forecast, Need, NetView, Request, SiteCapacity, SiteView};
+use suanwang_sched::{Forecast, Need, NetView, Nodes, Request, SiteCapacity, SiteView};
 use suanwang_topology::{Network, SeriesModel, Topology};
 
 /// Actual series per site and slot, precomputed over the simulated span.
@@ -77,6 +77,16 @@ impl World {
             capacity.push(SiteCapacity {
                 units,
                 watts: site.power_cap_kw.map(|kw| (kw * 1000.0) as u32),
+                nodes: site.nodes.as_ref().map(|shape| {
+                    let mut per_node = [0; N_CLASSES];
+                    for (class, units) in shape.per_node.iter() {
+                        per_node[class.index()] = units;
+                    }
+                    Nodes {
+                        count: shape.count,
+                        per_node,
+                    }
+                }),
             });
         }
         let mut location_jurisdiction: Vec<usize> = sites.iter().map(|s| s.jurisdiction).collect();
@@ -223,9 +233,14 @@ impl World {
                 .position(|v| v.id == s.0)
                 .unwrap_or(usize::MAX)
         });
+        // A gang's demand is per node: it asks that much on each of its nodes.
+        let gang = job.gang.max(1);
         let mut need = Need::default();
         for d in &job.demand {
-            need.units[d.class.index()] += d.count;
+            need.units[d.class.index()] += d.count.saturating_mul(gang);
+        }
+        if gang > 1 {
+            need.nodes = gang;
         }
         Ok(Request {
             id: job.id,

@@ -149,10 +149,11 @@ pub fn register_accelerators(
 /// them.
 pub fn parse(text: &str, origin: &str) -> Result<Topology, TopologyError> {
     register_accelerators(text, origin)?;
-    let topology: Topology = toml::from_str(text).map_err(|err| TopologyError::Syntax {
+    let mut topology: Topology = toml::from_str(text).map_err(|err| TopologyError::Syntax {
         origin: origin.to_string(),
         message: err.to_string().trim_end().to_string(),
     })?;
+    capacity_from_nodes(&mut topology);
     validate(&topology).map_err(|(key, message)| TopologyError::Invalid {
         origin: origin.to_string(),
         key,
@@ -167,6 +168,13 @@ impl Topology {
     /// `site[3] "hami".pue`).
     pub fn validate(&self) -> Result<(), (String, String)> {
         validate(self)
+    }
+
+    /// Gives each site that declares nodes but no capacity the capacity of its
+    /// nodes, as [`parse`] does for a file: call before [`Topology::validate`]
+    /// on a topology built or edited in code.
+    pub fn capacity_from_nodes(&mut self) {
+        capacity_from_nodes(self);
     }
 
     /// IT power per busy unit of `class` at `site`, kW.
@@ -185,9 +193,15 @@ impl Topology {
     }
 
     /// Multiplies every site's capacity by `factor` (rounding, at least one unit
-    /// where the site had any), for "what if" runs.
+    /// where the site had any), for "what if" runs. A site with nodes scales its
+    /// node count instead (at least one node), and its capacity follows.
     pub fn scale_capacity(&mut self, factor: f64) {
         for site in &mut self.sites {
+            if let Some(nodes) = &mut site.nodes {
+                nodes.count = ((nodes.count as f64) * factor).round().max(1.0) as u32;
+                site.capacity = ClassMap::default();
+                continue;
+            }
             for class in ResourceClass::all() {
                 let units = site.capacity.get(class);
                 if units > 0 {
@@ -196,7 +210,59 @@ impl Topology {
                 }
             }
         }
+        capacity_from_nodes(self);
     }
+}
+
+/// Gives each site that declares nodes but no capacity the capacity of its nodes
+/// (a total past `u32::MAX` is left for [`validate`] to refuse).
+fn capacity_from_nodes(topology: &mut Topology) {
+    for site in &mut topology.sites {
+        let Some(nodes) = &site.nodes else { continue };
+        if site.capacity.iter().any(|(_, u)| u > 0) {
+            continue;
+        }
+        for (class, _) in nodes.per_node.iter() {
+            if let Ok(total) = u32::try_from(nodes.total(class)) {
+                site.capacity.set(class, total);
+            }
+        }
+    }
+}
+
+/// Checks a site's `[site.nodes]`: a sane count, at least one class per node, and
+/// a capacity equal, class by class, to the nodes' total.
+fn check_nodes(site: &Site, at: &dyn Fn(&str) -> String) -> Result<(), Invalid> {
+    let Some(nodes) = &site.nodes else {
+        return Ok(());
+    };
+    check(
+        (1..=1_000_000).contains(&nodes.count),
+        || at("nodes.count"),
+        || format!("{} is out of range 1..=1000000", nodes.count),
+    )?;
+    check(
+        nodes.per_node.iter().any(|(_, u)| u > 0),
+        || at("nodes.per_node"),
+        || "a node must hold at least one resource class".into(),
+    )?;
+    for class in ResourceClass::all() {
+        let total = nodes.total(class);
+        let declared = site.capacity.get(class);
+        check(
+            u64::from(declared) == total,
+            || at(&format!("capacity.{class}")),
+            || {
+                format!(
+                    "{declared} does not match the nodes: {} × {} = {total} \
+                     (leave capacity out to take it from the nodes)",
+                    nodes.count,
+                    nodes.per_node.get(class)
+                )
+            },
+        )?;
+    }
+    Ok(())
 }
 
 type Invalid = (String, String);
@@ -293,6 +359,7 @@ fn validate(topology: &Topology) -> Result<(), Invalid> {
         if let Some(cap) = site.power_cap_kw {
             check(cap > 0.0, || at("power_cap_kw"), || "must be > 0".into())?;
         }
+        check_nodes(site, &at)?;
         check(
             site.capacity.iter().any(|(_, u)| u > 0),
             || at("capacity"),
@@ -543,6 +610,74 @@ mod tests {
         );
         let err = invalid(&BASE.replacen("id = \"cd-tianfu\"", "id = \"hami\"", 1));
         assert!(err.contains("site[2].id: duplicate id \"hami\""), "{err}");
+    }
+
+    /// cn-west with qingyang's capacity given by (or beside) 16 nodes of
+    /// 64 cores, 256 GiB and 8 RTX 4090 (qingyang offers 1024 cores, 4096 GiB,
+    /// 128 RTX 4090 and 128 Ascend 910B).
+    fn with_nodes(capacity: &str, nodes: &str) -> String {
+        BASE.replacen(
+            "capacity = { cpu = 1024, mem_gib = 4096, rtx4090 = 128, ascend910b = 128 }",
+            &format!("{capacity}\nnodes = {nodes}"),
+            1,
+        )
+    }
+
+    #[test]
+    fn node_shapes_define_or_must_match_the_capacity() {
+        let shape = "{ count = 16, per_node = { cpu = 64, mem_gib = 256, rtx4090 = 8 } }";
+        let topology = parse(&with_nodes("", shape), "t.toml").unwrap();
+        let site = topology.site("qingyang").unwrap();
+        assert_eq!(site.capacity.get(ResourceClass::Cpu), 1024);
+        assert_eq!(site.capacity.get(ResourceClass::Memory), 4096);
+        assert_eq!(site.capacity.get(ResourceClass::Rtx4090), 128);
+        assert_eq!(site.capacity.get(ResourceClass::Ascend910B), 0);
+        assert_eq!(site.nodes.as_ref().unwrap().count, 16);
+        // Both given and equal: accepted; the topology round-trips.
+        let both = with_nodes(
+            "capacity = { cpu = 1024, mem_gib = 4096, rtx4090 = 128 }",
+            shape,
+        );
+        let again = parse(&both, "t.toml").unwrap();
+        assert_eq!(again, topology);
+        let text = toml::to_string(&again).unwrap();
+        assert_eq!(parse(&text, "again.toml").unwrap(), again);
+        // Both given and different: the class that disagrees is named.
+        let err = invalid(&with_nodes(
+            "capacity = { cpu = 1024, mem_gib = 4096, rtx4090 = 128, ascend910b = 128 }",
+            shape,
+        ));
+        assert!(
+            err.starts_with("t.toml: site[4] \"qingyang\".capacity.ascend910b: 128 does not match the nodes: 16 × 0 = 0"),
+            "{err}"
+        );
+        let err = invalid(&with_nodes(
+            "capacity = { cpu = 1000, mem_gib = 4096, rtx4090 = 128 }",
+            shape,
+        ));
+        assert!(
+            err.contains("capacity.cpu: 1000 does not match the nodes: 16 × 64 = 1024"),
+            "{err}"
+        );
+        let err = invalid(&with_nodes("", "{ count = 0, per_node = { cpu = 64 } }"));
+        assert!(
+            err.contains("site[4] \"qingyang\".nodes.count: 0 is out of range"),
+            "{err}"
+        );
+        let err = invalid(&with_nodes("", "{ count = 4, per_node = {} }"));
+        assert!(err.contains("nodes.per_node: a node must hold"), "{err}");
+        let err = invalid(&with_nodes(
+            "",
+            "{ count = 4, per_node = { cpu = 64 }, gpus = 8 }",
+        ));
+        assert!(err.starts_with("t.toml: ") && err.contains("gpus"), "{err}");
+        // Scaling a site with nodes scales its node count.
+        let mut scaled = topology.clone();
+        scaled.scale_capacity(0.5);
+        let site = scaled.site("qingyang").unwrap();
+        assert_eq!(site.nodes.as_ref().unwrap().count, 8);
+        assert_eq!(site.capacity.get(ResourceClass::Rtx4090), 64);
+        assert!(scaled.validate().is_ok());
     }
 
     /// cn-west with one more model declared at the end and offered at

@@ -17,6 +17,9 @@ pub mod snapshot;
 
 pub use calendar::{Calendar, Need, Quota, QuotaDims, ReserveError, SiteCapacity};
 pub use lp::{LpBound, LpBoundReport};
-pub use plan::{Candidate, Decision, Outcome, Placement, Rejection, Wait, admits, plan};
+pub use plan::{
+    Candidate, Decision, Outcome, Placement, Rejection, SiteReason, SiteWait, Wait, WhyPending,
+    admits, plan, why_pending,
+};
 pub use policy::{Policy, PolicyKind, Weights};
 pub use snapshot::{Forecast, NetView, Request, SiteView, Snapshot, Terms};

@@ -97,6 +97,7 @@ export type JobDoc = Schemas['JobDoc'];
 export type JobSubmission = Schemas['JobSubmission'];
 export type JobPage = Schemas['JobPage'];
 export type Explanation = Schemas['JobExplanation'];
+export type WaitDoc = Schemas['WaitDoc'];
 export type Decision = Schemas['DecisionDoc'];
 export type CandidateView = Schemas['CandidateView'];
 export type Logs = Schemas['Logs'];

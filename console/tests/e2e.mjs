@@ -444,14 +444,20 @@ try {
     const pinned = await api('/v1/jobs', { method: 'POST', body: JSON.stringify({ demand: [{ class: 'cpu', count: 2 }], duration: '1h', site: 'zhongwei' }) }, alpha);
     await page.goto(`${url}/#/job/${pinned.id}`);
     await page.waitForFunction(() => /drained or unreachable/.test(document.querySelector('#why-pending')?.textContent ?? ''), null, { timeout: 20000 });
+    // Site by site: zhongwei says drained; the history has the change.
+    await page.waitForSelector('#wait-sites tr[data-site=zhongwei][data-reason=drained]', { timeout: 20000 });
+    await page.waitForSelector('#wait-history tbody tr[data-reason=sites-unavailable]', { timeout: 20000 });
     await shot('job-pending');
-    await auditBoth('job-pending', () => page.waitForSelector('#why-pending'));
+    await auditBoth('job-pending', () => page.waitForSelector('#wait-sites tr[data-reason=drained]'));
     await adminPost('/v1/sites/zhongwei/undrain');
     await page.waitForFunction(
       () => document.querySelector('#job-state')?.getAttribute('data-state') !== 'Pending' && !document.querySelector('#why-pending'),
       null,
       { timeout: 20000 },
     );
+    // Placed: no current reason, the history stays.
+    check(!(await page.$('#wait-sites')), 'a placed job shows no current reason');
+    check(!!(await page.$('#wait-history tbody tr[data-reason=sites-unavailable]')), 'the history stays once placed');
     result.pending_then_placed = pinned.id;
   } finally {
     await adminPost('/v1/sites/zhongwei/undrain').catch(() => {});

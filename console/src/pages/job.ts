@@ -6,7 +6,7 @@ import * as echarts from 'echarts/core';
 import { BarChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
-import { ApiError, get, type Explanation, type JobDoc, type Logs } from '../api';
+import { ApiError, get, type Explanation, type JobDoc, type Logs, type WaitDoc } from '../api';
 import { describeChart, failure, h, loading, scrollRegion, tableBox, time } from '../dom';
 import { stateName, t } from '../i18n';
 import { subscribe, whileDown } from '../live';
@@ -55,7 +55,9 @@ export const jobPage: Page = (root, _params, arg) => {
       charts = [];
       // The latest decision says why a pending job waits; none yet: not weighed.
       const last = explanation.decisions[explanation.decisions.length - 1];
-      const waiting = job.state !== 'Pending' ? null : last?.outcome === 'pending' ? reasonText(last.reason) : t('job.wait.unplanned');
+      const current = explanation.wait;
+      const waiting =
+        job.state !== 'Pending' ? null : current ? reasonText(current) : last?.outcome === 'pending' ? reasonText(last.reason) : t('job.wait.unplanned');
       const row = (key: Parameters<typeof t>[0], value: string | number) => [h('dt', {}, t(key)), h('dd', {}, String(value))];
       // The spec and the log scroll in their own boxes, named by these headings.
       const specTitle = h('h2', { id: 'spec-title' }, t('job.spec'));
@@ -69,6 +71,8 @@ export const jobPage: Page = (root, _params, arg) => {
             { class: 'card' },
             h('p', {}, h('span', { class: `pill ${job.state}`, id: 'job-state', 'data-state': job.state }, stateName(job.state))),
             waiting ? h('p', { class: 'why-pending', id: 'why-pending', role: 'status' }, h('strong', {}, t('job.whyPending')), ' ', waiting) : null,
+            job.state === 'Pending' && current ? waitDetail(current) : null,
+            explanation.wait_history?.length ? waitHistory(explanation.wait_history) : null,
             h(
               'dl',
               { class: 'fields' },
@@ -196,6 +200,68 @@ function reasonText(reason: unknown): string {
   if (code === 'not-considered') return t('job.wait.unplanned');
   if (typeof code === 'string') return code;
   return typeof reason === 'string' ? reason : JSON.stringify(reason);
+}
+
+/** The current wait: the earliest start and each site's binding reason. */
+function waitDetail(wait: WaitDoc): HTMLElement {
+  const heading = h('h2', { id: 'wait-sites-title' }, t('job.wait.sites'));
+  const earliest = h(
+    'p',
+    { id: 'wait-earliest' },
+    wait.earliest_start != null ? t('job.wait.earliest', time(wait.earliest_start)) : t('job.wait.noEarliest'),
+  );
+  const sites = wait.sites ?? [];
+  if (!sites.length) return h('div', { id: 'wait-sites' }, earliest);
+  return h(
+    'div',
+    { id: 'wait-sites' },
+    earliest,
+    heading,
+    tableBox(
+      h(
+        'table',
+        { class: 'wait-sites' },
+        h('thead', {}, h('tr', {}, ...(['job.wait.site', 'job.wait.reason', 'job.wait.until'] as const).map((k) => h('th', { scope: 'col' }, t(k))))),
+        h(
+          'tbody',
+          {},
+          ...sites.map((s) =>
+            h(
+              'tr',
+              { 'data-site': s.site, 'data-reason': s.reason },
+              h('td', {}, s.site),
+              h('td', { title: s.detail }, t(`job.site.${s.reason}`)),
+              h('td', {}, time(s.until)),
+            ),
+          ),
+        ),
+      ),
+      heading,
+    ),
+  );
+}
+
+/** The changes of the job's reason for waiting, newest first. */
+function waitHistory(history: WaitDoc[]): HTMLElement {
+  const heading = h('h2', { id: 'wait-history-title' }, t('job.wait.history'));
+  return h(
+    'div',
+    { id: 'wait-history' },
+    heading,
+    tableBox(
+      h(
+        'table',
+        { class: 'wait-history' },
+        h('thead', {}, h('tr', {}, ...(['job.wait.since', 'job.wait.reason', 'job.wait.earliestCol'] as const).map((k) => h('th', { scope: 'col' }, t(k))))),
+        h(
+          'tbody',
+          {},
+          ...history.map((w) => h('tr', { 'data-reason': w.reason }, h('td', {}, time(w.at)), h('td', {}, reasonText(w)), h('td', {}, time(w.earliest_start)))),
+        ),
+      ),
+      heading,
+    ),
+  );
 }
 
 function decision(d: Record<string, unknown>, n: number, charts: echarts.ECharts[]): HTMLElement {

@@ -229,6 +229,10 @@ pub struct JobDoc {
     pub started_at: Option<i64>,
     /// When it ended, unix seconds.
     pub finished_at: Option<i64>,
+    /// While pending: why it waits, in one word (`WaitCode`), as the
+    /// scheduler last recorded it; absent when the scheduler has not weighed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<WaitCode>,
 }
 
 impl JobDoc {
@@ -315,6 +319,19 @@ pub enum WaitCode {
     Quota,
 }
 
+impl WaitCode {
+    /// One word for a table column (`suanwang jobs --state Pending`).
+    pub fn word(self) -> &'static str {
+        match self {
+            WaitCode::NotConsidered => "new",
+            WaitCode::NoCapacityInHorizon => "capacity",
+            WaitCode::SitesUnavailable => "unavailable",
+            WaitCode::MeasuredBelowDeclared => "measured",
+            WaitCode::Quota => "quota",
+        }
+    }
+}
+
 /// Why a job waits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PendingReason {
@@ -324,6 +341,87 @@ pub struct PendingReason {
     /// how much less than it declares).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The earliest start the scheduler's calendar allows anywhere within its
+    /// horizon (7 days), unix seconds; absent: none within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earliest_start: Option<i64>,
+    /// The binding reason at each site the job could be sent to, by site id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<SiteWaitDoc>,
+}
+
+/// Why a job does not start at one site: the first rule that rules it out, in
+/// the order the codes are listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SiteWaitCode {
+    /// Outside the job's allowed jurisdictions.
+    Residency,
+    /// Farther from the job's location than its latency target.
+    Latency,
+    /// Smaller than the job in some resource class, for good.
+    TooSmall,
+    /// The job alone would draw more than the site's power cap.
+    PowerCap,
+    /// Drained by an operator: takes no new work.
+    Drained,
+    /// No agent heartbeat: takes no new work.
+    Unreachable,
+    /// Not the job's home site, under a policy that keeps jobs home.
+    Policy,
+    /// Its earliest start there ends after the job's deadline.
+    Deadline,
+    /// Full for the job's run until `until` (absent: the whole horizon).
+    Capacity,
+    /// Room at the site, but the tenant's quota is booked up until `until`
+    /// (absent: the whole horizon).
+    Quota,
+    /// Room from `until`: nothing at this site holds the job back.
+    Open,
+}
+
+impl SiteWaitCode {
+    /// The code as written on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            SiteWaitCode::Residency => "residency",
+            SiteWaitCode::Latency => "latency",
+            SiteWaitCode::TooSmall => "too-small",
+            SiteWaitCode::PowerCap => "power-cap",
+            SiteWaitCode::Drained => "drained",
+            SiteWaitCode::Unreachable => "unreachable",
+            SiteWaitCode::Policy => "policy",
+            SiteWaitCode::Deadline => "deadline",
+            SiteWaitCode::Capacity => "capacity",
+            SiteWaitCode::Quota => "quota",
+            SiteWaitCode::Open => "open",
+        }
+    }
+}
+
+/// Why a job does not start at one site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SiteWaitDoc {
+    /// Site id.
+    pub site: String,
+    /// The binding reason.
+    pub reason: SiteWaitCode,
+    /// For `capacity`, `quota`, `deadline` and `open`: the earliest start
+    /// there, unix seconds; absent: none within the horizon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
+    /// The reason in words.
+    pub detail: String,
+}
+
+/// A job's reason for waiting, with when the scheduler first gave it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WaitDoc {
+    /// Since when, unix seconds.
+    pub at: i64,
+    /// The reason.
+    #[serde(flatten)]
+    pub reason: PendingReason,
 }
 
 /// One thing that happened to a job: a scheduler decision or an agent's note.
@@ -390,4 +488,12 @@ pub struct JobExplanation {
     /// The scheduler's decisions and the agents' notes, oldest first; a job the
     /// scheduler has not weighed yet has one `pending` entry, `not-considered`.
     pub decisions: Vec<DecisionDoc>,
+    /// While the job is pending: why it waits now, site by site, and its
+    /// earliest start; absent once it has left Pending or before the
+    /// scheduler's first pass over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<WaitDoc>,
+    /// The changes of its reason for waiting, newest first: the last 50.
+    #[serde(default)]
+    pub wait_history: Vec<WaitDoc>,
 }

@@ -32,7 +32,8 @@ pub use error::{ErrorBody, ErrorCode};
 pub use events::{JobsEvent, Resync, ServerEvent};
 pub use jobs::{
     DataIn, Decision, DecisionDoc, DemandIn, DurationValue, JobDoc, JobExplanation, JobPage,
-    JobQuery, JobSubmission, LatencyIn, Logs, Order, PendingReason, WaitCode,
+    JobQuery, JobSubmission, LatencyIn, Logs, Order, PendingReason, SiteWaitCode, SiteWaitDoc,
+    WaitCode, WaitDoc,
 };
 pub use network::{
     Comparison, Flow, Flows, Overview, SavingsDoc, SavingsQuery, SiteOverview, Totals,

@@ -342,6 +342,13 @@ pub fn jobs(args: JobsArgs) -> anyhow::Result<()> {
             .to_vec(),
     ];
     rows.extend(page.jobs.iter().map(job_row));
+    // Where jobs wait, one word for why (`suanwang explain ID` says more).
+    if page.jobs.iter().any(|j| j.state == JobState::Pending) {
+        rows[0].push("why".into());
+        for (row, j) in rows[1..].iter_mut().zip(&page.jobs) {
+            row.push(j.wait.map_or("-", |w| w.word()).to_string());
+        }
+    }
     print!("{}", table(&rows));
     if let Some(next) = page.next {
         println!("more: --after {next}");
@@ -501,6 +508,68 @@ pub fn explain(args: JobArgs) -> anyhow::Result<()> {
                 message,
             } => println!("report: {state} at {site} (agent {agent}): {message}"),
         }
+    }
+    if let Some(wait) = &doc.wait {
+        print_wait(wait)?;
+    }
+    if !doc.wait_history.is_empty() {
+        println!("why it waited, newest first:");
+        let mut rows = vec![
+            ["since", "reason", "earliest start"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for w in &doc.wait_history {
+            rows.push(vec![
+                crate::top::utc(w.at),
+                wait_name(w.reason.reason)?,
+                w.reason
+                    .earliest_start
+                    .map_or("none within 7 days".into(), crate::top::utc),
+            ]);
+        }
+        print!("{}", table(&rows));
+    }
+    Ok(())
+}
+
+/// A wait code as the API writes it (`no-capacity-in-horizon`).
+fn wait_name(code: suanwang_client::api::WaitCode) -> anyhow::Result<String> {
+    Ok(serde_json::to_value(code)?
+        .as_str()
+        .unwrap_or("?")
+        .to_string())
+}
+
+/// The job's current reason for waiting, site by site.
+fn print_wait(wait: &suanwang_client::api::WaitDoc) -> anyhow::Result<()> {
+    let reason = &wait.reason;
+    println!(
+        "waiting: {} since {}; earliest start: {}",
+        wait_name(reason.reason)?,
+        crate::top::utc(wait.at),
+        reason
+            .earliest_start
+            .map_or("none within 7 days".into(), crate::top::utc)
+    );
+    if let Some(detail) = &reason.detail {
+        println!("  {detail}");
+    }
+    if !reason.sites.is_empty() {
+        let mut rows = vec![
+            ["site", "reason", "until", "detail"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for s in &reason.sites {
+            rows.push(vec![
+                s.site.clone(),
+                s.reason.name().to_string(),
+                s.until.map_or("-".into(), crate::top::utc),
+                s.detail.clone(),
+            ]);
+        }
+        print!("{}", table(&rows));
     }
     Ok(())
 }

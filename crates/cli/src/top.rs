@@ -261,7 +261,7 @@ fn dominant_share(site: &SiteOverview) -> Option<f64> {
 }
 
 /// Unix seconds as "2026-11-03 04:05:06 UTC".
-fn utc(unix: i64) -> String {
+pub(crate) fn utc(unix: i64) -> String {
     let (year, month, day) = civil_from_days(unix.div_euclid(86400));
     let second = unix.rem_euclid(86400);
     format!(

@@ -341,6 +341,90 @@ fn the_cli_submits_lists_explains_and_cancels() {
     );
 }
 
+/// `jobs --state Pending` gives each waiting job's reason in one word, and
+/// `explain` the reason site by site and its history, as the live scheduler
+/// (the server's own loop) recorded them.
+#[test]
+fn pending_jobs_say_why_in_one_word_and_explain_says_more() {
+    let db = temp_db("why");
+    let token = admin_token(&db, "tenant", Some("acme"));
+    let (mut server, url) = serve(&db);
+    let submit = |duration: &str| {
+        let out = cli(
+            &url,
+            &token,
+            &[
+                "submit",
+                "--gpus",
+                "64",
+                "--gpu-model",
+                "h20",
+                "--site",
+                "hami",
+                "--no-delay",
+                "--duration",
+                duration,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    // Every H20 at hami for 30 days (past the 7-day horizon), then one more job.
+    let hog = submit("30d");
+    let job = submit("1h");
+    let mut waits = serde_json::Value::Null;
+    for _ in 0..100 {
+        let out = cli(&url, &token, &["job", &job, "--json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        waits = doc["wait"].clone();
+        if waits == "no-capacity-in-horizon" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(waits, "no-capacity-in-horizon");
+    let out = cli(&url, &token, &["jobs", "--state", "Pending"]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    let header = table.lines().next().unwrap();
+    assert!(header.split_whitespace().last() == Some("why"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(job.as_str()))
+        .unwrap_or_else(|| panic!("job {job} listed: {table}"));
+    assert_eq!(row.split_whitespace().last(), Some("capacity"), "{table}");
+    assert!(
+        !table
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(hog.as_str())),
+        "the placed hog is not pending: {table}"
+    );
+    // Jobs that are not pending get no column.
+    let out = cli(&url, &token, &["jobs", "--state", "Placed"]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(!table.lines().next().unwrap().contains("why"), "{table}");
+    let out = cli(&url, &token, &["explain", &job]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("waiting: no-capacity-in-horizon since")
+            && text.contains("earliest start: none within 7 days"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.first() == Some(&"hami") && words.get(1) == Some(&"capacity")
+        }),
+        "hami's reason: {text}"
+    );
+    assert!(text.contains("why it waited, newest first:"), "{text}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
 #[test]
 fn top_once_shows_every_site() {
     let db = temp_db("top");

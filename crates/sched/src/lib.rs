@@ -19,6 +19,9 @@ pub mod snapshot;
 pub use calendar::{Calendar, NODE_DIM, Need, Nodes, Quota, QuotaDims, ReserveError, SiteCapacity};
 pub use fairshare::{FairShare, ShareNode, TenantShare};
 pub use lp::{LpBound, LpBoundReport};
-pub use plan::{Candidate, Decision, Outcome, Placement, Rejection, Wait, admits, plan, plan_fair};
+pub use plan::{
+    Candidate, Decision, Outcome, Placement, Rejection, SiteReason, SiteWait, Wait, WhyPending,
+    admits, plan, plan_fair, why_pending,
+};
 pub use policy::{Policy, PolicyKind, Weights};
 pub use snapshot::{Forecast, NetView, Request, SiteView, Snapshot, Terms};

@@ -131,6 +131,88 @@ pub enum Wait {
     Quota,
 }
 
+/// Why a waiting job does not start, site by site, and the earliest it could
+/// start anywhere: computed only for jobs that end a pass pending.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhyPending {
+    /// The earliest start the calendar allows at any candidate site within the
+    /// horizon (capacity and quota both), or none.
+    pub earliest: Option<SimTime>,
+    /// The binding reason at each site the job could be sent to (a site ruled
+    /// out by the job's pin is left out), in site order.
+    pub sites: Vec<SiteWait>,
+}
+
+/// The binding reason at one site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteWait {
+    /// Site index.
+    pub site: usize,
+    /// Why the job does not start there.
+    #[serde(flatten)]
+    pub reason: SiteReason,
+}
+
+/// Why a job does not start at a site: the first rule, in this order, that
+/// rules the site out (open to more reasons, such as fair share).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum SiteReason {
+    /// Outside the job's allowed jurisdictions.
+    Residency,
+    /// Farther from the job's location than its latency target.
+    Latency {
+        /// Latency to the site, ms.
+        ms: f64,
+        /// The target, ms.
+        max_ms: f64,
+    },
+    /// Smaller than the job for good in one class.
+    TooSmall {
+        /// The class.
+        class: ResourceClass,
+        /// Units asked.
+        asked: u32,
+        /// Units the site has.
+        offers: u32,
+    },
+    /// The job alone would draw more than the site's power cap.
+    PowerCap {
+        /// Facility watts the job draws there.
+        watts: u32,
+        /// The cap, W.
+        cap_watts: u32,
+    },
+    /// Drained or unreachable: it takes no new work.
+    Unavailable,
+    /// Not the job's home site, under a policy that does not move jobs.
+    Policy,
+    /// The site could run the job, but its earliest start there (or, with none
+    /// in the horizon, the horizon's end) ends after the job's deadline.
+    Deadline {
+        /// The deadline.
+        deadline: SimTime,
+        /// The earliest start there within the horizon, if any.
+        until: Option<SimTime>,
+    },
+    /// Full for the job's run until `until` (none: over the whole horizon).
+    Capacity {
+        /// The earliest start there, when within the horizon.
+        until: Option<SimTime>,
+    },
+    /// Room at the site, but the tenant's quota is booked up until `until`
+    /// (none: over the whole horizon).
+    Quota {
+        /// The earliest start there, when within the horizon.
+        until: Option<SimTime>,
+    },
+    /// Room for the job from `at`: nothing at this site holds it back.
+    Open {
+        /// The earliest start there.
+        at: SimTime,
+    },
+}
+
 /// What happened to one job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
@@ -152,6 +234,9 @@ pub struct Decision {
     pub index: usize,
     /// What was decided.
     pub outcome: Outcome,
+    /// For a job left pending: why, site by site (computed only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<Box<WhyPending>>,
 }
 
 /// Places `pending` jobs under `policy`, booking them in `calendar`, which must
@@ -205,10 +290,14 @@ pub fn plan_fair(
     let mut decide = |index: usize, calendar: &mut Calendar| {
         let request = &pending[index];
         let outcome = planner.place(calendar, request);
+        // Only on the pending path: placements pay nothing for it.
+        let why = matches!(outcome, Outcome::Pending(_))
+            .then(|| Box::new(planner.why_pending(calendar, request)));
         Decision {
             job: request.id,
             index,
             outcome,
+            why,
         }
     };
     if fair.is_off() {
@@ -305,6 +394,25 @@ impl Ord for Turn {
             .total_cmp(&other.key)
             .then(self.tenant.cmp(&other.tenant))
     }
+}
+
+/// Why `request` would wait under `policy` given `calendar`: the binding reason at
+/// each site (see [`SiteReason`]) and its earliest start anywhere. [`plan`] fills
+/// [`Decision::why`] with this for the jobs it leaves pending.
+pub fn why_pending(
+    snapshot: &Snapshot,
+    calendar: &Calendar,
+    request: &Request,
+    policy: &Policy,
+) -> WhyPending {
+    Planner {
+        snapshot,
+        policy,
+        sites: Vec::new(),
+        evals: Vec::new(),
+        order: Vec::new(),
+    }
+    .why_pending(calendar, request)
 }
 
 struct Planner<'a> {
@@ -549,6 +657,125 @@ impl Planner<'_> {
             alternatives,
             pruned,
         })
+    }
+
+    /// See [`why_pending`].
+    fn why_pending(&mut self, calendar: &Calendar, request: &Request) -> WhyPending {
+        let snapshot = self.snapshot;
+        let net = snapshot.network;
+        let dims = Dims::of(&request.need);
+        // The sites the policy would weigh: admitted, available and, for a
+        // policy that does not move jobs, the home site alone.
+        let mut weighed: Vec<usize> = (0..snapshot.sites.len())
+            .filter(|&site| {
+                snapshot.sites[site].available
+                    && admits_dims(
+                        &snapshot.sites[site],
+                        calendar.capacity(site),
+                        net,
+                        request,
+                        site,
+                        &dims,
+                    )
+            })
+            .collect();
+        if !self.policy.kind.moves_in_space() && !weighed.is_empty() {
+            std::mem::swap(&mut self.sites, &mut weighed);
+            let home = self.home_site(request);
+            std::mem::swap(&mut self.sites, &mut weighed);
+            weighed.retain(|&s| s == home);
+        }
+        let horizon_end = calendar.end() * calendar.slot_secs();
+        let mut sites = Vec::new();
+        let mut earliest: Option<SimTime> = None;
+        for (site, view) in snapshot.sites.iter().enumerate() {
+            if request.pinned.is_some_and(|p| p != site) {
+                continue;
+            }
+            let capacity = calendar.capacity(site);
+            let reason =
+                if request.residency != 0 && request.residency & (1 << view.jurisdiction) == 0 {
+                    SiteReason::Residency
+                } else if let Some((location, max_ms)) = request.latency
+                    && net.latency(location, site) > max_ms
+                {
+                    SiteReason::Latency {
+                        ms: net.latency(location, site),
+                        max_ms,
+                    }
+                } else if let Some(&(class, asked)) = dims
+                    .as_slice()
+                    .iter()
+                    .find(|&&(c, u)| capacity.units[c] < u)
+                {
+                    SiteReason::TooSmall {
+                        class: ResourceClass::from_index(class).unwrap_or(ResourceClass::Cpu),
+                        asked,
+                        offers: capacity.units[class],
+                    }
+                } else if let Some(cap_watts) = capacity.watts
+                    && !admits_dims(view, capacity, net, request, site, &dims)
+                {
+                    let eval = self.site_eval(calendar, request, &dims, site);
+                    SiteReason::PowerCap {
+                        watts: eval.watts,
+                        cap_watts,
+                    }
+                } else if !view.available {
+                    SiteReason::Unavailable
+                } else if !weighed.contains(&site) {
+                    SiteReason::Policy
+                } else {
+                    let eval = self.site_eval(calendar, request, &dims, site);
+                    let first = |quota: &[(usize, u32)]| {
+                        let mut first = None;
+                        feasible_starts_dims(
+                            calendar,
+                            dims.as_slice(),
+                            eval.watts,
+                            quota,
+                            site,
+                            eval.earliest,
+                            horizon_end,
+                            request.duration.0,
+                            |s, _, _| {
+                                first = Some(SimTime(s));
+                                ControlFlow::Break(())
+                            },
+                        );
+                        first
+                    };
+                    let quota = calendar.quota_dims(request.tenant, site, &request.need);
+                    let with_quota = first(quota.as_slice());
+                    // The scan without the quota only where a quota applies.
+                    let room = if quota.as_slice().is_empty() {
+                        with_quota
+                    } else {
+                        first(&[])
+                    };
+                    if let Some(t) = with_quota {
+                        earliest = Some(earliest.map_or(t, |e| e.min(t)));
+                    }
+                    let end = with_quota.map_or(horizon_end, |t| t.0) + request.duration.0;
+                    match (request.deadline, room, with_quota) {
+                        (Some(deadline), _, _) if end > deadline.0 => SiteReason::Deadline {
+                            deadline,
+                            until: with_quota,
+                        },
+                        (_, None, _) => SiteReason::Capacity { until: None },
+                        (_, Some(_), None) => SiteReason::Quota { until: None },
+                        (_, Some(r), Some(t)) if t.0 == eval.earliest => {
+                            debug_assert_eq!(r, t);
+                            SiteReason::Open { at: t }
+                        }
+                        // Capacity frees at the very start the quota allows.
+                        (_, Some(r), Some(t)) if r == t => SiteReason::Capacity { until: Some(t) },
+                        (_, Some(_), Some(t)) => SiteReason::Quota { until: Some(t) },
+                    }
+                };
+            sites.push(SiteWait { site, reason });
+        }
+        WhyPending { earliest, sites }
     }
 
     /// Fills `self.sites` with the sites the job may use; when there are none,

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use suanwang_model::{JobId, N_CLASSES, SimDuration, SimTime};
 use suanwang_sched::{
     Calendar, Forecast, Need, NetView, Nodes, Outcome, Policy, PolicyKind, Quota, Rejection,
-    Request, SiteCapacity, SiteView, Snapshot, Wait, plan,
+    Request, SiteCapacity, SiteReason, SiteView, Snapshot, Wait, plan,
 };
 use suanwang_sched::{FairShare, ShareNode, TenantShare, fairshare::entitlements, plan_fair};
 
@@ -193,6 +193,39 @@ proptest! {
             prop_assert_eq!(d.job, w.requests[d.index].id);
         }
         prop_assert!(seen.iter().all(|&n| n == 1));
+
+        // Only a pending job says why, site by site, and what it says agrees
+        // with the decision: no site the policy weighed has a start in the
+        // horizon, and each site's rule holds.
+        for d in &decisions {
+            let r = &w.requests[d.index];
+            let Outcome::Pending(_) = &d.outcome else {
+                prop_assert!(d.why.is_none(), "only pending jobs carry a why");
+                continue;
+            };
+            let why = d.why.as_ref().expect("a pending job says why");
+            prop_assert_eq!(why.earliest, None);
+            prop_assert_eq!(why.sites.len(), w.sites.len());
+            for s in &why.sites {
+                let allowed = r.residency == 0 || r.residency & (1 << w.sites[s.site].jurisdiction) != 0;
+                match &s.reason {
+                    SiteReason::Open { .. }
+                    | SiteReason::Capacity { until: Some(_) }
+                    | SiteReason::Quota { .. } => {
+                        prop_assert!(false, "pending, yet site {} says {:?}", s.site, s.reason)
+                    }
+                    SiteReason::Residency => prop_assert!(!allowed),
+                    SiteReason::Latency { ms, max_ms } => {
+                        prop_assert!(allowed && ms > max_ms);
+                    }
+                    SiteReason::TooSmall { class, asked, offers } => {
+                        prop_assert_eq!(*asked, r.need.units[class.index()]);
+                        prop_assert!(offers < asked);
+                    }
+                    _ => prop_assert!(allowed),
+                }
+            }
+        }
 
         // Independent capacity check from the placements alone.
         let n = w.sites.len();

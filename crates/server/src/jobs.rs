@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use suanwang_api::jobs::MAX_PAGE;
 use suanwang_api::{
     Decision, DecisionDoc, JobDoc, JobExplanation, JobPage, JobQuery, JobSubmission, Logs, Order,
-    PendingReason, WaitCode,
+    PendingReason, WaitCode, WaitDoc,
 };
 use suanwang_store::{JobFilter, JobRecord, JobState, Store, Transition};
 
@@ -38,7 +38,39 @@ pub(crate) fn job_doc(record: JobRecord) -> Result<JobDoc, ApiError> {
         lease_expires_at: record.lease_expires_at,
         started_at: record.started_at,
         finished_at: record.finished_at,
+        wait: None,
     })
+}
+
+/// Fills in the one-word reason of the pending jobs among `docs`, from the
+/// reasons the scheduler last recorded (one query).
+async fn with_waits<S: Store>(app: &App<S>, docs: &mut [JobDoc]) -> Result<(), ApiError> {
+    let pending: Vec<i64> = docs
+        .iter()
+        .filter(|d| d.state == suanwang_store::JobState::Pending)
+        .map(|d| d.id)
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let waits: std::collections::HashMap<i64, String> = app
+        .store
+        .waits(&pending)
+        .await?
+        .into_iter()
+        .map(|w| (w.job_id, w.code))
+        .collect();
+    for doc in docs
+        .iter_mut()
+        .filter(|d| d.state == suanwang_store::JobState::Pending)
+    {
+        doc.wait = Some(match waits.get(&doc.id) {
+            Some(code) => serde_json::from_value(serde_json::Value::String(code.clone()))
+                .map_err(|e| ApiError::Internal(format!("stored wait of job {}: {e}", doc.id)))?,
+            None => WaitCode::NotConsidered,
+        });
+    }
+    Ok(())
 }
 
 /// The job `id` if `caller` may see it.
@@ -128,7 +160,10 @@ pub(crate) async fn job<S: Store>(
     Path(id): Path<i64>,
 ) -> Result<Json<JobDoc>, ApiError> {
     let record = visible_job(&app, &caller, id).await?;
-    Ok(Json(job_doc(record)?))
+    let mut doc = [job_doc(record)?];
+    with_waits(&app, &mut doc).await?;
+    let [doc] = doc;
+    Ok(Json(doc))
 }
 
 #[utoipa::path(get, path = "/v1/jobs", operation_id = "list_jobs", tag = "jobs", params(JobQuery),
@@ -172,7 +207,11 @@ pub(crate) async fn list<S: Store>(
     let next = (records.len() == limit as usize)
         .then(|| records.last().map(|r| r.id))
         .flatten();
-    let jobs = records.into_iter().map(job_doc).collect::<Result<_, _>>()?;
+    let mut jobs = records
+        .into_iter()
+        .map(job_doc)
+        .collect::<Result<Vec<_>, _>>()?;
+    with_waits(&app, &mut jobs).await?;
     Ok(Json(JobPage { jobs, next }))
 }
 
@@ -259,12 +298,39 @@ pub(crate) async fn explain<S: Store>(
                 reason: PendingReason {
                     reason: WaitCode::NotConsidered,
                     detail: None,
+                    earliest_start: None,
+                    sites: Vec::new(),
                 },
             },
         });
     }
+    let wait_doc = |at: i64, body: &str| -> Result<WaitDoc, ApiError> {
+        let reason = serde_json::from_str(body)
+            .map_err(|e| ApiError::Internal(format!("stored wait of job {id}: {e}")))?;
+        Ok(WaitDoc { at, reason })
+    };
+    let wait = if record.state == suanwang_store::JobState::Pending {
+        match app.store.waits(&[id]).await?.first() {
+            Some(w) => Some(wait_doc(w.at, &w.body)?),
+            None => None,
+        }
+    } else {
+        None
+    };
+    let wait_history = app
+        .store
+        .wait_history(id, None, suanwang_store::WAIT_HISTORY as u32)
+        .await?
+        .iter()
+        .map(|e| wait_doc(e.at, &e.body))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut doc = [job_doc(record)?];
+    with_waits(&app, &mut doc).await?;
+    let [job] = doc;
     Ok(Json(JobExplanation {
-        job: job_doc(record)?,
+        job,
         decisions,
+        wait,
+        wait_history,
     }))
 }

@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use suanwang_api::{Decision, DurationValue, JobSubmission, PendingReason, WaitCode};
+use suanwang_api::{
+    Decision, DurationValue, JobSubmission, PendingReason, SiteWaitCode, SiteWaitDoc, WaitCode,
+};
 use suanwang_model::{
     ClassMap, DataRef, Demand, Job, JobId, Jurisdiction, LatencyTarget, LocationId, ResourceClass,
     SimDuration, SimTime, SiteId,
@@ -556,6 +558,21 @@ impl Scheduler {
                 None
             }
         };
+        // Why each site takes no new work, for the reasons a pending job gives.
+        let down_code: Vec<Option<SiteWaitCode>> = self
+            .world
+            .sites
+            .iter()
+            .map(|s| {
+                if drained.iter().any(|d| d.site == s.id) {
+                    Some(SiteWaitCode::Drained)
+                } else if reach.get(&s.id) == Some(&false) {
+                    Some(SiteWaitCode::Unreachable)
+                } else {
+                    None
+                }
+            })
+            .collect();
         let down: Vec<usize> = self
             .world
             .sites
@@ -751,6 +768,7 @@ impl Scheduler {
         let world = Arc::clone(&self.world);
         let policy = self.policy;
         let job_ids = ids.clone();
+        let epoch_unix = self.epoch_unix;
         let shapes: Vec<(suanwang_sched::Need, SimDuration, u32)> = requests
             .iter()
             .map(|r| (r.need, r.duration, r.tenant))
@@ -805,30 +823,46 @@ impl Scheduler {
                             ),
                         },
                         Outcome::Pending(wait) => Decision::Pending {
-                            reason: match wait {
-                                suanwang_sched::Wait::NoCapacityInHorizon => {
-                                    match short_site(d.index) {
-                                        Some(detail) => PendingReason {
-                                            reason: WaitCode::MeasuredBelowDeclared,
-                                            detail: Some(detail),
-                                        },
-                                        None => PendingReason {
-                                            reason: WaitCode::NoCapacityInHorizon,
-                                            detail: None,
-                                        },
+                            reason: with_sites(
+                                &sites,
+                                &down_code,
+                                policy.kind,
+                                epoch_unix,
+                                d.why.as_deref(),
+                                match wait {
+                                    suanwang_sched::Wait::NoCapacityInHorizon => {
+                                        match short_site(d.index) {
+                                            Some(detail) => PendingReason {
+                                                reason: WaitCode::MeasuredBelowDeclared,
+                                                detail: Some(detail),
+                                                earliest_start: None,
+                                                sites: Vec::new(),
+                                            },
+                                            None => PendingReason {
+                                                reason: WaitCode::NoCapacityInHorizon,
+                                                detail: None,
+                                                earliest_start: None,
+                                                sites: Vec::new(),
+                                            },
+                                        }
                                     }
-                                }
-                                suanwang_sched::Wait::Quota => PendingReason {
-                                    reason: WaitCode::Quota,
-                                    detail: Some(
-                                        "the tenant's quota is booked up over the horizon".into(),
-                                    ),
+                                    suanwang_sched::Wait::Quota => PendingReason {
+                                        reason: WaitCode::Quota,
+                                        detail: Some(
+                                            "the tenant's quota is booked up over the horizon"
+                                                .into(),
+                                        ),
+                                        earliest_start: None,
+                                        sites: Vec::new(),
+                                    },
+                                    suanwang_sched::Wait::SitesUnavailable => PendingReason {
+                                        reason: WaitCode::SitesUnavailable,
+                                        detail: None,
+                                        earliest_start: None,
+                                        sites: Vec::new(),
+                                    },
                                 },
-                                suanwang_sched::Wait::SitesUnavailable => PendingReason {
-                                    reason: WaitCode::SitesUnavailable,
-                                    detail: None,
-                                },
-                            },
+                            ),
                         },
                         Outcome::Rejected(reason) => Decision::Rejected {
                             reason: reason.to_string(),
@@ -847,6 +881,7 @@ impl Scheduler {
         // Placements and refusals are written in one transaction (the store's
         // group commit for decisions); a job cancelled meanwhile is skipped.
         let mut batch = Vec::new();
+        let mut waiting = Vec::new();
         for (decision, body) in decisions {
             let id = ids[decision.index];
             match &decision.outcome {
@@ -882,15 +917,12 @@ impl Scheduler {
                     batch.push((id, change, body.clone(), None));
                 }
                 Outcome::Pending(_) => {
-                    // Record why it waits once, not on every pass.
-                    if store.decisions(id).await?.is_empty() {
-                        store.record_decision(id, &body, now_unix).await?;
-                        self.note(id);
-                    }
+                    waiting.push((id, body));
                     report.waiting += 1;
                 }
             }
         }
+        self.record_waits(store, waiting, now_unix).await?;
         let items: Vec<(i64, Transition, String)> = batch
             .iter()
             .map(|(id, change, body, _)| (*id, change.clone(), body.clone()))
@@ -929,6 +961,59 @@ impl Scheduler {
             placed.send_modify(|generation| *generation += 1);
         }
         Ok(report)
+    }
+
+    /// Records why each of `waiting` (job id, its `Decision::Pending` body)
+    /// waits, only where the reason changed since the last pass that recorded
+    /// one: its code, its earliest start to the slot or a site's reason. So a
+    /// pass over 10,000 waiting jobs in an unchanged world writes nothing. A
+    /// job's first reason is also its first stored decision.
+    async fn record_waits<S: Store>(
+        &self,
+        store: &S,
+        waiting: Vec<(i64, String)>,
+        now_unix: i64,
+    ) -> suanwang_store::Result<()> {
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = waiting.iter().map(|(id, _)| *id).collect();
+        let known: std::collections::HashMap<i64, String> = store
+            .waits(&ids)
+            .await?
+            .into_iter()
+            .map(|w| (w.job_id, w.key))
+            .collect();
+        let mut changes = Vec::new();
+        for (id, body) in waiting {
+            let Ok(Decision::Pending { reason }) = serde_json::from_str::<Decision>(&body) else {
+                continue;
+            };
+            let key = wait_signature(&reason);
+            if known.get(&id) == Some(&key) {
+                continue;
+            }
+            if !known.contains_key(&id) && store.decisions(id).await?.is_empty() {
+                store.record_decision(id, &body, now_unix).await?;
+            }
+            let reason_body = serde_json::to_string(&reason).map_err(|e| {
+                suanwang_store::StoreError::Corrupt {
+                    column: "waits.body",
+                    value: e.to_string(),
+                }
+            })?;
+            changes.push(suanwang_store::WaitChange {
+                job_id: id,
+                code: wait_code_name(reason.reason),
+                key,
+                body: reason_body,
+            });
+            self.note(id);
+        }
+        for chunk in changes.chunks(DECISION_CHUNK * 8) {
+            store.record_waits(chunk, now_unix).await?;
+        }
+        Ok(())
     }
 
     /// Runs passes on every `tick` and on every poke until `stop` resolves,
@@ -1148,4 +1233,140 @@ pub(crate) async fn all_matching<S: Store>(
             return Ok(out);
         }
     }
+}
+
+/// A wait code as written on the wire (`no-capacity-in-horizon`).
+fn wait_code_name(code: WaitCode) -> String {
+    match serde_json::to_value(code) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => format!("{code:?}"),
+    }
+}
+
+/// What a change of a job's reason is judged by: the code, the earliest start
+/// to the slot, and each site's code with its time to the slot.
+fn wait_signature(reason: &PendingReason) -> String {
+    let slot = |t: Option<i64>| t.map_or("-".to_string(), |t| t.div_euclid(SLOT).to_string());
+    let mut key = format!(
+        "{}@{}",
+        wait_code_name(reason.reason),
+        slot(reason.earliest_start)
+    );
+    for site in &reason.sites {
+        key.push_str(&format!(
+            " {}:{}@{}",
+            site.site,
+            site.reason.name(),
+            slot(site.until)
+        ));
+    }
+    key
+}
+
+/// `reason` with the core's site-by-site account of the wait: each site's
+/// binding reason by site id, in words, with times in unix seconds.
+fn with_sites(
+    sites: &[suanwang_sched::SiteView],
+    down: &[Option<SiteWaitCode>],
+    policy: PolicyKind,
+    epoch_unix: i64,
+    why: Option<&suanwang_sched::WhyPending>,
+    mut reason: PendingReason,
+) -> PendingReason {
+    use suanwang_sched::SiteReason;
+    let Some(why) = why else {
+        return reason;
+    };
+    let unix = |t: SimTime| t.0 + epoch_unix;
+    let horizon_days = HORIZON as i64 * SLOT / 86_400;
+    reason.earliest_start = why.earliest.map(unix);
+    reason.sites = why
+        .sites
+        .iter()
+        .map(|s| {
+            let (code, until, detail) = match &s.reason {
+                SiteReason::Residency => (
+                    SiteWaitCode::Residency,
+                    None,
+                    "outside the job's allowed jurisdictions".to_string(),
+                ),
+                SiteReason::Latency { ms, max_ms } => (
+                    SiteWaitCode::Latency,
+                    None,
+                    format!("{ms:.1} ms from the job's location, over its {max_ms} ms target"),
+                ),
+                SiteReason::TooSmall {
+                    class,
+                    asked,
+                    offers,
+                } => (
+                    SiteWaitCode::TooSmall,
+                    None,
+                    format!("has {offers} {class}, the job asks {asked}"),
+                ),
+                SiteReason::PowerCap { watts, cap_watts } => (
+                    SiteWaitCode::PowerCap,
+                    None,
+                    format!("the job draws {watts} W, over the site's {cap_watts} W power cap"),
+                ),
+                SiteReason::Unavailable => match down.get(s.site).copied().flatten() {
+                    Some(SiteWaitCode::Unreachable) => (
+                        SiteWaitCode::Unreachable,
+                        None,
+                        "unreachable: no agent heartbeat".to_string(),
+                    ),
+                    _ => (
+                        SiteWaitCode::Drained,
+                        None,
+                        "drained: takes no new work".to_string(),
+                    ),
+                },
+                SiteReason::Policy => (
+                    SiteWaitCode::Policy,
+                    None,
+                    format!("the {} policy keeps the job at its home site", policy.name()),
+                ),
+                SiteReason::Deadline { until, .. } => (
+                    SiteWaitCode::Deadline,
+                    until.map(unix),
+                    match until {
+                        Some(_) => "its earliest start there ends after the deadline".to_string(),
+                        None => format!(
+                            "no start there within {horizon_days} days, so not by the deadline"
+                        ),
+                    },
+                ),
+                SiteReason::Capacity { until } => (
+                    SiteWaitCode::Capacity,
+                    until.map(unix),
+                    match until {
+                        Some(_) => "full for the job's run until then".to_string(),
+                        None => format!("full for the job's run over the next {horizon_days} days"),
+                    },
+                ),
+                SiteReason::Quota { until } => (
+                    SiteWaitCode::Quota,
+                    until.map(unix),
+                    match until {
+                        Some(_) => "the tenant's quota is booked up until then".to_string(),
+                        None => format!(
+                            "room, but the tenant's quota is booked up over the next {horizon_days} days"
+                        ),
+                    },
+                ),
+                SiteReason::Open { at } => (
+                    SiteWaitCode::Open,
+                    Some(unix(*at)),
+                    "room for the job from then".to_string(),
+                ),
+            };
+            SiteWaitDoc {
+                site: sites[s.site].id.clone(),
+                reason: code,
+                until,
+                detail,
+            }
+        })
+        .collect();
+    reason
 }

@@ -14,7 +14,7 @@ use crate::audit::{Actor, AuditEntry, AuditFilter, Change, GENESIS, MAX_RUN, Sub
 use crate::{
     AgentRecord, DecisionRecord, Drain, HeldVerdict, JobFilter, JobRecord, JobState, NewJob,
     Provider, QuotaRecord, Result, Role, Sample, ShareRecord, Store, StoreError, Tenant, TokenInfo,
-    TokenRecord, TopologyEdit, Transition,
+    TokenRecord, TopologyEdit, Transition, WaitChange, WaitEntry, WaitRecord,
 };
 use sqlx::postgres::{PgPoolOptions, PgQueryResult, Postgres};
 use sqlx::sqlite::{
@@ -1155,6 +1155,97 @@ where
             .map(|row| {
                 Ok(DecisionRecord {
                     job_id: row.try_get("job_id")?,
+                    at: row.try_get("at")?,
+                    body: row.try_get("body")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn waits(&self, job_ids: &[i64]) -> Result<Vec<WaitRecord>> {
+        let mut out = Vec::new();
+        // In chunks well under either engine's limit on bound parameters.
+        for chunk in job_ids.chunks(1000) {
+            let mut query = QueryBuilder::<DB>::new(
+                "SELECT job_id, code, signature, at, body FROM waits WHERE job_id IN (",
+            );
+            let mut ids = query.separated(", ");
+            for id in chunk {
+                ids.push_bind(*id);
+            }
+            query.push(")");
+            for row in query.build().fetch_all(&self.pool).await? {
+                out.push(WaitRecord {
+                    job_id: row.try_get("job_id")?,
+                    code: row.try_get("code")?,
+                    key: row.try_get("signature")?,
+                    at: row.try_get("at")?,
+                    body: row.try_get("body")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn record_waits(&self, changes: &[WaitChange], now: i64) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for change in changes {
+            sqlx::query(
+                "INSERT INTO waits (job_id, code, signature, at, body) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (job_id) DO UPDATE SET code = excluded.code, \
+                 signature = excluded.signature, \
+                 at = excluded.at, body = excluded.body",
+            )
+            .bind(change.job_id)
+            .bind(change.code.as_str())
+            .bind(change.key.as_str())
+            .bind(now)
+            .bind(change.body.as_str())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO wait_history (job_id, at, body) VALUES ($1, $2, $3)")
+                .bind(change.job_id)
+                .bind(now)
+                .bind(change.body.as_str())
+                .execute(&mut *tx)
+                .await?;
+            // Keep the newest WAIT_HISTORY: drop what lies at or below the
+            // first entry past them (none: nothing to drop).
+            sqlx::query(
+                "DELETE FROM wait_history WHERE job_id = $1 AND id <= (SELECT id FROM \
+                 wait_history WHERE job_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+            )
+            .bind(change.job_id)
+            .bind(crate::WAIT_HISTORY)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn wait_history(
+        &self,
+        job_id: i64,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<WaitEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, body FROM wait_history WHERE job_id = $1 AND id < $2 \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(job_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(WaitEntry {
+                    id: row.try_get("id")?,
                     at: row.try_get("at")?,
                     body: row.try_get("body")?,
                 })

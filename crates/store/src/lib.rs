@@ -254,6 +254,48 @@ pub struct DecisionRecord {
     pub body: String,
 }
 
+/// How many reasons a job's wait history keeps (the newest).
+pub const WAIT_HISTORY: i64 = 50;
+
+/// A pending job's current reason, as the scheduler last recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitRecord {
+    /// Job.
+    pub job_id: i64,
+    /// The reason's one-word code.
+    pub code: String,
+    /// What a change is judged by (the scheduler's summary of the reason).
+    pub key: String,
+    /// Since when, unix seconds.
+    pub at: i64,
+    /// The reason in full (JSON).
+    pub body: String,
+}
+
+/// A changed reason to record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitChange {
+    /// Job.
+    pub job_id: i64,
+    /// The reason's one-word code.
+    pub code: String,
+    /// What a change is judged by.
+    pub key: String,
+    /// The reason in full (JSON).
+    pub body: String,
+}
+
+/// One entry of a job's wait history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitEntry {
+    /// The entry's id (for paging).
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// The reason in full (JSON).
+    pub body: String,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -417,6 +459,24 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// The decisions stored for a job, oldest first.
     fn decisions(&self, job_id: i64) -> impl Future<Output = Result<Vec<DecisionRecord>>> + Send;
+    /// The current reasons of those of `job_ids` that have one (any order).
+    fn waits(&self, job_ids: &[i64]) -> impl Future<Output = Result<Vec<WaitRecord>>> + Send;
+    /// Records changed reasons in one transaction: each replaces its job's
+    /// current reason and is appended to its history, which keeps the last
+    /// [`WAIT_HISTORY`] per job.
+    fn record_waits(
+        &self,
+        changes: &[WaitChange],
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// A job's reasons, newest first: at most `limit`, older than the entry
+    /// `before` when given (entries' `id`s page the list).
+    fn wait_history(
+        &self,
+        job_id: i64,
+        before: Option<i64>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<WaitEntry>>> + Send;
 
     /// A site's telemetry samples at or after `since`, oldest first, at most
     /// `limit` (the newest ones when there are more).

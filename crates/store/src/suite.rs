@@ -456,6 +456,70 @@ pub async fn decisions_are_kept<S: Store>(store: &S) {
     );
 }
 
+/// A job's current reason is replaced on each change, and its history keeps
+/// the newest [`crate::WAIT_HISTORY`], newest first, paged by id.
+pub async fn waits_keep_the_current_reason_and_a_capped_history<S: Store>(store: &S) {
+    let t = store.tenant("acme", 1).await.unwrap();
+    let (a, _) = store.submit(&sys(), t.id, None, "{}", 1).await.unwrap();
+    let (b, _) = store.submit(&sys(), t.id, None, "{}", 1).await.unwrap();
+    assert!(store.waits(&[a.id, b.id]).await.unwrap().is_empty());
+    let change = |job_id: i64, code: &str, n: i64| crate::WaitChange {
+        job_id,
+        code: code.into(),
+        key: format!("{code}/{n}"),
+        body: format!(r#"{{"reason":"{code}","n":{n}}}"#),
+    };
+    store
+        .record_waits(&[change(a.id, "capacity", 0), change(b.id, "quota", 0)], 10)
+        .await
+        .unwrap();
+    store
+        .record_waits(&[change(a.id, "sites-unavailable", 1)], 20)
+        .await
+        .unwrap();
+    let mut now = store.waits(&[a.id, b.id, 999_999]).await.unwrap();
+    now.sort_by_key(|w| w.job_id);
+    assert_eq!(now.len(), 2);
+    assert_eq!(
+        (
+            now[0].job_id,
+            now[0].code.as_str(),
+            now[0].key.as_str(),
+            now[0].at
+        ),
+        (a.id, "sites-unavailable", "sites-unavailable/1", 20)
+    );
+    assert_eq!((now[1].code.as_str(), now[1].at), ("quota", 10));
+    let history = store.wait_history(a.id, None, 10).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(history[0].body.contains("sites-unavailable") && history[0].at == 20);
+    assert!(history[1].body.contains("capacity") && history[1].at == 10);
+    // Past the cap, the oldest go; a page starts below the entry named.
+    for n in 2..(crate::WAIT_HISTORY + 10) {
+        store
+            .record_waits(&[change(a.id, "capacity", n)], 20 + n)
+            .await
+            .unwrap();
+    }
+    let all = store.wait_history(a.id, None, 1000).await.unwrap();
+    assert_eq!(all.len() as i64, crate::WAIT_HISTORY);
+    assert!(
+        all[0]
+            .body
+            .contains(&format!(r#""n":{}"#, crate::WAIT_HISTORY + 9))
+    );
+    let page = store.wait_history(a.id, Some(all[9].id), 5).await.unwrap();
+    assert_eq!(page, all[10..15].to_vec());
+    assert_eq!(store.wait_history(b.id, None, 10).await.unwrap().len(), 1);
+    assert!(
+        store
+            .record_waits(&[change(999_999, "quota", 0)], 30)
+            .await
+            .is_err(),
+        "a reason needs its job"
+    );
+}
+
 /// Concurrent submits with distinct keys all land, once each.
 pub async fn concurrent_submits_land_once<S: Store + Clone + 'static>(store: &S) {
     let t = store.tenant("acme", 1).await.unwrap();
@@ -525,6 +589,11 @@ macro_rules! store_test_suite {
         async fn decisions_apply_in_batches() {
             let Some(store) = $make else { return };
             $crate::suite::decisions_apply_in_batches(&store).await;
+        }
+        #[tokio::test]
+        async fn waits_keep_the_current_reason_and_a_capped_history() {
+            let Some(store) = $make else { return };
+            $crate::suite::waits_keep_the_current_reason_and_a_capped_history(&store).await;
         }
         #[tokio::test]
         async fn decisions_are_kept() {

@@ -45,7 +45,11 @@ fn world() -> World {
         .map(|_| {
             let mut units = [0; N_CLASSES];
             units[0] = 4;
-            SiteCapacity { units, watts: None }
+            SiteCapacity {
+                units,
+                watts: None,
+                nodes: None,
+            }
         })
         .collect();
     let n_loc = n + 1;

@@ -7,82 +7,14 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use suanwang_server::scheduler::Scheduler;
-use suanwang_server::{App, auth};
-use suanwang_store::{Role, SqliteStore};
+mod common;
 
-struct Net {
-    base: String,
-    store: SqliteStore,
-    admin: String,
-    acme: String,
-    beta: String,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn start(name: &str) -> Net {
-    let dir = std::env::temp_dir().join(format!("suanwang-quota-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.db"));
-    let _ = std::fs::remove_file(&path);
-    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let admin = auth::issue_token(&store, Role::Admin, None, 0)
-        .await
-        .unwrap();
-    let acme = auth::issue_token(&store, Role::Tenant, Some("acme"), 0)
-        .await
-        .unwrap();
-    let beta = auth::issue_token(&store, Role::Tenant, Some("beta"), 0)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = App::new(
-        store.clone(),
-        suanwang_topology::builtin("cn-west").unwrap(),
-    );
-    tokio::spawn(suanwang_server::run(listener, app, async {
-        let _ = stopped.await;
-    }));
-    Net {
-        base,
-        store,
-        admin,
-        acme,
-        beta,
-        http: reqwest::Client::new(),
-        _stop: stop,
-    }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
+use common::tenants::{Net, now, start};
 
 impl Net {
-    async fn send(&self, req: reqwest::RequestBuilder, token: &str) -> (StatusCode, Value) {
-        let resp = req.bearer_auth(token).send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
     async fn put_quota(&self, tenant: &str, token: &str, body: Value) -> (StatusCode, Value) {
         let url = format!("{}/v1/tenants/{tenant}/quota", self.base);
         self.send(self.http.put(url).json(&body), token).await
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Value {
-        let (status, body) = self
-            .send(self.http.get(format!("{}{path}", self.base)), token)
-            .await;
-        assert_eq!(status, StatusCode::OK, "{path}: {body}");
-        body
     }
 
     async fn submit(&self, token: &str, cores: u32) -> i64 {
@@ -134,7 +66,7 @@ impl Net {
 
 #[tokio::test]
 async fn a_tenant_never_holds_more_than_its_quota() {
-    let net = start("cap").await;
+    let net = start("quota", "cap").await;
     // Only admins set quotas; bad input names its field.
     let (status, body) = net
         .put_quota("acme", &net.acme, json!({"caps": {"cpu": 4}}))

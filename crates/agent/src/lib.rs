@@ -60,6 +60,9 @@ pub enum Event {
     },
 }
 
+/// Grace period of a preemption when the control plane names none, seconds.
+const DEFAULT_PREEMPT_GRACE_SECS: u64 = 30;
+
 /// Where jobs really run. One trait for every engine.
 pub trait Executor: Send + Sync + 'static {
     /// Its name, as registered: `local`, `slurm`, `simulated`.
@@ -75,6 +78,13 @@ pub trait Executor: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), String>> + Send;
     /// Stops a job it runs (cancelled, or its lease was lost); no event follows.
     fn stop(&self, job: i64) -> impl Future<Output = ()> + Send;
+    /// Stops a job preempted for a job of a higher class: the stop signal,
+    /// `grace` for the job to wind down, then the kill; no event follows. By
+    /// default the same as [`Executor::stop`].
+    fn preempt(&self, job: i64, grace: Duration) -> impl Future<Output = ()> + Send {
+        let _ = grace;
+        self.stop(job)
+    }
     /// A telemetry sample.
     fn telemetry(&self) -> impl Future<Output = Telemetry> + Send;
     /// The last `max` bytes of the job's output (stdout and stderr), if the
@@ -405,6 +415,21 @@ pub async fn run<E: Executor>(
                         let job = verdict.job;
                         match verdict.verdict {
                             HeldVerdict::Renewed => {}
+                            HeldVerdict::Preempt => {
+                                let grace = Duration::from_secs(
+                                    verdict.grace_secs.unwrap_or(DEFAULT_PREEMPT_GRACE_SECS),
+                                );
+                                tracing::info!(
+                                    job,
+                                    grace_secs = grace.as_secs(),
+                                    "preempted for a job of a higher class: stopping it"
+                                );
+                                outbox.retain(|r| r.job != job);
+                                if held.remove(&job).is_some() {
+                                    executor.preempt(job, grace).await;
+                                    stats.stopped += 1;
+                                }
+                            }
                             other => {
                                 tracing::info!(job, verdict = ?other, "stopping the job");
                                 outbox.retain(|r| r.job != job);

@@ -125,6 +125,26 @@ pub fn gang_refusal(gang: u32) -> String {
     )
 }
 
+impl Local {
+    /// Stops job `job`'s whole process group: SIGTERM now, SIGKILL after
+    /// `grace` (unless it has exited by then); no event follows.
+    fn terminate(&self, job: i64, grace: Duration) {
+        let Some(run) = self.running.lock().ok().and_then(|mut r| r.remove(&job)) else {
+            return;
+        };
+        // No event for a stopped job: stop watching first.
+        run.monitor.abort();
+        signal_group(run.pgid, Signal::SIGTERM);
+        let pgid = run.pgid;
+        let pid_file = run.dir.join("pid");
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            signal_group(pgid, Signal::SIGKILL);
+            let _ = std::fs::remove_file(pid_file);
+        });
+    }
+}
+
 impl Executor for Local {
     fn kind(&self) -> &'static str {
         "local"
@@ -225,19 +245,11 @@ impl Executor for Local {
     }
 
     async fn stop(&self, job: i64) {
-        let Some(run) = self.running.lock().ok().and_then(|mut r| r.remove(&job)) else {
-            return;
-        };
-        // No event for a stopped job: stop watching first.
-        run.monitor.abort();
-        signal_group(run.pgid, Signal::SIGTERM);
-        let pgid = run.pgid;
-        let pid_file = run.dir.join("pid");
-        tokio::spawn(async move {
-            tokio::time::sleep(GRACE).await;
-            signal_group(pgid, Signal::SIGKILL);
-            let _ = std::fs::remove_file(pid_file);
-        });
+        self.terminate(job, GRACE);
+    }
+
+    async fn preempt(&self, job: i64, grace: Duration) {
+        self.terminate(job, grace);
     }
 
     async fn telemetry(&self) -> Telemetry {

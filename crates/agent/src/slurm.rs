@@ -447,6 +447,23 @@ impl Rest {
             .max())
     }
 
+    /// Sends `signal` (e.g. `SIGTERM`) to every process of a job, the batch
+    /// script included, without cancelling it (`scancel --full --signal`); a
+    /// job Slurm no longer knows has nothing left to signal.
+    async fn signal(&self, slurm_id: u64, signal: &str) -> Result<(), SlurmError> {
+        match self
+            .call(
+                Method::DELETE,
+                &format!("/job/{slurm_id}?signal={signal}&flags=FULL_JOB"),
+                None,
+            )
+            .await
+        {
+            Err(e) if e.code() == Some(INVALID_JOB_ID) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
     /// Cancels a job; a job Slurm no longer knows counts as cancelled.
     async fn cancel(&self, slurm_id: u64) -> Result<(), SlurmError> {
         match self
@@ -906,6 +923,37 @@ impl Executor for Slurm {
             }
         }
         Ok(())
+    }
+
+    async fn preempt(&self, job: i64, grace: Duration) {
+        let found = self
+            .jobs
+            .lock()
+            .ok()
+            .and_then(|mut jobs| jobs.get_mut(&job).map(|r| (r.slurm_id, r.poller.take())));
+        let Some((slurm_id, poller)) = found else {
+            return;
+        };
+        if let Some(poller) = poller {
+            poller.abort();
+            let _ = poller.await;
+        }
+        // The signal first, so that the job can checkpoint and exit; the cancel
+        // after the grace period ends what is left.
+        match self.rest.signal(slurm_id, "SIGTERM").await {
+            Ok(()) => tracing::info!(job, slurm_id, "slurm job signalled (SIGTERM): preempted"),
+            Err(e) => tracing::warn!(job, slurm_id, error = %e, "cannot signal the slurm job"),
+        }
+        let rest = Arc::clone(&self.rest);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            match rest.cancel(slurm_id).await {
+                Ok(()) => {
+                    tracing::info!(job, slurm_id, "slurm job cancelled after its grace period")
+                }
+                Err(e) => tracing::error!(job, slurm_id, error = %e, "cannot cancel the slurm job"),
+            }
+        });
     }
 
     async fn stop(&self, job: i64) {

@@ -216,3 +216,20 @@ pub struct ShareSet {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
 }
+
+/// A tenant's priority class (`GET /v1/classes`, `PUT /v1/tenants/{name}/class`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClassDoc {
+    /// Tenant name.
+    pub tenant: String,
+    /// The highest class its jobs run at, and their default.
+    pub class: suanwang_model::PriorityClass,
+}
+
+/// Body of `PUT /v1/tenants/{name}/class`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassSet {
+    /// `batch`, `normal` (every tenant's to begin with) or `urgent`.
+    pub class: suanwang_model::PriorityClass,
+}

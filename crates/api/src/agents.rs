@@ -308,9 +308,14 @@ pub struct HeldAnswer {
     pub job: i64,
     /// Token as sent.
     pub token: i64,
-    /// `renewed` (keep running), `cancel` (the job was cancelled: stop it) or
-    /// `stale` (the lease is no longer yours: stop it, report nothing more).
+    /// `renewed` (keep running), `cancel` (the job was cancelled: stop it),
+    /// `preempt` (stopped for a job of a higher class: signal it, wait
+    /// `grace_secs`, kill it, report nothing more for this attempt) or `stale`
+    /// (the lease is no longer yours: stop it, report nothing more).
     pub verdict: HeldVerdict,
+    /// With `preempt`: seconds between the stop signal and the kill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_secs: Option<u64>,
 }
 
 /// The answer to a heartbeat.

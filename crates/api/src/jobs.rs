@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
-use suanwang_model::{Explanation, JobState, Weights};
+use suanwang_model::{Explanation, JobState, PriorityClass, Weights};
 
 /// Most units of one class a job may ask for.
 pub const MAX_UNITS: u32 = 100_000;
@@ -136,9 +136,23 @@ pub struct JobSubmission {
     /// Jurisdictions it may run in (any when empty), e.g. `cn-mainland`.
     #[serde(default)]
     pub residency: Vec<String>,
-    /// Priority: higher goes first within a scheduler pass.
+    /// Priority: higher goes first within a scheduler pass (and within a class).
     #[serde(default)]
     pub priority: i32,
+    /// Priority class: `batch`, `normal` or `urgent`. At most the tenant's class
+    /// (set by admins: `PUT /v1/tenants/{name}/class`), which is also the
+    /// default; a job runs at the lower of the two if the tenant's class is
+    /// lowered later. A higher class is always considered first, and a job with
+    /// a `deadline` that no start meets may preempt `preemptible` jobs of lower
+    /// classes (never of its own or a higher class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<PriorityClass>,
+    /// Whether the job may be stopped for a job of a higher class: its process
+    /// gets SIGTERM, a grace period, then SIGKILL (Slurm: the signal, then a
+    /// cancel), and it is requeued to run again from the start as its next
+    /// attempt. Needs `restartable`.
+    #[serde(default)]
+    pub preemptible: bool,
     /// Whether the start may be delayed for cheaper or greener power.
     #[serde(default = "yes")]
     #[schema(default = true)]
@@ -176,6 +190,8 @@ impl JobSubmission {
             latency_target: None,
             residency: Vec::new(),
             priority: 0,
+            class: None,
+            preemptible: false,
             delayable: yes(),
             site: None,
             command: Vec::new(),
@@ -436,6 +452,17 @@ pub enum Decision {
         weights: Weights,
         /// The candidates weighed, with their score terms.
         explanation: Explanation,
+        /// The jobs of lower classes it stopped to start in time (empty unless
+        /// it preempted).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        preempts: Vec<PreemptionDoc>,
+    },
+    /// Stopped for a job of a higher class, and sent back to be placed again.
+    Preempted {
+        /// Who stopped it, where, and the work lost.
+        preemption: PreemptionDoc,
+        /// Why, in words.
+        reason: String,
     },
     /// Still waiting.
     Pending {
@@ -496,4 +523,31 @@ pub struct JobExplanation {
     /// The changes of its reason for waiting, newest first: the last 50.
     #[serde(default)]
     pub wait_history: Vec<WaitDoc>,
+    /// Preemptions of this job (it was stopped) and by it (it stopped others),
+    /// oldest first.
+    #[serde(default)]
+    pub preemptions: Vec<PreemptionDoc>,
+}
+
+/// One job stopped for a job of a higher class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PreemptionDoc {
+    /// The job stopped.
+    pub job: i64,
+    /// Its attempt that was stopped (0: placed, never started).
+    pub attempt: i64,
+    /// The job it was stopped for.
+    pub by_job: i64,
+    /// The site.
+    pub site: String,
+    /// When, unix seconds.
+    pub at: i64,
+    /// The stopped job's class.
+    pub class: PriorityClass,
+    /// The class of the job it was stopped for.
+    pub by_class: PriorityClass,
+    /// How long it had run: the work lost, seconds.
+    pub ran_secs: i64,
+    /// What that run cost at the site's compute price, CNY.
+    pub lost_cny: f64,
 }

@@ -20,8 +20,8 @@ pub mod sites;
 
 pub use accelerators::{AcceleratorDoc, AcceleratorSpec};
 pub use admin::{
-    IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, QuotaDoc, QuotaSet, ShareDoc,
-    ShareSet, TenantDoc, TokenDoc,
+    ClassDoc, ClassSet, IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, QuotaDoc,
+    QuotaSet, ShareDoc, ShareSet, TenantDoc, TokenDoc,
 };
 pub use agents::{
     AgentDoc, AgentInfo, Heartbeat, HeartbeatAnswer, HeldAnswer, HeldLease, Lease, LeaseRequest,
@@ -32,8 +32,8 @@ pub use error::{ErrorBody, ErrorCode};
 pub use events::{JobsEvent, Resync, ServerEvent};
 pub use jobs::{
     DataIn, Decision, DecisionDoc, DemandIn, DurationValue, JobDoc, JobExplanation, JobPage,
-    JobQuery, JobSubmission, LatencyIn, Logs, Order, PendingReason, SiteWaitCode, SiteWaitDoc,
-    WaitCode, WaitDoc,
+    JobQuery, JobSubmission, LatencyIn, Logs, Order, PendingReason, PreemptionDoc, SiteWaitCode,
+    SiteWaitDoc, WaitCode, WaitDoc,
 };
 pub use network::{
     Comparison, Flow, Flows, Overview, SavingsDoc, SavingsQuery, SiteOverview, Totals,
@@ -43,7 +43,7 @@ pub use sites::{
     SeriesQuery, SiteDoc, SiteJob, SiteJobPage, SiteJobQuery, TelemetryDoc, TelemetryQuery,
     TelemetrySample,
 };
-pub use suanwang_model::{HeldVerdict, JobState, Role};
+pub use suanwang_model::{HeldVerdict, JobState, PriorityClass, Role};
 
 /// Query of the lists paged by an id cursor (`GET /v1/agents`, `GET /v1/tokens`):
 /// items in id order. When more follow, the answer's `Link` header names the

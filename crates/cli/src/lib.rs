@@ -95,6 +95,10 @@ enum Command {
     /// Show and set weighted fair share: each tenant's weight among its
     /// siblings and the tenant that groups it (admins set; tenants see their own).
     Share(remote::ShareArgs),
+    /// Show and set tenants' priority classes (batch, normal, urgent): a
+    /// higher class goes first and, to meet a deadline, may preempt
+    /// preemptible jobs of lower classes (admins set; tenants see their own).
+    Class(remote::ClassArgs),
     /// Load generator: concurrent durable submits against a running server.
     Loadgen(loadgen::LoadgenArgs),
     /// A live terminal view of the network: sites, use, power, carbon, price, queues.
@@ -141,6 +145,7 @@ pub fn main() -> ExitCode {
         Command::Tokens(args) => remote::tokens(args),
         Command::Quota(args) => remote::quota(args),
         Command::Share(args) => remote::share(args),
+        Command::Class(args) => remote::class(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Top(args) => top::run(args),
         Command::Openapi => openapi(),

@@ -82,9 +82,18 @@ pub struct SubmitArgs {
     /// Allowed jurisdiction (repeatable).
     #[arg(long)]
     residency: Vec<String>,
-    /// Priority.
+    /// Priority (within a class).
     #[arg(long)]
     priority: Option<i32>,
+    /// Priority class: batch, normal or urgent (at most your tenant's class,
+    /// which is the default). With --deadline, a job that cannot otherwise meet
+    /// it may preempt --preemptible jobs of lower classes.
+    #[arg(long)]
+    class: Option<suanwang_client::api::PriorityClass>,
+    /// The job may be stopped (SIGTERM, a grace period, SIGKILL) and requeued
+    /// for a job of a higher class; it runs again from the start.
+    #[arg(long)]
+    preemptible: bool,
     /// Start as soon as there is room: do not wait for cheaper or greener power.
     #[arg(long)]
     no_delay: bool,
@@ -237,6 +246,12 @@ impl SubmitArgs {
         }
         if let Some(gang) = self.gang {
             job.gang = gang;
+        }
+        if let Some(class) = self.class {
+            job.class = Some(class);
+        }
+        if self.preemptible {
+            job.preemptible = true;
         }
         if self.no_delay {
             job.delayable = false;
@@ -446,7 +461,17 @@ pub fn explain(args: JobArgs) -> anyhow::Result<()> {
     println!("job {}: {}", doc.job.id, doc.job.state);
     for d in &doc.decisions {
         match &d.decision {
-            Decision::Placed { explanation, .. } => {
+            Decision::Placed {
+                explanation,
+                preempts,
+                ..
+            } => {
+                for p in preempts {
+                    println!(
+                        "preempts: job {} ({}, attempt {}) at {}: it had run {} s, about {:.2} CNY of work lost",
+                        p.job, p.class, p.attempt, p.site, p.ran_secs, p.lost_cny
+                    );
+                }
                 let mut rows = vec![
                     [
                         "",
@@ -501,6 +526,10 @@ pub fn explain(args: JobArgs) -> anyhow::Result<()> {
             Decision::Rejected { reason } => println!("rejected: {reason}"),
             Decision::Lost { reason } => println!("lost: {reason}"),
             Decision::Requeued { reason } => println!("requeued: {reason}"),
+            Decision::Preempted { preemption, reason } => println!(
+                "preempted (attempt {}) by job {} ({}): {reason}",
+                preemption.attempt, preemption.by_job, preemption.by_class
+            ),
             Decision::Report {
                 state,
                 site,
@@ -1059,6 +1088,63 @@ pub fn share(args: ShareArgs) -> anyhow::Result<()> {
             print_shares(docs, args.json)
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ClassArgs {
+    #[command(flatten)]
+    remote: Remote,
+    #[command(subcommand)]
+    command: ClassCommand,
+    /// Print as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ClassCommand {
+    /// Set a tenant's priority class, the highest its jobs run at and their
+    /// default: `suanwang class set acme urgent`.
+    Set {
+        /// The tenant.
+        tenant: String,
+        /// batch, normal or urgent.
+        class: suanwang_client::api::PriorityClass,
+    },
+    /// The classes you may see (an admin or operator: all; a tenant: its own),
+    /// optionally of one tenant.
+    Show {
+        /// Only this tenant.
+        tenant: Option<String>,
+    },
+}
+
+/// `suanwang class set|show`.
+pub fn class(args: ClassArgs) -> anyhow::Result<()> {
+    use suanwang_client::api::ClassSet;
+    let client = args.remote.client()?;
+    let runtime = runtime()?;
+    let docs = match args.command {
+        ClassCommand::Set { tenant, class } => {
+            vec![runtime.block_on(client.set_class(&tenant, &ClassSet { class }))?]
+        }
+        ClassCommand::Show { tenant } => runtime
+            .block_on(client.classes())?
+            .into_iter()
+            .filter(|c| tenant.as_ref().is_none_or(|t| *t == c.tenant))
+            .collect(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&docs)?);
+        return Ok(());
+    }
+    let mut rows = vec![["tenant", "class"].map(String::from).to_vec()];
+    rows.extend(
+        docs.iter()
+            .map(|d| vec![d.tenant.clone(), d.class.to_string()]),
+    );
+    print!("{}", table(&rows));
+    Ok(())
 }
 
 /// Parses `cpu=64,a800=8` into class → units, naming the pair at fault.

@@ -61,6 +61,45 @@ pub struct ServeArgs {
     /// policy order alone. Weights: `suanwang share set`.
     #[arg(long, default_value = "7d", value_parser = parse_half_life)]
     fair_share_half_life: HalfLife,
+    /// Preemption: seconds from the stop signal (SIGTERM) to the kill when a
+    /// job is stopped for a job of a higher class; the preempting job starts
+    /// after it (e.g. 30s, 2m).
+    #[arg(long, default_value = "30s", value_parser = parse_grace)]
+    preempt_grace: i64,
+    /// Preemption's rate limit: at most N jobs stopped per site within a
+    /// window (e.g. 10/10m), or `off` for no preemption.
+    #[arg(long, default_value = "10/10m", value_parser = parse_preempt_limit)]
+    preempt_limit: PreemptLimit,
+}
+
+/// A parsed `--preempt-limit`: (jobs per site, window seconds); (0, _): off.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PreemptLimit(u32, i64);
+
+fn parse_preempt_limit(text: &str) -> Result<PreemptLimit, String> {
+    if text == "off" {
+        return Ok(PreemptLimit(0, 600));
+    }
+    let (count, window) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?}: expected N/WINDOW, e.g. 10/10m, or off"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: {count:?} is not a whole number of jobs"))?;
+    let window = crate::wall_duration(window.trim())?;
+    if window.as_secs() < 1 {
+        return Err(format!("{text:?}: the window is at least 1s"));
+    }
+    Ok(PreemptLimit(count, window.as_secs() as i64))
+}
+
+fn parse_grace(text: &str) -> Result<i64, String> {
+    let grace = crate::wall_duration(text)?;
+    if grace.as_secs() > 3600 {
+        return Err(format!("{text:?}: a grace period is at most 1h"));
+    }
+    Ok(grace.as_secs() as i64)
 }
 
 /// A parsed `--fair-share-half-life`: seconds, or `None` for off.
@@ -342,6 +381,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             app.require_agent_certificate = args.require_agent_certificate;
             app.fair_share = suanwang_server::scheduler::FairSharePolicy {
                 half_life_secs: args.fair_share_half_life.0,
+            };
+            app.preemption = suanwang_server::scheduler::PreemptionPolicy {
+                grace_secs: args.preempt_grace,
+                per_site: args.preempt_limit.0,
+                window_secs: args.preempt_limit.1,
             };
             let edits = app.load_edits().await?;
             if edits > 0 {

@@ -1369,3 +1369,245 @@ green = { share = 0.1 }
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("no allowed site declares nodes"), "{text}");
 }
+
+fn serve_args(db: &str, port: u16, extra: &[&str]) -> Proc {
+    let child = Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            db,
+        ])
+        .args(["--heartbeat", "300ms", "--lease-ttl", "2s"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "serve did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Proc(child)
+}
+
+/// Preemption with real processes: a `batch` tenant's preemptible job holds
+/// the site's two cores; an `urgent` tenant's job that needs them, with a
+/// deadline it cannot meet by waiting, arrives. The batch process gets SIGTERM
+/// (its trap writes a file), the urgent job runs, and the batch job is
+/// requeued and completes as attempt 2. Both explanations say who preempted
+/// whom. A tenant cannot ask a class above its own, and a job of the same
+/// class preempts nothing.
+#[test]
+fn an_urgent_job_preempts_a_batch_job_which_is_requeued_and_completes_as_attempt_2() {
+    let dir = Dir::new("preempt");
+    let db = dir.db();
+    let (admin, batchco, urgentco) = (
+        token(&db, "admin", None),
+        token(&db, "tenant", Some("batchco")),
+        token(&db, "tenant", Some("urgentco")),
+    );
+    let port = free_port();
+    // Network time runs 30 times faster, so that the scheduler's 15-minute
+    // slots pass in 30 s; the stop signal comes 2 network seconds before the
+    // kill is due.
+    let _server = serve_args(&db, port, &["--speed", "30", "--preempt-grace", "2s"]);
+    let url = format!("http://127.0.0.1:{port}");
+    for (tenant, class) in [("batchco", "batch"), ("urgentco", "urgent")] {
+        let set = cli(&url, &admin, &["class", "set", tenant, class]);
+        assert!(
+            set.status.success(),
+            "{}",
+            String::from_utf8_lossy(&set.stderr)
+        );
+    }
+    let shown = cli(&url, &urgentco, &["class", "show", "--json"]);
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(
+        shown,
+        serde_json::json!([{"tenant": "urgentco", "class": "urgent"}])
+    );
+    let data = dir.0.join("agent");
+    let (_agent, _log) = agent_with(
+        &url,
+        &admin,
+        "hami",
+        &[
+            "--executor",
+            "local",
+            "--data",
+            &data.display().to_string(),
+            "--capacity",
+            "cpu=2",
+        ],
+    );
+
+    // A batch tenant may not ask for urgent; a preemptible job must be restartable.
+    let refused = cli(
+        &url,
+        &batchco,
+        &[
+            "submit",
+            "--cpus",
+            "1",
+            "--duration",
+            "1m",
+            "--class",
+            "urgent",
+            "--",
+            "true",
+        ],
+    );
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("above tenant batchco's class batch"),
+        "{said}"
+    );
+
+    let mark = dir.0.join("mark");
+    let mark = mark.display();
+    let script = format!(
+        "if [ -f {mark}.first ]; then echo second run; exit 0; fi; \
+         trap 'echo TERM > {mark}.term; exit 143' TERM; touch {mark}.first; sleep 600 & wait"
+    );
+    let batch = submit_args(
+        &url,
+        &batchco,
+        &[
+            "--cpus",
+            "2",
+            "--duration",
+            "1h",
+            "--site",
+            "hami",
+            "--no-delay",
+            "--preemptible",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    wait_for(&url, &batchco, batch, 60, |j| j["state"] == "Running");
+    let first = dir.0.join("mark.first");
+    let started = Instant::now();
+    while !first.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the batch job never started its script"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Another batch job (same class) cannot stop it: it waits.
+    let peer = submit_args(
+        &url,
+        &batchco,
+        &[
+            "--cpus",
+            "2",
+            "--duration",
+            "1m",
+            "--deadline",
+            "10m",
+            "--site",
+            "hami",
+            "--no-delay",
+            "--",
+            "true",
+        ],
+    );
+    wait_for(&url, &batchco, peer, 30, |j| {
+        j["state"] != "Pending" || j["wait"].is_object()
+    });
+    assert!(
+        !dir.0.join("mark.term").exists(),
+        "an equal class preempted"
+    );
+    let cancelled = cli(&url, &batchco, &["cancel", &peer.to_string()]);
+    assert!(cancelled.status.success());
+
+    let urgent = submit_args(
+        &url,
+        &urgentco,
+        &[
+            "--cpus",
+            "2",
+            "--duration",
+            "1m",
+            "--deadline",
+            "10m",
+            "--site",
+            "hami",
+            "--no-delay",
+            "--",
+            "sh",
+            "-c",
+            "echo urgent done",
+        ],
+    );
+    let done = wait_for(&url, &urgentco, urgent, 60, |j| j["state"] == "Succeeded");
+    assert_eq!(done["attempt"], 1, "{done}");
+    assert!(
+        dir.0.join("mark.term").exists(),
+        "the batch process got no SIGTERM"
+    );
+
+    let batch_done = wait_for(&url, &batchco, batch, 90, |j| j["state"] == "Succeeded");
+    assert_eq!(batch_done["attempt"], 2, "{batch_done}");
+
+    // Both explanations say who preempted whom, and the work lost.
+    let explain = |token: &str, id: i64| -> Value {
+        let out = cli(&url, token, &["explain", &id.to_string(), "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let victim = explain(&batchco, batch);
+    let p = &victim["preemptions"][0];
+    assert_eq!(p["job"], batch, "{victim}");
+    assert_eq!(p["by_job"], urgent, "{victim}");
+    assert_eq!(p["class"], "batch");
+    assert_eq!(p["by_class"], "urgent");
+    assert_eq!(p["attempt"], 1);
+    assert!(p["ran_secs"].as_i64().unwrap() > 0, "{p}");
+    let preempted = victim["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["outcome"] == "preempted")
+        .unwrap_or_else(|| panic!("no preempted decision: {victim}"));
+    assert!(
+        preempted["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("for job {urgent} (urgent)"))
+    );
+    let winner = explain(&urgentco, urgent);
+    let placed = winner["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["outcome"] == "placed")
+        .unwrap_or_else(|| panic!("not placed: {winner}"));
+    assert_eq!(placed["preempts"][0]["job"], batch, "{winner}");
+    let text = cli(&url, &urgentco, &["explain", &urgent.to_string()]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("preempts: job {batch} (batch, attempt 1) at hami")),
+        "{text}"
+    );
+
+    // The metrics count the preemption and the work lost.
+    let metrics = reqwest::blocking::get(format!("{url}/metrics"))
+        .and_then(|r| r.text())
+        .unwrap();
+    assert!(
+        metrics.contains("suanwang_preemptions_total 1"),
+        "{metrics}"
+    );
+}

@@ -637,6 +637,21 @@ impl Client {
         self.put(&format!("/v1/tenants/{tenant}/share"), set).await
     }
 
+    /// `GET /v1/classes`: tenants' priority classes (a tenant: its own).
+    pub async fn classes(&self) -> Result<Vec<api::ClassDoc>, ClientError> {
+        self.get("/v1/classes").await
+    }
+
+    /// `PUT /v1/tenants/{tenant}/class` (admin): sets the tenant's priority
+    /// class (the highest its jobs run at).
+    pub async fn set_class(
+        &self,
+        tenant: &str,
+        set: &api::ClassSet,
+    ) -> Result<api::ClassDoc, ClientError> {
+        self.put(&format!("/v1/tenants/{tenant}/class"), set).await
+    }
+
     /// `POST /v1/tokens` (admin): the token is in the answer, this once.
     pub async fn create_token(&self, token: &NewToken) -> Result<IssuedToken, ClientError> {
         self.post("/v1/tokens", token).await

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 /// Failed`; `Pending → Failed` when the scheduler refuses it for good; `Cancelled`
 /// from any live state; `Lost` when a site stops answering
 /// for a dispatched or running job; a lost or placed job may go back to `Pending`
-/// to be placed again.
+/// to be placed again, and so may a dispatched or running one that is preempted
+/// for a job of a higher class.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum JobState {
@@ -82,6 +83,8 @@ impl JobState {
             (Dispatched, Running) | (Dispatched, Lost) | (Dispatched, Failed) => true,
             (Running, Succeeded) | (Running, Failed) | (Running, Lost) => true,
             (Lost, Pending) => true,
+            // Preempted for a job of a higher class: requeued, to run again.
+            (Dispatched, Pending) | (Running, Pending) => true,
             (from, Cancelled) => !from.is_terminal(),
             _ => false,
         }
@@ -147,6 +150,10 @@ pub enum HeldVerdict {
     Renewed,
     /// The job was cancelled: stop it.
     Cancel,
+    /// The job was preempted for a job of a higher class: stop it gracefully
+    /// (signal, grace period, kill) and report nothing more for this attempt;
+    /// it has been requeued and runs again as a new attempt.
+    Preempt,
     /// The lease is no longer this agent's (expired and handed out again, or the
     /// job is no longer live): stop it and report nothing more for it.
     Stale,

@@ -80,9 +80,14 @@ pub struct Job {
     /// Jurisdictions the job may run in; empty means anywhere.
     #[serde(default)]
     pub residency: Vec<Jurisdiction>,
-    /// Higher runs first when capacity is short.
+    /// Higher runs first when capacity is short (within one class).
     #[serde(default)]
     pub priority: i32,
+    /// The job's priority class: a higher class is always considered first, and
+    /// a job that cannot otherwise meet its deadline may preempt preemptible jobs
+    /// of lower classes (never of its own or a higher one).
+    #[serde(default)]
+    pub class: PriorityClass,
     /// Whether the start may be shifted later than the earliest feasible time.
     #[serde(default = "yes")]
     pub delayable: bool,
@@ -92,6 +97,65 @@ pub struct Job {
     /// Pins the job to one site (operator or tenant choice).
     #[serde(default)]
     pub pinned_site: Option<SiteId>,
+}
+
+/// A priority class, set by admins per tenant (a tenant's jobs may ask a lower
+/// class than the tenant's, never a higher one).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PriorityClass {
+    /// Runs when there is room; the first to be preempted.
+    Batch,
+    /// The default.
+    #[default]
+    Normal,
+    /// Goes first, and may preempt `normal` and `batch` work to meet a deadline.
+    Urgent,
+}
+
+impl PriorityClass {
+    /// Every class, lowest first.
+    pub const ALL: [PriorityClass; 3] = [
+        PriorityClass::Batch,
+        PriorityClass::Normal,
+        PriorityClass::Urgent,
+    ];
+
+    /// The name stored and shown.
+    pub fn name(self) -> &'static str {
+        match self {
+            PriorityClass::Batch => "batch",
+            PriorityClass::Normal => "normal",
+            PriorityClass::Urgent => "urgent",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(text: &str) -> Option<PriorityClass> {
+        PriorityClass::ALL.into_iter().find(|c| c.name() == text)
+    }
+
+    /// The rank the scheduling core compares: higher preempts lower.
+    pub fn rank(self) -> u8 {
+        self as u8
+    }
+}
+
+impl std::str::FromStr for PriorityClass {
+    type Err = String;
+    fn from_str(text: &str) -> Result<PriorityClass, String> {
+        PriorityClass::parse(text)
+            .ok_or_else(|| format!("{text:?} is not a class: batch, normal or urgent"))
+    }
+}
+
+impl std::fmt::Display for PriorityClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 fn one() -> u32 {

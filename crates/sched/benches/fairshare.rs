@@ -111,6 +111,8 @@ fn fixture() -> Fixture {
                 priority: (h >> 40) as i32 % 2,
                 delayable: true,
                 pinned: None,
+                class: 1,
+                preemptible: false,
                 tenant: (hash(i as u64 ^ 0xfeed) % TENANTS as u64) as u32,
             }
         })

@@ -112,6 +112,8 @@ fn fixture() -> Fixture {
                 priority: 0,
                 delayable: true,
                 pinned: None,
+                class: 1,
+                preemptible: false,
                 tenant: 0,
             }
         })

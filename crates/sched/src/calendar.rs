@@ -529,6 +529,96 @@ impl Calendar {
         }
     }
 
+    /// Gives back, from slot `from` on, what a booking of `need` at `site` until
+    /// slot `to` holds: its units (whole nodes for a gang), its power and, when
+    /// `tenant` is given, what it counted against that tenant's quotas. The
+    /// inverse of [`Calendar::reserve_for`] (or of [`Calendar::reserve`] with
+    /// [`Calendar::charge_quota`]) over `from..to`, for a job stopped early
+    /// (preempted). The caller must name a booking that exists: giving back
+    /// what was never booked would make room that is not there.
+    pub fn release(&mut self, tenant: Option<u32>, site: usize, need: &Need, from: i64, to: i64) {
+        let from = from.max(self.base);
+        let last = to.min(self.end());
+        let quota = match tenant {
+            Some(t) => self.quota_dims(t, site, need),
+            None => QuotaDims::NONE,
+        };
+        for k in from..last {
+            let ring = self.ring(k);
+            self.give_at_ring(site, need, ring);
+            for &(row, units) in quota.as_slice() {
+                let i = row * self.horizon + ring;
+                self.quota_free[i] = (self.quota_free[i] + units).min(self.quotas[row].cap);
+            }
+        }
+        if to > last {
+            // The part past the window waits as a tail: one holding capacity
+            // (and the quota, when booked with `reserve_for`), or two (capacity,
+            // and the quota charged apart). Cut them at `from`.
+            let mut capacity_left = true;
+            let mut quota_left = tenant.is_some() && quota.len > 0;
+            for tail in &mut self.tails {
+                if tail.site != site || tail.need != *need || tail.to != to {
+                    continue;
+                }
+                let cut = match (tail.capacity, tail.tenant) {
+                    (true, Some(_)) if capacity_left => {
+                        quota_left = false;
+                        true
+                    }
+                    (true, None) => capacity_left,
+                    (false, t) => quota_left && t == tenant,
+                    _ => false,
+                };
+                if !cut {
+                    continue;
+                }
+                if tail.capacity {
+                    capacity_left = false;
+                } else {
+                    quota_left = false;
+                }
+                tail.to = tail.to.min(from.max(tail.from));
+                if !capacity_left && !quota_left {
+                    break;
+                }
+            }
+            self.tails.retain(|t| t.to > t.from);
+        }
+    }
+
+    /// The inverse of [`Calendar::take_at_ring`].
+    fn give_at_ring(&mut self, site: usize, need: &Need, ring: usize) {
+        let row = site * DIMS * self.horizon + ring;
+        let capacity = self.capacity[site];
+        match capacity.nodes {
+            Some(shape) => {
+                for dim in 0..N_CLASSES {
+                    let units = self.held(&shape, need, dim);
+                    if units > 0 {
+                        let i = row + dim * self.horizon;
+                        self.free[i] = (self.free[i] + units).min(capacity.units[dim]);
+                    }
+                }
+            }
+            None => {
+                for (dim, units) in need.classes() {
+                    let i = row + dim * self.horizon;
+                    self.free[i] = (self.free[i] + units).min(capacity.units[dim]);
+                }
+            }
+        }
+        if let Some(cap) = capacity.watts
+            && need.watts > 0
+        {
+            let i = row + N_CLASSES * self.horizon;
+            self.free[i] = (self.free[i] + need.watts).min(cap);
+        }
+        if let Some(shape) = capacity.nodes {
+            self.free[row + NODE_DIM * self.horizon] = self.whole_free(&shape, row);
+        }
+    }
+
     fn reserve_inner(
         &mut self,
         tenant: Option<u32>,
@@ -747,6 +837,48 @@ mod tests {
         cal.reserve(0, &need(1), 0, 2).unwrap();
         cal.advance_to(SimTime(100 * 900));
         assert!((100..104).all(|k| cal.free(0, 0, k) == 4));
+    }
+
+    /// Every free figure of site 0 over `slots`, quotas included.
+    fn state(cal: &Calendar, slots: std::ops::Range<i64>) -> Vec<u32> {
+        let mut out = Vec::new();
+        for k in slots {
+            out.extend([0, 2].map(|c| cal.free(0, c, k)));
+            out.push(cal.free_nodes(0, k));
+            out.extend((0..cal.quotas().len()).map(|row| cal.quota_free(row, k)));
+        }
+        out
+    }
+
+    #[test]
+    fn release_gives_back_a_booking_from_a_slot_on_past_the_window_too() {
+        for nodes in [false, true] {
+            let mut cal = if nodes { four_nodes() } else { calendar(32, 8) };
+            cal.set_quotas(vec![Quota {
+                tenant: 7,
+                class: 0,
+                site: None,
+                cap: 20,
+            }]);
+            cal.reserve(0, &need(3), 0, 20).unwrap();
+            let mut want = cal.clone();
+            // Booked the two ways a driver books: with the quota, and apart.
+            let job = if nodes { gang(2, 1) } else { need(5) };
+            cal.reserve_for(7, 0, &job, 1, 14).unwrap();
+            cal.reserve(0, &job, 2, 12).unwrap();
+            cal.charge_quota(7, 0, &job, 2, 12);
+            // Cut both at slot 3: what remains is the slots before.
+            cal.release(Some(7), 0, &job, 3, 14);
+            cal.release(Some(7), 0, &job, 3, 12);
+            want.reserve_for(7, 0, &job, 1, 3).unwrap();
+            want.reserve(0, &job, 2, 3).unwrap();
+            want.charge_quota(7, 0, &job, 2, 3);
+            assert_eq!(state(&cal, 0..8), state(&want, 0..8), "nodes {nodes}");
+            // The tails past the window were cut too.
+            cal.advance_to(SimTime(10 * 900));
+            want.advance_to(SimTime(10 * 900));
+            assert_eq!(state(&cal, 10..18), state(&want, 10..18), "nodes {nodes}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod fairshare;
 pub mod lp;
 pub mod plan;
 pub mod policy;
+pub mod preempt;
 pub mod snapshot;
 
 pub use calendar::{Calendar, NODE_DIM, Need, Nodes, Quota, QuotaDims, ReserveError, SiteCapacity};
@@ -21,7 +22,8 @@ pub use fairshare::{FairShare, ShareNode, TenantShare};
 pub use lp::{LpBound, LpBoundReport};
 pub use plan::{
     Candidate, Decision, Outcome, Placement, Rejection, SiteReason, SiteWait, Wait, WhyPending,
-    admits, plan, plan_fair, why_pending,
+    admits, plan, plan_fair, plan_preempting, why_pending,
 };
 pub use policy::{Policy, PolicyKind, Weights};
+pub use preempt::{Held, Preempt, Victim};
 pub use snapshot::{Forecast, NetView, Request, SiteView, Snapshot, Terms};

@@ -8,6 +8,7 @@
 use crate::calendar::{Calendar, NODE_DIM, Need, QuotaDims, SiteCapacity};
 use crate::fairshare::FairShare;
 use crate::policy::{Policy, PolicyKind};
+use crate::preempt::{Preempt, Victim};
 use crate::snapshot::{NetView, Request, SiteView, Snapshot, Terms};
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
@@ -237,6 +238,10 @@ pub struct Decision {
     /// For a job left pending: why, site by site (computed only then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<Box<WhyPending>>,
+    /// For a job placed by preemption: the jobs it stops (see
+    /// [`crate::preempt`]); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preempts: Vec<Victim>,
 }
 
 /// Places `pending` jobs under `policy`, booking them in `calendar`, which must
@@ -263,11 +268,37 @@ pub fn plan_fair(
     policy: &Policy,
     fair: &FairShare,
 ) -> Vec<Decision> {
+    plan_preempting(
+        snapshot,
+        calendar,
+        pending,
+        policy,
+        fair,
+        &mut Preempt::off(),
+    )
+}
+
+/// [`plan_fair`] with preemption: a job with a deadline that no start meets
+/// (left pending for capacity, or placed late) may stop preemptible work of
+/// lower classes in `preempt` to start in time ([`crate::preempt`] has the
+/// rules). Its decision is then a placement that lists the jobs it stops in
+/// [`Decision::preempts`]; their bookings are given back from its start on, and
+/// `preempt` remembers them (a job is stopped at most once per pass) and
+/// spends each site's budget. With [`Preempt::off`] this is [`plan_fair`].
+pub fn plan_preempting(
+    snapshot: &Snapshot,
+    calendar: &mut Calendar,
+    pending: &[Request],
+    policy: &Policy,
+    fair: &FairShare,
+    preempt: &mut Preempt,
+) -> Vec<Decision> {
     let mut order: Vec<usize> = (0..pending.len()).collect();
     if policy.kind == PolicyKind::Balanced {
         order.sort_by_key(|&i| {
             let r = &pending[i];
             (
+                std::cmp::Reverse(r.class),
                 -r.priority,
                 r.deadline.map_or(i64::MAX, |d| d.0),
                 r.release,
@@ -277,7 +308,7 @@ pub fn plan_fair(
     } else {
         order.sort_by_key(|&i| {
             let r = &pending[i];
-            (-r.priority, r.release, r.id)
+            (std::cmp::Reverse(r.class), -r.priority, r.release, r.id)
         });
     }
     let mut planner = Planner {
@@ -289,7 +320,16 @@ pub fn plan_fair(
     };
     let mut decide = |index: usize, calendar: &mut Calendar| {
         let request = &pending[index];
-        let outcome = planner.place(calendar, request);
+        let mut outcome = planner.place(calendar, request);
+        let mut preempts = Vec::new();
+        if !preempt.is_off()
+            && crate::preempt::wants(request, &outcome)
+            && let Some((placement, victims)) =
+                planner.preempt(calendar, request, &outcome, preempt)
+        {
+            outcome = Outcome::Placed(placement);
+            preempts = victims;
+        }
         // Only on the pending path: placements pay nothing for it.
         let why = matches!(outcome, Outcome::Pending(_))
             .then(|| Box::new(planner.why_pending(calendar, request)));
@@ -298,6 +338,7 @@ pub fn plan_fair(
             index,
             outcome,
             why,
+            preempts,
         }
     };
     if fair.is_off() {
@@ -312,12 +353,13 @@ pub fn plan_fair(
     let mut queue_of: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
     let mut rest = order.as_slice();
     while let Some(&first) = rest.first() {
-        // One priority at a time: higher priorities are served first, whatever
-        // their tenants' usage.
-        let priority = pending[first].priority;
+        // One class and priority at a time: higher ones are served first,
+        // whatever their tenants' usage.
+        let level_of = |i: usize| (pending[i].class, pending[i].priority);
+        let level_key = level_of(first);
         let run = rest
             .iter()
-            .position(|&i| pending[i].priority != priority)
+            .position(|&i| level_of(i) != level_key)
             .unwrap_or(rest.len());
         let (level, tail) = rest.split_at(run);
         rest = tail;
@@ -887,6 +929,238 @@ impl Planner<'_> {
 
     /// The home site of the job's origin if allowed, else the allowed site nearest
     /// to the origin.
+    /// Tries to start `request` in time by stopping lower-class preemptible
+    /// work (see [`crate::preempt`]). On success the job is booked, its
+    /// victims' bookings are given back from its start on, and `preempt`
+    /// records them; on failure the calendar is as it was.
+    fn preempt(
+        &mut self,
+        calendar: &mut Calendar,
+        request: &Request,
+        outcome: &Outcome,
+        preempt: &mut Preempt,
+    ) -> Option<(Placement, Vec<Victim>)> {
+        let deadline = request.deadline?.0;
+        let dims = Dims::of(&request.need);
+        let slot = calendar.slot_secs();
+        // A late placement is given back first: the job moves to the room
+        // preemption makes, or stays where it was.
+        let late = match outcome {
+            Outcome::Placed(p) => {
+                let eval = self.site_eval(calendar, request, &dims, p.site);
+                let need = Need {
+                    watts: eval.watts,
+                    ..request.need
+                };
+                let from = p.start.0.div_euclid(slot);
+                let to = (p.end.0 - 1).max(p.start.0).div_euclid(slot) + 1;
+                calendar.release(Some(request.tenant), p.site, &need, from, to);
+                Some((p.site, need, from, to))
+            }
+            _ => None,
+        };
+        let found = self.preemption_plan(calendar, request, &dims, deadline, preempt);
+        let undo_late = |calendar: &mut Calendar| {
+            if let Some((site, need, from, to)) = late {
+                let booked = calendar.reserve_for(request.tenant, site, &need, from, to);
+                debug_assert!(booked.is_ok(), "a late placement given back fits again");
+            }
+        };
+        let Some(plan) = found else {
+            undo_late(calendar);
+            return None;
+        };
+        for &j in &plan.victims {
+            crate::preempt::release(calendar, &preempt.held[j], plan.from);
+        }
+        if calendar
+            .reserve_for(request.tenant, plan.site, &plan.need, plan.from, plan.to)
+            .is_err()
+        {
+            for &j in &plan.victims {
+                crate::preempt::restore(calendar, &preempt.held[j], plan.from);
+            }
+            undo_late(calendar);
+            return None;
+        }
+        let eval = self.site_eval(calendar, request, &dims, plan.site);
+        let terms = self.terms(&eval, request, plan.start, plan.from, plan.to);
+        let score = crate::policy::score(&self.policy.weights, &terms, eval.compute_per_hour);
+        let key = self.key(calendar, &dims, &eval, &terms, score);
+        let chosen = Candidate {
+            site: plan.site,
+            start: SimTime(plan.start),
+            terms,
+            score,
+            key,
+            guard_rejected: false,
+        };
+        let now = self.snapshot.now;
+        let view = &self.snapshot.sites[plan.site];
+        let mut victims = Vec::with_capacity(plan.victims.len());
+        for &j in &plan.victims {
+            let held = &preempt.held[j];
+            let (ran, lost_cny) =
+                crate::preempt::lost_cny(view.price_per_hour(&held.need), held, now);
+            preempt.taken[j] = true;
+            victims.push(Victim {
+                job: held.id,
+                index: j,
+                site: held.site,
+                class: held.class,
+                ran,
+                lost_cny,
+            });
+        }
+        if let Some(budget) = preempt.budget.get_mut(plan.site) {
+            *budget = budget.saturating_sub(victims.len() as u32);
+        }
+        Some((crate::preempt::placement(chosen, request.duration), victims))
+    }
+
+    /// The site and victims that start `request` in time losing the least
+    /// work, if any; the calendar is left as it was.
+    fn preemption_plan(
+        &mut self,
+        calendar: &mut Calendar,
+        request: &Request,
+        dims: &Dims,
+        deadline: i64,
+        preempt: &Preempt,
+    ) -> Option<crate::preempt::Plan> {
+        if self.allowed_sites(calendar, request, dims).is_some() {
+            return None;
+        }
+        if !self.policy.kind.moves_in_space() {
+            let home = self.home_site(request);
+            self.sites.retain(|s| *s == home);
+        }
+        let sites = std::mem::take(&mut self.sites);
+        let slot = calendar.slot_secs();
+        let now = self.snapshot.now;
+        let mut best: Option<(crate::preempt::Plan, f64)> = None;
+        let mut order: Vec<(bool, f64, u8, JobId, usize)> = Vec::new();
+        for &site in &sites {
+            let eval = self.site_eval(calendar, request, dims, site);
+            let start = eval.earliest.max(now.0 + preempt.grace.0);
+            let end = start + request.duration.0;
+            if end > deadline {
+                continue;
+            }
+            let from = start.div_euclid(slot);
+            let to = (end - 1).div_euclid(slot) + 1;
+            if from >= calendar.end() {
+                continue;
+            }
+            let need = Need {
+                watts: eval.watts,
+                ..request.need
+            };
+            let quota = calendar.quota_dims(request.tenant, site, &need);
+            let fits = |calendar: &Calendar| {
+                let mut ring = calendar.ring(from);
+                for _ in from..to.min(calendar.end()) {
+                    if !calendar.fits_at_ring(site, dims.fit(), need.watts, ring)
+                        || !calendar.fits_quota_at_ring(quota.as_slice(), ring)
+                    {
+                        return false;
+                    }
+                    ring = calendar.next_ring(ring);
+                }
+                true
+            };
+            let view = &self.snapshot.sites[site];
+            order.clear();
+            order.extend(
+                preempt
+                    .held
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, h)| {
+                        h.site == site
+                            && h.preemptible
+                            && h.class < request.class
+                            && !preempt.taken[*j]
+                            && h.to > from
+                            && h.from < to
+                    })
+                    .map(|(j, h)| {
+                        let lost = crate::preempt::lost_cny(view.price_per_hour(&h.need), h, now).1;
+                        (h.started.is_some(), lost, h.class, h.id, j)
+                    }),
+            );
+            order.sort_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then(a.1.total_cmp(&b.1))
+                    .then(a.2.cmp(&b.2))
+                    .then(a.3.cmp(&b.3))
+            });
+            let budget = preempt.budget.get(site).copied().unwrap_or(0) as usize;
+            let mut chosen: Vec<usize> = Vec::new();
+            let mut ok = fits(calendar);
+            for &(_, _, _, _, j) in &order {
+                if ok || chosen.len() >= budget {
+                    break;
+                }
+                crate::preempt::release(calendar, &preempt.held[j], from);
+                chosen.push(j);
+                ok = fits(calendar);
+            }
+            if ok {
+                // Keep only the victims the job needs: book back each one it
+                // can do without, the last taken first.
+                let mut needed = Vec::with_capacity(chosen.len());
+                for &j in chosen.iter().rev() {
+                    crate::preempt::restore(calendar, &preempt.held[j], from);
+                    if !fits(calendar) {
+                        crate::preempt::release(calendar, &preempt.held[j], from);
+                        needed.push(j);
+                    }
+                }
+                needed.reverse();
+                chosen = needed;
+            }
+            // Back as it was, to weigh the next site.
+            for &j in &chosen {
+                crate::preempt::restore(calendar, &preempt.held[j], from);
+            }
+            if !ok {
+                continue;
+            }
+            let lost: f64 = chosen
+                .iter()
+                .map(|&j| {
+                    let h = &preempt.held[j];
+                    crate::preempt::lost_cny(view.price_per_hour(&h.need), h, now).1
+                })
+                .sum();
+            let terms = self.terms(&eval, request, start, from, to);
+            let score = crate::policy::score(&self.policy.weights, &terms, eval.compute_per_hour);
+            let better = best.as_ref().is_none_or(|(b, b_score)| {
+                lost.total_cmp(&b.lost)
+                    .then(chosen.len().cmp(&b.victims.len()))
+                    .then(score.total_cmp(b_score))
+                    .is_lt()
+            });
+            if better {
+                best = Some((
+                    crate::preempt::Plan {
+                        site,
+                        start,
+                        from,
+                        to,
+                        need,
+                        victims: chosen,
+                        lost,
+                    },
+                    score,
+                ));
+            }
+        }
+        self.sites = sites;
+        best.map(|(plan, _)| plan)
+    }
+
     fn home_site(&self, request: &Request) -> usize {
         let net = self.snapshot.network;
         let home = net.home_site[request.origin];

@@ -277,6 +277,12 @@ pub struct Request {
     pub delayable: bool,
     /// Pinned site.
     pub pinned: Option<usize>,
+    /// Priority class rank ([`suanwang_model::PriorityClass::rank`]): a higher
+    /// class is considered first, whatever the priority, and may preempt
+    /// preemptible work of a lower class ([`crate::preempt`]).
+    pub class: u8,
+    /// Whether the job may be stopped and requeued for a higher class.
+    pub preemptible: bool,
     /// The tenant, as the driver numbers it: the key of the calendar's quotas
     /// ([`crate::Quota::tenant`]). Jobs of a tenant without quotas are not capped.
     pub tenant: u32,

@@ -160,6 +160,8 @@ fn world(case: &Case) -> World {
                     priority: (i % 2) as i32,
                     delayable: *delayable,
                     pinned: None,
+                    class: 1,
+                    preemptible: false,
                     tenant: 0,
                 }
             },
@@ -546,6 +548,8 @@ proptest! {
                     priority: 0,
                     delayable: false,
                     pinned: None,
+                    class: 1,
+                    preemptible: false,
                     tenant,
                 });
             }

@@ -97,6 +97,8 @@ fn job(cpus: u32, hours: i64) -> Request {
         priority: 0,
         delayable: false,
         pinned: None,
+        class: 1,
+        preemptible: false,
         tenant: 0,
     }
 }

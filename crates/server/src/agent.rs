@@ -233,6 +233,8 @@ pub(crate) async fn heartbeat<S: Store>(
                 job: h.job,
                 token: h.token,
                 verdict,
+                grace_secs: (verdict == HeldVerdict::Preempt)
+                    .then_some(app.preemption.grace_secs.max(0) as u64),
             })
             .collect(),
     }))

@@ -120,7 +120,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
     responses(
         (status = 201, description = "the job was created", body = JobDoc),
         (status = 200, description = "a job with this idempotency key exists already: it is returned", body = JobDoc),
-        (status = 403, description = "only a tenant token may submit", body = suanwang_api::ErrorBody),
+        (status = 403, description = "only a tenant token may submit, and only up to its tenant's priority class", body = suanwang_api::ErrorBody),
         (status = 422, description = "a value is not acceptable; `field` is its JSON pointer", body = suanwang_api::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn submit<S: Store>(
@@ -130,6 +130,25 @@ pub(crate) async fn submit<S: Store>(
     Body(submission): Body<JobSubmission>,
 ) -> Result<impl IntoResponse, ApiError> {
     let submission = crate::submission::check_submission(submission, &app.topology())?;
+    // A class above the lowest is checked against the tenant's (one read, only
+    // for jobs that ask one).
+    if let Some(asked) = submission.class
+        && asked > suanwang_model::PriorityClass::Batch
+    {
+        let tenant = app
+            .store
+            .classes()
+            .await?
+            .into_iter()
+            .find(|(id, _, _)| *id == tenant_id);
+        if let Some((_, name, class)) = tenant
+            && asked > class
+        {
+            return Err(ApiError::Forbidden(format!(
+                "class {asked} is above tenant {name}'s class {class} (an admin sets it: PUT /v1/tenants/{name}/class)"
+            )));
+        }
+    }
     let spec = serde_json::to_string(&submission).map_err(|e| ApiError::Internal(e.to_string()))?;
     let job = suanwang_store::NewJob {
         actor: who.actor(),
@@ -327,10 +346,36 @@ pub(crate) async fn explain<S: Store>(
     let mut doc = [job_doc(record)?];
     with_waits(&app, &mut doc).await?;
     let [job] = doc;
+    let preemptions = app
+        .store
+        .preemptions(&suanwang_store::PreemptionFilter {
+            job: Some(id),
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .map(preemption_doc)
+        .collect();
     Ok(Json(JobExplanation {
         job,
         decisions,
         wait,
         wait_history,
+        preemptions,
     }))
+}
+
+/// A stored preemption as the API shows it.
+fn preemption_doc(p: suanwang_store::PreemptionRecord) -> suanwang_api::PreemptionDoc {
+    suanwang_api::PreemptionDoc {
+        job: p.job_id,
+        attempt: p.attempt,
+        by_job: p.by_job,
+        site: p.site,
+        at: p.at,
+        class: suanwang_model::PriorityClass::parse(&p.class).unwrap_or_default(),
+        by_class: suanwang_model::PriorityClass::parse(&p.by_class).unwrap_or_default(),
+        ran_secs: p.ran_secs,
+        lost_cny: p.lost_cny,
+    }
 }

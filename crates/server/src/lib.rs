@@ -95,6 +95,8 @@ pub struct App<S> {
     pub require_agent_certificate: bool,
     /// How the scheduler shares the network among tenants.
     pub fair_share: scheduler::FairSharePolicy,
+    /// When the scheduler may preempt.
+    pub preemption: scheduler::PreemptionPolicy,
 }
 
 impl<S: Store + Clone + 'static> App<S> {
@@ -121,6 +123,7 @@ impl<S: Store + Clone + 'static> App<S> {
             agents: agent::AgentPolicy::default(),
             tokens: auth::TokenCache::default(),
             fair_share: scheduler::FairSharePolicy::default(),
+            preemption: scheduler::PreemptionPolicy::default(),
             limits: limits::Limiter::default(),
             require_agent_certificate: false,
         }
@@ -185,6 +188,7 @@ impl<S: Store + Clone + 'static> App<S> {
         let scheduler = scheduler::Scheduler::new((*self.topology()).clone(), self.clock.now())
             .with_lease_secs(self.lease_secs())
             .sharing(self.fair_share)
+            .preempting(self.preemption)
             .following(Arc::clone(&self.network))
             .notifying(Arc::clone(&self.placed))
             .tracking(Arc::clone(&self.changed))
@@ -246,6 +250,8 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/tenants/{name}/quota", put(tenants::put_quota::<S>))
         .route("/v1/shares", get(tenants::shares::<S>))
         .route("/v1/tenants/{name}/share", put(tenants::put_share::<S>))
+        .route("/v1/classes", get(tenants::classes::<S>))
+        .route("/v1/tenants/{name}/class", put(tenants::put_class::<S>))
         .route("/v1/audit", get(audit::list::<S>))
         .route("/v1/audit/export", get(audit::export::<S>))
         .route("/v1/providers", get(tenants::providers::<S>))

@@ -87,6 +87,10 @@ pub struct Metrics {
     pub finished: Counter,
     /// Jobs whose lease expired.
     pub lost: Counter,
+    /// Jobs stopped for a job of a higher class.
+    pub preemptions: Counter,
+    /// Run time lost to preemption, seconds (what the stopped jobs had run).
+    pub preempted_work_seconds: Counter,
     /// Requests refused because the caller may not act for the site named.
     pub identity_refusals: Counter,
     /// Requests refused (429) because their token was over its rate.
@@ -170,6 +174,17 @@ impl Default for Metrics {
             "Jobs whose lease expired (site silent)",
             lost.clone(),
         );
+        let (preemptions, preempted_work_seconds) = (Counter::default(), Counter::default());
+        registry.register(
+            "preemptions",
+            "Jobs stopped and requeued for a job of a higher class",
+            preemptions.clone(),
+        );
+        registry.register(
+            "preempted_work_seconds",
+            "Run time lost to preemption: how long the stopped jobs had run, seconds",
+            preempted_work_seconds.clone(),
+        );
         let sites = SiteGauges::default();
         registry.register(
             "site_utilisation",
@@ -244,6 +259,8 @@ impl Default for Metrics {
             dispatched,
             finished,
             lost,
+            preemptions,
+            preempted_work_seconds,
             identity_refusals,
             rate_limited,
             sites,

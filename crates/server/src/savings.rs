@@ -78,7 +78,7 @@ pub fn compare(
             .and_then(|s| world.sites.iter().position(|v| v.id == s));
         let start = record.started_at.or(record.start_at);
         match (
-            crate::scheduler::request(&world, epoch, record),
+            crate::scheduler::request(&world, epoch, record, None),
             site,
             start,
         ) {

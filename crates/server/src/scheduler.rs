@@ -10,19 +10,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 use suanwang_api::{
-    Decision, DurationValue, JobSubmission, PendingReason, SiteWaitCode, SiteWaitDoc, WaitCode,
+    Decision, DurationValue, JobSubmission, PendingReason, PreemptionDoc, SiteWaitCode,
+    SiteWaitDoc, WaitCode,
 };
 use suanwang_model::{
-    ClassMap, DataRef, Demand, Job, JobId, Jurisdiction, LatencyTarget, LocationId, ResourceClass,
-    SimDuration, SimTime, SiteId,
+    ClassMap, DataRef, Demand, Job, JobId, Jurisdiction, LatencyTarget, LocationId, PriorityClass,
+    ResourceClass, SimDuration, SimTime, SiteId,
 };
 use suanwang_sched::fairshare::{average_share, decay, entitlements};
 use suanwang_sched::{
     Calendar, FairShare, Outcome, Policy, PolicyKind, Request, ShareNode, Snapshot, TenantShare,
-    plan_fair,
 };
 use suanwang_sim::world::World;
-use suanwang_store::{Actor, JobFilter, JobRecord, JobState, Store, Transition};
+use suanwang_store::{
+    Actor, JobFilter, JobRecord, JobState, PreemptionFilter, PreemptionRecord, Store, Transition,
+};
 use suanwang_topology::{SeriesModel, Topology};
 use tokio::sync::Notify;
 
@@ -68,6 +70,45 @@ impl Default for FairSharePolicy {
     }
 }
 
+/// When and how fast the scheduler may preempt (see [`suanwang_sched::preempt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreemptionPolicy {
+    /// Seconds from the stop signal to the kill; the preempting job starts
+    /// after it. Sent to the agent with each `preempt` verdict.
+    pub grace_secs: i64,
+    /// Most jobs stopped per site within `window_secs`; 0: no preemption.
+    pub per_site: u32,
+    /// The rate limit's window, seconds.
+    pub window_secs: i64,
+}
+
+impl Default for PreemptionPolicy {
+    /// A 30 s grace period (Slurm's default `KillWait`, Kubernetes' default
+    /// termination grace), at most 10 jobs stopped per site in 10 minutes.
+    fn default() -> Self {
+        PreemptionPolicy {
+            grace_secs: 30,
+            per_site: 10,
+            window_secs: 600,
+        }
+    }
+}
+
+impl PreemptionPolicy {
+    /// No preemption.
+    pub fn off() -> PreemptionPolicy {
+        PreemptionPolicy {
+            per_site: 0,
+            ..PreemptionPolicy::default()
+        }
+    }
+
+    /// Whether jobs may be preempted at all.
+    pub fn is_on(&self) -> bool {
+        self.per_site > 0
+    }
+}
+
 /// Each tenant's usage, integrated over time with decay (dominant share ×
 /// seconds), kept between passes and saved now and then.
 #[derive(Debug, Default)]
@@ -108,6 +149,10 @@ pub struct PassReport {
     pub lost: usize,
     /// Lost or stranded jobs sent back to be placed again.
     pub requeued: usize,
+    /// Jobs stopped for a job of a higher class.
+    pub preempted: usize,
+    /// How long those had run, seconds (the work lost).
+    pub preempted_secs: u64,
 }
 
 /// The core's key of a tenant (its quotas and its jobs' requests): the store's id.
@@ -147,6 +192,11 @@ struct Booking {
     start_at: i64,
     started_at: Option<i64>,
     state: JobState,
+    /// Class rank and whether it may be preempted.
+    class: u8,
+    preemptible: bool,
+    /// Its lease token (the attempt a preemption stops).
+    token: i64,
 }
 
 /// The booked jobs (placed, dispatched, running), kept between passes: a pass
@@ -208,6 +258,10 @@ pub struct Scheduler {
     fair: FairSharePolicy,
     /// Tenants' decayed usage.
     usage: std::sync::Mutex<UsageLedger>,
+    /// When jobs may be preempted.
+    preemption: PreemptionPolicy,
+    /// Each tenant's priority class, read at each pass that places work.
+    classes: std::sync::Mutex<std::collections::HashMap<i64, PriorityClass>>,
 }
 
 fn build_world(topology: Topology, epoch_unix: i64) -> World {
@@ -236,6 +290,8 @@ impl Scheduler {
             last_planned: Default::default(),
             fair: FairSharePolicy::default(),
             usage: Default::default(),
+            preemption: PreemptionPolicy::default(),
+            classes: Default::default(),
         }
     }
 
@@ -348,6 +404,12 @@ impl Scheduler {
 
     /// Reads the jobs marked in `changed` again at each pass (the API marks
     /// what it changes); without it, passes read every booked job.
+    /// Preempts under `policy` ([`PreemptionPolicy::off`]: never).
+    pub fn preempting(mut self, policy: PreemptionPolicy) -> Scheduler {
+        self.preemption = policy;
+        self
+    }
+
     pub fn tracking(mut self, changed: Arc<Changed>) -> Scheduler {
         self.changed = Some(changed);
         self
@@ -419,10 +481,10 @@ impl Scheduler {
             bookings.jobs.remove(&job.id);
             return;
         };
-        let (need, duration) = match bookings.jobs.get(&job.id) {
-            Some(b) if b.site == site => (b.need, b.duration),
+        let (need, duration, class, preemptible) = match bookings.jobs.get(&job.id) {
+            Some(b) if b.site == site => (b.need, b.duration, b.class, b.preemptible),
             _ => match self.request(job) {
-                Ok(r) => (r.need, r.duration),
+                Ok(r) => (r.need, r.duration, r.class, r.preemptible),
                 Err(_) => {
                     bookings.jobs.remove(&job.id);
                     return;
@@ -440,6 +502,9 @@ impl Scheduler {
                 start_at,
                 started_at: job.started_at,
                 state: job.state,
+                class,
+                preemptible,
+                token: job.lease_token,
             },
         );
     }
@@ -530,7 +595,12 @@ impl Scheduler {
 
     /// The core's view of a stored job.
     fn request(&self, record: &JobRecord) -> Result<Request, String> {
-        request(&self.world, self.epoch_unix, record)
+        let class = self
+            .classes
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&record.tenant_id).copied());
+        request(&self.world, self.epoch_unix, record, class)
     }
 
     /// One pass: place what can be placed now.
@@ -650,6 +720,12 @@ impl Scheduler {
         if pending.is_empty() && !capacity_changed {
             return Ok(report);
         }
+        // Each tenant's class caps its jobs' (read before any request is built).
+        let classes = store.classes().await?;
+        if let Ok(mut map) = self.classes.lock() {
+            map.clear();
+            map.extend(classes.into_iter().map(|(id, _, class)| (id, class)));
+        }
         let shortfall: Vec<Option<String>> = self
             .world
             .topology
@@ -699,6 +775,10 @@ impl Scheduler {
             }
         }
         let mut overrun = Vec::new();
+        // What preemption may stop: booked jobs whose booking holds (a job
+        // that overlaps another holds nothing the calendar could give back).
+        let mut held: Vec<suanwang_sched::Held> = Vec::new();
+        let mut held_meta: Vec<(i64, JobState, i64)> = Vec::new();
         for b in &booked {
             // A job holds its units from its start for its whole run time: the
             // actual start once it runs, else the planned one (or now, if that
@@ -714,7 +794,22 @@ impl Scheduler {
             // Work placed or running counts against its tenant's quotas, even
             // past a quota lowered since it was placed.
             calendar.charge_quota(b.tenant, b.site, &b.need, from, to);
-            if let Err(e) = calendar.reserve(b.site, &b.need, from, to) {
+            let booked = calendar.reserve(b.site, &b.need, from, to);
+            if booked.is_ok() && self.preemption.is_on() && b.preemptible {
+                held.push(suanwang_sched::Held {
+                    id: JobId(b.id as u64),
+                    tenant: b.tenant,
+                    site: b.site,
+                    need: b.need,
+                    class: b.class,
+                    preemptible: b.preemptible,
+                    started: b.started_at.map(|t| self.sim_time(t)),
+                    from,
+                    to,
+                });
+                held_meta.push((b.id, b.state, b.token));
+            }
+            if let Err(e) = booked {
                 if b.state == JobState::Placed {
                     overrun.push((b.id, b.site, e));
                 } else {
@@ -745,11 +840,13 @@ impl Scheduler {
         }
         let mut requests = Vec::new();
         let mut ids = Vec::new();
+        let mut tokens = Vec::new();
         for record in &pending {
             match self.request(record) {
                 Ok(r) => {
                     requests.push(r);
                     ids.push(record.id);
+                    tokens.push(record.lease_token);
                 }
                 Err(reason) => {
                     reject(
@@ -765,13 +862,35 @@ impl Scheduler {
             }
         }
         let fair = self.fair_share(store, &booked, &requests, now_unix).await?;
+        // Each site's rate limit: what it may still lose in this window.
+        let budget: Vec<u32> = if held.is_empty() {
+            Vec::new()
+        } else {
+            let recent = store
+                .preemptions(&PreemptionFilter {
+                    since: Some(now_unix - self.preemption.window_secs),
+                    ..Default::default()
+                })
+                .await?;
+            self.world
+                .sites
+                .iter()
+                .map(|s| {
+                    let spent = recent.iter().filter(|p| p.site == s.id).count() as u32;
+                    self.preemption.per_site.saturating_sub(spent)
+                })
+                .collect()
+        };
+        let grace = SimDuration(self.preemption.grace_secs);
+        let classes_of: Vec<u8> = requests.iter().map(|r| r.class).collect();
+        let victims_meta = held_meta.clone();
         let world = Arc::clone(&self.world);
         let policy = self.policy;
         let job_ids = ids.clone();
         let epoch_unix = self.epoch_unix;
-        let shapes: Vec<(suanwang_sched::Need, SimDuration, u32)> = requests
+        let shapes: Vec<(suanwang_sched::Need, SimDuration, u32, u8, bool)> = requests
             .iter()
-            .map(|r| (r.need, r.duration, r.tenant))
+            .map(|r| (r.need, r.duration, r.tenant, r.class, r.preemptible))
             .collect();
         // The core is pure CPU work: keep it off the async workers.
         let decisions = tokio::task::spawn_blocking(move || {
@@ -786,7 +905,15 @@ impl Scheduler {
                 forecast: &forecast,
                 network: &world.net,
             };
-            let decisions = plan_fair(&snapshot, &mut calendar, &requests, &policy, &fair);
+            let mut preempt = suanwang_sched::Preempt::new(&held, grace, budget);
+            let decisions = suanwang_sched::plan_preempting(
+                &snapshot,
+                &mut calendar,
+                &requests,
+                &policy,
+                &fair,
+                &mut preempt,
+            );
             // A site that declares enough for the job but measures less: the
             // job waits on the measurement, and its explanation says so.
             let short_site = |index: usize| {
@@ -811,6 +938,24 @@ impl Scheduler {
             decisions
                 .into_iter()
                 .map(|d| {
+                    let docs: Vec<PreemptionDoc> = d
+                        .preempts
+                        .iter()
+                        .map(|v| {
+                            let (id, _, token) = victims_meta[v.index];
+                            PreemptionDoc {
+                                job: id,
+                                attempt: token,
+                                by_job: job_ids[d.index],
+                                site: world.sites[v.site].id.clone(),
+                                at: epoch_unix + now.0,
+                                class: class_of(v.class),
+                                by_class: class_of(classes_of[d.index]),
+                                ran_secs: v.ran.0,
+                                lost_cny: v.lost_cny,
+                            }
+                        })
+                        .collect();
                     let decision = match &d.outcome {
                         Outcome::Placed(p) => Decision::Placed {
                             policy: policy.kind.name().to_string(),
@@ -821,6 +966,7 @@ impl Scheduler {
                                 policy.kind.name(),
                                 p,
                             ),
+                            preempts: docs.clone(),
                         },
                         Outcome::Pending(wait) => Decision::Pending {
                             reason: with_sites(
@@ -869,7 +1015,7 @@ impl Scheduler {
                         },
                     };
                     let body = decision_body(&decision);
-                    (d, body)
+                    (d, body, docs)
                 })
                 .collect::<Vec<_>>()
         })
@@ -882,10 +1028,17 @@ impl Scheduler {
         // group commit for decisions); a job cancelled meanwhile is skipped.
         let mut batch = Vec::new();
         let mut waiting = Vec::new();
-        for (decision, body) in decisions {
+        for (decision, body, docs) in decisions {
             let id = ids[decision.index];
             match &decision.outcome {
                 Outcome::Placed(p) => {
+                    // The victims are stopped first: a crash before the
+                    // placement is written leaves the job pending, with room.
+                    for (doc, v) in docs.iter().zip(&decision.preempts) {
+                        let (_, from, _) = held_meta[v.index];
+                        self.stop_for(store, doc, from, now_unix, &mut report)
+                            .await?;
+                    }
                     let change = Transition {
                         from: JobState::Pending,
                         to: JobState::Placed,
@@ -893,7 +1046,7 @@ impl Scheduler {
                         start_at: Some(p.start.0 + self.epoch_unix),
                         exit_code: None,
                     };
-                    let (need, duration, tenant) = shapes[decision.index];
+                    let (need, duration, tenant, class, preemptible) = shapes[decision.index];
                     let booking = Booking {
                         id,
                         tenant,
@@ -903,6 +1056,9 @@ impl Scheduler {
                         start_at: p.start.0 + self.epoch_unix,
                         started_at: None,
                         state: JobState::Placed,
+                        class,
+                        preemptible,
+                        token: tokens[decision.index],
                     };
                     batch.push((id, change, body.clone(), Some(booking)));
                 }
@@ -961,6 +1117,55 @@ impl Scheduler {
             placed.send_modify(|generation| *generation += 1);
         }
         Ok(report)
+    }
+
+    /// Stops one job for a job of a higher class (`doc` says which, where and
+    /// the work lost): requeued in the store with the preemption recorded, so
+    /// that its agent is told `preempt` at its next heartbeat.
+    async fn stop_for<S: Store>(
+        &self,
+        store: &S,
+        doc: &PreemptionDoc,
+        from: JobState,
+        now_unix: i64,
+        report: &mut PassReport,
+    ) -> suanwang_store::Result<()> {
+        let body = decision_body(&Decision::Preempted {
+            preemption: doc.clone(),
+            reason: format!(
+                "stopped at site {} for job {} ({}), whose deadline no start without preemption meets; \
+                 it had run {} s (about {:.2} CNY of work lost) and is placed again to run from the start",
+                doc.site, doc.by_job, doc.by_class, doc.ran_secs, doc.lost_cny
+            ),
+        });
+        let record = PreemptionRecord {
+            job_id: doc.job,
+            attempt: doc.attempt,
+            by_job: doc.by_job,
+            site: doc.site.clone(),
+            at: doc.at,
+            class: doc.class.name().to_string(),
+            by_class: doc.by_class.name().to_string(),
+            ran_secs: doc.ran_secs,
+            lost_cny: doc.lost_cny,
+        };
+        if store
+            .preempt(&Actor::scheduler(), &record, from, &body, now_unix)
+            .await?
+        {
+            tracing::info!(
+                job = doc.job,
+                by = doc.by_job,
+                site = %doc.site,
+                ran_secs = doc.ran_secs,
+                "preempted"
+            );
+            self.unbook(doc.job);
+            self.note(doc.job);
+            report.preempted += 1;
+            report.preempted_secs += doc.ran_secs.max(0) as u64;
+        }
+        Ok(())
     }
 
     /// Records why each of `waiting` (job id, its `Decision::Pending` body)
@@ -1059,6 +1264,8 @@ impl Scheduler {
                 metrics.placed.inc_by(r.placed as u64);
                 metrics.rejected.inc_by(r.rejected as u64);
                 metrics.lost.inc_by(r.lost as u64);
+                metrics.preemptions.inc_by(r.preempted as u64);
+                metrics.preempted_work_seconds.inc_by(r.preempted_secs);
                 metrics
                     .queue_depth
                     .set((r.placed + r.rejected + r.waiting) as i64);
@@ -1078,7 +1285,7 @@ impl Scheduler {
             span.in_scope(|| match result {
                 // A pass that changed something is news; an idle one only when
                 // debugging.
-                Ok(r) if r.placed + r.rejected + r.lost + r.requeued > 0 => {
+                Ok(r) if r.placed + r.rejected + r.lost + r.requeued + r.preempted > 0 => {
                     tracing::info!("scheduler pass")
                 }
                 Ok(_) => tracing::debug!("scheduler pass"),
@@ -1107,6 +1314,7 @@ pub(crate) fn request(
     world: &World,
     epoch_unix: i64,
     record: &JobRecord,
+    tenant_class: Option<PriorityClass>,
 ) -> Result<Request, String> {
     let spec: JobSubmission =
         serde_json::from_str(&record.spec).map_err(|e| format!("stored spec: {e}"))?;
@@ -1153,8 +1361,15 @@ pub(crate) fn request(
             .map(|j| Jurisdiction(j.clone()))
             .collect(),
         priority: spec.priority,
+        // The lower of the class asked and the tenant's now (the tenant's
+        // when none was asked).
+        class: match (spec.class, tenant_class) {
+            (Some(asked), Some(tenant)) => asked.min(tenant),
+            (Some(asked), None) => asked,
+            (None, tenant) => tenant.unwrap_or_default(),
+        },
         delayable: spec.delayable,
-        preemptible: false,
+        preemptible: spec.preemptible && spec.restartable,
         pinned_site: spec.site.clone().map(SiteId),
     };
     let mut request = world.request(&job)?;
@@ -1164,6 +1379,14 @@ pub(crate) fn request(
 }
 
 /// A decision as stored (JSON), as `GET /v1/jobs/{id}/explain` shows it.
+/// The class of a core's class rank.
+fn class_of(rank: u8) -> PriorityClass {
+    PriorityClass::ALL
+        .get(rank as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
 fn decision_body(decision: &Decision) -> String {
     // Plain structs of strings and numbers: serialising them cannot fail.
     serde_json::to_string(decision).expect("a decision serialises")

@@ -47,6 +47,12 @@ pub fn check_submission(
             ));
         }
     }
+    if submission.preemptible && !submission.restartable {
+        return Err(invalid(
+            "/preemptible",
+            "a preemptible job must be restartable: once stopped it runs again from the start",
+        ));
+    }
     if submission.demand.is_empty() {
         return Err(invalid("/demand", "a job needs at least one resource"));
     }

@@ -13,8 +13,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use suanwang_api::{
-    IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, QuotaDoc, QuotaSet, ShareDoc,
-    ShareSet, TenantDoc, TokenDoc,
+    ClassDoc, ClassSet, IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, QuotaDoc,
+    QuotaSet, ShareDoc, ShareSet, TenantDoc, TokenDoc,
 };
 use suanwang_store::{Role, Store, TokenRecord};
 
@@ -576,4 +576,64 @@ pub(crate) async fn put_share<S: Store>(
         .find(|(s, _)| s.tenant == name)
         .map(|(_, d)| Json(d))
         .ok_or_else(|| ApiError::NotFound(format!("tenant {name:?} not found")))
+}
+
+#[utoipa::path(get, path = "/v1/classes", operation_id = "list_classes", tag = "admin",
+    responses((status = 200, description = "priority classes: every tenant's for an operator or admin, its own for a tenant; by tenant name", body = Vec<ClassDoc>),
+        (status = 403, description = "providers and agents do not list classes", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn classes<S: Store>(
+    State(app): Shared<S>,
+    Caller(who): Caller,
+) -> Result<Json<Vec<ClassDoc>>, ApiError> {
+    let own = match who.role {
+        Role::Admin | Role::Operator => None,
+        Role::Tenant => who.tenant_id,
+        _ => {
+            return Err(ApiError::Forbidden(
+                "classes are listed by operators, admins and tenants (their own)".into(),
+            ));
+        }
+    };
+    Ok(Json(
+        app.store
+            .classes()
+            .await?
+            .into_iter()
+            .filter(|(id, _, _)| own.is_none_or(|o| *id == o))
+            .map(|(_, tenant, class)| ClassDoc { tenant, class })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(put, path = "/v1/tenants/{name}/class", operation_id = "put_class", tag = "admin",
+    params(("name" = String, Path, description = "the tenant's name")),
+    request_body = ClassSet,
+    responses((status = 200, description = "the tenant's class after the change; its pending jobs run at the lower of the class they asked and this one from the next pass", body = ClassDoc),
+        (status = 400, description = "the body does not decode (a class is `batch`, `normal` or `urgent`); `field` is the JSON pointer at fault", body = suanwang_api::ErrorBody),
+        (status = 403, description = "only an admin sets classes", body = suanwang_api::ErrorBody),
+        (status = 404, description = "no such tenant", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn put_class<S: Store>(
+    State(app): Shared<S>,
+    Admin(who): Admin,
+    Path(name): Path<String>,
+    Body(request): Body<ClassSet>,
+) -> Result<Json<ClassDoc>, ApiError> {
+    let (tenant_id, _, _) = app
+        .store
+        .classes()
+        .await?
+        .into_iter()
+        .find(|(_, n, _)| *n == name)
+        .ok_or_else(|| ApiError::NotFound(format!("tenant {name:?} not found")))?;
+    app.store
+        .set_class(&who.actor(), tenant_id, request.class, app.clock.now())
+        .await?;
+    tracing::info!(tenant = %name, class = %request.class, by = %who.describe(), "class set");
+    app.wakeup.poke();
+    Ok(Json(ClassDoc {
+        tenant: name,
+        class: request.class,
+    }))
 }

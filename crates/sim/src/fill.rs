@@ -267,6 +267,7 @@ fn fill_one(
         }),
         residency,
         priority: if tj.latency_sensitive { 1 } else { 0 },
+        class: suanwang_model::PriorityClass::Normal,
         delayable: !tj.latency_sensitive,
         preemptible: false,
         pinned_site: None,

@@ -256,6 +256,8 @@ impl World {
             priority: job.priority,
             delayable: job.delayable,
             pinned,
+            class: job.class.rank(),
+            preemptible: job.preemptible,
             tenant: 0,
         })
     }

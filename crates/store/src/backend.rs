@@ -13,8 +13,9 @@
 use crate::audit::{Actor, AuditEntry, AuditFilter, Change, GENESIS, MAX_RUN, Subject, WALK_PAGE};
 use crate::{
     AgentRecord, DecisionRecord, Drain, HeldVerdict, JobFilter, JobRecord, JobState, NewJob,
-    Provider, QuotaRecord, Result, Role, Sample, ShareRecord, Store, StoreError, Tenant, TokenInfo,
-    TokenRecord, TopologyEdit, Transition, WaitChange, WaitEntry, WaitRecord,
+    PreemptionFilter, PreemptionRecord, Provider, QuotaRecord, Result, Role, Sample, ShareRecord,
+    Store, StoreError, Tenant, TokenInfo, TokenRecord, TopologyEdit, Transition, WaitChange,
+    WaitEntry, WaitRecord,
 };
 use sqlx::postgres::{PgPoolOptions, PgQueryResult, Postgres};
 use sqlx::sqlite::{
@@ -28,6 +29,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use suanwang_model::PriorityClass;
 
 /// The store over a pool of `DB`, which is [`Sqlite`] or [`Postgres`].
 #[derive(Debug)]
@@ -1749,6 +1751,143 @@ where
             .collect()
     }
 
+    async fn set_class(
+        &self,
+        actor: &Actor,
+        tenant_id: i64,
+        class: PriorityClass,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE tenants SET priority_class = $1 WHERE id = $2")
+            .bind(class.name())
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        let change = Change {
+            actor: actor.clone(),
+            action: "class.set".into(),
+            subject: Subject {
+                tenant_id: Some(tenant_id),
+                ..Subject::default()
+            },
+            detail: detail(serde_json::json!({ "class": class.name() })),
+        };
+        append_audit_in(&self.head, &mut tx, vec![change], now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn classes(&self) -> Result<Vec<(i64, String, PriorityClass)>> {
+        let rows = sqlx::query("SELECT id, name, priority_class FROM tenants ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let class: String = row.try_get("priority_class")?;
+                let parsed = PriorityClass::parse(&class).ok_or(StoreError::Corrupt {
+                    column: "tenants.priority_class",
+                    value: class,
+                })?;
+                Ok((row.try_get("id")?, row.try_get("name")?, parsed))
+            })
+            .collect()
+    }
+
+    async fn preempt(
+        &self,
+        actor: &Actor,
+        stop: &PreemptionRecord,
+        from: JobState,
+        body: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let before = self.job(stop.job_id).await?;
+        let mut tx = self.pool.begin().await?;
+        let stopped = sqlx::query(
+            "UPDATE jobs SET state = 'Pending', site = NULL, start_at = NULL, \
+             lease_expires_at = NULL, started_at = NULL, version = version + 1, updated_at = $1 \
+             WHERE id = $2 AND state IN ('Placed', 'Dispatched', 'Running') AND lease_token = $3",
+        )
+        .bind(now)
+        .bind(stop.job_id)
+        .bind(stop.attempt)
+        .execute(&mut *tx)
+        .await?;
+        let done = DB::rows_affected(&stopped) > 0;
+        if done {
+            sqlx::query(
+                "INSERT INTO preemptions (job_id, attempt, by_job, site, at, class, by_class, \
+                 ran_secs, lost_cny) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(stop.job_id)
+            .bind(stop.attempt)
+            .bind(stop.by_job)
+            .bind(stop.site.as_str())
+            .bind(stop.at)
+            .bind(stop.class.as_str())
+            .bind(stop.by_class.as_str())
+            .bind(stop.ran_secs)
+            .bind(stop.lost_cny)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(INSERT_DECISION_SQL)
+                .bind(stop.job_id)
+                .bind(now)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+            let detail = detail(serde_json::json!({
+                "from": from.name(),
+                "by_job": stop.by_job,
+                "site": stop.site,
+                "class": stop.class,
+                "by_class": stop.by_class,
+                "ran_secs": stop.ran_secs,
+                "lost_cny": stop.lost_cny,
+            }));
+            let change = job_change(actor, "job.preempt", &before, detail);
+            append_audit_in(&self.head, &mut tx, vec![change], now).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn preemptions(&self, filter: &PreemptionFilter) -> Result<Vec<PreemptionRecord>> {
+        let mut query = QueryBuilder::<DB>::new(
+            "SELECT job_id, attempt, by_job, site, at, class, by_class, ran_secs, lost_cny \
+             FROM preemptions WHERE 1 = 1",
+        );
+        if let Some(job) = filter.job {
+            query
+                .push(" AND (job_id = ")
+                .push_bind(job)
+                .push(" OR by_job = ")
+                .push_bind(job)
+                .push(")");
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND at >= ").push_bind(since);
+        }
+        query.push(" ORDER BY id");
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PreemptionRecord {
+                    job_id: row.try_get("job_id")?,
+                    attempt: row.try_get("attempt")?,
+                    by_job: row.try_get("by_job")?,
+                    site: row.try_get("site")?,
+                    at: row.try_get("at")?,
+                    class: row.try_get("class")?,
+                    by_class: row.try_get("by_class")?,
+                    ran_secs: row.try_get("ran_secs")?,
+                    lost_cny: row.try_get("lost_cny")?,
+                })
+            })
+            .collect()
+    }
+
     async fn save_usage(&self, usage: &[(i64, f64)], as_of: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for (tenant_id, value) in usage {
@@ -1899,11 +2038,20 @@ where
                     let state: String = row.try_get("state")?;
                     let current: i64 = row.try_get("lease_token")?;
                     let holder: Option<String> = row.try_get("lease_agent")?;
-                    if state == JobState::Cancelled.name()
-                        && current == token
-                        && holder.as_deref() == Some(agent)
-                    {
+                    let mine = current == token && holder.as_deref() == Some(agent);
+                    if mine && state == JobState::Cancelled.name() {
                         HeldVerdict::Cancel
+                    } else if mine
+                        && sqlx::query(
+                            "SELECT 1 AS one FROM preemptions WHERE job_id = $1 AND attempt = $2",
+                        )
+                        .bind(job)
+                        .bind(token)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some()
+                    {
+                        HeldVerdict::Preempt
                     } else {
                         HeldVerdict::Stale
                     }

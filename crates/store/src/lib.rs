@@ -125,6 +125,39 @@ pub struct ShareRecord {
     pub usage: Option<(f64, i64)>,
 }
 
+/// A job stopped for a job of a higher class (one per stopped attempt).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreemptionRecord {
+    /// The job stopped.
+    pub job_id: i64,
+    /// Its attempt that was stopped (its lease token then; 0: placed, never
+    /// handed out).
+    pub attempt: i64,
+    /// The job it was stopped for.
+    pub by_job: i64,
+    /// The site.
+    pub site: String,
+    /// When, unix seconds.
+    pub at: i64,
+    /// The stopped job's class.
+    pub class: String,
+    /// The class of the job it was stopped for.
+    pub by_class: String,
+    /// How long it had run: the work lost, seconds.
+    pub ran_secs: i64,
+    /// What that run cost at the site's compute price, CNY.
+    pub lost_cny: f64,
+}
+
+/// Which preemptions to read.
+#[derive(Debug, Clone, Default)]
+pub struct PreemptionFilter {
+    /// Those of or by this job.
+    pub job: Option<i64>,
+    /// Those at or after this time.
+    pub since: Option<i64>,
+}
+
 /// A telemetry sample from an agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
@@ -574,6 +607,39 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Every tenant's fair-share weight, group and saved usage, by name.
     fn shares(&self) -> impl Future<Output = Result<Vec<ShareRecord>>> + Send;
+    /// Sets tenant `tenant_id`'s priority class (the highest its jobs run at).
+    /// Audited as `class.set` in the same transaction.
+    fn set_class(
+        &self,
+        actor: &Actor,
+        tenant_id: i64,
+        class: suanwang_model::PriorityClass,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Every tenant's priority class: (tenant id, name, class), by name.
+    fn classes(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(i64, String, suanwang_model::PriorityClass)>>> + Send;
+    /// Stops job `stop.job_id` for `stop.by_job`: in one transaction the job goes
+    /// back to `Pending` (only while it is still placed, handed out or running
+    /// under lease token `stop.attempt`; its next lease counts the next
+    /// attempt; `from` is the state the scheduler saw, for the audit), the
+    /// preemption is recorded (so that the agent's next heartbeat for that
+    /// attempt is answered `preempt`), `body` is stored as its decision and the
+    /// change audited (`job.preempt`). False when the job had moved meanwhile.
+    fn preempt(
+        &self,
+        actor: &Actor,
+        stop: &PreemptionRecord,
+        from: JobState,
+        body: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Preemptions matching `filter`, oldest first.
+    fn preemptions(
+        &self,
+        filter: &PreemptionFilter,
+    ) -> impl Future<Output = Result<Vec<PreemptionRecord>>> + Send;
     /// Saves the scheduler's decayed usage per tenant (tenant id, usage) as of
     /// `as_of`. Derived bookkeeping, not a change anyone made: not audited.
     fn save_usage(

@@ -137,14 +137,17 @@ macro_rules! agent_columns {
 /// re-checks `state` on rows another agent's statement changed meanwhile). `$lock`
 /// ends the inner `SELECT`: see [`Backend::LEASE_SQL`].
 macro_rules! lease_sql {
-    ($lock:literal) => {
+    ($open:literal, $lock:literal, $close:literal) => {
         concat!(
             "UPDATE jobs SET state = 'Dispatched', lease_token = lease_token + 1, ",
             "lease_agent = $1, lease_expires_at = $2, version = version + 1, updated_at = $3 ",
-            "WHERE state = 'Placed' AND id IN (SELECT id FROM jobs WHERE site = $4 ",
+            "WHERE state = 'Placed' AND id ",
+            $open,
+            "SELECT id FROM jobs WHERE site = $4 ",
             "AND state = 'Placed' AND start_at <= $3 ORDER BY start_at, id LIMIT $5",
             $lock,
-            ") RETURNING ",
+            $close,
+            " RETURNING ",
             job_columns!()
         )
     };
@@ -650,7 +653,7 @@ trait Backend: Database {
 
 impl Backend for Sqlite {
     /// SQLite has one writer at a time: there is nothing to skip.
-    const LEASE_SQL: &'static str = lease_sql!("");
+    const LEASE_SQL: &'static str = lease_sql!("IN (", "", ")");
 
     /// The transaction holds, or with its first write will hold, the one write
     /// lock.
@@ -666,7 +669,11 @@ impl Backend for Sqlite {
 impl Backend for Postgres {
     /// Agents leasing at once take different rows instead of queueing behind each
     /// other's row locks and coming back empty.
-    const LEASE_SQL: &'static str = lease_sql!(" FOR UPDATE SKIP LOCKED");
+    /// The picked ids are read once, as an array (an `IN (SELECT … LIMIT n)`
+    /// may be planned as a join that runs the limited scan again and leases
+    /// more than `n`: seen with a lease of 1 handing out 2).
+    const LEASE_SQL: &'static str =
+        lease_sql!("= ANY(ARRAY(", " FOR UPDATE SKIP LOCKED", "))");
 
     const AUDIT_HEAD_LOCK_SQL: &'static str =
         "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
@@ -2229,7 +2236,9 @@ where
         body: &str,
         now: i64,
     ) -> Result<bool> {
-        if !from.can_become(JobState::Pending) {
+        // A placed or lost job; a running one goes back only when preempted
+        // (`Store::preempt`, which records why).
+        if !matches!(from, JobState::Placed | JobState::Lost) {
             return Err(StoreError::Conflict {
                 job,
                 actual: from,

@@ -671,6 +671,11 @@ macro_rules! store_test_suite {
             $crate::suite::a_flood_does_not_keep_others_out_of_a_pass(&store).await;
         }
         #[tokio::test]
+        async fn a_preempted_job_is_requeued_its_agent_told_and_its_next_lease_is_attempt_2() {
+            let Some(store) = $make else { return };
+            $crate::suite::a_preempted_job_is_requeued_its_agent_told_and_its_next_lease_is_attempt_2(&store).await;
+        }
+        #[tokio::test]
         async fn shares_set_list_save_usage_and_audit() {
             let Some(store) = $make else { return };
             $crate::suite::shares_set_list_save_usage_and_audit(&store).await;
@@ -2051,4 +2056,168 @@ pub async fn a_flood_does_not_keep_others_out_of_a_pass<S: Store>(store: &S) {
     // Only the oldest `window` pending take part: beyond it, the flood's oldest.
     let got = store.pending_for_pass(10, 20).await.unwrap();
     assert!(got.iter().all(|j| j.tenant_id == flood.id));
+}
+
+/// Classes start at `normal` and are set (audited); a running job stopped for
+/// a job of a higher class goes back to Pending with the preemption recorded,
+/// its agent's heartbeat for that attempt is answered `preempt` (another
+/// agent's, `stale`), its next lease is attempt 2, and the same attempt cannot
+/// be stopped twice.
+pub async fn a_preempted_job_is_requeued_its_agent_told_and_its_next_lease_is_attempt_2<
+    S: Store,
+>(
+    store: &S,
+) {
+    use crate::{AuditFilter, HeldVerdict, PreemptionFilter, PreemptionRecord};
+    use suanwang_model::PriorityClass;
+    let acme = store.tenant("acme", 1).await.unwrap();
+    let boss = store.tenant("boss", 1).await.unwrap();
+    let classes = store.classes().await.unwrap();
+    assert!(
+        classes.iter().all(|(_, _, c)| *c == PriorityClass::Normal),
+        "{classes:?}"
+    );
+    store
+        .set_class(&sys(), boss.id, PriorityClass::Urgent, 5)
+        .await
+        .unwrap();
+    store
+        .set_class(&sys(), acme.id, PriorityClass::Batch, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.classes().await.unwrap(),
+        vec![
+            (acme.id, "acme".to_string(), PriorityClass::Batch),
+            (boss.id, "boss".to_string(), PriorityClass::Urgent),
+        ]
+    );
+    let audited = store
+        .audit(&AuditFilter {
+            action: Some("class.set".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 2);
+
+    store
+        .register_agent(&sys(), &agent("a1", "s1", 10))
+        .await
+        .unwrap();
+    store
+        .register_agent(&sys(), &agent("a2", "s1", 10))
+        .await
+        .unwrap();
+    let victim = placed(store, "s1", 100).await;
+    let by = placed(store, "s1", 100).await;
+    let leased = store.lease(&sys(), "a1", "s1", 1, 200, 100).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].id, victim.id);
+    store
+        .report(&sys(), "a1", victim.id, 1, JobState::Running, None, 110)
+        .await
+        .unwrap();
+    let stop = PreemptionRecord {
+        job_id: victim.id,
+        attempt: 1,
+        by_job: by.id,
+        site: "s1".into(),
+        at: 150,
+        class: "batch".into(),
+        by_class: "urgent".into(),
+        ran_secs: 40,
+        lost_cny: 0.25,
+    };
+    // A stale attempt is not stopped.
+    let wrong = PreemptionRecord {
+        attempt: 7,
+        ..stop.clone()
+    };
+    assert!(
+        !store
+            .preempt(&sys(), &wrong, JobState::Running, "{}", 150)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .preempt(
+                &sys(),
+                &stop,
+                JobState::Running,
+                r#"{"outcome":"preempted"}"#,
+                150
+            )
+            .await
+            .unwrap()
+    );
+    let now = store.job(victim.id).await.unwrap();
+    assert_eq!(now.state, JobState::Pending);
+    assert_eq!((now.site.as_deref(), now.started_at), (None, None));
+    assert!(
+        !store
+            .preempt(&sys(), &stop, JobState::Running, "{}", 151)
+            .await
+            .unwrap(),
+        "stopped once"
+    );
+    // Its agent is told to preempt; another agent holding that token is stale.
+    let told = store
+        .heartbeat("a1", None, &[(victim.id, 1)], 300, 160)
+        .await
+        .unwrap();
+    assert_eq!(told, vec![HeldVerdict::Preempt]);
+    let other = store
+        .heartbeat("a2", None, &[(victim.id, 1)], 300, 160)
+        .await
+        .unwrap();
+    assert_eq!(other, vec![HeldVerdict::Stale]);
+    // Recorded, found as the victim's and the preemptor's.
+    for job in [victim.id, by.id] {
+        let found = store
+            .preemptions(&PreemptionFilter {
+                job: Some(job),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(found, vec![stop.clone()]);
+    }
+    let recent = store
+        .preemptions(&PreemptionFilter {
+            since: Some(151),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(recent.is_empty(), "{recent:?}");
+    let decisions = store.decisions(victim.id).await.unwrap();
+    assert!(decisions.iter().any(|d| d.body.contains("preempted")));
+    let audited = store
+        .audit(&AuditFilter {
+            action: Some("job.preempt".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1);
+    // Placed again and leased: attempt 2.
+    let change = Transition {
+        from: JobState::Pending,
+        to: JobState::Placed,
+        site: Some("s1".into()),
+        start_at: Some(170),
+        exit_code: None,
+    };
+    store
+        .transition(&sys(), victim.id, &change, 170)
+        .await
+        .unwrap();
+    let again = store.lease(&sys(), "a2", "s1", 5, 400, 180).await.unwrap();
+    let again = again.iter().find(|j| j.id == victim.id).unwrap();
+    assert_eq!(again.lease_token, 2);
+    assert_chain_intact(store).await;
 }

@@ -270,6 +270,10 @@ function decision(d: Record<string, unknown>, n: number, charts: echarts.ECharts
   const heading = h('h3', { id: `decision-${n}` }, t('job.decision', n), ': ', outcome, d.policy ? ` (${text(d.policy)})` : '');
   const box = h('div', { class: 'decision', 'data-outcome': outcome }, heading);
   if (d.reason !== undefined) box.append(h('p', { class: 'reason' }, reasonText(d.reason)));
+  const preempts = (d.preempts as { job: number; class: string; attempt: number; site: string; ran_secs: number; lost_cny: number }[] | undefined) ?? [];
+  for (const p of preempts) {
+    box.append(h('p', { class: 'reason preempts' }, t('job.preempts', p.job, p.class, p.attempt, p.site, p.ran_secs, p.lost_cny.toFixed(2))));
+  }
   const explanation = d.explanation as { chosen?: Candidate; alternatives?: Candidate[]; pruned?: [string, number][] } | undefined;
   if (explanation?.chosen) {
     const candidates = [explanation.chosen, ...(explanation.alternatives ?? [])];

@@ -165,6 +165,75 @@ async fn a_stopped_job_is_cancelled_and_sends_nothing_more() {
     slurm.stop(999_999).await;
 }
 
+/// Preemption on Slurm: the job's batch script gets SIGTERM at once (its trap
+/// runs; it is not cancelled yet), and after the grace period the job is
+/// cancelled.
+#[tokio::test]
+async fn a_preempted_job_gets_sigterm_and_is_cancelled_after_its_grace() {
+    let Some(socket) = socket("a_preempted_job_gets_sigterm") else {
+        return;
+    };
+    let slurm = connect(socket).await;
+    let dir = std::env::temp_dir().join(format!("suanwang-slurm-preempt-{}", token()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Jobs run as slurmrest: let it write the marker.
+    std::process::Command::new("chmod")
+        .args(["777", &dir.display().to_string()])
+        .status()
+        .unwrap();
+    let term = dir.join("term");
+    let script = format!(
+        "trap 'echo TERM > {}' TERM; while true; do sleep 1; done",
+        term.display()
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    slurm
+        .start(
+            &assignment(
+                103,
+                json!({"command": ["sh", "-c", script], "duration": 120}),
+            ),
+            tx,
+        )
+        .await
+        .unwrap();
+    let slurm_id = slurm.slurm_id(103).unwrap();
+    assert_eq!(
+        next(&mut rx, Duration::from_secs(15)).await,
+        Some(Event::Started(103))
+    );
+    let grace = Duration::from_secs(4);
+    let asked = Instant::now();
+    slurm.preempt(103, grace).await;
+    assert_eq!(next(&mut rx, Duration::from_secs(1)).await, None);
+    while !term.exists() {
+        assert!(
+            asked.elapsed() < grace,
+            "no SIGTERM within the grace period"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        slurm.status(slurm_id).await.unwrap().state,
+        "RUNNING",
+        "signalled, not cancelled, within the grace period"
+    );
+    let deadline = Instant::now() + grace + Duration::from_secs(15);
+    let state = loop {
+        let status = slurm.status(slurm_id).await.unwrap();
+        if status.state != "RUNNING" && status.state != "COMPLETING" || Instant::now() > deadline {
+            break status.state;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(state, "CANCELLED");
+    assert!(
+        asked.elapsed() >= grace,
+        "cancelled before the grace period ended"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Slurm checks time limits about every 30 s and then allows `KillWait`: a
 /// one-minute limit fired after 74 s here (docs/SLURM.md), too slow for the
 /// default run. `cargo test -p suanwang-agent --test slurm -- --ignored` runs it.

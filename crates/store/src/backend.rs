@@ -672,8 +672,7 @@ impl Backend for Postgres {
     /// The picked ids are read once, as an array (an `IN (SELECT … LIMIT n)`
     /// may be planned as a join that runs the limited scan again and leases
     /// more than `n`: seen with a lease of 1 handing out 2).
-    const LEASE_SQL: &'static str =
-        lease_sql!("= ANY(ARRAY(", " FOR UPDATE SKIP LOCKED", "))");
+    const LEASE_SQL: &'static str = lease_sql!("= ANY(ARRAY(", " FOR UPDATE SKIP LOCKED", "))");
 
     const AUDIT_HEAD_LOCK_SQL: &'static str =
         "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";

@@ -80,6 +80,11 @@ fn parse_preempt_limit(text: &str) -> Result<PreemptLimit, String> {
     if text == "off" {
         return Ok(PreemptLimit(0, 600));
     }
+    parse_preempt_limit_pair(text).map(|(n, window)| PreemptLimit(n, window))
+}
+
+/// Parses `N/WINDOW` (e.g. `10/10m`) into (jobs, window seconds).
+pub(crate) fn parse_preempt_limit_pair(text: &str) -> Result<(u32, i64), String> {
     let (count, window) = text
         .split_once('/')
         .ok_or_else(|| format!("{text:?}: expected N/WINDOW, e.g. 10/10m, or off"))?;
@@ -91,7 +96,7 @@ fn parse_preempt_limit(text: &str) -> Result<PreemptLimit, String> {
     if window.as_secs() < 1 {
         return Err(format!("{text:?}: the window is at least 1s"));
     }
-    Ok(PreemptLimit(count, window.as_secs() as i64))
+    Ok((count, window.as_secs() as i64))
 }
 
 fn parse_grace(text: &str) -> Result<i64, String> {

@@ -129,6 +129,25 @@ pub struct SimulateArgs {
     /// a tenant not named.
     #[arg(long, value_delimiter = ',', value_parser = parse_share_weight)]
     share_weight: Vec<(String, f64)>,
+    /// Priority classes, TENANT=CLASS (batch, normal, urgent; comma-separated
+    /// or repeated); `normal` for a tenant not named. A batch tenant's jobs are
+    /// preemptible, an urgent tenant's have a deadline --urgent-deadline-slack
+    /// after they could end, and with any class given the run preempts as the
+    /// live scheduler does (see --preempt-limit); the report adds preemptions,
+    /// the work lost and each class's wait.
+    #[arg(long, value_delimiter = ',', value_parser = parse_tenant_class)]
+    tenant_class: Vec<(String, suanwang_model::PriorityClass)>,
+    /// Deadline slack of an urgent tenant's jobs (fill-in rule).
+    #[arg(long, default_value = "1h")]
+    urgent_deadline_slack: SimDuration,
+    /// Preemption's grace period: the preempting job starts this long after
+    /// the stop signal (as `serve --preempt-grace`).
+    #[arg(long, default_value = "30s")]
+    preempt_grace: SimDuration,
+    /// Preemption's rate limit, N/WINDOW jobs stopped per site, or `off` (as
+    /// `serve --preempt-limit`); used when --tenant-class is given.
+    #[arg(long, default_value = "10/10m")]
+    preempt_limit: String,
     /// Explain the decisions for these jobs (trace index from 0; comma-separated
     /// or repeated): every candidate weighed, with its score terms.
     #[arg(long, value_delimiter = ',')]
@@ -228,6 +247,17 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     params.synthetic_days = args.synthetic_days;
     params.fair_share_half_life_secs = args.fair_share_half_life;
     params.share_weights = args.share_weight.clone();
+    params.tenant_classes = args.tenant_class.clone();
+    params.urgent_deadline_slack = args.urgent_deadline_slack;
+    if !args.tenant_class.is_empty() && args.preempt_limit != "off" {
+        let (per_site, window_secs) = crate::serve::parse_preempt_limit_pair(&args.preempt_limit)
+            .map_err(|e| anyhow::anyhow!("--preempt-limit {e}"))?;
+        params.config.preemption = Some(suanwang_sim::engine::SimPreemption {
+            grace_secs: args.preempt_grace.0,
+            per_site,
+            window_secs,
+        });
+    }
 
     // Progress: one bar per policy and a spinner for the LP bound, on stderr.
     let multi = MultiProgress::with_draw_target(if args.quiet {
@@ -300,6 +330,15 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// Parses `TENANT=CLASS`.
+fn parse_tenant_class(text: &str) -> Result<(String, suanwang_model::PriorityClass), String> {
+    let (tenant, class) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected TENANT=CLASS"))?;
+    let class = class.trim().parse().map_err(|e| format!("{text:?}: {e}"))?;
+    Ok((tenant.trim().to_string(), class))
 }
 
 /// Parses `TENANT=WEIGHT` (a weight more than 0, at most 1000000).

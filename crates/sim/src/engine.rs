@@ -11,8 +11,8 @@ use serde::Serialize;
 use suanwang_model::{Cny, KgCo2, Kwh, N_CLASSES, SimDuration, SimTime};
 use suanwang_sched::fairshare::{average_share, decay, entitlements};
 use suanwang_sched::{
-    Calendar, FairShare, Forecast, Outcome, Placement, Policy, Request, ShareNode, Snapshot,
-    TenantShare, Terms, plan_fair,
+    Calendar, FairShare, Forecast, Held, Need, Outcome, Placement, Policy, Preempt, Request,
+    ShareNode, Snapshot, TenantShare, Terms, plan_preempting,
 };
 
 /// Simulation parameters.
@@ -39,6 +39,52 @@ pub struct SimConfig {
     /// does it; `None`: jobs in priority and policy order alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fair_share: Option<SimFairShare>,
+    /// Preemption as the live scheduler does it (`serve --preempt-grace`,
+    /// `--preempt-limit`); `None`: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preemption: Option<SimPreemption>,
+}
+
+/// Preemption in a simulation: a job with a deadline that no start meets may
+/// stop preemptible jobs of lower classes ([`suanwang_sched::preempt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SimPreemption {
+    /// From the stop signal to the kill, seconds: the preempting job starts after it.
+    pub grace_secs: i64,
+    /// Most jobs stopped per site within `window_secs`.
+    pub per_site: u32,
+    /// The rate limit's window, seconds.
+    pub window_secs: i64,
+}
+
+impl Default for SimPreemption {
+    /// As `serve`'s defaults: 30 s grace, 10 jobs per site in 10 minutes.
+    fn default() -> SimPreemption {
+        SimPreemption {
+            grace_secs: 30,
+            per_site: 10,
+            window_secs: 600,
+        }
+    }
+}
+
+/// One job stopped for a job of a higher class in a simulation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreemptionEvent {
+    /// The job stopped (trace index).
+    pub job: usize,
+    /// The job it was stopped for (trace index).
+    pub by: usize,
+    /// Site index.
+    pub site: usize,
+    /// When.
+    pub at: SimTime,
+    /// How long it had run: the work lost, seconds.
+    pub ran_secs: i64,
+    /// That run's unit-seconds (every class it held), lost.
+    pub lost_unit_secs: f64,
+    /// What that run cost at the site's compute price, CNY.
+    pub lost_cny: f64,
 }
 
 /// Weighted fair share in a simulation.
@@ -62,6 +108,7 @@ impl Default for SimConfig {
             max_wait_secs: 365 * 86400,
             explain_jobs: Vec::new(),
             fair_share: None,
+            preemption: None,
         }
     }
 }
@@ -108,6 +155,8 @@ pub struct RunResult {
     /// The placements of the jobs in `SimConfig::explain_jobs`, with their
     /// explanations (on the forecast the scheduler saw), by trace index.
     pub explained: Vec<(usize, Placement)>,
+    /// Jobs stopped for jobs of higher classes, in order.
+    pub preemptions: Vec<PreemptionEvent>,
 }
 
 /// Cost of rejecting `request`: `weights.reject` × its compute price at the cheapest
@@ -215,6 +264,12 @@ pub fn simulate(
         .fair_share
         .as_ref()
         .map(|fair| Shares::new(world, fair));
+    // Preemptible jobs placed and not yet over (trace index, site, start, end),
+    // and when each site last lost jobs (for the rate limit).
+    let mut running: Vec<(usize, usize, SimTime, SimTime)> = Vec::new();
+    let mut preemptions: Vec<PreemptionEvent> = Vec::new();
+    let mut held: Vec<Held> = Vec::new();
+    let mut held_jobs: Vec<usize> = Vec::new();
     loop {
         while next < order.len() && request(order[next]).release <= now {
             pending.push(order[next]);
@@ -270,11 +325,91 @@ pub fn simulate(
                 Some(shares) => shares.standing(now, &batch),
                 None => FairShare::off(),
             };
-            let decisions = plan_fair(&snapshot, &mut calendar, &batch, policy, &fair);
+            held.clear();
+            held_jobs.clear();
+            let mut budget = Vec::new();
+            if let Some(rules) = &config.preemption {
+                running.retain(|r| r.3 > now);
+                for &(job, site, start, end) in &running {
+                    let req = request(job);
+                    held.push(Held {
+                        id: req.id,
+                        tenant: req.tenant,
+                        site,
+                        need: booked_need(world, req, site),
+                        class: req.class,
+                        preemptible: true,
+                        started: (start <= now).then_some(start),
+                        from: calendar.slot_of(start.0),
+                        to: calendar.slot_of((end.0 - 1).max(start.0)) + 1,
+                    });
+                    held_jobs.push(job);
+                }
+                let since = now.0 - rules.window_secs;
+                budget = (0..n_sites)
+                    .map(|site| {
+                        let spent = preemptions
+                            .iter()
+                            .rev()
+                            .take_while(|e| e.at.0 > since)
+                            .filter(|e| e.site == site)
+                            .count() as u32;
+                        rules.per_site.saturating_sub(spent)
+                    })
+                    .collect();
+            }
+            let grace = SimDuration(config.preemption.map_or(0, |p| p.grace_secs));
+            let mut preempt = Preempt::new(&held, grace, budget);
+            let decisions = plan_preempting(
+                &snapshot,
+                &mut calendar,
+                &batch,
+                policy,
+                &fair,
+                &mut preempt,
+            );
             plan_calls += 1;
             let mut still = Vec::new();
             for decision in decisions {
                 let job = pending[decision.index];
+                // Victims first: each stops at the job's start, its run so far
+                // counted as work lost, and waits to run again from the start.
+                if let Outcome::Placed(p) = &decision.outcome {
+                    for v in &decision.preempts {
+                        let victim = held_jobs[v.index];
+                        let Some(JobResult::Done {
+                            site, start, end, ..
+                        }) = results[victim].take()
+                        else {
+                            continue;
+                        };
+                        let req = request(victim);
+                        let cut = p.start.max(start).min(end);
+                        let kw = world.sites[site].facility_kw(&req.need);
+                        account_load(&mut load_kw[site], cut.0, end.0, -kw);
+                        let mut unit_secs = 0.0;
+                        for (class, units) in req.need.classes() {
+                            busy_unit_secs[site][class] -= units as f64 * (end - cut).0 as f64;
+                            unit_secs += units as f64 * (cut - start).0 as f64;
+                        }
+                        if let Some(shares) = &mut shares {
+                            shares.cut(victim, cut);
+                        }
+                        running.retain(|r| r.0 != victim);
+                        let ran = (cut - start).0;
+                        preemptions.push(PreemptionEvent {
+                            job: victim,
+                            by: job,
+                            site,
+                            at: now,
+                            ran_secs: ran,
+                            lost_unit_secs: unit_secs,
+                            lost_cny: v.lost_cny,
+                        });
+                        decided -= 1;
+                        still.push(victim);
+                    }
+                }
                 match decision.outcome {
                     Outcome::Placed(p) => {
                         if config.explain_jobs.contains(&job) {
@@ -295,7 +430,10 @@ pub fn simulate(
                             busy_unit_secs[p.site][class] += units as f64 * req.duration.0 as f64;
                         }
                         if let Some(shares) = &mut shares {
-                            shares.placed(req, p.start, p.end);
+                            shares.placed(job, req, p.start, p.end);
+                        }
+                        if config.preemption.is_some() && req.preemptible {
+                            running.push((job, p.site, p.start, p.end));
                         }
                         results[job] = Some(JobResult::Done {
                             site: p.site,
@@ -350,6 +488,21 @@ pub fn simulate(
         busy_unit_secs,
         plan_calls,
         explained,
+        preemptions,
+    }
+}
+
+/// What a placed job books at `site`: its units, with its facility watts where
+/// the site has a power cap (as the core books it).
+fn booked_need(world: &World, request: &Request, site: usize) -> Need {
+    let watts = if world.capacity[site].watts.is_some() {
+        (world.sites[site].facility_kw(&request.need) * 1000.0).ceil() as u32
+    } else {
+        0
+    };
+    Need {
+        watts,
+        ..request.need
     }
 }
 
@@ -364,8 +517,8 @@ struct Shares {
     /// Decayed usage by tenant key, share × seconds, as of `as_of`.
     usage: std::collections::HashMap<u32, f64>,
     as_of: Option<SimTime>,
-    /// Placed jobs not yet over: (tenant, dominant share, start, end).
-    placed: Vec<(u32, f64, SimTime, SimTime)>,
+    /// Placed jobs not yet over: (trace index, tenant, dominant share, start, end).
+    placed: Vec<(usize, u32, f64, SimTime, SimTime)>,
 }
 
 impl Shares {
@@ -387,9 +540,16 @@ impl Shares {
         }
     }
 
-    fn placed(&mut self, request: &Request, start: SimTime, end: SimTime) {
+    fn placed(&mut self, job: usize, request: &Request, start: SimTime, end: SimTime) {
         let share = self.scale.dominant_share(&request.need);
-        self.placed.push((request.tenant, share, start, end));
+        self.placed.push((job, request.tenant, share, start, end));
+    }
+
+    /// A preempted job ends at `at`.
+    fn cut(&mut self, job: usize, at: SimTime) {
+        for p in self.placed.iter_mut().filter(|p| p.0 == job) {
+            p.4 = p.4.min(at.max(p.3));
+        }
     }
 
     /// Brings usage up to `now` and returns the standing of the tenants of `batch`.
@@ -403,7 +563,7 @@ impl Shares {
             }
             // Each job's share held over [last, now), decayed from the middle of
             // its overlap to now.
-            for &(tenant, share, start, end) in &self.placed {
+            for &(_, tenant, share, start, end) in &self.placed {
                 let from = start.max(last);
                 let to = end.min(now);
                 if to > from {
@@ -414,9 +574,9 @@ impl Shares {
             }
         }
         self.as_of = Some(now);
-        self.placed.retain(|p| p.3 > now);
+        self.placed.retain(|p| p.4 > now);
         let mut claimed: std::collections::HashMap<u32, f64> = Default::default();
-        for &(tenant, share, _, _) in &self.placed {
+        for &(_, tenant, share, _, _) in &self.placed {
             *claimed.entry(tenant).or_default() += share;
         }
         let mut active: Vec<u32> = batch.iter().map(|r| r.tenant).collect();

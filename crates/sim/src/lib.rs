@@ -71,6 +71,12 @@ pub struct SimulateParams {
     pub fair_share_half_life_secs: Option<i64>,
     /// Tenants' fair-share weights by name (1 for a tenant not named).
     pub share_weights: Vec<(String, f64)>,
+    /// Tenants' priority classes by name (`normal` for a tenant not named).
+    /// A `batch` tenant's jobs are preemptible; an `urgent` tenant's jobs have
+    /// a deadline `urgent_deadline_slack` after they could end.
+    pub tenant_classes: Vec<(String, suanwang_model::PriorityClass)>,
+    /// Deadline slack of an urgent tenant's jobs (fill-in rule).
+    pub urgent_deadline_slack: SimDuration,
 }
 
 impl SimulateParams {
@@ -98,6 +104,8 @@ impl SimulateParams {
             synthetic_days: 7,
             fair_share_half_life_secs: None,
             share_weights: Vec::new(),
+            tenant_classes: Vec::new(),
+            urgent_deadline_slack: SimDuration::hours(1),
         }
     }
 }
@@ -223,8 +231,19 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
             let job = filled
                 .next()
                 .expect("every trace job is filled or unrunnable");
+            let class = params
+                .tenant_classes
+                .iter()
+                .find(|(name, _)| *name == job.tenant)
+                .map_or(suanwang_model::PriorityClass::Normal, |(_, c)| *c);
             requests.push(world.request(job).map(|mut r| {
                 r.tenant = tenant_key(&job.tenant);
+                r.class = class.rank();
+                r.preemptible = class == suanwang_model::PriorityClass::Batch;
+                if class == suanwang_model::PriorityClass::Urgent {
+                    let due = r.release + r.duration + params.urgent_deadline_slack;
+                    r.deadline = Some(r.deadline.map_or(due, |d| d.min(due)));
+                }
                 r
             }));
         }
@@ -347,6 +366,9 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
         .iter()
         .map(|run| {
             let mut result = report::summarise(&world, &requests, run, span_hours, bound_value);
+            if config.preemption.is_some() {
+                result.preemption = Some(report::preemption(&requests, run));
+            }
             if config.fair_share.is_some() {
                 result.fairness =
                     Some(report::fairness(&world, &requests, run, &tenants, &weights));

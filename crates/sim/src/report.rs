@@ -93,6 +93,91 @@ pub struct PolicyResult {
     /// Per tenant, against its entitlement (when run with fair share).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fairness: Option<Fairness>,
+    /// Jobs stopped for jobs of higher classes and the work lost (when run
+    /// with preemption).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preemption: Option<PreemptionSummary>,
+}
+
+/// Preemption in one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreemptionSummary {
+    /// Jobs stopped (a job stopped twice counts twice).
+    pub preemptions: usize,
+    /// Distinct jobs stopped at least once.
+    pub jobs_preempted: usize,
+    /// Run time lost, hours (what the stopped runs had run).
+    pub lost_run_h: f64,
+    /// Unit-hours lost (every class the stopped runs held).
+    pub lost_unit_h: f64,
+    /// What the lost runs cost at their sites' compute prices, CNY.
+    pub lost_cny: f64,
+    /// Per class (`batch`, `normal`, `urgent`): jobs that ran and their mean
+    /// wait, hours.
+    pub classes: Vec<ClassWait>,
+}
+
+/// Jobs of one priority class that ran, and their wait.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassWait {
+    /// The class.
+    pub class: String,
+    /// Jobs of the class that ran.
+    pub done: usize,
+    /// Their mean wait, hours.
+    pub mean_wait_h: f64,
+}
+
+/// The preemptions of one run and each class's wait.
+pub fn preemption(requests: &[Result<Request, String>], run: &RunResult) -> PreemptionSummary {
+    let mut jobs: Vec<usize> = run.preemptions.iter().map(|e| e.job).collect();
+    jobs.sort_unstable();
+    jobs.dedup();
+    let classes = suanwang_model::PriorityClass::ALL
+        .iter()
+        .map(|class| {
+            let waits: Vec<f64> = requests
+                .iter()
+                .zip(&run.jobs)
+                .filter_map(|(r, result)| match (r, result) {
+                    (Ok(r), JobResult::Done { start, .. }) if r.class == class.rank() => {
+                        Some((*start - r.release).as_hours())
+                    }
+                    _ => None,
+                })
+                .collect();
+            ClassWait {
+                class: class.name().to_string(),
+                done: waits.len(),
+                mean_wait_h: if waits.is_empty() {
+                    0.0
+                } else {
+                    waits.iter().sum::<f64>() / waits.len() as f64
+                },
+            }
+        })
+        .collect();
+    PreemptionSummary {
+        preemptions: run.preemptions.len(),
+        jobs_preempted: jobs.len(),
+        lost_run_h: run
+            .preemptions
+            .iter()
+            .map(|e| e.ran_secs as f64)
+            .sum::<f64>()
+            / 3600.0
+            + 0.0,
+        lost_unit_h: run
+            .preemptions
+            .iter()
+            .map(|e| e.lost_unit_secs)
+            .sum::<f64>()
+            / 3600.0
+            + 0.0,
+        // + 0.0: an empty sum is -0.0.
+        lost_cny: run.preemptions.iter().map(|e| e.lost_cny).sum::<f64>() + 0.0,
+        classes,
+    }
 }
 
 /// How a run shared the network among tenants.
@@ -305,6 +390,7 @@ pub fn summarise(
         plan_calls: run.plan_calls,
         sites,
         fairness: None,
+        preemption: None,
     }
 }
 
@@ -676,6 +762,28 @@ pub fn render_tables(report: &Report) -> String {
         }
     }
     out.push_str(&table(&rows));
+    for p in &report.policies {
+        let Some(pre) = &p.preemption else { continue };
+        let _ = writeln!(
+            out,
+            "\n{}: {} preemptions of {} jobs; work lost {:.1} run-hours, {:.1} unit-hours, {:.2} CNY",
+            p.policy,
+            pre.preemptions,
+            pre.jobs_preempted,
+            pre.lost_run_h,
+            pre.lost_unit_h,
+            pre.lost_cny
+        );
+        let mut rows = vec![["class", "done", "wait mean h"].map(String::from).to_vec()];
+        for c in &pre.classes {
+            rows.push(vec![
+                c.class.clone(),
+                c.done.to_string(),
+                format!("{:.2}", c.mean_wait_h),
+            ]);
+        }
+        out.push_str(&table(&rows));
+    }
     for p in &report.policies {
         let Some(fair) = &p.fairness else { continue };
         let _ = writeln!(

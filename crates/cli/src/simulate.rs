@@ -137,6 +137,11 @@ pub struct SimulateArgs {
     /// the work lost and each class's wait.
     #[arg(long, value_delimiter = ',', value_parser = parse_tenant_class)]
     tenant_class: Vec<(String, suanwang_model::PriorityClass)>,
+    /// Quotas as `suanwang quota set` caps them live:
+    /// TENANT:CLASS=UNITS[,CLASS=UNITS…][@SITE] (repeatable), the most units
+    /// of each class the tenant's jobs hold at once, network-wide or at one site.
+    #[arg(long, value_parser = parse_quota)]
+    quota: Vec<Vec<(String, ResourceClass, Option<String>, u32)>>,
     /// Deadline slack of an urgent tenant's jobs (fill-in rule).
     #[arg(long, default_value = "1h")]
     urgent_deadline_slack: SimDuration,
@@ -248,6 +253,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     params.fair_share_half_life_secs = args.fair_share_half_life;
     params.share_weights = args.share_weight.clone();
     params.tenant_classes = args.tenant_class.clone();
+    params.quotas = args.quota.concat();
     params.urgent_deadline_slack = args.urgent_deadline_slack;
     if !args.tenant_class.is_empty() && args.preempt_limit != "off" {
         let (per_site, window_secs) = crate::serve::parse_preempt_limit_pair(&args.preempt_limit)
@@ -330,6 +336,39 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// Parses `TENANT:CLASS=UNITS[,CLASS=UNITS…][@SITE]`.
+fn parse_quota(text: &str) -> Result<Vec<(String, ResourceClass, Option<String>, u32)>, String> {
+    let (tenant, caps) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?}: expected TENANT:CLASS=UNITS[,…][@SITE]"))?;
+    let (caps, site) = match caps.rsplit_once('@') {
+        Some((caps, site)) => (caps, Some(site.trim().to_string())),
+        None => (caps, None),
+    };
+    let mut out = Vec::new();
+    for pair in caps.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (class, units) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("{text:?}: {pair:?} is not CLASS=UNITS"))?;
+        let class = ResourceClass::parse(class.trim()).ok_or_else(|| {
+            format!(
+                "{text:?}: unknown class {:?} (known: {})",
+                class.trim(),
+                ResourceClass::known_names()
+            )
+        })?;
+        let units: u32 = units
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?}: {:?} is not a whole number", units.trim()))?;
+        out.push((tenant.trim().to_string(), class, site.clone(), units));
+    }
+    if out.is_empty() {
+        return Err(format!("{text:?}: no CLASS=UNITS given"));
+    }
+    Ok(out)
 }
 
 /// Parses `TENANT=CLASS`.

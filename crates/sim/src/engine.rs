@@ -43,6 +43,10 @@ pub struct SimConfig {
     /// `--preempt-limit`); `None`: never.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preemption: Option<SimPreemption>,
+    /// Tenants' quotas, by the tenant key of their requests, as the live
+    /// scheduler enforces them.
+    #[serde(skip)]
+    pub quotas: Vec<suanwang_sched::Quota>,
 }
 
 /// Preemption in a simulation: a job with a deadline that no start meets may
@@ -109,6 +113,7 @@ impl Default for SimConfig {
             explain_jobs: Vec::new(),
             fair_share: None,
             preemption: None,
+            quotas: Vec::new(),
         }
     }
 }
@@ -251,6 +256,7 @@ pub fn simulate(
         config.horizon_slots,
         first,
     );
+    calendar.set_quotas(config.quotas.clone());
     let mut load_kw: Vec<Vec<f64>> = vec![Vec::new(); n_sites];
     let mut busy_unit_secs = vec![[0.0; N_CLASSES]; n_sites];
     let mut forecast: Option<(SimTime, Forecast)> = None;

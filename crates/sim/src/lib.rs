@@ -19,8 +19,8 @@ use engine::{RunResult, SimConfig};
 use fill::FillOptions;
 use report::{Report, SeriesSummary, TraceSummary};
 use std::path::PathBuf;
-use suanwang_model::SimDuration;
 use suanwang_model::time::days_from_civil;
+use suanwang_model::{ResourceClass, SimDuration};
 use suanwang_sched::{LpBoundReport, Policy, PolicyKind, Request, Weights};
 use suanwang_topology::{CarbonSeries, SeriesModel, Topology};
 use trace::{ReadOptions, TraceError};
@@ -77,6 +77,9 @@ pub struct SimulateParams {
     pub tenant_classes: Vec<(String, suanwang_model::PriorityClass)>,
     /// Deadline slack of an urgent tenant's jobs (fill-in rule).
     pub urgent_deadline_slack: SimDuration,
+    /// Quotas: (tenant, class, site or none for the network, most units held
+    /// at once), as `suanwang quota set` caps them live.
+    pub quotas: Vec<(String, ResourceClass, Option<String>, u32)>,
 }
 
 impl SimulateParams {
@@ -106,6 +109,7 @@ impl SimulateParams {
             share_weights: Vec::new(),
             tenant_classes: Vec::new(),
             urgent_deadline_slack: SimDuration::hours(1),
+            quotas: Vec::new(),
         }
     }
 }
@@ -124,6 +128,9 @@ pub enum SimError {
     /// The trace has no jobs.
     #[error("{0}: the trace has no jobs")]
     Empty(String),
+    /// A quota names a tenant or site the run does not have.
+    #[error("--quota: {0}")]
+    Quota(String),
 }
 
 /// What a run reports as it goes.
@@ -155,9 +162,19 @@ pub struct Simulation {
     pub hours: (i64, i64),
 }
 
-/// Reads the trace, fills it in and runs every policy (in parallel threads) and the
-/// LP bound.
-pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, SimError> {
+/// The trace `params` name (read, or the built-in synthetic one), cut to its
+/// limit and filled in: the jobs a [`run`] replays, in trace order, and the
+/// trace jobs that cannot become jobs.
+pub fn filled_trace(
+    params: &SimulateParams,
+) -> Result<
+    (
+        trace::Trace,
+        Vec<suanwang_model::Job>,
+        Vec<fill::Unrunnable>,
+    ),
+    SimError,
+> {
     let mut trace = if params.trace.as_os_str() == "synthetic" {
         let models: Vec<(String, u32)> = suanwang_model::ResourceClass::all()
             .filter(|c| c.is_accelerator())
@@ -189,8 +206,15 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
     if trace.jobs.is_empty() {
         return Err(SimError::Empty(trace.path));
     }
-    progress(ProgressEvent::Jobs(trace.jobs.len()));
     let (jobs, unrunnable) = fill::fill(&trace, &params.topology, &params.fill);
+    Ok((trace, jobs, unrunnable))
+}
+
+/// Reads the trace, fills it in and runs every policy (in parallel threads) and the
+/// LP bound.
+pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, SimError> {
+    let (trace, jobs, unrunnable) = filled_trace(params)?;
+    progress(ProgressEvent::Jobs(trace.jobs.len()));
     let max_release = jobs.iter().map(|j| j.release.0).max().unwrap_or(0);
     let max_duration = jobs.iter().map(|j| j.duration.0).max().unwrap_or(0);
     let span = max_release
@@ -277,6 +301,29 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
                 half_life_secs,
                 weights: weights.clone(),
             });
+    for (tenant, class, site, cap) in &params.quotas {
+        let Ok(key) = tenants.binary_search(tenant) else {
+            return Err(SimError::Quota(format!(
+                "quota for tenant {tenant:?}, who has no job in the trace"
+            )));
+        };
+        let site = match site {
+            None => None,
+            Some(id) => Some(
+                world
+                    .sites
+                    .iter()
+                    .position(|s| s.id == *id)
+                    .ok_or_else(|| SimError::Quota(format!("quota at unknown site {id:?}")))?,
+            ),
+        };
+        config.quotas.push(suanwang_sched::Quota {
+            tenant: key as u32,
+            class: class.index(),
+            site,
+            cap: *cap,
+        });
+    }
     let config = &config;
     let n_valid = requests.iter().filter(|r| r.is_ok()).count();
     let (runs, lp_bound) = std::thread::scope(|scope| {

@@ -309,3 +309,49 @@ fn preemption_replays_classes_and_counts_the_work_lost() {
     let off = suanwang_sim::run(&params, &|_| {}).unwrap();
     assert!(off.report.policies[0].preemption.is_none());
 }
+
+/// Quotas in the simulator, as live: a tenant capped at 8 cores never holds
+/// more than 8 at once over the whole replay, and a quota for a tenant the
+/// trace does not have is refused, naming it.
+#[test]
+fn a_quota_caps_what_a_tenant_holds_at_once_in_a_replay() {
+    use suanwang_model::ResourceClass;
+    let mut params = small_params();
+    params.policies = vec![suanwang_sched::PolicyKind::Balanced];
+    params.lp_max_jobs = 0;
+    params.quotas = vec![("tenant-0".into(), ResourceClass::Cpu, None, 8)];
+    let run = suanwang_sim::run(&params, &|_| {}).unwrap();
+    let (_, jobs, unrunnable) = suanwang_sim::filled_trace(&params).unwrap();
+    assert!(unrunnable.is_empty(), "jobs line up with results");
+    let spans: Vec<(i64, i64, u32)> = run.runs[0]
+        .jobs
+        .iter()
+        .zip(&jobs)
+        .filter(|(_, job)| job.tenant == "tenant-0")
+        .filter_map(|(r, job)| match r {
+            suanwang_sim::engine::JobResult::Done { start, end, .. } => {
+                Some((start.0, end.0, job.units(ResourceClass::Cpu)))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(spans.len() > 3, "{spans:?}");
+    let peak = spans
+        .iter()
+        .map(|&(at, _, _)| {
+            spans
+                .iter()
+                .filter(|&&(s, e, _)| s <= at && at < e)
+                .map(|s| s.2)
+                .sum::<u32>()
+        })
+        .max()
+        .unwrap();
+    assert!(peak <= 8, "{peak} cores held at once: {spans:?}");
+    params.quotas = vec![("nobody".into(), ResourceClass::Cpu, None, 8)];
+    let Err(err) = suanwang_sim::run(&params, &|_| {}) else {
+        panic!("a quota for an unknown tenant is refused");
+    };
+    let err = err.to_string();
+    assert!(err.contains("\"nobody\""), "{err}");
+}

@@ -141,7 +141,7 @@ pub struct SimulateArgs {
     /// TENANT:CLASS=UNITS[,CLASS=UNITS…][@SITE] (repeatable), the most units
     /// of each class the tenant's jobs hold at once, network-wide or at one site.
     #[arg(long, value_parser = parse_quota)]
-    quota: Vec<Vec<(String, ResourceClass, Option<String>, u32)>>,
+    quota: Vec<Vec<suanwang_sim::QuotaRow>>,
     /// Deadline slack of an urgent tenant's jobs (fill-in rule).
     #[arg(long, default_value = "1h")]
     urgent_deadline_slack: SimDuration,
@@ -339,7 +339,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
 }
 
 /// Parses `TENANT:CLASS=UNITS[,CLASS=UNITS…][@SITE]`.
-fn parse_quota(text: &str) -> Result<Vec<(String, ResourceClass, Option<String>, u32)>, String> {
+fn parse_quota(text: &str) -> Result<Vec<suanwang_sim::QuotaRow>, String> {
     let (tenant, caps) = text
         .split_once(':')
         .ok_or_else(|| format!("{text:?}: expected TENANT:CLASS=UNITS[,…][@SITE]"))?;

@@ -79,8 +79,12 @@ pub struct SimulateParams {
     pub urgent_deadline_slack: SimDuration,
     /// Quotas: (tenant, class, site or none for the network, most units held
     /// at once), as `suanwang quota set` caps them live.
-    pub quotas: Vec<(String, ResourceClass, Option<String>, u32)>,
+    pub quotas: Vec<QuotaRow>,
 }
+
+/// One quota of a simulation: (tenant, class, site or none for the network,
+/// most units held at once).
+pub type QuotaRow = (String, ResourceClass, Option<String>, u32);
 
 impl SimulateParams {
     /// Defaults for `topology` and `trace`: all policies, 2024-01-01 00:00 Beijing

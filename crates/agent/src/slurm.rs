@@ -546,6 +546,23 @@ pub struct Slurm {
 }
 
 impl Slurm {
+    /// Stops watching job `job` (so that no event follows) and returns its
+    /// Slurm id; the record stays, its output still worth a tail. `None` for a
+    /// job it does not run.
+    async fn unwatch(&self, job: i64) -> Option<u64> {
+        let (slurm_id, poller) = self
+            .jobs
+            .lock()
+            .ok()
+            .and_then(|mut jobs| jobs.get_mut(&job).map(|r| (r.slurm_id, r.poller.take())))?;
+        if let Some(poller) = poller {
+            poller.abort();
+            // Once it is gone (with its sender), no event can follow.
+            let _ = poller.await;
+        }
+        Some(slurm_id)
+    }
+
     /// Connects to slurmrestd on `socket`: checks that it answers and that the
     /// controller is up, picks the partition, reads the capacity of its nodes and
     /// prepares the spool directory.
@@ -926,18 +943,9 @@ impl Executor for Slurm {
     }
 
     async fn preempt(&self, job: i64, grace: Duration) {
-        let found = self
-            .jobs
-            .lock()
-            .ok()
-            .and_then(|mut jobs| jobs.get_mut(&job).map(|r| (r.slurm_id, r.poller.take())));
-        let Some((slurm_id, poller)) = found else {
+        let Some(slurm_id) = self.unwatch(job).await else {
             return;
         };
-        if let Some(poller) = poller {
-            poller.abort();
-            let _ = poller.await;
-        }
         // The signal first, so that the job can checkpoint and exit; the cancel
         // after the grace period ends what is left.
         match self.rest.signal(slurm_id, "SIGTERM").await {
@@ -957,20 +965,9 @@ impl Executor for Slurm {
     }
 
     async fn stop(&self, job: i64) {
-        // The record stays (its output is still worth a tail); the watcher goes.
-        let found = self
-            .jobs
-            .lock()
-            .ok()
-            .and_then(|mut jobs| jobs.get_mut(&job).map(|r| (r.slurm_id, r.poller.take())));
-        let Some((slurm_id, poller)) = found else {
+        let Some(slurm_id) = self.unwatch(job).await else {
             return;
         };
-        if let Some(poller) = poller {
-            poller.abort();
-            // Once it is gone (with its sender), no event can follow.
-            let _ = poller.await;
-        }
         match self.rest.cancel(slurm_id).await {
             Ok(()) => tracing::info!(job, slurm_id, "slurm job cancelled"),
             Err(e) => tracing::error!(job, slurm_id, error = %e, "cannot cancel the slurm job"),

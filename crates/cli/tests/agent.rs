@@ -65,6 +65,17 @@ fn serve(db: &str, port: u16) -> Proc {
 }
 
 fn serve_with(db: &str, port: u16, lease_ttl: &str) -> Proc {
+    serve_args(db, port, &["--lease-ttl", lease_ttl])
+}
+
+/// `serve` with a 300 ms heartbeat and these flags (a 2 s lease unless they
+/// give `--lease-ttl`).
+fn serve_args(db: &str, port: u16, extra: &[&str]) -> Proc {
+    let ttl: &[&str] = if extra.contains(&"--lease-ttl") {
+        &[]
+    } else {
+        &["--lease-ttl", "2s"]
+    };
     let child = Command::new(bin())
         .args([
             "serve",
@@ -73,7 +84,9 @@ fn serve_with(db: &str, port: u16, lease_ttl: &str) -> Proc {
             "--database",
             db,
         ])
-        .args(["--heartbeat", "300ms", "--lease-ttl", lease_ttl])
+        .args(["--heartbeat", "300ms"])
+        .args(ttl)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -1370,32 +1383,6 @@ green = { share = 0.1 }
     assert!(text.contains("no allowed site declares nodes"), "{text}");
 }
 
-fn serve_args(db: &str, port: u16, extra: &[&str]) -> Proc {
-    let child = Command::new(bin())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database",
-            db,
-        ])
-        .args(["--heartbeat", "300ms", "--lease-ttl", "2s"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "serve did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Proc(child)
-}
-
 /// Preemption with real processes: a `batch` tenant's preemptible job holds
 /// the site's two cores; an `urgent` tenant's job that needs them, with a
 /// deadline it cannot meet by waiting, arrives. The batch process gets SIGTERM
@@ -1526,9 +1513,11 @@ fn an_urgent_job_preempts_a_batch_job_which_is_requeued_and_completes_as_attempt
     wait_for(&url, &batchco, peer, 30, |j| {
         j["state"] != "Pending" || j["wait"].is_object()
     });
-    assert!(
-        !dir.0.join("mark.term").exists(),
-        "an equal class preempted"
+    let still = job(&url, &batchco, batch);
+    assert_eq!(
+        (&still["state"], &still["attempt"]),
+        (&Value::from("Running"), &Value::from(1)),
+        "an equal class preempted: {still}"
     );
     let cancelled = cli(&url, &batchco, &["cancel", &peer.to_string()]);
     assert!(cancelled.status.success());

@@ -112,6 +112,7 @@ fn fixture() -> Fixture {
                 delayable: true,
                 pinned: None,
                 tenant: (hash(i as u64 ^ 0xfeed) % TENANTS as u64) as u32,
+                spill: Vec::new(),
             }
         })
         .collect();

@@ -113,6 +113,7 @@ fn fixture() -> Fixture {
                 delayable: true,
                 pinned: None,
                 tenant: 0,
+                spill: Vec::new(),
             }
         })
         .collect();

@@ -98,6 +98,7 @@ fn job(cpus: u32, hours: i64) -> Request {
         delayable: false,
         pinned: None,
         tenant: 0,
+        spill: Vec::new(),
     }
 }
 

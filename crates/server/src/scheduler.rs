@@ -1156,6 +1156,7 @@ pub(crate) fn request(
         delayable: spec.delayable,
         preemptible: false,
         pinned_site: spec.site.clone().map(SiteId),
+        spill: Vec::new(),
     };
     let mut request = world.request(&job)?;
     // The core keys quotas by tenant: the store's tenant id.

@@ -95,6 +95,10 @@ enum Command {
     /// Show and set weighted fair share: each tenant's weight among its
     /// siblings and the tenant that groups it (admins set; tenants see their own).
     Share(remote::ShareArgs),
+    /// Show and set ordered spill-over defaults: the list of sites, providers
+    /// and jurisdictions a tenant's jobs try in order, and the provider whose
+    /// own tenant it is (admins set; tenants see their own).
+    Spill(remote::SpillArgs),
     /// Load generator: concurrent durable submits against a running server.
     Loadgen(loadgen::LoadgenArgs),
     /// A live terminal view of the network: sites, use, power, carbon, price, queues.
@@ -141,6 +145,7 @@ pub fn main() -> ExitCode {
         Command::Tokens(args) => remote::tokens(args),
         Command::Quota(args) => remote::quota(args),
         Command::Share(args) => remote::share(args),
+        Command::Spill(args) => remote::spill(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Top(args) => top::run(args),
         Command::Openapi => openapi(),

@@ -152,6 +152,23 @@ impl std::str::FromStr for SpillChoice {
     }
 }
 
+/// The spill-over list a tenant's jobs that name none of their own use:
+/// the sites of `own_provider` (the provider that names the tenant as its
+/// own) first, then `default` without that provider again, or `anywhere` when
+/// `default` is empty. Empty when neither is set: no list.
+pub fn tenant_spill(default: &[SpillChoice], own_provider: Option<&str>) -> Vec<SpillChoice> {
+    let Some(provider) = own_provider else {
+        return default.to_vec();
+    };
+    let first = SpillChoice::Provider(provider.to_string());
+    let mut list = vec![first.clone()];
+    list.extend(default.iter().filter(|c| **c != first).cloned());
+    if default.is_empty() {
+        list.push(SpillChoice::Anywhere);
+    }
+    list
+}
+
 impl Serialize for SpillChoice {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
@@ -194,6 +211,21 @@ impl Job {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_providers_own_tenant_tries_its_sites_first() {
+        let parse = |text: &str| Job::parse_spill(text).unwrap();
+        assert_eq!(tenant_spill(&[], None), vec![]);
+        assert_eq!(tenant_spill(&parse("site:a"), None), parse("site:a"));
+        assert_eq!(
+            tenant_spill(&[], Some("acme")),
+            parse("provider:acme,anywhere")
+        );
+        assert_eq!(
+            tenant_spill(&parse("site:a,provider:acme,jurisdiction:cn"), Some("acme")),
+            parse("provider:acme,site:a,jurisdiction:cn")
+        );
+    }
 
     #[test]
     fn spill_choices_read_and_write_the_same_text() {

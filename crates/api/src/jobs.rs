@@ -448,6 +448,9 @@ pub struct WaitDoc {
 }
 
 /// One thing that happened to a job: a scheduler decision or an agent's note.
+// A wire type, built once per decision and read once per answer: the size of
+// its largest variant costs nothing worth a box in every pattern.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Decision {

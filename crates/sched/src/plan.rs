@@ -628,10 +628,10 @@ impl Planner<'_> {
         evals.extend(
             self.sites
                 .iter()
-                .map(|&site| self.site_eval(calendar, request, &dims, site)),
+                .map(|&site| self.site_eval(calendar, request, dims, site)),
         );
         let guard = if kind == PolicyKind::Balanced && self.policy.pareto_guard {
-            self.reference(calendar, request, &dims, &evals)
+            self.reference(calendar, request, dims, &evals)
         } else {
             None
         };
@@ -704,7 +704,7 @@ impl Planner<'_> {
                 _ => None,
             };
             let Some((late, candidate, earliest)) =
-                self.best_at_site(calendar, request, &dims, eval, guard, bound)
+                self.best_at_site(calendar, request, dims, eval, guard, bound)
             else {
                 continue;
             };

@@ -71,6 +71,9 @@ pub struct SimulateParams {
     pub fair_share_half_life_secs: Option<i64>,
     /// Tenants' fair-share weights by name (1 for a tenant not named).
     pub share_weights: Vec<(String, f64)>,
+    /// An ordered spill-over list for every job that has none (traces have
+    /// none): sites and jurisdictions, as the live scheduler weighs them.
+    pub spill: Vec<suanwang_model::SpillChoice>,
 }
 
 impl SimulateParams {
@@ -98,8 +101,33 @@ impl SimulateParams {
             synthetic_days: 7,
             fair_share_half_life_secs: None,
             share_weights: Vec::new(),
+            spill: Vec::new(),
         }
     }
+}
+
+/// The default spill-over list as the core's tiers; a choice naming no site
+/// of the topology, or a provider, is an error naming it.
+fn spill_tiers(
+    world: &World,
+    list: &[suanwang_model::SpillChoice],
+) -> Result<Vec<Vec<usize>>, SimError> {
+    use suanwang_model::SpillChoice;
+    let tiers = world.spill_tiers(list, &std::collections::BTreeMap::new());
+    for (choice, tier) in list.iter().zip(&tiers) {
+        if let SpillChoice::Provider(_) = choice {
+            return Err(SimError::Spill(format!(
+                "{choice}: the simulator knows no providers (use site: or jurisdiction:)"
+            )));
+        }
+        if tier.is_empty() {
+            return Err(SimError::Spill(format!(
+                "{choice}: names no site of topology {}",
+                world.topology.name
+            )));
+        }
+    }
+    Ok(tiers)
 }
 
 /// 2024-01-01 00:00 at UTC+8, as unix seconds.
@@ -116,6 +144,10 @@ pub enum SimError {
     /// The trace has no jobs.
     #[error("{0}: the trace has no jobs")]
     Empty(String),
+    /// A spill-over choice names nothing in the topology (or a provider, which
+    /// the simulator does not know).
+    #[error("spill-over choice {0}")]
+    Spill(String),
 }
 
 /// What a run reports as it goes.
@@ -202,6 +234,7 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
         params.config.slot_secs,
         span,
     );
+    let spill = spill_tiers(&world, &params.spill)?;
     // Tenants by name, numbered in name order: the key of their requests.
     let mut tenants: Vec<String> = jobs.iter().map(|j| j.tenant.clone()).collect();
     tenants.sort_unstable();
@@ -225,6 +258,9 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
                 .expect("every trace job is filled or unrunnable");
             requests.push(world.request(job).map(|mut r| {
                 r.tenant = tenant_key(&job.tenant);
+                if r.spill.is_empty() {
+                    r.spill.clone_from(&spill);
+                }
                 r
             }));
         }

@@ -906,3 +906,69 @@ fn a_job_spills_to_its_second_choice_and_names_the_first() {
     };
     assert_eq!(p.site, 2);
 }
+
+/// A choice whose sites have room but not within the tenant's quota is passed
+/// over with the reason `quota`; another tenant's job with the same list stays
+/// on its first choice.
+#[test]
+fn a_choice_past_the_tenants_quota_is_passed_over_for_the_quota() {
+    let case = Case {
+        capacity: vec![[8, 0, 0], [8, 0, 0]],
+        jurisdiction: vec![0, 0],
+        latency: vec![5.0, 5.0],
+        tariff: vec![1.0, 1.0],
+        // No deadline: with one, a choice the quota never allows within the
+        // horizon is passed over for the deadline, the rule why_pending checks
+        // first.
+        jobs: vec![
+            (0, 3600, [4, 0, 0], None, 0, None, false),
+            (0, 3600, [4, 0, 0], None, 0, None, false),
+        ],
+        policy: 5,
+        guard: false,
+    };
+    let mut w = world(&case);
+    for (i, r) in w.requests.iter_mut().enumerate() {
+        r.tenant = i as u32;
+        r.spill = vec![vec![0], vec![1]];
+    }
+    let snapshot = Snapshot {
+        now: SimTime(0),
+        sites: &w.sites,
+        forecast: &w.forecast,
+        network: &w.net,
+    };
+    let mut calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
+    // Tenant 1 may hold 2 cores at site 0.
+    calendar.set_quotas(vec![Quota {
+        tenant: 1,
+        class: 0,
+        site: Some(0),
+        cap: 2,
+    }]);
+    let decisions = plan(
+        &snapshot,
+        &mut calendar,
+        &w.requests,
+        &Policy::new(PolicyKind::Balanced),
+    );
+    let placed = |i: usize| match &decisions.iter().find(|d| d.index == i).unwrap().outcome {
+        Outcome::Placed(p) => p.clone(),
+        other => panic!("job {i} placed: {other:?}"),
+    };
+    let free = placed(0);
+    assert_eq!((free.site, free.tier), (0, Some(0)));
+    assert!(free.passed_over.is_empty());
+    let capped = placed(1);
+    assert_eq!((capped.site, capped.tier), (1, Some(1)));
+    assert_eq!(
+        capped.passed_over,
+        vec![suanwang_sched::plan::PassedOver {
+            tier: 0,
+            sites: vec![suanwang_sched::SiteWait {
+                site: 0,
+                reason: SiteReason::Quota { until: None },
+            }],
+        }]
+    );
+}

@@ -98,6 +98,7 @@ export type JobSubmission = Schemas['JobSubmission'];
 export type JobPage = Schemas['JobPage'];
 export type Explanation = Schemas['JobExplanation'];
 export type WaitDoc = Schemas['WaitDoc'];
+export type PassedOver = Schemas['PassedOverDoc'];
 export type Decision = Schemas['DecisionDoc'];
 export type CandidateView = Schemas['CandidateView'];
 export type Logs = Schemas['Logs'];

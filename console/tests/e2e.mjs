@@ -463,6 +463,20 @@ try {
     await adminPost('/v1/sites/zhongwei/undrain').catch(() => {});
   }
 
+  // An ordered spill-over list: hami has no H800, so the job passes over its
+  // first choice (too small) and goes to its second; the page says so, site by site.
+  const spilled = await api(
+    '/v1/jobs',
+    { method: 'POST', body: JSON.stringify({ demand: [{ class: 'h800', count: 1 }], duration: '1h', spill: ['site:hami', 'anywhere'] }) },
+    alpha,
+  );
+  await page.goto(`${url}/#/job/${spilled.id}`);
+  await page.waitForSelector('#explanation table.passed-over tr[data-choice="site:hami"][data-reason=too-small]', { timeout: 20000 });
+  check((await page.getAttribute('#explanation p.spill', 'data-choice')) === 'anywhere', 'placed from its second choice');
+  await shot('job-spilled');
+  await auditBoth('job-spilled', () => page.waitForSelector('#explanation table.passed-over tr[data-choice]'));
+  result.spilled = spilled.id;
+
   check(errors.length === 0, `no page errors: ${errors.join(' | ')}`);
   check(foreign.length === 0, `nothing fetched from elsewhere: ${foreign.join(' ')}`);
   check(violations.length === 0, accessibilityReport());

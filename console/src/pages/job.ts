@@ -6,7 +6,7 @@ import * as echarts from 'echarts/core';
 import { BarChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
-import { ApiError, get, type Explanation, type JobDoc, type Logs, type WaitDoc } from '../api';
+import { ApiError, get, type Explanation, type JobDoc, type Logs, type PassedOver, type WaitDoc } from '../api';
 import { describeChart, failure, h, loading, scrollRegion, tableBox, time } from '../dom';
 import { stateName, t } from '../i18n';
 import { subscribe, whileDown } from '../live';
@@ -241,6 +241,41 @@ function waitDetail(wait: WaitDoc): HTMLElement {
   );
 }
 
+/** The spill-over choice a job was placed from, and each earlier choice
+ * passed over with its sites' reasons. */
+function spillDetail(choice: string, passed: PassedOver[], n: number): HTMLElement {
+  if (!passed.length) return h('p', { class: 'spill', 'data-choice': choice }, t('job.spill.first', choice));
+  const heading = h('p', { id: `spill-${n}`, class: 'spill', 'data-choice': choice }, t('job.spill.from', choice));
+  const rows = passed.flatMap((o) =>
+    o.sites.length
+      ? o.sites.map((s) =>
+          h(
+            'tr',
+            { 'data-choice': o.choice, 'data-site': s.site, 'data-reason': s.reason },
+            h('td', {}, o.choice),
+            h('td', {}, s.site),
+            h('td', { title: s.detail }, t(`job.site.${s.reason}`)),
+            h('td', {}, time(s.until)),
+          ),
+        )
+      : [h('tr', { 'data-choice': o.choice }, h('td', {}, o.choice), h('td', {}, '—'), h('td', {}, t('job.spill.none')), h('td', {}, '—'))],
+  );
+  return h(
+    'div',
+    { class: 'passed-over' },
+    heading,
+    tableBox(
+      h(
+        'table',
+        { class: 'passed-over' },
+        h('thead', {}, h('tr', {}, ...(['job.spill.choice', 'job.wait.site', 'job.wait.reason', 'job.wait.until'] as const).map((k) => h('th', { scope: 'col' }, t(k))))),
+        h('tbody', {}, ...rows),
+      ),
+      heading,
+    ),
+  );
+}
+
 /** The changes of the job's reason for waiting, newest first. */
 function waitHistory(history: WaitDoc[]): HTMLElement {
   const heading = h('h2', { id: 'wait-history-title' }, t('job.wait.history'));
@@ -274,6 +309,7 @@ function decision(d: Record<string, unknown>, n: number, charts: echarts.ECharts
   for (const p of preempts) {
     box.append(h('p', { class: 'reason preempts' }, t('job.preempts', p.job, p.class, p.attempt, p.site, p.ran_secs, p.lost_cny.toFixed(2))));
   }
+  if (typeof d.spill_choice === 'string') box.append(spillDetail(d.spill_choice, (d.passed_over as PassedOver[] | undefined) ?? [], n));
   const explanation = d.explanation as { chosen?: Candidate; alternatives?: Candidate[]; pruned?: [string, number][] } | undefined;
   if (explanation?.chosen) {
     const candidates = [explanation.chosen, ...(explanation.alternatives ?? [])];

@@ -233,3 +233,36 @@ pub struct ClassSet {
     /// `batch`, `normal` (every tenant's to begin with) or `urgent`.
     pub class: suanwang_model::PriorityClass,
 }
+
+/// A tenant's default spill-over list: what its jobs that name none use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SpillDoc {
+    /// Tenant name.
+    pub tenant: String,
+    /// The list an admin set (choices as in a job's `spill`); empty: none.
+    pub spill: Vec<String>,
+    /// The provider whose own tenant this is: its jobs try that provider's
+    /// sites first (the provider's sites' "first call").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_provider: Option<String>,
+    /// What the tenant's jobs that name no list of their own use: the
+    /// provider's sites first (with an own provider), then `spill` (then
+    /// `anywhere`, when `spill` is empty); empty: no list, anywhere at once.
+    pub effective: Vec<String>,
+}
+
+/// Body of `PUT /v1/tenants/{name}/spill`: the tenant's default spill-over
+/// list and its own provider, replacing both (empty and absent clear them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpillSet {
+    /// Choices, most wanted first: `site:ID`, `provider:NAME`,
+    /// `jurisdiction:NAME` or `anywhere` (at most 16).
+    #[serde(default)]
+    #[schema(max_items = 16)]
+    pub spill: Vec<String>,
+    /// A provider that names this tenant as its own: the provider's sites come
+    /// first in the tenant's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_provider: Option<String>,
+}

@@ -160,6 +160,17 @@ pub struct JobSubmission {
     /// Run only at this site.
     #[serde(default)]
     pub site: Option<String>,
+    /// Ordered spill-over: where the job may go, most wanted first, each
+    /// `site:ID`, `provider:NAME` (every site the provider owns),
+    /// `jurisdiction:NAME` (every site in it, e.g. `cn-mainland`) or
+    /// `anywhere`. The job goes to the best site of the first choice that can
+    /// start it by its deadline (within its tenant's quota); a later choice
+    /// only when every earlier one cannot; nowhere outside the list. Absent or
+    /// empty: the tenant's default list (`PUT /v1/tenants/{name}/spill`), if
+    /// any, else anywhere. Not with `site`. At most 16 choices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 16)]
+    pub spill: Vec<String>,
     /// Command to run (program and arguments).
     #[serde(default)]
     pub command: Vec<String>,
@@ -194,6 +205,7 @@ impl JobSubmission {
             preemptible: false,
             delayable: yes(),
             site: None,
+            spill: Vec::new(),
             command: Vec::new(),
             env: BTreeMap::new(),
             workdir: None,
@@ -430,6 +442,17 @@ pub struct SiteWaitDoc {
     pub detail: String,
 }
 
+/// A spill-over choice passed over: none of its sites could start the job by
+/// its deadline within its tenant's quota.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PassedOverDoc {
+    /// The choice as written (`site:hami`, `provider:acme`, `anywhere`).
+    pub choice: String,
+    /// Why each of its sites did not take the job (a site given under an
+    /// earlier choice is not repeated; empty: the choice names no site now).
+    pub sites: Vec<SiteWaitDoc>,
+}
+
 /// A job's reason for waiting, with when the scheduler first gave it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WaitDoc {
@@ -441,6 +464,9 @@ pub struct WaitDoc {
 }
 
 /// One thing that happened to a job: a scheduler decision or an agent's note.
+// A wire type, built once per decision and read once per answer: the size of
+// its largest variant costs nothing worth a box in every pattern.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Decision {
@@ -452,6 +478,14 @@ pub enum Decision {
         weights: Weights,
         /// The candidates weighed, with their score terms.
         explanation: Explanation,
+        /// For a job with a spill-over list (its own or its tenant's): the
+        /// choice it was placed from, as written (`site:hami`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spill_choice: Option<String>,
+        /// The earlier choices of its list, passed over, in list order, each
+        /// with why its sites did not take the job.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        passed_over: Vec<PassedOverDoc>,
         /// The jobs of lower classes it stopped to start in time (empty unless
         /// it preempted).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -21,7 +21,7 @@ pub mod sites;
 pub use accelerators::{AcceleratorDoc, AcceleratorSpec};
 pub use admin::{
     ClassDoc, ClassSet, IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, QuotaDoc,
-    QuotaSet, ShareDoc, ShareSet, TenantDoc, TokenDoc,
+    QuotaSet, ShareDoc, ShareSet, SpillDoc, SpillSet, TenantDoc, TokenDoc,
 };
 pub use agents::{
     AgentDoc, AgentInfo, Heartbeat, HeartbeatAnswer, HeldAnswer, HeldLease, Lease, LeaseRequest,
@@ -32,8 +32,8 @@ pub use error::{ErrorBody, ErrorCode};
 pub use events::{JobsEvent, Resync, ServerEvent};
 pub use jobs::{
     DataIn, Decision, DecisionDoc, DemandIn, DurationValue, JobDoc, JobExplanation, JobPage,
-    JobQuery, JobSubmission, LatencyIn, Logs, Order, PendingReason, PreemptionDoc, SiteWaitCode,
-    SiteWaitDoc, WaitCode, WaitDoc,
+    JobQuery, JobSubmission, LatencyIn, Logs, Order, PassedOverDoc, PendingReason, PreemptionDoc,
+    SiteWaitCode, SiteWaitDoc, WaitCode, WaitDoc,
 };
 pub use network::{
     Comparison, Flow, Flows, Overview, SavingsDoc, SavingsQuery, SiteOverview, Totals,

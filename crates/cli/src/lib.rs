@@ -99,6 +99,10 @@ enum Command {
     /// higher class goes first and, to meet a deadline, may preempt
     /// preemptible jobs of lower classes (admins set; tenants see their own).
     Class(remote::ClassArgs),
+    /// Show and set ordered spill-over defaults: the list of sites, providers
+    /// and jurisdictions a tenant's jobs try in order, and the provider whose
+    /// own tenant it is (admins set; tenants see their own).
+    Spill(remote::SpillArgs),
     /// Load generator: concurrent durable submits against a running server.
     Loadgen(loadgen::LoadgenArgs),
     /// A live terminal view of the network: sites, use, power, carbon, price, queues.
@@ -146,6 +150,7 @@ pub fn main() -> ExitCode {
         Command::Quota(args) => remote::quota(args),
         Command::Share(args) => remote::share(args),
         Command::Class(args) => remote::class(args),
+        Command::Spill(args) => remote::spill(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Top(args) => top::run(args),
         Command::Openapi => openapi(),

@@ -79,6 +79,11 @@ pub struct SubmitArgs {
     /// Pin to a site.
     #[arg(long)]
     site: Option<String>,
+    /// Ordered spill-over: where the job may go, most wanted first, e.g.
+    /// `site:chongqing-liangjiang,provider:acme,jurisdiction:cn-mainland,anywhere`;
+    /// it goes to the first that can start it by its deadline.
+    #[arg(long, value_name = "CHOICES")]
+    spill: Option<String>,
     /// Allowed jurisdiction (repeatable).
     #[arg(long)]
     residency: Vec<String>,
@@ -110,6 +115,14 @@ pub struct SubmitArgs {
     /// The command to run.
     #[arg(last = true)]
     command: Vec<String>,
+}
+
+/// Reads a comma-separated spill-over list given to `flag`, each choice in its
+/// one spelling.
+fn parse_spill(text: &str, flag: &str) -> anyhow::Result<Vec<String>> {
+    let list =
+        suanwang_model::Job::parse_spill(text).map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+    Ok(list.iter().map(ToString::to_string).collect())
 }
 
 fn parse_data(text: &str) -> anyhow::Result<DataIn> {
@@ -258,6 +271,9 @@ impl SubmitArgs {
         }
         if !self.residency.is_empty() {
             job.residency = self.residency.clone();
+        }
+        if let Some(spill) = &self.spill {
+            job.spill = parse_spill(spill, "--spill")?;
         }
         if !self.command.is_empty() {
             job.command = self.command.clone();
@@ -464,8 +480,11 @@ pub fn explain(args: JobArgs) -> anyhow::Result<()> {
             Decision::Placed {
                 explanation,
                 preempts,
+                spill_choice,
+                passed_over,
                 ..
             } => {
+                print_spill(spill_choice.as_deref(), passed_over);
                 for p in preempts {
                     println!(
                         "preempts: job {} ({}, attempt {}) at {}: it had run {} s, about {:.2} CNY of work lost",
@@ -571,6 +590,45 @@ fn wait_name(code: suanwang_client::api::WaitCode) -> anyhow::Result<String> {
 }
 
 /// The job's current reason for waiting, site by site.
+/// The spill-over choice a job was placed from and those passed over before
+/// it, each site with its reason.
+fn print_spill(choice: Option<&str>, passed_over: &[suanwang_client::api::PassedOverDoc]) {
+    let Some(choice) = choice else {
+        return;
+    };
+    if passed_over.is_empty() {
+        println!("placed from its first spill-over choice, {choice}");
+        return;
+    }
+    println!("placed from spill-over choice {choice}, after passing over:");
+    let mut rows = vec![
+        ["choice", "site", "reason", "until", "detail"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for o in passed_over {
+        if o.sites.is_empty() {
+            rows.push(vec![
+                o.choice.clone(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "names no site now".into(),
+            ]);
+        }
+        for s in &o.sites {
+            rows.push(vec![
+                o.choice.clone(),
+                s.site.clone(),
+                s.reason.name().to_string(),
+                s.until.map_or("-".into(), crate::top::utc),
+                s.detail.clone(),
+            ]);
+        }
+    }
+    print!("{}", table(&rows));
+}
+
 fn print_wait(wait: &suanwang_client::api::WaitDoc) -> anyhow::Result<()> {
     let reason = &wait.reason;
     println!(
@@ -1145,6 +1203,101 @@ pub fn class(args: ClassArgs) -> anyhow::Result<()> {
     );
     print!("{}", table(&rows));
     Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct SpillArgs {
+    #[command(flatten)]
+    remote: Remote,
+    #[command(subcommand)]
+    command: SpillCommand,
+    /// Print as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SpillCommand {
+    /// Set a tenant's default spill-over list (used by its jobs that name
+    /// none) and, with --own-provider, the provider whose own tenant it is
+    /// (whose sites its jobs try first):
+    /// `suanwang spill set lab site:chongqing-liangjiang,jurisdiction:cn-mainland --own-provider acme`.
+    /// An empty list and no --own-provider clear both.
+    Set {
+        /// The tenant.
+        tenant: String,
+        /// Choices, most wanted first: site:ID, provider:NAME,
+        /// jurisdiction:NAME or anywhere, comma-separated.
+        #[arg(default_value = "")]
+        choices: String,
+        /// The provider that names this tenant as its own.
+        #[arg(long)]
+        own_provider: Option<String>,
+    },
+    /// The defaults you may see (an admin or operator: all; a tenant: its
+    /// own), optionally of one tenant.
+    Show {
+        /// Only this tenant.
+        tenant: Option<String>,
+    },
+}
+
+fn print_spills(docs: Vec<suanwang_client::api::SpillDoc>, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&docs)?);
+        return Ok(());
+    }
+    let list = |l: &[String]| {
+        if l.is_empty() {
+            "-".to_string()
+        } else {
+            l.join(",")
+        }
+    };
+    let mut rows = vec![
+        ["tenant", "default", "own provider", "effective"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for s in docs {
+        rows.push(vec![
+            s.tenant,
+            list(&s.spill),
+            s.own_provider.unwrap_or_else(|| "-".into()),
+            list(&s.effective),
+        ]);
+    }
+    print!("{}", table(&rows));
+    Ok(())
+}
+
+/// `suanwang spill set|show`.
+pub fn spill(args: SpillArgs) -> anyhow::Result<()> {
+    use suanwang_client::api::SpillSet;
+    let client = args.remote.client()?;
+    let runtime = runtime()?;
+    match args.command {
+        SpillCommand::Set {
+            tenant,
+            choices,
+            own_provider,
+        } => {
+            let set = SpillSet {
+                spill: parse_spill(&choices, "choices")?,
+                own_provider,
+            };
+            let doc = runtime.block_on(client.set_spill(&tenant, &set))?;
+            print_spills(vec![doc], args.json)
+        }
+        SpillCommand::Show { tenant } => {
+            let docs = runtime.block_on(client.spills())?;
+            let docs = docs
+                .into_iter()
+                .filter(|s| tenant.as_ref().is_none_or(|t| *t == s.tenant))
+                .collect();
+            print_spills(docs, args.json)
+        }
+    }
 }
 
 /// Parses `cpu=64,a800=8` into class → units, naming the pair at fault.

@@ -153,6 +153,11 @@ pub struct SimulateArgs {
     /// `serve --preempt-limit`); used when --tenant-class is given.
     #[arg(long, default_value = "10/10m")]
     preempt_limit: String,
+    /// An ordered spill-over list for every job: site:ID, jurisdiction:NAME or
+    /// anywhere, comma-separated, most wanted first (each job goes to the
+    /// first that can start it by its deadline).
+    #[arg(long, value_name = "CHOICES", value_parser = parse_spill)]
+    spill: Option<Vec<suanwang_model::SpillChoice>>,
     /// Explain the decisions for these jobs (trace index from 0; comma-separated
     /// or repeated): every candidate weighed, with its score terms.
     #[arg(long, value_delimiter = ',')]
@@ -264,6 +269,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             window_secs,
         });
     }
+    params.spill = args.spill.clone().unwrap_or_default();
 
     // Progress: one bar per policy and a spinner for the LP bound, on stderr.
     let multi = MultiProgress::with_draw_target(if args.quiet {
@@ -381,6 +387,10 @@ fn parse_tenant_class(text: &str) -> Result<(String, suanwang_model::PriorityCla
 }
 
 /// Parses `TENANT=WEIGHT` (a weight more than 0, at most 1000000).
+fn parse_spill(text: &str) -> Result<Vec<suanwang_model::SpillChoice>, String> {
+    suanwang_model::Job::parse_spill(text)
+}
+
 fn parse_share_weight(text: &str) -> Result<(String, f64), String> {
     let (tenant, weight) = text
         .split_once('=')

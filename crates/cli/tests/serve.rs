@@ -33,7 +33,12 @@ fn serve(database: &str) -> (Child, String) {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).unwrap();
+    let mut reader = BufReader::new(stderr);
+    reader.read_line(&mut line).unwrap();
+    // Keep reading: a server whose stderr is closed fails to log (and
+    // tracing-subscriber's report of that failure, on the same stderr, panics
+    // the task that logged, e.g. the scheduler loop).
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -421,6 +426,136 @@ fn pending_jobs_say_why_in_one_word_and_explain_says_more() {
         "hami's reason: {text}"
     );
     assert!(text.contains("why it waited, newest first:"), "{text}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// `submit --spill`: the job lands on its first choice that meets its
+/// deadline, and `explain` names the choice passed over and why; a bad choice
+/// is refused naming it; `spill set|show` keep a tenant's default.
+#[test]
+fn the_cli_submits_a_spill_list_and_explain_names_the_choices_passed_over() {
+    let db = temp_db("spill");
+    let token = admin_token(&db, "tenant", Some("acme"));
+    let admin = admin_token(&db, "admin", None);
+    let (mut server, url) = serve(&db);
+    let submit = |extra: &[&str]| {
+        let mut args = vec!["submit", "--gpu-model", "h20", "--no-delay"];
+        args.extend(extra);
+        cli(&url, &token, &args)
+    };
+    let id = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let placed_at = |job: &str| {
+        for _ in 0..100 {
+            let out = cli(&url, &token, &["job", job, "--json"]);
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if doc["state"] == "Placed" {
+                return doc["site"].as_str().unwrap().to_string();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let out = cli(&url, &token, &["explain", job, "--json"]);
+        panic!(
+            "job {job} not placed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    };
+    // Every H20 at hami for 30 days.
+    let hog = id(submit(&[
+        "--gpus",
+        "64",
+        "--site",
+        "hami",
+        "--duration",
+        "30d",
+    ]));
+    assert_eq!(placed_at(&hog), "hami");
+    let job = id(submit(&[
+        "--gpus",
+        "8",
+        "--duration",
+        "1h",
+        "--deadline",
+        "3h",
+        "--spill",
+        "site:hami,site:zhongwei,anywhere",
+    ]));
+    assert_eq!(placed_at(&job), "zhongwei");
+    let out = cli(&url, &token, &["explain", &job]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("placed from spill-over choice site:zhongwei, after passing over:"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.starts_with(&["site:hami", "hami", "deadline"])
+        }),
+        "hami passed over for the deadline: {text}"
+    );
+    // Mistakes name the choice: in the flag, or its place in the list.
+    let bad = submit(&["--gpus", "1", "--duration", "1h", "--spill", "hami"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("--spill: spill-over choice \"hami\": expected site:ID"),
+        "{stderr}"
+    );
+    let bad = submit(&[
+        "--gpus",
+        "1",
+        "--duration",
+        "1h",
+        "--spill",
+        "anywhere,site:atlantis",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("no site \"atlantis\"") && stderr.contains("/spill/1"),
+        "{stderr}"
+    );
+    // A tenant's default, set by an admin.
+    let out = cli(&url, &token, &["spill", "set", "acme", "site:guian"]);
+    assert_eq!(out.status.code(), Some(1), "tenants do not set defaults");
+    let out = cli(
+        &url,
+        &admin,
+        &["spill", "set", "acme", "site:cq-liangjiang,anywhere"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&url, &token, &["spill", "show"]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == [
+                    "acme",
+                    "site:cq-liangjiang,anywhere",
+                    "-",
+                    "site:cq-liangjiang,anywhere"
+                ]),
+        "{table}"
+    );
+    let plain = id(submit(&["--gpus", "1", "--duration", "1h"]));
+    assert_eq!(
+        placed_at(&plain),
+        "cq-liangjiang",
+        "the tenant's default applies"
+    );
     server.kill().unwrap();
     server.wait().unwrap();
 }

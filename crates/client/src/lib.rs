@@ -13,8 +13,8 @@ use suanwang_api::{
     ErrorBody, ErrorCode, Flows, Heartbeat, HeartbeatAnswer, IssuedToken, JobDoc, JobExplanation,
     JobPage, JobQuery, JobSubmission, LeaseRequest, Leases, Logs, NewTenant, NewToken, Overview,
     QuotaDoc, QuotaSet, Registered, Registration, Report, SavingsDoc, SavingsQuery, SeriesDoc,
-    SeriesQuery, ServerEvent, ShareDoc, ShareSet, SiteDoc, TelemetryDoc, TelemetryQuery, TenantDoc,
-    TokenDoc,
+    SeriesQuery, ServerEvent, ShareDoc, ShareSet, SiteDoc, SpillDoc, SpillSet, TelemetryDoc,
+    TelemetryQuery, TenantDoc, TokenDoc,
 };
 use suanwang_model::{Link, Region, Site};
 
@@ -650,6 +650,18 @@ impl Client {
         set: &api::ClassSet,
     ) -> Result<api::ClassDoc, ClientError> {
         self.put(&format!("/v1/tenants/{tenant}/class"), set).await
+    }
+
+    /// `GET /v1/spills`: every tenant's spill-over default, own provider and
+    /// effective list (operator, admin) or the caller's own (tenant).
+    pub async fn spills(&self) -> Result<Vec<SpillDoc>, ClientError> {
+        self.get("/v1/spills").await
+    }
+
+    /// `PUT /v1/tenants/{tenant}/spill` (admin): sets the tenant's default
+    /// spill-over list and own provider; answers them after.
+    pub async fn set_spill(&self, tenant: &str, set: &SpillSet) -> Result<SpillDoc, ClientError> {
+        self.put(&format!("/v1/tenants/{tenant}/spill"), set).await
     }
 
     /// `POST /v1/tokens` (admin): the token is in the answer, this once.

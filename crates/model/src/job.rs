@@ -97,6 +97,94 @@ pub struct Job {
     /// Pins the job to one site (operator or tenant choice).
     #[serde(default)]
     pub pinned_site: Option<SiteId>,
+    /// Ordered spill-over: the places the job may go, most wanted first; it
+    /// goes to the first that can start it by its deadline. Empty: anywhere
+    /// its rules allow, all weighed at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spill: Vec<SpillChoice>,
+}
+
+/// One entry of an ordered spill-over list: a set of sites, written
+/// `site:ID`, `provider:NAME`, `jurisdiction:NAME` or `anywhere`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SpillChoice {
+    /// One site.
+    Site(SiteId),
+    /// Every site a provider owns.
+    Provider(String),
+    /// Every site in a jurisdiction (e.g. `cn-mainland`).
+    Jurisdiction(Jurisdiction),
+    /// Every site.
+    Anywhere,
+}
+
+impl std::fmt::Display for SpillChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpillChoice::Site(site) => write!(f, "site:{}", site.0),
+            SpillChoice::Provider(name) => write!(f, "provider:{name}"),
+            SpillChoice::Jurisdiction(j) => write!(f, "jurisdiction:{}", j.0),
+            SpillChoice::Anywhere => write!(f, "anywhere"),
+        }
+    }
+}
+
+impl std::str::FromStr for SpillChoice {
+    type Err = String;
+    /// Reads `site:ID`, `provider:NAME`, `jurisdiction:NAME` or `anywhere`;
+    /// the error says which forms are accepted.
+    fn from_str(text: &str) -> Result<SpillChoice, String> {
+        let text = text.trim();
+        if text == "anywhere" {
+            return Ok(SpillChoice::Anywhere);
+        }
+        let bad = || {
+            format!(
+                "spill-over choice {text:?}: expected site:ID, provider:NAME, jurisdiction:NAME or anywhere"
+            )
+        };
+        let (kind, name) = text.split_once(':').ok_or_else(bad)?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(bad());
+        }
+        match kind.trim() {
+            "site" => Ok(SpillChoice::Site(SiteId(name.to_string()))),
+            "provider" => Ok(SpillChoice::Provider(name.to_string())),
+            "jurisdiction" => Ok(SpillChoice::Jurisdiction(Jurisdiction(name.to_string()))),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// The spill-over list a tenant's jobs that name none of their own use:
+/// the sites of `own_provider` (the provider that names the tenant as its
+/// own) first, then `default` without that provider again, or `anywhere` when
+/// `default` is empty. Empty when neither is set: no list.
+pub fn tenant_spill(default: &[SpillChoice], own_provider: Option<&str>) -> Vec<SpillChoice> {
+    let Some(provider) = own_provider else {
+        return default.to_vec();
+    };
+    let first = SpillChoice::Provider(provider.to_string());
+    let mut list = vec![first.clone()];
+    list.extend(default.iter().filter(|c| **c != first).cloned());
+    if default.is_empty() {
+        list.push(SpillChoice::Anywhere);
+    }
+    list
+}
+
+impl Serialize for SpillChoice {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SpillChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// A priority class, set by admins per tenant (a tenant's jobs may ask a lower
@@ -166,6 +254,14 @@ fn yes() -> bool {
 }
 
 impl Job {
+    /// Parses a comma-separated spill-over list (`site:hami,provider:acme,anywhere`).
+    pub fn parse_spill(text: &str) -> Result<Vec<SpillChoice>, String> {
+        text.split(',')
+            .filter(|part| !part.trim().is_empty())
+            .map(str::parse)
+            .collect()
+    }
+
     /// Units of `class` the job holds.
     pub fn units(&self, class: ResourceClass) -> u32 {
         self.demand
@@ -173,5 +269,59 @@ impl Job {
             .filter(|d| d.class == class)
             .map(|d| d.count)
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_providers_own_tenant_tries_its_sites_first() {
+        let parse = |text: &str| Job::parse_spill(text).unwrap();
+        assert_eq!(tenant_spill(&[], None), vec![]);
+        assert_eq!(tenant_spill(&parse("site:a"), None), parse("site:a"));
+        assert_eq!(
+            tenant_spill(&[], Some("acme")),
+            parse("provider:acme,anywhere")
+        );
+        assert_eq!(
+            tenant_spill(&parse("site:a,provider:acme,jurisdiction:cn"), Some("acme")),
+            parse("provider:acme,site:a,jurisdiction:cn")
+        );
+    }
+
+    #[test]
+    fn spill_choices_read_and_write_the_same_text() {
+        let list =
+            Job::parse_spill("site:cq-1, provider:acme,jurisdiction:cn-mainland,anywhere").unwrap();
+        assert_eq!(
+            list,
+            vec![
+                SpillChoice::Site(SiteId("cq-1".into())),
+                SpillChoice::Provider("acme".into()),
+                SpillChoice::Jurisdiction(Jurisdiction("cn-mainland".into())),
+                SpillChoice::Anywhere,
+            ]
+        );
+        let text: Vec<String> = list.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "site:cq-1",
+                "provider:acme",
+                "jurisdiction:cn-mainland",
+                "anywhere"
+            ]
+        );
+        let json = serde_json::to_string(&list).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Vec<SpillChoice>>(&json).unwrap(),
+            list
+        );
+        for bad in ["hami", "site:", "region:x", "anywhere:x"] {
+            let err = bad.parse::<SpillChoice>().unwrap_err();
+            assert!(err.contains("expected site:ID"), "{bad}: {err}");
+        }
     }
 }

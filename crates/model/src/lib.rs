@@ -20,7 +20,9 @@ pub mod units;
 pub use catalogue::{AcceleratorSpec, CatalogueError, ClassInfo, ClassKind};
 pub use control::{HeldVerdict, JobState, Role};
 pub use explain::{CandidateView, Explanation};
-pub use job::{DataRef, Demand, Job, JobId, LatencyTarget, PriorityClass};
+pub use job::{
+    DataRef, Demand, Job, JobId, LatencyTarget, PriorityClass, SpillChoice, tenant_spill,
+};
 pub use objective::Weights;
 pub use resource::{ClassMap, N_CLASSES, ResourceClass};
 pub use site::{

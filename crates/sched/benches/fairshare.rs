@@ -114,6 +114,7 @@ fn fixture() -> Fixture {
                 class: 1,
                 preemptible: false,
                 tenant: (hash(i as u64 ^ 0xfeed) % TENANTS as u64) as u32,
+                spill: Vec::new(),
             }
         })
         .collect();

@@ -115,6 +115,7 @@ fn fixture() -> Fixture {
                 class: 1,
                 preemptible: false,
                 tenant: 0,
+                spill: Vec::new(),
             }
         })
         .collect();

@@ -50,6 +50,26 @@ pub struct Placement {
     /// Sites skipped because a lower bound on their score was already worse than
     /// the best candidate: (site, bound).
     pub pruned: Vec<(usize, f64)>,
+    /// For a job with a spill-over list ([`Request::spill`]): the tier it was
+    /// placed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<usize>,
+    /// The tiers before it, passed over, each with why its sites did not take
+    /// the job, in list order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passed_over: Vec<PassedOver>,
+}
+
+/// A tier of a job's spill-over list that was passed over: none of its sites
+/// could start the job by its deadline within its tenant's quota.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassedOver {
+    /// Index of the tier in [`Request::spill`].
+    pub tier: usize,
+    /// The binding reason at each of its sites, in the tier's order; a site
+    /// already given under an earlier tier is not repeated (a tier whose
+    /// sites are all gone from the topology has none).
+    pub sites: Vec<SiteWait>,
 }
 
 /// Why a job cannot run anywhere, ever, under its rules.
@@ -84,6 +104,8 @@ pub enum Rejection {
     },
     /// The pinned site does not exist.
     UnknownPinnedSite,
+    /// No site of the job's spill-over list exists.
+    Unlisted,
 }
 
 impl std::fmt::Display for Rejection {
@@ -115,6 +137,7 @@ impl std::fmt::Display for Rejection {
                 "a gang of {asked} nodes, but the largest allowed site has {largest} nodes that hold one node's share"
             ),
             Rejection::UnknownPinnedSite => write!(f, "pinned site is not in the topology"),
+            Rejection::Unlisted => write!(f, "no site of the spill-over list is in the topology"),
         }
     }
 }
@@ -140,7 +163,8 @@ pub struct WhyPending {
     /// horizon (capacity and quota both), or none.
     pub earliest: Option<SimTime>,
     /// The binding reason at each site the job could be sent to (a site ruled
-    /// out by the job's pin is left out), in site order.
+    /// out by the job's pin or left out of its spill-over list is left out),
+    /// in site order; with a spill-over list, tier by tier, each site once.
     pub sites: Vec<SiteWait>,
 }
 
@@ -317,6 +341,7 @@ pub fn plan_preempting(
         sites: Vec::with_capacity(snapshot.sites.len()),
         evals: Vec::with_capacity(snapshot.sites.len()),
         order: Vec::with_capacity(snapshot.sites.len()),
+        listed: Vec::new(),
     };
     let mut decide = |index: usize, calendar: &mut Calendar| {
         let request = &pending[index];
@@ -453,6 +478,7 @@ pub fn why_pending(
         sites: Vec::new(),
         evals: Vec::new(),
         order: Vec::new(),
+        listed: Vec::new(),
     }
     .why_pending(calendar, request)
 }
@@ -464,6 +490,9 @@ struct Planner<'a> {
     // Buffers reused from job to job.
     evals: Vec<SiteEval>,
     order: Vec<(f64, usize)>,
+    /// For a job with a spill-over list: whether each site is in some tier
+    /// (empty for a job without one).
+    listed: Vec<bool>,
 }
 
 /// The non-zero classes of a need, in class order, then for a gang its whole
@@ -503,6 +532,20 @@ impl Dims {
     }
 }
 
+/// The policy's best candidate among some sites, before it is booked.
+struct Found {
+    /// Whether it ends after the job's deadline.
+    late: bool,
+    chosen: Candidate,
+    /// Facility watts the job draws at the chosen site (see [`SiteEval::watts`]).
+    watts: u32,
+    /// The best candidate at each site weighed (for the explanation).
+    best_per_site: Vec<(bool, Candidate)>,
+    /// The earliest start at the chosen site, when the policy waited.
+    earliest_at_chosen: Option<Candidate>,
+    pruned: Vec<(usize, f64)>,
+}
+
 /// Everything about one (job, site) pair that does not depend on the start.
 struct SiteEval {
     site: usize,
@@ -519,9 +562,104 @@ struct SiteEval {
 impl Planner<'_> {
     fn place(&mut self, calendar: &mut Calendar, request: &Request) -> Outcome {
         let dims = Dims::of(&request.need);
+        self.list(request);
         if let Some(outcome) = self.allowed_sites(calendar, request, &dims) {
             return outcome;
         }
+        if !request.spill.is_empty() {
+            return self.place_spill(calendar, request, &dims);
+        }
+        match self.search(calendar, request, &dims) {
+            Ok(found) => self.commit(calendar, request, found, None, Vec::new()),
+            Err(wait) => Outcome::Pending(wait),
+        }
+    }
+
+    /// Marks the sites of a job's spill-over list in `self.listed` (left empty
+    /// for a job without one).
+    fn list(&mut self, request: &Request) {
+        self.listed.clear();
+        if request.spill.is_empty() {
+            return;
+        }
+        self.listed.resize(self.snapshot.sites.len(), false);
+        for &site in request.spill.iter().flatten() {
+            if let Some(listed) = self.listed.get_mut(site) {
+                *listed = true;
+            }
+        }
+    }
+
+    /// Whether `site` is out of the job's reach by its pin or its spill-over
+    /// list (see [`Planner::list`]).
+    fn excluded(&self, request: &Request, site: usize) -> bool {
+        request.pinned.is_some_and(|p| p != site) || (!self.listed.is_empty() && !self.listed[site])
+    }
+
+    /// A job with a spill-over list: the policy's best candidate within the
+    /// first tier that has one on time, else the least late in any tier, else
+    /// pending. `self.sites` holds the allowed sites of every tier.
+    fn place_spill(&mut self, calendar: &mut Calendar, request: &Request, dims: &Dims) -> Outcome {
+        let allowed = std::mem::take(&mut self.sites);
+        let mut late: Option<(usize, Found)> = None;
+        let mut quota_bound = false;
+        let mut chosen = None;
+        for (tier, sites) in request.spill.iter().enumerate() {
+            self.sites.clear();
+            self.sites
+                .extend(allowed.iter().copied().filter(|s| sites.contains(s)));
+            if self.sites.is_empty() {
+                continue;
+            }
+            match self.search(calendar, request, dims) {
+                Ok(found) if !found.late => {
+                    chosen = Some((tier, found));
+                    break;
+                }
+                Ok(found) => {
+                    if late.as_ref().is_none_or(|(_, best)| {
+                        rank(true, &found.chosen) < rank(true, &best.chosen)
+                    }) {
+                        late = Some((tier, found));
+                    }
+                }
+                Err(wait) => quota_bound |= wait == Wait::Quota,
+            }
+        }
+        // No tier meets the deadline: the least late, wherever it is.
+        let Some((tier, found)) = chosen.or(late) else {
+            self.sites = allowed;
+            return Outcome::Pending(if quota_bound {
+                Wait::Quota
+            } else {
+                Wait::NoCapacityInHorizon
+            });
+        };
+        // Why each earlier tier was passed over, from the calendar as it was
+        // weighed (before this job is booked).
+        let mut seen = vec![false; self.snapshot.sites.len()];
+        let passed_over = request.spill[..tier]
+            .iter()
+            .enumerate()
+            .map(|(i, sites)| PassedOver {
+                tier: i,
+                sites: self
+                    .reasons_among(calendar, request, Some(sites), &mut seen)
+                    .sites,
+            })
+            .collect();
+        self.sites = allowed;
+        self.commit(calendar, request, found, Some(tier), passed_over)
+    }
+
+    /// The policy's best candidate among `self.sites` (the job's allowed sites,
+    /// or a tier of them), without booking it; or why there is none.
+    fn search(
+        &mut self,
+        calendar: &Calendar,
+        request: &Request,
+        dims: &Dims,
+    ) -> Result<Found, Wait> {
         let kind = self.policy.kind;
         if !kind.moves_in_space() {
             let home = self.home_site(request);
@@ -532,10 +670,10 @@ impl Planner<'_> {
         evals.extend(
             self.sites
                 .iter()
-                .map(|&site| self.site_eval(calendar, request, &dims, site)),
+                .map(|&site| self.site_eval(calendar, request, dims, site)),
         );
         let guard = if kind == PolicyKind::Balanced && self.policy.pareto_guard {
-            self.reference(calendar, request, &dims, &evals)
+            self.reference(calendar, request, dims, &evals)
         } else {
             None
         };
@@ -608,7 +746,7 @@ impl Planner<'_> {
                 _ => None,
             };
             let Some((late, candidate, earliest)) =
-                self.best_at_site(calendar, request, &dims, eval, guard, bound)
+                self.best_at_site(calendar, request, dims, eval, guard, bound)
             else {
                 continue;
             };
@@ -625,7 +763,7 @@ impl Planner<'_> {
                 earliest_at_chosen = earliest;
             }
         }
-        let Some((_, chosen)) = best else {
+        let Some((late, chosen)) = best else {
             // Refused only by the tenant's quota: some site has room without it.
             let quota_bound = !calendar.quotas().is_empty()
                 && evals.iter().any(|e| {
@@ -648,22 +786,52 @@ impl Planner<'_> {
                 });
             self.evals = evals;
             self.order = order;
-            return Outcome::Pending(if quota_bound {
+            return Err(if quota_bound {
                 Wait::Quota
             } else {
                 Wait::NoCapacityInHorizon
             });
         };
-        let eval = evals
+        let watts = evals
             .iter()
             .find(|e| e.site == chosen.site)
-            .expect("chosen site was evaluated");
+            .expect("chosen site was evaluated")
+            .watts;
+        self.evals = evals;
+        self.order = order;
+        Ok(Found {
+            late,
+            chosen,
+            watts,
+            best_per_site,
+            earliest_at_chosen,
+            pruned,
+        })
+    }
+
+    /// Books `found` in the calendar and makes it a placement.
+    fn commit(
+        &self,
+        calendar: &mut Calendar,
+        request: &Request,
+        found: Found,
+        tier: Option<usize>,
+        passed_over: Vec<PassedOver>,
+    ) -> Outcome {
+        let Found {
+            chosen,
+            watts,
+            best_per_site,
+            earliest_at_chosen,
+            pruned,
+            ..
+        } = found;
         let end = chosen.start + request.duration;
         let slot = calendar.slot_secs();
         let from = chosen.start.0.div_euclid(slot);
         let to = (end.0 - 1).max(chosen.start.0).div_euclid(slot) + 1;
         let need = Need {
-            watts: eval.watts,
+            watts,
             ..request.need
         };
         if let Err(err) = calendar.reserve_for(request.tenant, chosen.site, &need, from, to) {
@@ -689,8 +857,6 @@ impl Planner<'_> {
         {
             alternatives.insert(0, early);
         }
-        self.evals = evals;
-        self.order = order;
         Outcome::Placed(Placement {
             site: chosen.site,
             start: chosen.start,
@@ -698,19 +864,64 @@ impl Planner<'_> {
             chosen,
             alternatives,
             pruned,
+            tier,
+            passed_over,
         })
     }
 
     /// See [`why_pending`].
     fn why_pending(&mut self, calendar: &Calendar, request: &Request) -> WhyPending {
+        if request.spill.is_empty() {
+            return self.reasons_among(calendar, request, None, &mut []);
+        }
+        // Tier by tier, as the job's sites are weighed.
+        let mut seen = vec![false; self.snapshot.sites.len()];
+        let mut why = WhyPending {
+            earliest: None,
+            sites: Vec::new(),
+        };
+        for tier in &request.spill {
+            let part = self.reasons_among(calendar, request, Some(tier), &mut seen);
+            why.earliest = match (why.earliest, part.earliest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            why.sites.extend(part.sites);
+        }
+        why
+    }
+
+    /// [`why_pending`] over the sites `among` (one tier of a spill-over list,
+    /// in its order, skipping and then marking those `seen`), or over every
+    /// site when `None`.
+    fn reasons_among(
+        &mut self,
+        calendar: &Calendar,
+        request: &Request,
+        among: Option<&[usize]>,
+        seen: &mut [bool],
+    ) -> WhyPending {
         let snapshot = self.snapshot;
         let net = snapshot.network;
         let dims = Dims::of(&request.need);
+        let n_sites = snapshot.sites.len();
+        let candidates: Vec<usize> = match among {
+            Some(sites) => sites
+                .iter()
+                .copied()
+                .filter(|&site| site < n_sites && !std::mem::replace(&mut seen[site], true))
+                .collect(),
+            None => (0..n_sites).collect(),
+        };
         // The sites the policy would weigh: admitted, available and, for a
-        // policy that does not move jobs, the home site alone.
-        let mut weighed: Vec<usize> = (0..snapshot.sites.len())
+        // policy that does not move jobs, the home site alone (of the tier).
+        let mut weighed: Vec<usize> = among
+            .unwrap_or(&candidates)
+            .iter()
+            .copied()
             .filter(|&site| {
-                snapshot.sites[site].available
+                site < n_sites
+                    && snapshot.sites[site].available
                     && admits_dims(
                         &snapshot.sites[site],
                         calendar.capacity(site),
@@ -730,7 +941,8 @@ impl Planner<'_> {
         let horizon_end = calendar.end() * calendar.slot_secs();
         let mut sites = Vec::new();
         let mut earliest: Option<SimTime> = None;
-        for (site, view) in snapshot.sites.iter().enumerate() {
+        for site in candidates {
+            let view = &snapshot.sites[site];
             if request.pinned.is_some_and(|p| p != site) {
                 continue;
             }
@@ -839,8 +1051,11 @@ impl Planner<'_> {
         {
             return Some(Outcome::Rejected(Rejection::UnknownPinnedSite));
         }
+        if !request.spill.is_empty() && !self.listed.contains(&true) {
+            return Some(Outcome::Rejected(Rejection::Unlisted));
+        }
         for (site, view) in snapshot.sites.iter().enumerate() {
-            if request.pinned.is_some_and(|p| p != site) {
+            if self.excluded(request, site) {
                 continue;
             }
             if request.residency != 0 && request.residency & (1 << view.jurisdiction) == 0 {
@@ -885,7 +1100,7 @@ impl Planner<'_> {
                 .iter()
                 .enumerate()
                 .filter(|(site, view)| {
-                    request.pinned.is_none_or(|p| p == *site)
+                    !self.excluded(request, *site)
                         && (request.residency == 0
                             || request.residency & (1 << view.jurisdiction) != 0)
                 })
@@ -905,7 +1120,7 @@ impl Planner<'_> {
         // the sites the job may use (the same sites as above).
         let mut largest = [0u32; suanwang_model::N_CLASSES];
         for (site, view) in snapshot.sites.iter().enumerate() {
-            if request.pinned.is_some_and(|p| p != site)
+            if self.excluded(request, site)
                 || (request.residency != 0 && request.residency & (1 << view.jurisdiction) == 0)
             {
                 continue;
@@ -1015,7 +1230,7 @@ impl Planner<'_> {
         if let Some(budget) = preempt.budget.get_mut(plan.site) {
             *budget = budget.saturating_sub(victims.len() as u32);
         }
-        Some((crate::preempt::placement(chosen, request.duration), victims))
+        Some((crate::preempt::placement(chosen, request), victims))
     }
 
     /// The site and victims that start `request` in time losing the least
@@ -1034,6 +1249,11 @@ impl Planner<'_> {
         if !self.policy.kind.moves_in_space() {
             let home = self.home_site(request);
             self.sites.retain(|s| *s == home);
+        }
+        // A job with a spill-over list runs only at a listed site.
+        if !request.spill.is_empty() {
+            self.sites
+                .retain(|s| request.spill.iter().any(|tier| tier.contains(s)));
         }
         let sites = std::mem::take(&mut self.sites);
         let slot = calendar.slot_secs();

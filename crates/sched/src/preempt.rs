@@ -169,14 +169,21 @@ pub(crate) fn restore(calendar: &mut Calendar, held: &Held, from: i64) {
     calendar.charge_quota(held.tenant, held.site, &held.need, from, held.to);
 }
 
-/// The placement a preempting job gets.
-pub(crate) fn placement(chosen: Candidate, duration: SimDuration) -> Placement {
+/// The placement a preempting job gets; with a spill-over list, the first
+/// tier that holds its site (the tiers before are not reported as passed over:
+/// preemption weighs every listed site at once, by the work lost).
+pub(crate) fn placement(chosen: Candidate, request: &Request) -> Placement {
     Placement {
         site: chosen.site,
         start: chosen.start,
-        end: chosen.start + duration,
+        end: chosen.start + request.duration,
         chosen,
         alternatives: Vec::new(),
         pruned: Vec::new(),
+        tier: request
+            .spill
+            .iter()
+            .position(|tier| tier.contains(&chosen.site)),
+        passed_over: Vec::new(),
     }
 }

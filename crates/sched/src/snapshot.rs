@@ -286,6 +286,12 @@ pub struct Request {
     /// The tenant, as the driver numbers it: the key of the calendar's quotas
     /// ([`crate::Quota::tenant`]). Jobs of a tenant without quotas are not capped.
     pub tenant: u32,
+    /// Ordered spill-over: tiers of site indices, tried in order. The job goes
+    /// to the policy's best candidate within the first tier that has one
+    /// meeting its deadline (and its tenant's quota); a later tier is weighed
+    /// only when every earlier one cannot. Sites in no tier are never used.
+    /// Empty: no list, every allowed site is weighed at once.
+    pub spill: Vec<Vec<usize>>,
 }
 
 /// Everything the scheduler reads, at one instant.

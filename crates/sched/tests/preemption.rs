@@ -111,6 +111,7 @@ fn request(id: u64, cpus: u32, duration: i64, deadline: Option<i64>, class: u8) 
         class,
         preemptible: false,
         tenant: id as u32 % 3,
+        spill: Vec::new(),
     }
 }
 

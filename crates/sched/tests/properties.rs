@@ -163,6 +163,7 @@ fn world(case: &Case) -> World {
                     class: 1,
                     preemptible: false,
                     tenant: 0,
+                    spill: Vec::new(),
                 }
             },
         )
@@ -551,6 +552,7 @@ proptest! {
                     class: 1,
                     preemptible: false,
                     tenant,
+                    spill: Vec::new(),
                 });
             }
         }
@@ -697,4 +699,280 @@ fn a_job_past_its_quota_waits_on_the_quota() {
     );
     let waits = &decisions.iter().find(|d| d.index == 1).unwrap().outcome;
     assert_eq!(waits, &Outcome::Pending(Wait::Quota));
+}
+
+/// A spill-over case: the background jobs of `case` placed first, then one job
+/// with tiers drawn as subsets of the sites (bit masks).
+fn spill_case() -> impl Strategy<Value = (Case, Vec<u8>, usize)> {
+    (case(), prop::collection::vec(0u8..16, 1..4), 0usize..4)
+}
+
+/// Whether `request` could start at `site` and end by its deadline (any time
+/// in the horizon without one), on `calendar`: the independent check of a
+/// tier's feasibility.
+fn on_time_at(w: &World, calendar: &Calendar, request: &Request, site: usize) -> bool {
+    if !w.sites[site].available
+        || !suanwang_sched::admits(&w.sites[site], &w.capacity[site], &w.net, request, site)
+    {
+        return false;
+    }
+    let transfer = w
+        .net
+        .transfer(request.data_location, site, request.data_gib)
+        .0;
+    let earliest = request.release.0.max(0) + transfer.0;
+    let mut ok = false;
+    suanwang_sched::plan::feasible_starts(
+        calendar,
+        &request.need,
+        site,
+        earliest,
+        calendar.end() * SLOT,
+        request.duration.0,
+        |s, _, _| {
+            if request
+                .deadline
+                .is_none_or(|d| s + request.duration.0 <= d.0)
+            {
+                ok = true;
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        },
+    );
+    ok
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A job with an ordered spill-over list is placed from the first tier
+    /// that has a start by its deadline, never from a later one; the tiers
+    /// before are passed over with a reason for each of their sites; with
+    /// no tier on time it takes the least late, and with nothing anywhere in
+    /// its tiers it waits.
+    #[test]
+    fn a_spill_list_is_placed_on_its_first_feasible_tier((case, masks, which) in spill_case()) {
+        let w = world(&case);
+        // Policies that weigh every allowed site (the others weigh one per tier).
+        let moving = [PolicyKind::LeastLoaded, PolicyKind::Cheapest, PolicyKind::GreenestNow, PolicyKind::Balanced];
+        let mut policy = Policy::new(moving[case.policy % moving.len()]);
+        policy.pareto_guard = case.guard;
+        let snapshot = Snapshot { now: SimTime(0), sites: &w.sites, forecast: &w.forecast, network: &w.net };
+        let mut calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
+        plan(&snapshot, &mut calendar, &w.requests, &policy);
+        let n = w.sites.len();
+        let mut job = w.requests[which % w.requests.len()].clone();
+        job.id = JobId(10_000);
+        job.spill = masks
+            .iter()
+            .map(|m| (0..n).filter(|s| m & (1 << s) != 0).collect())
+            .collect();
+        let before = calendar.clone();
+        let decisions = plan(&snapshot, &mut calendar, std::slice::from_ref(&job), &policy);
+        let feasible: Vec<bool> = job
+            .spill
+            .iter()
+            .map(|tier| tier.iter().any(|&s| on_time_at(&w, &before, &job, s)))
+            .collect();
+        match &decisions[0].outcome {
+            Outcome::Placed(p) => {
+                let tier = p.tier.expect("a job with a list is placed from a tier");
+                prop_assert!(job.spill[tier].contains(&p.site), "placed in its tier: {p:?}");
+                let first = feasible.iter().position(|&f| f);
+                if p.chosen.terms.late_secs == SimDuration::ZERO {
+                    prop_assert_eq!(Some(tier), first, "the first feasible tier, {:?}", feasible);
+                } else {
+                    prop_assert_eq!(first, None, "late only when no tier is on time");
+                }
+                // Every tier before is passed over, naming each of its sites once.
+                let passed: Vec<usize> = p.passed_over.iter().map(|o| o.tier).collect();
+                prop_assert_eq!(passed, (0..tier).collect::<Vec<_>>());
+                let mut named: Vec<usize> = p
+                    .passed_over
+                    .iter()
+                    .flat_map(|o| o.sites.iter().map(|s| s.site))
+                    .collect();
+                let mut expected: Vec<usize> = job.spill[..tier].iter().flatten().copied().collect();
+                expected.sort_unstable();
+                expected.dedup();
+                named.sort_unstable();
+                prop_assert_eq!(named, expected);
+                for o in &p.passed_over {
+                    for s in &o.sites {
+                        prop_assert!(
+                            !matches!(s.reason, SiteReason::Open { .. }) || case.guard,
+                            "a passed-over site is not open: {s:?}"
+                        );
+                    }
+                }
+            }
+            Outcome::Pending(_) => {
+                prop_assert!(feasible.iter().all(|f| !f), "pending while a tier is on time: {feasible:?}");
+            }
+            Outcome::Rejected(_) => {
+                prop_assert!(feasible.iter().all(|f| !f), "rejected while a tier is on time");
+            }
+        }
+    }
+
+    /// A list of one tier holding every site is the same decision as no list.
+    #[test]
+    fn one_tier_of_every_site_is_no_list(case in case()) {
+        let w = world(&case);
+        let mut policy = Policy::new(PolicyKind::ALL[case.policy]);
+        policy.pareto_guard = case.guard;
+        let snapshot = Snapshot { now: SimTime(0), sites: &w.sites, forecast: &w.forecast, network: &w.net };
+        let plain = plan(&snapshot, &mut Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0)), &w.requests, &policy);
+        let listed: Vec<Request> = w
+            .requests
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.spill = vec![(0..w.sites.len()).collect()];
+                r
+            })
+            .collect();
+        let mut with_list = plan(&snapshot, &mut Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0)), &listed, &policy);
+        for d in &mut with_list {
+            if let Outcome::Placed(p) = &mut d.outcome {
+                prop_assert_eq!(p.tier, Some(0));
+                prop_assert!(p.passed_over.is_empty());
+                p.tier = None;
+            }
+        }
+        prop_assert_eq!(plain, with_list);
+    }
+}
+
+/// The example: "my own site, then Hami, then anywhere". The own site
+/// is full past the deadline, so the job goes to the second choice even though
+/// a third site is cheaper, and the explanation names the first as passed over
+/// for its deadline.
+#[test]
+fn a_job_spills_to_its_second_choice_and_names_the_first() {
+    let case = Case {
+        capacity: vec![[4, 0, 0], [4, 0, 0], [4, 0, 0]],
+        jurisdiction: vec![0, 0, 0],
+        latency: vec![5.0, 20.0, 40.0],
+        tariff: vec![1.0, 1.5, 0.2],
+        // The first job fills site 0 for 10 hours.
+        jobs: vec![
+            (0, 36_000, [4, 0, 0], None, 0, None, false),
+            (0, 3600, [2, 0, 0], Some(3600), 0, None, true),
+        ],
+        policy: 5,
+        guard: true,
+    };
+    let mut w = world(&case);
+    w.requests[0].pinned = Some(0);
+    w.requests[0].priority = 9;
+    w.requests[1].spill = vec![vec![0], vec![1], vec![0, 1, 2]];
+    let snapshot = Snapshot {
+        now: SimTime(0),
+        sites: &w.sites,
+        forecast: &w.forecast,
+        network: &w.net,
+    };
+    for kind in [PolicyKind::Balanced, PolicyKind::Cheapest] {
+        let mut calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
+        let decisions = plan(&snapshot, &mut calendar, &w.requests, &Policy::new(kind));
+        let Outcome::Placed(p) = &decisions[1].outcome else {
+            panic!("{kind:?} places the job: {decisions:?}")
+        };
+        assert_eq!((p.site, p.tier), (1, Some(1)), "{kind:?}: {p:?}");
+        assert_eq!(p.passed_over.len(), 1);
+        assert_eq!(p.passed_over[0].tier, 0);
+        assert!(
+            matches!(
+                p.passed_over[0].sites[..],
+                [suanwang_sched::SiteWait {
+                    site: 0,
+                    reason: SiteReason::Deadline { .. }
+                }]
+            ),
+            "{kind:?}: {:?}",
+            p.passed_over
+        );
+    }
+    // Without the list the cheapest site wins.
+    w.requests[1].spill.clear();
+    let mut calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
+    let decisions = plan(
+        &snapshot,
+        &mut calendar,
+        &w.requests,
+        &Policy::new(PolicyKind::Cheapest),
+    );
+    let Outcome::Placed(p) = &decisions[1].outcome else {
+        panic!("placed")
+    };
+    assert_eq!(p.site, 2);
+}
+
+/// A choice whose sites have room but not within the tenant's quota is passed
+/// over with the reason `quota`; another tenant's job with the same list stays
+/// on its first choice.
+#[test]
+fn a_choice_past_the_tenants_quota_is_passed_over_for_the_quota() {
+    let case = Case {
+        capacity: vec![[8, 0, 0], [8, 0, 0]],
+        jurisdiction: vec![0, 0],
+        latency: vec![5.0, 5.0],
+        tariff: vec![1.0, 1.0],
+        // No deadline: with one, a choice the quota never allows within the
+        // horizon is passed over for the deadline, the rule why_pending checks
+        // first.
+        jobs: vec![
+            (0, 3600, [4, 0, 0], None, 0, None, false),
+            (0, 3600, [4, 0, 0], None, 0, None, false),
+        ],
+        policy: 5,
+        guard: false,
+    };
+    let mut w = world(&case);
+    for (i, r) in w.requests.iter_mut().enumerate() {
+        r.tenant = i as u32;
+        r.spill = vec![vec![0], vec![1]];
+    }
+    let snapshot = Snapshot {
+        now: SimTime(0),
+        sites: &w.sites,
+        forecast: &w.forecast,
+        network: &w.net,
+    };
+    let mut calendar = Calendar::new(w.capacity.clone(), SLOT, HORIZON, SimTime(0));
+    // Tenant 1 may hold 2 cores at site 0.
+    calendar.set_quotas(vec![Quota {
+        tenant: 1,
+        class: 0,
+        site: Some(0),
+        cap: 2,
+    }]);
+    let decisions = plan(
+        &snapshot,
+        &mut calendar,
+        &w.requests,
+        &Policy::new(PolicyKind::Balanced),
+    );
+    let placed = |i: usize| match &decisions.iter().find(|d| d.index == i).unwrap().outcome {
+        Outcome::Placed(p) => p.clone(),
+        other => panic!("job {i} placed: {other:?}"),
+    };
+    let free = placed(0);
+    assert_eq!((free.site, free.tier), (0, Some(0)));
+    assert!(free.passed_over.is_empty());
+    let capped = placed(1);
+    assert_eq!((capped.site, capped.tier), (1, Some(1)));
+    assert_eq!(
+        capped.passed_over,
+        vec![suanwang_sched::plan::PassedOver {
+            tier: 0,
+            sites: vec![suanwang_sched::SiteWait {
+                site: 0,
+                reason: SiteReason::Quota { until: None },
+            }],
+        }]
+    );
 }

@@ -100,6 +100,7 @@ fn job(cpus: u32, hours: i64) -> Request {
         class: 1,
         preemptible: false,
         tenant: 0,
+        spill: Vec::new(),
     }
 }
 

@@ -149,6 +149,10 @@ pub(crate) async fn submit<S: Store>(
             )));
         }
     }
+    if crate::submission::names_a_provider(&submission.spill) {
+        let providers = app.store.providers().await?;
+        crate::submission::check_spill_providers(&submission.spill, "/spill", &providers)?;
+    }
     let spec = serde_json::to_string(&submission).map_err(|e| ApiError::Internal(e.to_string()))?;
     let job = suanwang_store::NewJob {
         actor: who.actor(),

@@ -252,6 +252,8 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/tenants/{name}/share", put(tenants::put_share::<S>))
         .route("/v1/classes", get(tenants::classes::<S>))
         .route("/v1/tenants/{name}/class", put(tenants::put_class::<S>))
+        .route("/v1/spills", get(tenants::spills::<S>))
+        .route("/v1/tenants/{name}/spill", put(tenants::put_spill::<S>))
         .route("/v1/audit", get(audit::list::<S>))
         .route("/v1/audit/export", get(audit::export::<S>))
         .route("/v1/providers", get(tenants::providers::<S>))

@@ -203,7 +203,7 @@ impl utoipa::Modify for Links {
         crate::sites::regions, crate::sites::sites, crate::sites::site, crate::sites::put_site, crate::sites::telemetry,
         crate::sites::site_jobs, crate::sites::series, crate::sites::drain, crate::sites::undrain, crate::sites::links, crate::sites::put_link,
         crate::tenants::tenants, crate::tenants::create_tenant, crate::tenants::tokens, crate::tenants::create_token,
-        crate::tenants::revoke_token, crate::tenants::providers, crate::tenants::put_provider, crate::tenants::quotas, crate::tenants::put_quota, crate::tenants::shares, crate::tenants::put_share, crate::tenants::classes, crate::tenants::put_class, crate::audit::list, crate::audit::export,
+        crate::tenants::revoke_token, crate::tenants::providers, crate::tenants::put_provider, crate::tenants::quotas, crate::tenants::put_quota, crate::tenants::shares, crate::tenants::put_share, crate::tenants::classes, crate::tenants::put_class, crate::tenants::spills, crate::tenants::put_spill, crate::audit::list, crate::audit::export,
         crate::agent::register, crate::agent::heartbeat, crate::agent::lease, crate::agent::report, crate::agent::list,
         crate::health::healthz, crate::health::readyz, crate::health::metrics, document,
     ),

@@ -10,12 +10,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 use suanwang_api::{
-    Decision, DurationValue, JobSubmission, PendingReason, PreemptionDoc, SiteWaitCode,
-    SiteWaitDoc, WaitCode,
+    Decision, DurationValue, JobSubmission, PassedOverDoc, PendingReason, PreemptionDoc,
+    SiteWaitCode, SiteWaitDoc, WaitCode,
 };
 use suanwang_model::{
     ClassMap, DataRef, Demand, Job, JobId, Jurisdiction, LatencyTarget, LocationId, PriorityClass,
-    ResourceClass, SimDuration, SimTime, SiteId,
+    ResourceClass, SimDuration, SimTime, SiteId, SpillChoice,
 };
 use suanwang_sched::fairshare::{average_share, decay, entitlements};
 use suanwang_sched::{
@@ -483,8 +483,8 @@ impl Scheduler {
         };
         let (need, duration, class, preemptible) = match bookings.jobs.get(&job.id) {
             Some(b) if b.site == site => (b.need, b.duration, b.class, b.preemptible),
-            _ => match self.request(job) {
-                Ok(r) => (r.need, r.duration, r.class, r.preemptible),
+            _ => match self.request(job, &SpillContext::default()) {
+                Ok((r, _)) => (r.need, r.duration, r.class, r.preemptible),
                 Err(_) => {
                     bookings.jobs.remove(&job.id);
                     return;
@@ -593,14 +593,19 @@ impl Scheduler {
         SimTime(unix - self.epoch_unix)
     }
 
-    /// The core's view of a stored job.
-    fn request(&self, record: &JobRecord) -> Result<Request, String> {
+    /// The core's view of a stored job (at the lower of the class it asked
+    /// and its tenant's now), and its spill-over list.
+    fn request(
+        &self,
+        record: &JobRecord,
+        spill: &SpillContext,
+    ) -> Result<(Request, Vec<SpillChoice>), String> {
         let class = self
             .classes
             .lock()
             .ok()
             .and_then(|c| c.get(&record.tenant_id).copied());
-        request(&self.world, self.epoch_unix, record, class)
+        request_with(&self.world, self.epoch_unix, record, spill, class)
     }
 
     /// One pass: place what can be placed now.
@@ -841,12 +846,16 @@ impl Scheduler {
         let mut requests = Vec::new();
         let mut ids = Vec::new();
         let mut tokens = Vec::new();
+        // Each job's spill-over list as written, for its explanation.
+        let mut lists: Vec<Vec<SpillChoice>> = Vec::new();
+        let spill = SpillContext::load(store).await?;
         for record in &pending {
-            match self.request(record) {
-                Ok(r) => {
+            match self.request(record, &spill) {
+                Ok((r, list)) => {
                     requests.push(r);
                     ids.push(record.id);
                     tokens.push(record.lease_token);
+                    lists.push(list);
                 }
                 Err(reason) => {
                     reject(
@@ -957,17 +966,38 @@ impl Scheduler {
                         })
                         .collect();
                     let decision = match &d.outcome {
-                        Outcome::Placed(p) => Decision::Placed {
-                            policy: policy.kind.name().to_string(),
-                            weights: policy.weights,
-                            explanation: suanwang_sim::report::explain(
-                                &world,
-                                job_ids[d.index] as usize,
-                                policy.kind.name(),
-                                p,
-                            ),
-                            preempts: docs.clone(),
-                        },
+                        Outcome::Placed(p) => {
+                            let list = &lists[d.index];
+                            let choice = |tier: usize| {
+                                list.get(tier).map_or_else(String::new, ToString::to_string)
+                            };
+                            Decision::Placed {
+                                policy: policy.kind.name().to_string(),
+                                weights: policy.weights,
+                                explanation: suanwang_sim::report::explain(
+                                    &world,
+                                    job_ids[d.index] as usize,
+                                    policy.kind.name(),
+                                    p,
+                                ),
+                                spill_choice: p.tier.map(choice),
+                                passed_over: p
+                                    .passed_over
+                                    .iter()
+                                    .map(|o| PassedOverDoc {
+                                        choice: choice(o.tier),
+                                        sites: site_wait_docs(
+                                            &sites,
+                                            &down_code,
+                                            policy.kind,
+                                            epoch_unix,
+                                            &o.sites,
+                                        ),
+                                    })
+                                    .collect(),
+                                preempts: docs.clone(),
+                            }
+                        }
                         Outcome::Pending(wait) => Decision::Pending {
                             reason: with_sites(
                                 &sites,
@@ -1308,14 +1338,68 @@ impl Scheduler {
     }
 }
 
+/// What a pass reads to resolve spill-over lists: each tenant's default (its
+/// own provider's sites first) and each provider's sites.
+#[derive(Debug, Default)]
+pub(crate) struct SpillContext {
+    /// Tenant id → the list its jobs that name none use (none: no list).
+    defaults: std::collections::HashMap<i64, Vec<SpillChoice>>,
+    /// Provider name → the sites it owns.
+    providers: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl SpillContext {
+    async fn load<S: Store>(store: &S) -> suanwang_store::Result<SpillContext> {
+        let mut context = SpillContext::default();
+        for record in store.spills().await? {
+            // Lists were checked when set; a choice that no longer reads is
+            // left out rather than failing the tenant's jobs.
+            let choices: Vec<SpillChoice> =
+                record.spill.iter().filter_map(|c| c.parse().ok()).collect();
+            let own = record.own_provider.as_ref().map(|(_, name)| name.as_str());
+            let list = suanwang_model::tenant_spill(&choices, own);
+            if !list.is_empty() {
+                context.defaults.insert(record.tenant_id, list);
+            }
+        }
+        // Read every pass: a job's own list may name any provider.
+        context.providers = store
+            .providers()
+            .await?
+            .into_iter()
+            .map(|p| (p.name, p.sites))
+            .collect();
+        Ok(context)
+    }
+}
+
 /// The core's view of a stored job, in `world` whose `SimTime(0)` is unix time
-/// `epoch_unix`.
+/// `epoch_unix`, with the job's own spill-over list only.
 pub(crate) fn request(
     world: &World,
     epoch_unix: i64,
     record: &JobRecord,
     tenant_class: Option<PriorityClass>,
 ) -> Result<Request, String> {
+    request_with(
+        world,
+        epoch_unix,
+        record,
+        &SpillContext::default(),
+        tenant_class,
+    )
+    .map(|(r, _)| r)
+}
+
+/// [`request`], with the job's spill-over list (its own, else its tenant's
+/// default from `spill`), which it also returns.
+pub(crate) fn request_with(
+    world: &World,
+    epoch_unix: i64,
+    record: &JobRecord,
+    spill: &SpillContext,
+    tenant_class: Option<PriorityClass>,
+) -> Result<(Request, Vec<SpillChoice>), String> {
     let spec: JobSubmission =
         serde_json::from_str(&record.spec).map_err(|e| format!("stored spec: {e}"))?;
     let secs = |d: &DurationValue| match d {
@@ -1371,11 +1455,24 @@ pub(crate) fn request(
         delayable: spec.delayable,
         preemptible: spec.preemptible && spec.restartable,
         pinned_site: spec.site.clone().map(SiteId),
+        spill: if spec.spill.is_empty() {
+            spill
+                .defaults
+                .get(&record.tenant_id)
+                .filter(|_| spec.site.is_none())
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            spec.spill
+                .iter()
+                .map(|c| c.parse())
+                .collect::<Result<_, _>>()?
+        },
     };
-    let mut request = world.request(&job)?;
+    let mut request = world.request_with(&job, &spill.providers)?;
     // The core keys quotas by tenant: the store's tenant id.
     request.tenant = tenant_key(record.tenant_id);
-    Ok(request)
+    Ok((request, job.spill))
 }
 
 /// A decision as stored (JSON), as `GET /v1/jobs/{id}/explain` shows it.
@@ -1496,15 +1593,27 @@ fn with_sites(
     why: Option<&suanwang_sched::WhyPending>,
     mut reason: PendingReason,
 ) -> PendingReason {
-    use suanwang_sched::SiteReason;
     let Some(why) = why else {
         return reason;
     };
+    reason.earliest_start = why.earliest.map(|t| t.0 + epoch_unix);
+    reason.sites = site_wait_docs(sites, down, policy, epoch_unix, &why.sites);
+    reason
+}
+
+/// The core's reasons per site as the API shows them: by site id, drained
+/// told from unreachable by `down`, times in unix seconds.
+fn site_wait_docs(
+    sites: &[suanwang_sched::SiteView],
+    down: &[Option<SiteWaitCode>],
+    policy: PolicyKind,
+    epoch_unix: i64,
+    waits: &[suanwang_sched::SiteWait],
+) -> Vec<SiteWaitDoc> {
+    use suanwang_sched::SiteReason;
     let unix = |t: SimTime| t.0 + epoch_unix;
     let horizon_days = HORIZON as i64 * SLOT / 86_400;
-    reason.earliest_start = why.earliest.map(unix);
-    reason.sites = why
-        .sites
+    waits
         .iter()
         .map(|s| {
             let (code, until, detail) = match &s.reason {
@@ -1590,6 +1699,5 @@ fn with_sites(
                 detail,
             }
         })
-        .collect();
-    reason
+        .collect()
 }

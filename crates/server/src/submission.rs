@@ -6,7 +6,7 @@
 use crate::error::ApiError;
 use suanwang_api::jobs::{MAX_DATA_GIB, MAX_GANG, MAX_UNITS};
 use suanwang_api::{DurationValue, JobSubmission};
-use suanwang_model::{ResourceClass, SimDuration};
+use suanwang_model::{ResourceClass, SimDuration, SpillChoice};
 use suanwang_topology::Topology;
 
 /// Longest run time accepted.
@@ -133,6 +133,13 @@ pub fn check_submission(
             format!("no site {site:?} in topology {}", topology.name),
         ));
     }
+    if !submission.spill.is_empty() && submission.site.is_some() {
+        return Err(invalid(
+            "/spill",
+            "a job pinned to a site (`site`) has no spill-over list",
+        ));
+    }
+    check_spill(&mut submission.spill, "/spill", topology)?;
     for (i, j) in submission.residency.iter().enumerate() {
         if !topology.sites.iter().any(|s| &s.jurisdiction.0 == j) {
             return Err(invalid(
@@ -142,4 +149,81 @@ pub fn check_submission(
         }
     }
     Ok(submission)
+}
+
+/// Most choices in one spill-over list.
+pub const MAX_SPILL: usize = 16;
+
+/// Checks a spill-over list (a job's or a tenant's default, at JSON pointer
+/// `field`) against `topology` and writes each choice in its one spelling:
+/// each must read as a choice, a site must be in the topology, a
+/// jurisdiction must hold a site, no choice may come twice. A provider's
+/// choices are checked by [`check_spill_providers`].
+pub fn check_spill(list: &mut [String], field: &str, topology: &Topology) -> Result<(), ApiError> {
+    if list.len() > MAX_SPILL {
+        return Err(invalid(field, format!("at most {MAX_SPILL} choices")));
+    }
+    let mut seen = Vec::with_capacity(list.len());
+    for (i, text) in list.iter_mut().enumerate() {
+        let at = format!("{field}/{i}");
+        let choice: SpillChoice = text.parse().map_err(|e: String| invalid(&at, e))?;
+        match &choice {
+            SpillChoice::Site(site) if topology.site(&site.0).is_none() => {
+                return Err(invalid(
+                    &at,
+                    format!("no site {:?} in topology {}", site.0, topology.name),
+                ));
+            }
+            SpillChoice::Jurisdiction(j)
+                if !topology.sites.iter().any(|s| s.jurisdiction == *j) =>
+            {
+                return Err(invalid(
+                    &at,
+                    format!("no site is in jurisdiction {:?}", j.0),
+                ));
+            }
+            _ => {}
+        }
+        if seen.contains(&choice) {
+            return Err(invalid(&at, format!("{choice} comes twice")));
+        }
+        *text = choice.to_string();
+        seen.push(choice);
+    }
+    Ok(())
+}
+
+/// Checks the `provider:` choices of a spill-over list (at `field`): each
+/// must name a provider that owns a site.
+pub fn check_spill_providers(
+    list: &[String],
+    field: &str,
+    providers: &[suanwang_store::Provider],
+) -> Result<(), ApiError> {
+    for (i, text) in list.iter().enumerate() {
+        if let Ok(SpillChoice::Provider(name)) = text.parse() {
+            match providers.iter().find(|p| p.name == name) {
+                None => {
+                    return Err(invalid(
+                        &format!("{field}/{i}"),
+                        format!("no provider {name:?}"),
+                    ));
+                }
+                Some(p) if p.sites.is_empty() => {
+                    return Err(invalid(
+                        &format!("{field}/{i}"),
+                        format!("provider {name:?} owns no site"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a spill-over list names a provider (so that the providers must be
+/// read to check it).
+pub fn names_a_provider(list: &[String]) -> bool {
+    list.iter().any(|c| c.trim_start().starts_with("provider:"))
 }

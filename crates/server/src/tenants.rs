@@ -14,7 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use suanwang_api::{
     ClassDoc, ClassSet, IssuedToken, NewTenant, NewToken, ProviderDoc, ProviderSites, QuotaDoc,
-    QuotaSet, ShareDoc, ShareSet, TenantDoc, TokenDoc,
+    QuotaSet, ShareDoc, ShareSet, SpillDoc, SpillSet, TenantDoc, TokenDoc,
 };
 use suanwang_store::{Role, Store, TokenRecord};
 
@@ -636,4 +636,102 @@ pub(crate) async fn put_class<S: Store>(
         tenant: name,
         class: request.class,
     }))
+}
+
+fn spill_doc(record: &suanwang_store::SpillRecord) -> SpillDoc {
+    let own = record.own_provider.as_ref().map(|(_, name)| name.as_str());
+    // Stored lists were checked when set; one that no longer reads is shown
+    // as stored and leaves no choice in the effective list.
+    let choices: Vec<suanwang_model::SpillChoice> =
+        record.spill.iter().filter_map(|c| c.parse().ok()).collect();
+    SpillDoc {
+        tenant: record.tenant.clone(),
+        spill: record.spill.clone(),
+        own_provider: own.map(str::to_string),
+        effective: suanwang_model::tenant_spill(&choices, own)
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/spills", operation_id = "list_spills", tag = "admin",
+    responses((status = 200, description = "ordered spill-over defaults: every tenant's list, own provider and effective list for an operator or admin, its own for a tenant; by tenant name", body = Vec<SpillDoc>),
+        (status = 403, description = "providers and agents do not list spill-over defaults", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn spills<S: Store>(
+    State(app): Shared<S>,
+    Caller(who): Caller,
+) -> Result<Json<Vec<SpillDoc>>, ApiError> {
+    let own = match who.role {
+        Role::Admin | Role::Operator => None,
+        Role::Tenant => who.tenant_id,
+        _ => {
+            return Err(ApiError::Forbidden(
+                "spill-over defaults are listed by operators, admins and tenants (their own)"
+                    .into(),
+            ));
+        }
+    };
+    let all = app.store.spills().await?;
+    Ok(Json(
+        all.iter()
+            .filter(|s| own.is_none_or(|id| s.tenant_id == id))
+            .map(spill_doc)
+            .collect(),
+    ))
+}
+
+#[utoipa::path(put, path = "/v1/tenants/{name}/spill", operation_id = "put_spill", tag = "admin",
+    params(("name" = String, Path, description = "the tenant's name")),
+    request_body = SpillSet,
+    responses((status = 200, description = "the tenant's spill-over default after the change", body = SpillDoc),
+        (status = 400, description = "the body does not decode; `field` is the JSON pointer at fault", body = suanwang_api::ErrorBody),
+        (status = 403, description = "only an admin sets spill-over defaults", body = suanwang_api::ErrorBody),
+        (status = 404, description = "no such tenant", body = suanwang_api::ErrorBody),
+        (status = 422, description = "a choice or the provider is not acceptable; `field` names it (`/spill/2`, `/own_provider`): a choice is `site:ID` of a site in the topology, `provider:NAME` of a provider that owns a site, `jurisdiction:NAME` that holds a site, or `anywhere`, each once, at most 16", body = suanwang_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn put_spill<S: Store>(
+    State(app): Shared<S>,
+    Admin(who): Admin,
+    Path(name): Path<String>,
+    Body(mut request): Body<SpillSet>,
+) -> Result<Json<SpillDoc>, ApiError> {
+    let spills = app.store.spills().await?;
+    let tenant = spills
+        .iter()
+        .find(|s| s.tenant == name)
+        .ok_or_else(|| ApiError::NotFound(format!("tenant {name:?} not found")))?;
+    crate::submission::check_spill(&mut request.spill, "/spill", &app.topology())?;
+    let providers = app.store.providers().await?;
+    crate::submission::check_spill_providers(&request.spill, "/spill", &providers)?;
+    let own_provider = match &request.own_provider {
+        None => None,
+        Some(provider) => Some(
+            providers
+                .iter()
+                .find(|p| &p.name == provider)
+                .ok_or_else(|| {
+                    ApiError::invalid("/own_provider", format!("no provider {provider:?}"))
+                })?
+                .id,
+        ),
+    };
+    app.store
+        .set_spill(
+            &who.actor(),
+            tenant.tenant_id,
+            &request.spill,
+            own_provider,
+            app.clock.now(),
+        )
+        .await?;
+    tracing::info!(tenant = %name, spill = ?request.spill, own_provider = ?request.own_provider, by = %who.describe(), "spill-over default set");
+    app.wakeup.poke();
+    let spills = app.store.spills().await?;
+    spills
+        .iter()
+        .find(|s| s.tenant == name)
+        .map(|s| Json(spill_doc(s)))
+        .ok_or_else(|| ApiError::NotFound(format!("tenant {name:?} not found")))
 }

@@ -271,6 +271,7 @@ fn fill_one(
         delayable: !tj.latency_sensitive,
         preemptible: false,
         pinned_site: None,
+        spill: Vec::new(),
     })
 }
 

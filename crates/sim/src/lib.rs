@@ -80,6 +80,9 @@ pub struct SimulateParams {
     /// Quotas: (tenant, class, site or none for the network, most units held
     /// at once), as `suanwang quota set` caps them live.
     pub quotas: Vec<QuotaRow>,
+    /// An ordered spill-over list for every job that has none (traces have
+    /// none): sites and jurisdictions, as the live scheduler weighs them.
+    pub spill: Vec<suanwang_model::SpillChoice>,
 }
 
 /// One quota of a simulation: (tenant, class, site or none for the network,
@@ -114,8 +117,33 @@ impl SimulateParams {
             tenant_classes: Vec::new(),
             urgent_deadline_slack: SimDuration::hours(1),
             quotas: Vec::new(),
+            spill: Vec::new(),
         }
     }
+}
+
+/// The default spill-over list as the core's tiers; a choice naming no site
+/// of the topology, or a provider, is an error naming it.
+fn spill_tiers(
+    world: &World,
+    list: &[suanwang_model::SpillChoice],
+) -> Result<Vec<Vec<usize>>, SimError> {
+    use suanwang_model::SpillChoice;
+    let tiers = world.spill_tiers(list, &std::collections::BTreeMap::new());
+    for (choice, tier) in list.iter().zip(&tiers) {
+        if let SpillChoice::Provider(_) = choice {
+            return Err(SimError::Spill(format!(
+                "{choice}: the simulator knows no providers (use site: or jurisdiction:)"
+            )));
+        }
+        if tier.is_empty() {
+            return Err(SimError::Spill(format!(
+                "{choice}: names no site of topology {}",
+                world.topology.name
+            )));
+        }
+    }
+    Ok(tiers)
 }
 
 /// 2024-01-01 00:00 at UTC+8, as unix seconds.
@@ -135,6 +163,10 @@ pub enum SimError {
     /// A quota names a tenant or site the run does not have.
     #[error("--quota: {0}")]
     Quota(String),
+    /// A spill-over choice names nothing in the topology (or a provider, which
+    /// the simulator does not know).
+    #[error("spill-over choice {0}")]
+    Spill(String),
 }
 
 /// What a run reports as it goes.
@@ -238,6 +270,7 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
         params.config.slot_secs,
         span,
     );
+    let spill = spill_tiers(&world, &params.spill)?;
     // Tenants by name, numbered in name order: the key of their requests.
     let mut tenants: Vec<String> = jobs.iter().map(|j| j.tenant.clone()).collect();
     tenants.sort_unstable();
@@ -271,6 +304,9 @@ pub fn run(params: &SimulateParams, progress: Progress) -> Result<Simulation, Si
                 if class == suanwang_model::PriorityClass::Urgent {
                     let due = r.release + r.duration + params.urgent_deadline_slack;
                     r.deadline = Some(r.deadline.map_or(due, |d| d.min(due)));
+                }
+                if r.spill.is_empty() {
+                    r.spill.clone_from(&spill);
                 }
                 r
             }));

@@ -2,7 +2,8 @@
 //! the actual price and carbon per slot, and the forecasts the scheduler sees.
 
 use crate::fill::mix;
-use suanwang_model::{Job, N_CLASSES, ResourceClass, SimDuration, SimTime};
+use std::collections::BTreeMap;
+use suanwang_model::{Job, N_CLASSES, ResourceClass, SimDuration, SimTime, SpillChoice};
 use suanwang_sched::{Forecast, Need, NetView, Nodes, Request, SiteCapacity, SiteView};
 use suanwang_topology::{Network, SeriesModel, Topology};
 
@@ -205,8 +206,19 @@ impl World {
     }
 
     /// The scheduler's view of `job`; an unknown location, region or site is an
-    /// error naming it.
+    /// error naming it. A `provider:` spill-over choice names no site here (see
+    /// [`World::request_with`]).
     pub fn request(&self, job: &Job) -> Result<Request, String> {
+        self.request_with(job, &BTreeMap::new())
+    }
+
+    /// [`World::request`], reading the sites of a `provider:` spill-over choice
+    /// from `providers` (provider name → site ids).
+    pub fn request_with(
+        &self,
+        job: &Job,
+        providers: &BTreeMap<String, Vec<String>>,
+    ) -> Result<Request, String> {
         let net = &self.net;
         let location = |id: &str, what: &str| {
             net.location(id)
@@ -259,6 +271,42 @@ impl World {
             class: job.class.rank(),
             preemptible: job.preemptible,
             tenant: 0,
+            spill: self.spill_tiers(&job.spill, providers),
         })
+    }
+
+    /// A spill-over list as the core's tiers of site indices, each sorted.
+    /// A choice that names no site now (a site gone from the topology, a
+    /// provider without sites, a jurisdiction no site is in) is an empty tier,
+    /// which the scheduler passes over.
+    pub fn spill_tiers(
+        &self,
+        list: &[SpillChoice],
+        providers: &BTreeMap<String, Vec<String>>,
+    ) -> Vec<Vec<usize>> {
+        let index = |id: &str| self.sites.iter().position(|s| s.id == id);
+        list.iter()
+            .map(|choice| {
+                let mut sites: Vec<usize> = match choice {
+                    SpillChoice::Site(id) => index(&id.0).into_iter().collect(),
+                    SpillChoice::Provider(name) => providers
+                        .get(name)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|id| index(id))
+                        .collect(),
+                    SpillChoice::Jurisdiction(j) => match self.net.jurisdiction(&j.0) {
+                        Some(j) => (0..self.sites.len())
+                            .filter(|&s| self.sites[s].jurisdiction == j)
+                            .collect(),
+                        None => Vec::new(),
+                    },
+                    SpillChoice::Anywhere => (0..self.sites.len()).collect(),
+                };
+                sites.sort_unstable();
+                sites.dedup();
+                sites
+            })
+            .collect()
     }
 }

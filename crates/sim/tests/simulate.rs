@@ -96,6 +96,59 @@ fn same_inputs_and_seed_give_byte_identical_json() {
     assert_ne!(a, c, "the seed changes the fill-in rules");
 }
 
+/// A spill-over list for every job: each job goes to its first choice when
+/// that meets its deadline, never outside the list; an unknown choice or a
+/// provider is refused naming it.
+#[test]
+fn a_spill_list_keeps_every_job_on_its_choices() {
+    use suanwang_model::SpillChoice;
+    let mut params = small_params();
+    params.policies = vec![PolicyKind::Balanced, PolicyKind::Cheapest];
+    params.spill = suanwang_model::Job::parse_spill("site:guian,site:helinger").unwrap();
+    let simulation = suanwang_sim::run(&params, &|_| {}).unwrap();
+    let guian = simulation
+        .world
+        .sites
+        .iter()
+        .position(|s| s.id == "guian")
+        .unwrap();
+    let helinger = simulation
+        .world
+        .sites
+        .iter()
+        .position(|s| s.id == "helinger")
+        .unwrap();
+    for run in &simulation.runs {
+        let mut at = [0usize; 2];
+        for job in &run.jobs {
+            if let suanwang_sim::engine::JobResult::Done { site, .. } = job {
+                assert!(
+                    *site == guian || *site == helinger,
+                    "{:?} ran a job at site {site}, outside the list",
+                    run.policy.kind
+                );
+                at[usize::from(*site == helinger)] += 1;
+            }
+        }
+        assert!(
+            at[0] > at[1],
+            "{:?}: most run at the first choice: {at:?}",
+            run.policy.kind
+        );
+    }
+    for (choice, words) in [
+        ("provider:acme", "knows no providers"),
+        ("site:atlantis", "names no site"),
+    ] {
+        params.spill = vec![choice.parse::<SpillChoice>().unwrap()];
+        let err = suanwang_sim::run(&params, &|_| {})
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains(choice) && err.contains(words), "{err}");
+    }
+}
+
 /// Golden test: the full report of a small built-in run. A change here is a change
 /// of behaviour: review it (`INSTA_UPDATE=always cargo test` rewrites it).
 #[test]

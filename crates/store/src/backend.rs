@@ -14,8 +14,8 @@ use crate::audit::{Actor, AuditEntry, AuditFilter, Change, GENESIS, MAX_RUN, Sub
 use crate::{
     AgentRecord, DecisionRecord, Drain, HeldVerdict, JobFilter, JobRecord, JobState, NewJob,
     PreemptionFilter, PreemptionRecord, Provider, QuotaRecord, Result, Role, Sample, ShareRecord,
-    Store, StoreError, Tenant, TokenInfo, TokenRecord, TopologyEdit, Transition, WaitChange,
-    WaitEntry, WaitRecord,
+    SpillRecord, Store, StoreError, Tenant, TokenInfo, TokenRecord, TopologyEdit, Transition,
+    WaitChange, WaitEntry, WaitRecord,
 };
 use sqlx::postgres::{PgPoolOptions, PgQueryResult, Postgres};
 use sqlx::sqlite::{
@@ -1889,6 +1889,68 @@ where
                     by_class: row.try_get("by_class")?,
                     ran_secs: row.try_get("ran_secs")?,
                     lost_cny: row.try_get("lost_cny")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_spill(
+        &self,
+        actor: &Actor,
+        tenant_id: i64,
+        spill: &[String],
+        own_provider: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        // A list of strings: serialising it cannot fail.
+        let text = (!spill.is_empty())
+            .then(|| serde_json::to_string(spill).expect("a list of strings serialises"));
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE tenants SET spill = $1, own_provider = $2 WHERE id = $3")
+            .bind(text.as_deref())
+            .bind(own_provider)
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        let change = Change {
+            actor: actor.clone(),
+            action: "spill.set".into(),
+            subject: Subject {
+                tenant_id: Some(tenant_id),
+                ..Subject::default()
+            },
+            detail: detail(serde_json::json!({ "spill": spill, "own_provider": own_provider })),
+        };
+        append_audit_in(&self.head, &mut tx, vec![change], now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn spills(&self) -> Result<Vec<SpillRecord>> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.name, t.spill, t.own_provider, p.name AS provider_name \
+             FROM tenants t LEFT JOIN providers p ON p.id = t.own_provider \
+             ORDER BY t.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let text: Option<String> = row.try_get("spill")?;
+                let spill = match text {
+                    None => Vec::new(),
+                    Some(text) => serde_json::from_str(&text).map_err(|_| StoreError::Corrupt {
+                        column: "tenants.spill",
+                        value: text.clone(),
+                    })?,
+                };
+                let provider: Option<i64> = row.try_get("own_provider")?;
+                let provider_name: Option<String> = row.try_get("provider_name")?;
+                Ok(SpillRecord {
+                    tenant_id: row.try_get("id")?,
+                    tenant: row.try_get("name")?,
+                    spill,
+                    own_provider: provider.zip(provider_name),
                 })
             })
             .collect()

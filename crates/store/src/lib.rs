@@ -158,6 +158,20 @@ pub struct PreemptionFilter {
     pub since: Option<i64>,
 }
 
+/// A tenant's default spill-over list and its own provider, as an admin set
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpillRecord {
+    /// Tenant id.
+    pub tenant_id: i64,
+    /// Tenant name.
+    pub tenant: String,
+    /// The choices, most wanted first (as written: `site:hami`); empty: none.
+    pub spill: Vec<String>,
+    /// The provider that names this tenant as its own: (id, name).
+    pub own_provider: Option<(i64, String)>,
+}
+
 /// A telemetry sample from an agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
@@ -640,6 +654,19 @@ pub trait Store: Send + Sync {
         &self,
         filter: &PreemptionFilter,
     ) -> impl Future<Output = Result<Vec<PreemptionRecord>>> + Send;
+    /// Sets tenant `tenant_id`'s default spill-over list (empty: none) and the
+    /// provider that names it as its own (`None`: none), replacing both.
+    /// Audited as `spill.set` in the same transaction.
+    fn set_spill(
+        &self,
+        actor: &Actor,
+        tenant_id: i64,
+        spill: &[String],
+        own_provider: Option<i64>,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Every tenant's default spill-over list and own provider, by name.
+    fn spills(&self) -> impl Future<Output = Result<Vec<SpillRecord>>> + Send;
     /// Saves the scheduler's decayed usage per tenant (tenant id, usage) as of
     /// `as_of`. Derived bookkeeping, not a change anyone made: not audited.
     fn save_usage(

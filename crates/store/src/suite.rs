@@ -676,6 +676,11 @@ macro_rules! store_test_suite {
             $crate::suite::a_preempted_job_is_requeued_its_agent_told_and_its_next_lease_is_attempt_2(&store).await;
         }
         #[tokio::test]
+        async fn spills_set_replace_clear_and_audit() {
+            let Some(store) = $make else { return };
+            $crate::suite::spills_set_replace_clear_and_audit(&store).await;
+        }
+        #[tokio::test]
         async fn shares_set_list_save_usage_and_audit() {
             let Some(store) = $make else { return };
             $crate::suite::shares_set_list_save_usage_and_audit(&store).await;
@@ -2014,6 +2019,59 @@ pub async fn shares_set_list_save_usage_and_audit<S: Store>(store: &S) {
         audited[0].detail.contains("\"weight\":3"),
         "{}",
         audited[0].detail
+    );
+    assert_chain_intact(store).await;
+}
+
+pub async fn spills_set_replace_clear_and_audit<S: Store>(store: &S) {
+    let lab = store.tenant("lab", 1).await.unwrap();
+    store.tenant("other", 1).await.unwrap();
+    let acme = store.provider(&sys(), "acme", 1).await.unwrap();
+    // Every tenant starts with no list and no own provider.
+    let spills = store.spills().await.unwrap();
+    assert_eq!(
+        spills.iter().map(|s| s.tenant.as_str()).collect::<Vec<_>>(),
+        ["lab", "other"]
+    );
+    assert!(
+        spills
+            .iter()
+            .all(|s| s.spill.is_empty() && s.own_provider.is_none())
+    );
+    let list = ["site:cq-1".to_string(), "anywhere".to_string()];
+    store
+        .set_spill(&sys(), lab.id, &list, Some(acme.id), 10)
+        .await
+        .unwrap();
+    let spills = store.spills().await.unwrap();
+    let row = spills.iter().find(|s| s.tenant == "lab").unwrap();
+    assert_eq!(row.spill, list, "kept in order");
+    assert_eq!(row.own_provider, Some((acme.id, "acme".to_string())));
+    let other = spills.iter().find(|s| s.tenant == "other").unwrap();
+    assert!(other.spill.is_empty() && other.own_provider.is_none());
+    // Setting again replaces both; empty clears.
+    store
+        .set_spill(&sys(), lab.id, &[], None, 20)
+        .await
+        .unwrap();
+    let spills = store.spills().await.unwrap();
+    let row = spills.iter().find(|s| s.tenant == "lab").unwrap();
+    assert!(row.spill.is_empty() && row.own_provider.is_none());
+    let audited = store
+        .audit(&crate::audit::AuditFilter {
+            action: Some("spill.set".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 2);
+    assert!(audited.iter().all(|a| a.subject.tenant_id == Some(lab.id)));
+    assert!(
+        audited.iter().any(|a| a.detail.contains("site:cq-1")
+            && a.detail.contains(&format!("\"own_provider\":{}", acme.id))),
+        "{:?}",
+        audited.iter().map(|a| &a.detail).collect::<Vec<_>>()
     );
     assert_chain_intact(store).await;
 }

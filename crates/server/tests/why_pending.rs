@@ -1,82 +1,20 @@
 //! Why a job waits, live, over a real socket and SQLite: a job behind another
 //! that holds a site's every GPU past the horizon waits on `capacity` there;
-//! when an operator drains the site its reason becomes `drained`, and when the
+//! when an admin drains the site its reason becomes `drained`, and when the
 //! site is undrained `capacity` again. The history keeps each change (newest
 //! first) and a pass in an unchanged world writes none; `GET /v1/jobs` gives
 //! the one-word code and `GET /v1/jobs/{id}/explain` the per-site detail.
 
-use reqwest::StatusCode;
+mod common;
+
+use common::tenants::{Net, now, start};
 use serde_json::{Value, json};
 use suanwang_server::scheduler::Scheduler;
-use suanwang_server::{App, auth};
-use suanwang_store::{Role, SqliteStore};
-
-struct Net {
-    base: String,
-    store: SqliteStore,
-    operator: String,
-    acme: String,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn start(name: &str) -> Net {
-    let dir = std::env::temp_dir().join(format!("suanwang-why-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.db"));
-    let _ = std::fs::remove_file(&path);
-    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let operator = auth::issue_token(&store, Role::Operator, None, 0)
-        .await
-        .unwrap();
-    let acme = auth::issue_token(&store, Role::Tenant, Some("acme"), 0)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = App::new(
-        store.clone(),
-        suanwang_topology::builtin("cn-west").unwrap(),
-    );
-    tokio::spawn(suanwang_server::run(listener, app, async {
-        let _ = stopped.await;
-    }));
-    Net {
-        base,
-        store,
-        operator,
-        acme,
-        http: reqwest::Client::new(),
-        _stop: stop,
-    }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 impl Net {
-    async fn call(&self, req: reqwest::RequestBuilder, token: &str) -> (StatusCode, Value) {
-        let resp = req.bearer_auth(token).send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-    async fn get(&self, path: &str) -> Value {
-        let (status, body) = self
-            .call(self.http.get(format!("{}{path}", self.base)), &self.acme)
-            .await;
-        assert_eq!(status, StatusCode::OK, "{path}: {body}");
-        body
-    }
     async fn post(&self, path: &str, token: &str, body: Value) -> Value {
         let (status, body) = self
-            .call(
+            .send(
                 self.http.post(format!("{}{path}", self.base)).json(&body),
                 token,
             )
@@ -93,7 +31,9 @@ impl Net {
     }
     /// The job's current reason code, and each site's (site, reason) pairs.
     async fn why(&self, job: i64) -> (Value, Vec<(String, String)>, Vec<String>) {
-        let explain = self.get(&format!("/v1/jobs/{job}/explain")).await;
+        let explain = self
+            .get(&format!("/v1/jobs/{job}/explain"), &self.acme)
+            .await;
         let wait = &explain["wait"];
         let sites = wait["sites"]
             .as_array()
@@ -119,7 +59,7 @@ impl Net {
 
 #[tokio::test]
 async fn a_jobs_reason_follows_the_world_and_its_history_keeps_each_change() {
-    let net = start("drain").await;
+    let net = start("why", "drain").await;
     let scheduler = Scheduler::new(suanwang_topology::builtin("cn-west").unwrap(), now());
     // Every H20 at hami for 30 days: past the 7-day horizon.
     let hog = net.gpus_on_hami("30d").await;
@@ -131,7 +71,7 @@ async fn a_jobs_reason_follows_the_world_and_its_history_keeps_each_change() {
         ((), history)
     };
     assert!(history.is_empty());
-    let listed = net.get("/v1/jobs?state=Pending").await;
+    let listed = net.get("/v1/jobs?state=Pending", &net.acme).await;
     assert_eq!(listed["jobs"][0]["wait"], "not-considered", "{listed}");
 
     let report = scheduler.pass(&net.store, now()).await.unwrap();
@@ -140,10 +80,10 @@ async fn a_jobs_reason_follows_the_world_and_its_history_keeps_each_change() {
     assert_eq!(reason, "no-capacity-in-horizon");
     assert_eq!(sites, vec![("hami".to_string(), "capacity".to_string())]);
     assert_eq!(history, vec!["no-capacity-in-horizon"]);
-    let listed = net.get("/v1/jobs?state=Pending").await;
+    let listed = net.get("/v1/jobs?state=Pending", &net.acme).await;
     assert_eq!(listed["jobs"][0]["id"], job);
     assert_eq!(listed["jobs"][0]["wait"], "no-capacity-in-horizon");
-    let one = net.get(&format!("/v1/jobs/{job}")).await;
+    let one = net.get(&format!("/v1/jobs/{job}"), &net.acme).await;
     assert_eq!(one["wait"], "no-capacity-in-horizon");
 
     // The same world: nothing new is written.
@@ -153,7 +93,7 @@ async fn a_jobs_reason_follows_the_world_and_its_history_keeps_each_change() {
     // Drained: the hog goes back to wait too, and the job's reason is the drain.
     net.post(
         "/v1/sites/hami/drain",
-        &net.operator,
+        &net.admin,
         json!({"reason": "power work"}),
     )
     .await;
@@ -166,10 +106,13 @@ async fn a_jobs_reason_follows_the_world_and_its_history_keeps_each_change() {
     assert_eq!(net.why(hog).await.0, "sites-unavailable");
 
     // Undrained: the hog is placed again first, and the job waits on capacity.
-    net.post("/v1/sites/hami/undrain", &net.operator, json!({}))
+    net.post("/v1/sites/hami/undrain", &net.admin, json!({}))
         .await;
     scheduler.pass(&net.store, now()).await.unwrap();
-    assert_eq!(net.get(&format!("/v1/jobs/{hog}")).await["state"], "Placed");
+    assert_eq!(
+        net.get(&format!("/v1/jobs/{hog}"), &net.acme).await["state"],
+        "Placed"
+    );
     let (reason, sites, history) = net.why(job).await;
     assert_eq!(reason, "no-capacity-in-horizon");
     assert_eq!(sites, vec![("hami".to_string(), "capacity".to_string())]);

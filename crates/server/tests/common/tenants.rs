@@ -1,6 +1,9 @@
 //! A server over a real socket and a real SQLite database with an admin and
 //! two tenants (`acme`, `beta`), for the tests of tenants' shares of the
-//! network (quotas, fair share).
+//! network (quotas, fair share) and of why jobs wait.
+
+// Each test file that includes it uses part of it.
+#![allow(dead_code)]
 
 use reqwest::StatusCode;
 use serde_json::Value;

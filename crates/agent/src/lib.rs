@@ -14,6 +14,7 @@
 //! Architecture invariant: the agent talks to the control plane only through
 //! `suanwang-client`, and to its engine only through an [`Executor`].
 
+pub mod kubernetes;
 pub mod local;
 pub mod probe;
 pub mod simulated;
@@ -26,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use suanwang_api::{
     ErrorCode, Heartbeat, HeldLease, HeldVerdict, JobSubmission, LeaseRequest, Leases,
-    Registration, Report, ReportState, Telemetry,
+    Registration, Report, ReportState, ResumeLease, Telemetry,
 };
 use suanwang_client::{Client, ClientError, TlsOptions};
 use tokio::sync::mpsc;
@@ -39,6 +40,8 @@ pub struct Assignment {
     pub job: i64,
     /// The lease's fencing token.
     pub token: i64,
+    /// The owning tenant's id, when known.
+    pub tenant: Option<i64>,
     /// The job as submitted (normalised): `command`, `env`, `workdir`,
     /// `demand`, `duration`…
     pub spec: JobSubmission,
@@ -47,6 +50,14 @@ pub struct Assignment {
 /// What an executor says about a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// Its engine holds it before starting it, for this reason (in the
+    /// engine's words); sent again only when the reason changes.
+    Queued {
+        /// Job id.
+        job: i64,
+        /// Why it waits.
+        reason: String,
+    },
     /// It is running.
     Started(i64),
     /// It ended.
@@ -84,6 +95,18 @@ pub trait Executor: Send + Sync + 'static {
     fn preempt(&self, job: i64, grace: Duration) -> impl Future<Output = ()> + Send {
         let _ = grace;
         self.stop(job)
+    }
+    /// Leases `(job, token)` of jobs this executor finds alive in its engine
+    /// from an earlier agent process (killed, restarted), asked back at
+    /// registration. Those the control plane hands back are watched as if
+    /// started here; the others are stopped. By default none: an engine whose
+    /// jobs do not outlive the agent, or that cannot name their leases.
+    fn recover(
+        &self,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> impl Future<Output = Vec<(i64, i64)>> + Send {
+        let _ = events;
+        async { Vec::new() }
     }
     /// A telemetry sample.
     fn telemetry(&self) -> impl Future<Output = Telemetry> + Send;
@@ -292,6 +315,7 @@ pub async fn run<E: Executor>(
             if let Some(task) = pending_lease.take() {
                 task.abort();
             }
+            let recovered = executor.recover(events_tx.clone()).await;
             let registration = Registration {
                 site: config.site.clone(),
                 executor: executor.kind().to_string(),
@@ -299,9 +323,29 @@ pub async fn run<E: Executor>(
                 version: Some(env!("CARGO_PKG_VERSION").to_string()),
                 hostname: config.hostname.clone(),
                 probes: config.probes.clone(),
+                resume: recovered
+                    .iter()
+                    .map(|&(job, token)| ResumeLease { job, token })
+                    .collect(),
             };
             match client.register_agent(&registration).await {
                 Ok(answer) => {
+                    for &(job, token) in &recovered {
+                        if answer.resumed.contains(&job) {
+                            tracing::info!(job, token, "lease resumed: its work goes on");
+                            held.insert(job, token);
+                        } else {
+                            tracing::warn!(
+                                job,
+                                token,
+                                "lease found in the engine is no longer ours: stopping the job"
+                            );
+                            held.remove(&job);
+                            outbox.retain(|r| r.job != job);
+                            executor.stop(job).await;
+                            stats.stopped += 1;
+                        }
+                    }
                     let id = answer.agent_id;
                     let every = Duration::from_millis(answer.heartbeat_interval_ms.max(50));
                     tracing::info!(agent = %id, site = %config.site, "registered");
@@ -331,7 +375,7 @@ pub async fn run<E: Executor>(
         // 1. Deliver reports, oldest first.
         while let Some(report) = outbox.front() {
             let job = report.job;
-            let last = report.state != ReportState::Running;
+            let last = matches!(report.state, ReportState::Succeeded | ReportState::Failed);
             match client.report(&id, report).await {
                 Ok(_) => {
                     outbox.pop_front();
@@ -500,6 +544,7 @@ pub async fn run<E: Executor>(
                                 Ok(spec) => {
                                     let assignment = Assignment {
                                         job: lease.job,
+                                        tenant: Some(lease.tenant_id),
                                         token: lease.token,
                                         spec,
                                     };
@@ -542,6 +587,7 @@ pub async fn run<E: Executor>(
             .chain(std::iter::from_fn(|| events.try_recv().ok()))
         {
             let (job, state, exit_code, message) = match event {
+                Event::Queued { job, reason } => (job, ReportState::Queued, None, Some(reason)),
                 Event::Started(job) => (job, ReportState::Running, None, None),
                 Event::Finished {
                     job,
@@ -559,7 +605,7 @@ pub async fn run<E: Executor>(
             let Some(&token) = held.get(&job) else {
                 continue;
             };
-            let log_tail = if state == ReportState::Running {
+            let log_tail = if matches!(state, ReportState::Running | ReportState::Queued) {
                 None
             } else {
                 executor.log_tail(job, FINAL_LOG_TAIL).await

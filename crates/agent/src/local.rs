@@ -316,6 +316,7 @@ mod tests {
             suanwang_api::JobSubmission::new(demand, suanwang_api::DurationValue::Seconds(secs));
         spec.command = command.iter().map(|a| a.to_string()).collect();
         Assignment {
+            tenant: None,
             job,
             token: 1,
             spec,

@@ -177,6 +177,7 @@ mod tests {
         let sim = Simulated::new(BTreeMap::from([("cpu".into(), 64)]), 3600.0 * 100.0, 0.0, 7);
         let (tx, mut rx) = mpsc::unbounded_channel();
         let job = Assignment {
+            tenant: None,
             job: 5,
             token: 1,
             spec: spec(8, DurationValue::Text("1h".into())),
@@ -205,6 +206,7 @@ mod tests {
         let sim = Simulated::new(BTreeMap::new(), 1.0, 0.0, 7);
         let (tx, mut rx) = mpsc::unbounded_channel();
         let job = Assignment {
+            tenant: None,
             job: 9,
             token: 1,
             spec: spec(1, DurationValue::Seconds(3600)),
@@ -215,6 +217,7 @@ mod tests {
         assert_eq!(sim.running(), 0);
         assert!(rx.recv().await.is_none(), "the sender went with the task");
         let bad = Assignment {
+            tenant: None,
             job: 10,
             token: 1,
             spec: spec(1, DurationValue::Text("soon".into())),

@@ -1146,6 +1146,7 @@ mod tests {
             "command": ["srun", "hostname"],
         });
         Assignment {
+            tenant: None,
             job: 9,
             token: 4,
             spec: serde_json::from_value(spec).unwrap(),

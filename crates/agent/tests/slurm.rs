@@ -52,6 +52,7 @@ fn assignment(job: i64, mut spec: Value) -> Assignment {
         spec["demand"] = serde_json::json!([{"class": "cpu", "count": 1}]);
     }
     Assignment {
+        tenant: None,
         job,
         token: token(),
         spec: serde_json::from_value(spec).expect("a valid job specification"),

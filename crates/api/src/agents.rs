@@ -39,6 +39,24 @@ pub struct Registration {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(max_items = 64)]
     pub probes: Vec<Probe>,
+    /// Leases an agent that restarted found still alive in its engine (a
+    /// Kubernetes Job it had made, labelled with its lease): the control plane
+    /// hands each to this agent when it is still the job's current lease at this
+    /// site, so that the work goes on instead of running twice. `resumed` in the
+    /// answer lists those taken over; the agent stops the others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 10000)]
+    pub resume: Vec<ResumeLease>,
+}
+
+/// A lease an agent asks to take over at registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeLease {
+    /// Job id.
+    pub job: i64,
+    /// The lease's fencing token, as the engine's record of the job names it.
+    pub token: i64,
 }
 
 /// Whether a probe ran.
@@ -117,6 +135,10 @@ pub struct Registered {
     pub speed: f64,
     /// Network time now, unix seconds.
     pub now: i64,
+    /// The jobs of `resume` whose leases are now this agent's (renewed from
+    /// now); the others are no longer those leases'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<i64>,
 }
 
 /// A lease the agent holds.
@@ -380,6 +402,10 @@ pub struct Leases {
 /// The states an agent reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ReportState {
+    /// Its engine accepted it but holds it before starting it (a Kubernetes
+    /// pod that fits no node, an image still being pulled): `message` says why
+    /// in the engine's words, shown by `explain`. The job stays Dispatched.
+    Queued,
     /// It started.
     Running,
     /// It ended with exit code 0.

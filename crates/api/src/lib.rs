@@ -25,7 +25,8 @@ pub use admin::{
 };
 pub use agents::{
     AgentDoc, AgentInfo, Heartbeat, HeartbeatAnswer, HeldAnswer, HeldLease, Lease, LeaseRequest,
-    Leases, Probe, ProbeStatus, Registered, Registration, Report, ReportState, Telemetry,
+    Leases, Probe, ProbeStatus, Registered, Registration, Report, ReportState, ResumeLease,
+    Telemetry,
 };
 pub use audit::{AuditActor, AuditEntry, AuditPage, AuditQuery, AuditSubject};
 pub use error::{ErrorBody, ErrorCode};

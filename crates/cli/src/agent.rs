@@ -16,6 +16,8 @@ enum ExecutorKind {
     Local,
     /// A Slurm cluster through slurmrestd.
     Slurm,
+    /// A Kubernetes cluster: one batch/v1 Job per lease.
+    Kubernetes,
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +59,30 @@ pub struct AgentArgs {
     /// slurmrestd's unix socket (slurm executor).
     #[arg(long, default_value = "/run/slurmrestd/slurmrestd.sock")]
     slurm_socket: PathBuf,
+    /// A kubeconfig file (kubernetes executor); default: KUBECONFIG,
+    /// ~/.kube/config, or the in-cluster service account.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The namespace Jobs are made in (kubernetes executor); default: the
+    /// kubeconfig context's.
+    #[arg(long)]
+    k8s_namespace: Option<String>,
+    /// The container image every Job runs (kubernetes executor).
+    #[arg(long, default_value = suanwang_agent::kubernetes::DEFAULT_IMAGE)]
+    k8s_image: String,
+    /// An accelerator class and the extended resource its cards are requested
+    /// by, e.g. a100=nvidia.com/gpu or ascend910b (the family's device-plugin
+    /// name: nvidia.com/gpu, huawei.com/Ascend910, amd.com/gpu…); repeatable.
+    /// Classes not named are not offered (kubernetes executor).
+    #[arg(long, value_delimiter = ',')]
+    k8s_resource: Vec<String>,
+    /// Only nodes with this label count and run the site's Jobs, e.g.
+    /// suanwang.io/pool=hami; repeatable (kubernetes executor).
+    #[arg(long, value_delimiter = ',')]
+    k8s_node_selector: Vec<String>,
+    /// Seconds a finished Job is kept in the cluster (kubernetes executor).
+    #[arg(long, default_value_t = 86_400)]
+    k8s_ttl: i32,
     /// State directory: job directories, outputs, pid files (local executor).
     #[arg(long, default_value = "suanwang-agent")]
     data: PathBuf,
@@ -98,6 +124,27 @@ fn parse_capacity(items: &[String]) -> anyhow::Result<Option<BTreeMap<String, u6
         out.insert(class.name().to_string(), units);
     }
     Ok(Some(out))
+}
+
+/// `KEY=VALUE` items of a repeatable flag; with `bare`, a lone `KEY` is allowed
+/// (its value empty).
+fn parse_pairs(
+    flag: &str,
+    items: &[String],
+    bare: bool,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let (key, value) = match item.split_once('=') {
+            Some((key, value)) if !key.is_empty() && !value.is_empty() => (key, value),
+            None if bare && !item.is_empty() => (item.as_str(), ""),
+            _ => bail!("{flag} {item:?}: expected KEY=VALUE"),
+        };
+        if out.insert(key.to_string(), value.to_string()).is_some() {
+            bail!("{flag}: {key:?} is given twice");
+        }
+    }
+    Ok(out)
 }
 
 /// A site file: the site, and the accelerator models it declares.
@@ -246,6 +293,30 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
                     "agent for site {} (Slurm at {}) → {}",
                     args.site,
                     args.slurm_socket.display(),
+                    args.server
+                );
+                suanwang_agent::run(config, Arc::new(executor), stop).await?
+            }
+            ExecutorKind::Kubernetes => {
+                let mut options = suanwang_agent::kubernetes::KubeOptions::new(&args.site);
+                options.kubeconfig = args.kubeconfig.clone();
+                options.namespace = args.k8s_namespace.clone();
+                options.image = args.k8s_image.clone();
+                options.ttl_after_finished = Some(args.k8s_ttl);
+                options.resources = parse_pairs("--k8s-resource", &args.k8s_resource, true)?;
+                options.node_selector =
+                    parse_pairs("--k8s-node-selector", &args.k8s_node_selector, false)?;
+                if let Some(overrides) = &capacity {
+                    options.capacity_overrides = overrides.clone();
+                }
+                let executor = suanwang_agent::kubernetes::Kubernetes::connect(options).await?;
+                probe(&mut config, &executor_capacity(&executor));
+                eprintln!(
+                    "agent for site {} (Kubernetes at {}, namespace {}, {:?}) → {}",
+                    args.site,
+                    executor.url(),
+                    executor.namespace(),
+                    executor_capacity(&executor),
                     args.server
                 );
                 suanwang_agent::run(config, Arc::new(executor), stop).await?

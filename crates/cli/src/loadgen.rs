@@ -102,6 +102,7 @@ async fn agents(args: &LoadgenArgs) -> anyhow::Result<()> {
                 version: None,
                 hostname: None,
                 probes: Vec::new(),
+                resume: Vec::new(),
             };
             let id = match client.register_agent(&registration).await {
                 Ok(r) => r.agent_id,

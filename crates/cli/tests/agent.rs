@@ -3,104 +3,13 @@
 //! exit code come back; an agent killed mid-job, or cut off and brought back, and a
 //! control plane restarted mid-run — each job still completes exactly once.
 
+mod common;
+
+use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_suanwang")
-}
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let dir =
-            std::env::temp_dir().join(format!("suanwang-agent-it-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-    fn db(&self) -> String {
-        format!("sqlite://{}", self.0.join("db.sqlite").display())
-    }
-}
-
-fn token(db: &str, role: &str, tenant: Option<&str>) -> String {
-    let mut args = vec!["admin", "token", "--database", db, "--role", role];
-    if let Some(t) = tenant {
-        args.extend(["--tenant", t]);
-    }
-    let out = Command::new(bin()).args(&args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn serve(db: &str, port: u16) -> Proc {
-    serve_with(db, port, "2s")
-}
-
-fn serve_with(db: &str, port: u16, lease_ttl: &str) -> Proc {
-    serve_args(db, port, &["--lease-ttl", lease_ttl])
-}
-
-/// `serve` with a 300 ms heartbeat and these flags (a 2 s lease unless they
-/// give `--lease-ttl`).
-fn serve_args(db: &str, port: u16, extra: &[&str]) -> Proc {
-    let ttl: &[&str] = if extra.contains(&"--lease-ttl") {
-        &[]
-    } else {
-        &["--lease-ttl", "2s"]
-    };
-    let child = Command::new(bin())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database",
-            db,
-        ])
-        .args(["--heartbeat", "300ms"])
-        .args(ttl)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "serve did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Proc(child)
-}
 
 /// Starts a local agent; returns it and its stderr lines as they come.
 fn agent(
@@ -126,101 +35,6 @@ fn agent(
             "cpu=16",
         ],
     )
-}
-
-fn agent_with(
-    url: &str,
-    token: &str,
-    site: &str,
-    extra: &[&str],
-) -> (Proc, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(bin())
-        .args(["agent", "--server", url, "--token", token, "--site", site])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (Proc(child), rx)
-}
-
-fn cli(url: &str, token: &str, args: &[&str]) -> std::process::Output {
-    Command::new(bin())
-        .args(args)
-        .env("SUANWANG_URL", url)
-        .env("SUANWANG_TOKEN", token)
-        .output()
-        .unwrap()
-}
-
-fn job(url: &str, token: &str, id: i64) -> Value {
-    let out = cli(url, token, &["job", &id.to_string(), "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn submit(url: &str, token: &str, command: &[&str]) -> i64 {
-    let mut args = vec![
-        "submit",
-        "--cpus",
-        "1",
-        "--duration",
-        "5m",
-        "--site",
-        "hami",
-        "--no-delay",
-        "--",
-    ];
-    args.extend(command);
-    let out = cli(url, token, &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// Waits until `ok` holds for the job document, or fails with the last one.
-fn wait_for(url: &str, token: &str, id: i64, secs: u64, ok: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
-        let doc = job(url, token, id);
-        if ok(&doc) {
-            return doc;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(secs),
-            "job {id} stuck: {doc}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn outcomes(url: &str, token: &str, id: i64) -> Vec<String> {
-    let out = cli(url, token, &["explain", &id.to_string(), "--json"]);
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc["decisions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["outcome"].as_str().unwrap_or("?").to_string())
-        .collect()
 }
 
 #[test]
@@ -1247,21 +1061,6 @@ fn a_tenant_with_quota_cpu_4_never_has_more_than_4_cores_booked() {
         .unwrap();
     assert!(peak <= 4, "{peak} cores booked at once: {spans:?}");
     assert_eq!(peak, 4, "the quota is used: {spans:?}");
-}
-
-/// Submits with the CLI's `submit` and these flags; the job's id.
-fn submit_args(url: &str, token: &str, args: &[&str]) -> i64 {
-    let out = cli(url, token, &[&["submit"], args].concat());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 /// Gangs: a site declares two nodes of 4 cores and 8 GiB through its agent's

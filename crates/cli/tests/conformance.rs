@@ -145,6 +145,7 @@ fn seed(url: &str, operator: &str, tenant: &str) {
             version: None,
             hostname: None,
             probes: Vec::new(),
+            resume: Vec::new(),
         };
         ops.register_agent(&registration).await.unwrap();
     });

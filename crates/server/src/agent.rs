@@ -171,6 +171,28 @@ pub(crate) async fn register<S: Store>(
         )
         .await?;
     tracing::info!(agent = %id, site = %registration.site, executor = %registration.executor, "agent registered");
+    let resumed = if registration.resume.is_empty() {
+        Vec::new()
+    } else {
+        let held: Vec<(i64, i64)> = registration
+            .resume
+            .iter()
+            .map(|lease| (lease.job, lease.token))
+            .collect();
+        let resumed = app
+            .store
+            .resume_leases(
+                &who.actor(),
+                &id,
+                &registration.site,
+                &held,
+                now + app.lease_secs(),
+                now,
+            )
+            .await?;
+        tracing::info!(agent = %id, asked = held.len(), resumed = resumed.len(), "leases found in the engine resumed");
+        resumed
+    };
     Ok((
         StatusCode::CREATED,
         Json(Registered {
@@ -180,6 +202,7 @@ pub(crate) async fn register<S: Store>(
             lease_ttl_ms: app.agents.lease_ttl.as_millis() as u64,
             speed: app.clock.speed(),
             now,
+            resumed,
         }),
     ))
 }
@@ -333,6 +356,8 @@ pub(crate) async fn report<S: Store>(
     Body(report): Body<Report>,
 ) -> Result<Json<JobDoc>, ApiError> {
     let to = match report.state {
+        // Held by its engine: the job stays Dispatched, the message is kept.
+        ReportState::Queued => JobState::Dispatched,
         ReportState::Running => JobState::Running,
         ReportState::Succeeded => JobState::Succeeded,
         ReportState::Failed => JobState::Failed,

@@ -2050,6 +2050,55 @@ where
         rows.iter().map(agent_from_row).collect()
     }
 
+    async fn resume_leases(
+        &self,
+        actor: &Actor,
+        agent: &str,
+        site: &str,
+        held: &[(i64, i64)],
+        lease_until: i64,
+        now: i64,
+    ) -> Result<Vec<i64>> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut resumed = Vec::new();
+        let mut changes = Vec::new();
+        for &(job, token) in held {
+            let row = sqlx::query(concat!(
+                "UPDATE jobs SET lease_agent = $1, lease_expires_at = $2 WHERE id = $3 ",
+                "AND lease_token = $4 AND site = $5 AND state IN ('Dispatched', 'Running') ",
+                "RETURNING ",
+                job_columns!()
+            ))
+            .bind(agent)
+            .bind(lease_until)
+            .bind(job)
+            .bind(token)
+            .bind(site)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                let record = job_from_row(&row)?;
+                let detail = detail(serde_json::json!({
+                    "agent": agent,
+                    "token": token,
+                    "until": lease_until,
+                }));
+                changes.push(job_change(actor, "job.resume", &record, detail));
+                resumed.push(job);
+            }
+        }
+        if changes.is_empty() {
+            tx.rollback().await?;
+            return Ok(resumed);
+        }
+        append_audit_in(&self.head, &mut tx, changes, now).await?;
+        tx.commit().await?;
+        Ok(resumed)
+    }
+
     async fn heartbeat(
         &self,
         agent: &str,

@@ -693,6 +693,21 @@ pub trait Store: Send + Sync {
     fn forget_agents(&self, before: i64) -> impl Future<Output = Result<u64>> + Send;
     /// Every agent, by site then id.
     fn agents(&self) -> impl Future<Output = Result<Vec<AgentRecord>>> + Send;
+    /// Hands leases that a restarted agent found still alive in its engine to
+    /// that agent, in one transaction: each `(job, token)` moves to `agent`, its
+    /// lease renewed until `lease_until`, when the token is the job's current one,
+    /// the job is placed at `site` and is Dispatched or Running. Returns the jobs
+    /// handed over (audited `job.resume`); the others are no longer that lease's
+    /// and their work must be stopped.
+    fn resume_leases(
+        &self,
+        actor: &Actor,
+        agent: &str,
+        site: &str,
+        held: &[(i64, i64)],
+        lease_until: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<i64>>> + Send;
     /// A heartbeat, in one transaction: records that the agent was seen (and its
     /// telemetry, as its latest and as a sample of its site's history), and for each `(job, token)` it holds, renews the lease until
     /// `lease_until` if the lease is still its own and the job live, or says why

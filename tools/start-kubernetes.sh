@@ -42,7 +42,8 @@ set -euo pipefail
 
 K8S_SRC_VERSION=1.20.5+really1.20.2-1.1+deb12u1
 K8S_VERSION=v1.20.2
-GO_PKGS=(golang-1.19-go golang-1.19-src etcd-server golang-github-modern-go-reflect2-dev)
+BUILD_DEBS=(golang-1.19-go golang-1.19-src etcd-server golang-github-modern-go-reflect2-dev)
+DEBS=("${BUILD_DEBS[@]}" kubernetes-client)
 COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler)
 API_PORT=6443
 ETCD_CLIENT_PORT=2479
@@ -134,7 +135,7 @@ DL_DIR="$CACHE/downloads"
 apt_private() {
   apt-get -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$APT_DIR/sources" \
     -o Dir::State::Lists="$APT_DIR/lists" -o Dir::Cache="$APT_DIR/cache" \
-    -o Debug::NoLocking=1 "$@"
+    -o Debug::NoLocking=1 -o APT::Sandbox::User=root "$@"
 }
 # A private copy of the machine's apt sources with deb-src lines added (bookworm,
 # bookworm-updates and bookworm-security on the machine's own mirrors), and its
@@ -163,8 +164,9 @@ prepare_apt() {
 download() {
   mkdir -p "$DL_DIR"
   local want_src=1 want_debs=() p
-  compgen -G "$DL_DIR/kubernetes_*.dsc" >/dev/null && want_src=0
-  for p in "${GO_PKGS[@]}"; do
+  compgen -G "$DL_DIR/kubernetes_*.dsc" >/dev/null &&
+    compgen -G "$DL_DIR/kubernetes_*.orig.tar.gz" >/dev/null && want_src=0
+  for p in "${DEBS[@]}"; do
     compgen -G "$DL_DIR/${p}_*.deb" >/dev/null || want_debs+=("$p")
   done
   [ "$want_src" = 0 ] && [ ${#want_debs[@]} = 0 ] && return 0
@@ -187,13 +189,15 @@ download() {
     fi
   )
 }
+# Extracts the .debs of the packages named after the folder into it.
 extract_debs() {
-  local p
-  for p in "${GO_PKGS[@]}"; do
+  local dest=$1 p
+  shift
+  for p in "$@"; do
     local deb
     deb=$(compgen -G "$DL_DIR/${p}_*.deb" | head -n1)
     [ -n "$deb" ] || die "no .deb of $p in $DL_DIR"
-    dpkg-deb -x "$deb" "$1"
+    dpkg-deb -x "$deb" "$dest"
   done
 }
 build() {
@@ -205,7 +209,7 @@ build() {
   mkdir -p "$work/root"
   root="$work/root"
   say "extracting Go 1.19, etcd 3.4 and reflect2 1.0.2"
-  extract_debs "$root"
+  extract_debs "$root" "${BUILD_DEBS[@]}"
   # (golang-1.19-go's src/ is a relative link to ../../share/go-1.19/src, which
   # golang-1.19-src fills.)
   goroot="$root/usr/lib/go-1.19"
@@ -284,10 +288,9 @@ fi
 # installed; a kubectl already on PATH may be of any version).
 KUBECTL="$BIN_DIR/kubectl"
 if [ ! -x "$KUBECTL" ]; then
-  GO_PKGS=(kubernetes-client)
   download
   tmp=$(mktemp -d)
-  extract_debs "$tmp"
+  extract_debs "$tmp" kubernetes-client
   cp "$tmp/usr/bin/kubectl" "$KUBECTL"
   rm -rf "$tmp"
   say "kubectl $K8S_VERSION from Debian's kubernetes-client in $KUBECTL"
@@ -423,7 +426,7 @@ if ! alive "$RUN_DIR/kube-controller-manager.pid" kube-controller-manager; then
   kc="$STATE/controller-manager.kubeconfig"
   launch kube-controller-manager "$BIN_DIR/kube-controller-manager" \
     --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
-    --leader-elect=false --bind-address 127.0.0.1 --port 0 \
+    --leader-elect=false --bind-address 127.0.0.1 --secure-port 10257 --port 0 \
     --controllers job,serviceaccount,serviceaccount-token,garbagecollector,namespace,ttl-after-finished,podgc \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
     --feature-gates TTLAfterFinished=true --profiling=false
@@ -432,8 +435,12 @@ if ! alive "$RUN_DIR/kube-scheduler.pid" kube-scheduler; then
   kc="$STATE/scheduler.kubeconfig"
   launch kube-scheduler "$BIN_DIR/kube-scheduler" \
     --kubeconfig "$kc" --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
-    --leader-elect=false --bind-address 127.0.0.1 --port 0 --profiling=false
+    --leader-elect=false --bind-address 127.0.0.1 --secure-port 10259 --port 0 --profiling=false
 fi
+# Their secure ports (10257, 10259) answer /healthz without credentials.
+wait_for kube-controller-manager 30 kube-controller-manager \
+  curl -skf --max-time 2 https://127.0.0.1:10257/healthz
+wait_for kube-scheduler 30 kube-scheduler curl -skf --max-time 2 https://127.0.0.1:10259/healthz
 kubectl_admin() { "$KUBECTL" --kubeconfig "$ADMIN_KC" "$@"; }
 
 # ---------------------------------------------------------------------------

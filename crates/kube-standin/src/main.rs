@@ -35,7 +35,7 @@ use kube::{Client, Config};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
@@ -126,7 +126,7 @@ fn main() {
 }
 
 /// Connects with the kubeconfig and checks that the API server answers.
-async fn connect(path: &PathBuf) -> Result<Client> {
+async fn connect(path: &Path) -> Result<Client> {
     let kubeconfig = Kubeconfig::read_from(path)
         .with_context(|| format!("--kubeconfig {}: cannot read it", path.display()))?;
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
@@ -346,8 +346,13 @@ impl NodeSpec {
     }
 
     async fn heartbeat(&self, nodes: &Api<Node>) -> Result<()> {
+        // A strategic merge patch: the conditions merge by type, keeping their
+        // lastTransitionTime.
         let t = now();
         let patch = json!({"status": {"conditions": [
+            {"type": "MemoryPressure", "status": "False", "lastHeartbeatTime": t},
+            {"type": "DiskPressure", "status": "False", "lastHeartbeatTime": t},
+            {"type": "PIDPressure", "status": "False", "lastHeartbeatTime": t},
             {"type": "Ready", "status": "True", "reason": "KubeletReady",
              "message": "suanwang-kube-standin is posting ready status",
              "lastHeartbeatTime": t},

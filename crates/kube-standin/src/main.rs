@@ -17,10 +17,13 @@
 //! - on SIGTERM/SIGINT stops its processes (their pods Failed, reason
 //!   `NodeShutdown`), deletes its Node and exits 0.
 //!
+//! - serves `pods/log` from the output files (`logs.rs`).
+//!
 //! What it does not: images, init and sidecar containers (only the first
 //! container runs), volumes, probes, restarts (`restartPolicy` is treated as
-//! Never), resource limits, `pods/log`, `exec` or port-forward (no kubelet API).
+//! Never), resource limits, `exec`, `attach` or port-forward.
 
+mod logs;
 mod pods;
 mod quantity;
 
@@ -154,6 +157,8 @@ async fn connect(path: &Path) -> Result<Client> {
 /// The node as this stand-in plays it.
 struct NodeSpec {
     name: String,
+    /// The port of the container-log endpoint (`logs::serve`).
+    log_port: u16,
     labels: BTreeMap<String, String>,
     capacity: BTreeMap<String, String>,
 }
@@ -166,7 +171,7 @@ fn now() -> String {
 }
 
 impl NodeSpec {
-    fn from_args(args: &Args) -> NodeSpec {
+    fn from_args(args: &Args, log_port: u16) -> NodeSpec {
         let mut labels = BTreeMap::from([
             ("kubernetes.io/hostname".to_string(), args.node.clone()),
             ("kubernetes.io/os".to_string(), "linux".to_string()),
@@ -186,6 +191,7 @@ impl NodeSpec {
         capacity.extend(args.resources.iter().cloned());
         NodeSpec {
             name: args.node.clone(),
+            log_port,
             labels,
             capacity,
         }
@@ -230,11 +236,10 @@ impl NodeSpec {
             "capacity": self.capacity,
             "allocatable": self.capacity,
             "conditions": self.conditions(),
-            "addresses": [
-                {"type": "InternalIP", "address": "127.0.0.1"},
-                {"type": "Hostname", "address": self.name},
-            ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            // No Hostname address: the API server would try that name first to
+            // reach the log endpoint, and it does not resolve.
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.log_port}},
             "nodeInfo": {
                 "machineID": "", "systemUUID": "", "bootID": "",
                 "kernelVersion": "", "osImage": "suanwang-kube-standin",
@@ -384,14 +389,16 @@ async fn run(args: Args) -> Result<()> {
         .await
         .with_context(|| format!("--workdir {}: cannot create it", workdir.display()))?;
     let client = connect(&args.kubeconfig).await?;
-    let node = NodeSpec::from_args(&args);
+    let outputs = logs::Outputs::default();
+    let log_port = logs::serve(outputs.clone()).await?;
+    let node = NodeSpec::from_args(&args, log_port);
     let nodes: Api<Node> = Api::all(client.clone());
     node.register(&nodes).await?;
     info!(node = %node.name, capacity = ?node.capacity, workdir = %workdir.display(), "node Ready");
 
     let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    let mut kubelet = pods::Kubelet::new(client.clone(), node.name.clone(), workdir);
+    let mut kubelet = pods::Kubelet::new(client.clone(), node.name.clone(), workdir, outputs);
     let pods_api: Api<Pod> = Api::all(client.clone());
     let config = watcher::Config::default().fields(&format!("spec.nodeName={}", node.name));
     let mut stream = watcher(pods_api, config).boxed();

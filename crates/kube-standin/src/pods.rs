@@ -17,6 +17,19 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::logs::{Output, Outputs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Sets the flag when dropped.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// The annotation on each pod the stand-in runs: the file with the process's
 /// stdout and stderr (there is no `pods/log` without a kubelet).
 pub const OUTPUT_ANNOTATION: &str = "suanwang.io/standin-output";
@@ -59,6 +72,7 @@ pub struct Finished {
 /// The pods bound to this node, by uid.
 pub struct Kubelet {
     client: Client,
+    outputs: Outputs,
     node: String,
     workdir: PathBuf,
     pods: HashMap<String, State>,
@@ -90,10 +104,11 @@ fn now() -> String {
 }
 
 impl Kubelet {
-    pub fn new(client: Client, node: String, workdir: PathBuf) -> Kubelet {
+    pub fn new(client: Client, node: String, workdir: PathBuf, outputs: Outputs) -> Kubelet {
         let (done, finished) = mpsc::unbounded_channel();
         Kubelet {
             client,
+            outputs,
             node,
             workdir,
             pods: HashMap::new(),
@@ -157,6 +172,7 @@ impl Kubelet {
                         api: self.api(&pod),
                         node: self.node.clone(),
                         workdir: self.workdir.clone(),
+                        outputs: self.outputs.clone(),
                         pod: pod.clone(),
                     };
                     let done = self.done.clone();
@@ -183,6 +199,12 @@ impl Kubelet {
         let Some(uid) = pod.metadata.uid.as_deref() else {
             return;
         };
+        if let (Some(ns), Some(name)) = (&pod.metadata.namespace, &pod.metadata.name) {
+            self.outputs
+                .lock()
+                .unwrap()
+                .remove(&(ns.clone(), name.clone()));
+        }
         if let Some(State::Running { stop, .. }) = self.pods.remove(uid) {
             let _ = stop.send(Some(Stop::Gone));
         }
@@ -389,6 +411,7 @@ struct PodRun {
     api: Api<Pod>,
     node: String,
     workdir: PathBuf,
+    outputs: Outputs,
     pod: Pod,
 }
 
@@ -483,6 +506,20 @@ impl PodRun {
         };
         let (mut child, output, started_at) = started;
         let pid = child.id().unwrap_or(0);
+        // Served by the log endpoint; marked done however this ends.
+        let done = Arc::new(AtomicBool::new(false));
+        let _done = SetOnDrop(done.clone());
+        self.outputs.lock().unwrap().insert(
+            (
+                self.pod.metadata.namespace.clone().unwrap_or_default(),
+                name.clone(),
+            ),
+            Output {
+                path: output.clone(),
+                container: container.name.clone(),
+                done,
+            },
+        );
         info!(pod = %name, pid, output = %output.display(), "process started");
         let running_status = json!({
             "phase": "Running",

@@ -12,7 +12,7 @@
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::json;
@@ -279,6 +279,12 @@ async fn jobs_complete_and_fail_with_the_real_exit_code() {
         "{output}"
     );
     assert_eq!(std::fs::read_to_string(&output).unwrap(), "hi there\n");
+    // And pods/log serves it (the API server asks the stand-in's log endpoint).
+    let pod_name = pod.metadata.name.clone().unwrap();
+    assert_eq!(
+        pods.logs(&pod_name, &LogParams::default()).await.unwrap(),
+        "hi there\n"
+    );
 
     let pod = pod_of(&pods, &bad).await;
     assert_eq!(
@@ -299,6 +305,72 @@ async fn jobs_complete_and_fail_with_the_real_exit_code() {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn pod_logs_are_served_tailed_and_followed() {
+    let Some(state) = state("pod_logs_are_served_tailed_and_followed") else {
+        return;
+    };
+    let node = Standin::start(&state, "logs", "2").await;
+    let client = client(&state.join("admin.kubeconfig")).await;
+    let ns = "suanwang-test-6";
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(client, ns);
+    let name = unique("follow");
+    jobs.create(
+        &PostParams::default(),
+        &job(
+            &name,
+            &node.name,
+            &[
+                "sh",
+                "-c",
+                "echo one; sleep 1; echo two >&2; sleep 1; echo three",
+            ],
+            &[],
+            "100m",
+        ),
+    )
+    .await
+    .unwrap();
+    let pod = pod_of(&pods, &name).await;
+    let pod_name = pod.metadata.name.unwrap();
+    wait("the pod running", 30, || async {
+        let pod = pods.get(&pod_name).await.unwrap();
+        (pod.status?.phase.as_deref() == Some("Running")).then_some(())
+    })
+    .await;
+    // Following: the stream ends when the process does, with all its output.
+    let follow = LogParams {
+        follow: true,
+        ..LogParams::default()
+    };
+    let mut stream = pods.log_stream(&pod_name, &follow).await.unwrap();
+    let mut all = String::new();
+    let started = Instant::now();
+    futures::AsyncReadExt::read_to_string(&mut stream, &mut all)
+        .await
+        .unwrap();
+    assert_eq!(all, "one\ntwo\nthree\n");
+    assert!(
+        started.elapsed() > Duration::from_millis(500),
+        "the follow did not wait"
+    );
+    assert_eq!(finished(&jobs, &name).await, "Complete");
+    let tail = LogParams {
+        tail_lines: Some(2),
+        ..LogParams::default()
+    };
+    assert_eq!(pods.logs(&pod_name, &tail).await.unwrap(), "two\nthree\n");
+    let limit = LogParams {
+        limit_bytes: Some(6),
+        ..LogParams::default()
+    };
+    assert_eq!(pods.logs(&pod_name, &limit).await.unwrap(), "one\ntw");
+    jobs.delete(&name, &DeleteParams::background())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -492,7 +564,7 @@ async fn the_agent_identity_is_restricted_by_rbac() {
     let name = unique("agent");
     jobs.create(
         &PostParams::default(),
-        &job(&name, &node.name, &["true"], &[], "100m"),
+        &job(&name, &node.name, &["echo", "agent was here"], &[], "100m"),
     )
     .await
     .unwrap();
@@ -500,6 +572,12 @@ async fn the_agent_identity_is_restricted_by_rbac() {
     let pods: Api<Pod> = Api::namespaced(agent.clone(), ns);
     let pod = pod_of(&pods, &name).await;
     assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Succeeded"));
+    // pods/log is the agent's too.
+    let pod_name = pod.metadata.name.unwrap();
+    assert_eq!(
+        pods.logs(&pod_name, &LogParams::default()).await.unwrap(),
+        "agent was here\n"
+    );
     jobs.delete(&name, &DeleteParams::background())
         .await
         .unwrap();

@@ -85,7 +85,10 @@ struct Standin {
 
 impl Standin {
     async fn start(state: &Path, test: &str, cpu: &str) -> Standin {
-        let name = unique(test);
+        Standin::start_named(state, unique(test), cpu).await
+    }
+
+    async fn start_named(state: &Path, name: String, cpu: &str) -> Standin {
         let workdir = std::env::temp_dir()
             .join("suanwang-kube-standin-tests")
             .join(&name);
@@ -630,6 +633,62 @@ fn forbidden<T>(r: Result<T, kube::Error>, what: &str) {
         Err(e) => panic!("{what}: expected 403 Forbidden, got {e}"),
         Ok(_) => panic!("{what}: expected 403 Forbidden, but it was allowed"),
     }
+}
+
+#[tokio::test]
+async fn a_restarted_standin_replaces_its_node_and_fails_the_pods_it_lost() {
+    let Some(state) = state("a_restarted_standin_replaces_its_node_and_fails_the_pods_it_lost")
+    else {
+        return;
+    };
+    let mut first = Standin::start(&state, "restart", "2").await;
+    let client = client(&state.join("admin.kubeconfig")).await;
+    let ns = "suanwang-test-7";
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let nodes: Api<Node> = Api::all(client);
+    let (name, pid) = sleeper(&jobs, &pods, &first, "lost").await;
+    // Killed without a chance to clean up: its Node stays, its process runs on.
+    let mut child = first.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Something else changed the node meanwhile: a stale label and the
+    // not-ready taint.
+    let patch = json!({
+        "metadata": {"labels": {"stale": "yes"}},
+        "spec": {"taints": [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]},
+    });
+    nodes
+        .patch(
+            &first.name,
+            &Default::default(),
+            &kube::api::Patch::Merge(patch),
+        )
+        .await
+        .unwrap();
+    let second = Standin::start_named(&state, first.name.clone(), "2").await;
+    let node = nodes.get(&second.name).await.unwrap();
+    let labels = node.metadata.labels.unwrap();
+    assert!(!labels.contains_key("stale"), "{labels:?}");
+    assert_eq!(labels["suanwang.io/pool"], second.name);
+    let status = wait("the lost pod Failed", 30, || async {
+        let pod = pod_of(&pods, &name).await;
+        let status = pod.status?;
+        (status.phase.as_deref() == Some("Failed")).then_some(status)
+    })
+    .await;
+    assert_eq!(status.reason.as_deref(), Some("NodeRestarted"));
+    assert_eq!(finished(&jobs, &name).await, "Failed");
+    // The documented leftover: the process of a SIGKILLed stand-in runs on.
+    assert!(process_alive(pid));
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    jobs.delete(&name, &DeleteParams::background())
+        .await
+        .unwrap();
 }
 
 // --- No cluster needed below. ---

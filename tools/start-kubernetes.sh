@@ -28,7 +28,7 @@
 #   admin           group system:masters          -> $STATE/admin.kubeconfig
 #   suanwang-agent  no group (system:authenticated) -> $STATE/agent.kubeconfig,
 #                   rights from deploy/kubernetes/agent-rbac.yaml, applied to the
-#                   namespaces suanwang and suanwang-test-1 ... suanwang-test-8.
+#                   namespaces suanwang and suanwang-test-1 ... suanwang-test-12.
 #
 # Output: progress and phase timings go to stderr; stdout gets only these lines
 # (eval-able):
@@ -50,7 +50,7 @@ ETCD_CLIENT_PORT=2479
 ETCD_PEER_PORT=2480
 KUBE_API="https://127.0.0.1:$API_PORT"
 NAMESPACE=suanwang
-TEST_NAMESPACES=8
+TEST_NAMESPACES=12
 STANDIN_NODE=standin-1
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)

@@ -162,7 +162,7 @@ fn a_job_submitted_with_the_cli_runs_as_a_kubernetes_job_and_its_exit_code_comes
     let Some(state) = cluster("kubernetes run") else {
         return;
     };
-    let namespace = "suanwang-test-6";
+    let namespace = "suanwang-test-9";
     let pool = unique("run");
     // Two nodes of 2 cores: the site offers 4, but no pod of 3 fits one node.
     let _a = Node::start(&state, &format!("{pool}-a"), &pool, 2);
@@ -204,6 +204,10 @@ fn a_job_submitted_with_the_cli_runs_as_a_kubernetes_job_and_its_exit_code_comes
     );
     let done = wait_for(&url, &tenant, failing, 60, |j| j["state"] == "Failed");
     assert_eq!(done["exit_code"], 3, "{done}");
+    // The output comes back through pods/log with the final report.
+    let logs = cli(&url, &tenant, &["logs", &failing.to_string()]);
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(text.contains(&format!("hello from {failing}")), "{text:?}");
     let jobs = kube_jobs(&state, namespace, failing);
     assert_eq!(jobs.len(), 1, "one Job per lease");
     let pod = jobs[0]
@@ -298,7 +302,7 @@ fn the_capacity_follows_the_nodes_and_a_killed_agent_resumes_its_job_without_a_s
     let Some(state) = cluster("kubernetes capacity and resume") else {
         return;
     };
-    let namespace = "suanwang-test-7";
+    let namespace = "suanwang-test-10";
     let pool = unique("resume");
     let _a = Node::start(&state, &format!("{pool}-a"), &pool, 2);
     let dir = Dir::new("k8s-resume");

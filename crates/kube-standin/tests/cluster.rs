@@ -7,7 +7,7 @@
 //!
 //! Each test starts its own stand-in node (a child process, unique name, label
 //! `suanwang.io/pool=<its name>`) and uses its own namespace
-//! `suanwang-test-N` (the script creates 1 to 8 with the agent's Role), so they
+//! `suanwang-test-N` (the script creates 1 to 12 with the agent's Role), so they
 //! run in parallel.
 
 use k8s_openapi::api::batch::v1::Job;

@@ -1244,6 +1244,107 @@ impl Executor for Kubernetes {
 mod tests {
     use super::*;
 
+    fn lease(command: &[&str], demand: &[(&str, i64)]) -> Assignment {
+        let mut spec = suanwang_api::JobSubmission::new(
+            demand
+                .iter()
+                .map(|&(class, count)| suanwang_api::DemandIn {
+                    class: class.into(),
+                    count,
+                })
+                .collect(),
+            suanwang_api::DurationValue::Seconds(90),
+        );
+        spec.command = command.iter().map(|s| s.to_string()).collect();
+        Assignment {
+            job: 7,
+            token: 3,
+            tenant: Some(2),
+            spec,
+        }
+    }
+
+    #[test]
+    fn a_lease_becomes_a_job_with_its_requests_labels_and_deadline() {
+        let mut options = KubeOptions::new("hami");
+        options.resources.insert("a800".into(), String::new());
+        options
+            .node_selector
+            .insert("suanwang.io/pool".into(), "p".into());
+        let job = lease(
+            &["sh", "-c", "exit 3"],
+            &[("cpu", 2), ("mem_gib", 4), ("a800", 1)],
+        );
+        let made = job_manifest(&job, &job_name(7, 3), &options).unwrap();
+        assert_eq!(made.metadata.name.as_deref(), Some("suanwang-7-3"));
+        let labels = made.metadata.labels.as_ref().unwrap();
+        assert_eq!(
+            (
+                &labels[LABEL_JOB][..],
+                &labels[LABEL_LEASE][..],
+                &labels[LABEL_TENANT][..]
+            ),
+            ("7", "3", "2")
+        );
+        let spec = made.spec.unwrap();
+        assert_eq!(spec.backoff_limit, Some(0));
+        assert_eq!(
+            spec.active_deadline_seconds,
+            Some(120),
+            "90 s rounds up to 2 min"
+        );
+        let pod = spec.template.spec.unwrap();
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(pod.node_selector.unwrap()["suanwang.io/pool"], "p");
+        let resources = pod.containers[0].resources.clone().unwrap();
+        let requests = resources.requests.unwrap();
+        assert_eq!(requests["cpu"].0, "2");
+        assert_eq!(requests["memory"].0, "4Gi");
+        assert_eq!(
+            requests["nvidia.com/gpu"].0, "1",
+            "the family's device plugin"
+        );
+        assert_eq!(resources.limits.unwrap(), requests);
+        let env = pod.containers[0].env.clone().unwrap();
+        assert!(
+            env.iter()
+                .any(|e| e.name == "SUANWANG_LEASE" && e.value.as_deref() == Some("3"))
+        );
+
+        let e = job_manifest(&lease(&["true"], &[("h20", 1)]), "n", &options).unwrap_err();
+        assert!(e.contains("maps no Kubernetes resource to h20"), "{e}");
+        let e = job_manifest(&lease(&[], &[("cpu", 1)]), "n", &options).unwrap_err();
+        assert!(e.contains("no command"), "{e}");
+        let mut gang = lease(&["true"], &[("cpu", 1)]);
+        gang.spec.gang = 2;
+        assert!(
+            job_manifest(&gang, "n", &options)
+                .unwrap_err()
+                .contains("gang of 2")
+        );
+    }
+
+    #[test]
+    fn two_classes_on_one_resource_and_unknown_classes_are_refused() {
+        let mut options = KubeOptions::new("hami");
+        options.resources.insert("a800".into(), String::new());
+        options
+            .resources
+            .insert("h20".into(), "nvidia.com/gpu".into());
+        let e = mappings(&options).unwrap_err().to_string();
+        assert!(e.contains("both map to nvidia.com/gpu"), "{e}");
+        let mut options = KubeOptions::new("hami");
+        options.resources.insert("tpu".into(), String::new());
+        let e = mappings(&options).unwrap_err().to_string();
+        assert!(e.contains("unknown class \"tpu\""), "{e}");
+        let mut options = KubeOptions::new("hami");
+        options.resources.insert("ascend910b".into(), String::new());
+        assert_eq!(
+            mappings(&options).unwrap()["ascend910b"].resource,
+            "huawei.com/Ascend910"
+        );
+    }
+
     #[test]
     fn quantities_read_in_base_units() {
         assert_eq!(parse_quantity("4"), Some(4.0));

@@ -54,7 +54,7 @@ pub struct AuditEntry {
     /// Who.
     pub actor: AuditActor,
     /// What was done: `job.submit`, `job.cancel`, `job.place`, `job.transition`,
-    /// `job.lease`, `job.report`, `job.expire`, `job.requeue`, `site.edit`,
+    /// `job.lease`, `job.report`, `job.resume`, `job.expire`, `job.requeue`, `site.edit`,
     /// `link.edit`, `site.drain`, `site.undrain`, `agent.register`,
     /// `token.issue`, `token.revoke`, `provider.create`, `provider.sites`,
     /// `identity.refused`.

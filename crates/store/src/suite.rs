@@ -676,6 +676,11 @@ macro_rules! store_test_suite {
             $crate::suite::a_preempted_job_is_requeued_its_agent_told_and_its_next_lease_is_attempt_2(&store).await;
         }
         #[tokio::test]
+        async fn a_restarted_agent_resumes_only_current_leases_of_its_site() {
+            let Some(store) = $make else { return };
+            $crate::suite::a_restarted_agent_resumes_only_current_leases_of_its_site(&store).await;
+        }
+        #[tokio::test]
         async fn spills_set_replace_clear_and_audit() {
             let Some(store) = $make else { return };
             $crate::suite::spills_set_replace_clear_and_audit(&store).await;
@@ -2277,5 +2282,87 @@ pub async fn a_preempted_job_is_requeued_its_agent_told_and_its_next_lease_is_at
     let again = store.lease(&sys(), "a2", "s1", 5, 400, 180).await.unwrap();
     let again = again.iter().find(|j| j.id == victim.id).unwrap();
     assert_eq!(again.lease_token, 2);
+    assert_chain_intact(store).await;
+}
+
+/// An agent that restarted asks back the leases its engine still runs: a
+/// current lease of its site moves to it (renewed, audited `job.resume`), and
+/// its heartbeat then renews it while the old agent's is answered `stale`; a
+/// token that is not the job's current one, another site's job, or a job that
+/// has ended is not handed over.
+pub async fn a_restarted_agent_resumes_only_current_leases_of_its_site<S: Store>(store: &S) {
+    use crate::{AuditFilter, HeldVerdict};
+    for (id, site) in [("old", "s1"), ("new", "s1"), ("far", "s2")] {
+        store
+            .register_agent(&sys(), &agent(id, site, 10))
+            .await
+            .unwrap();
+    }
+    let running = placed(store, "s1", 100).await;
+    let done = placed(store, "s1", 100).await;
+    let elsewhere = placed(store, "s2", 100).await;
+    let leased = store.lease(&sys(), "old", "s1", 2, 200, 100).await.unwrap();
+    assert_eq!(leased.len(), 2);
+    store
+        .report(&sys(), "old", running.id, 1, JobState::Running, None, 110)
+        .await
+        .unwrap();
+    store
+        .report(&sys(), "old", done.id, 1, JobState::Succeeded, Some(0), 120)
+        .await
+        .unwrap();
+    store.lease(&sys(), "far", "s2", 1, 200, 100).await.unwrap();
+
+    let asked = [
+        (running.id, 1),
+        (done.id, 1),
+        (elsewhere.id, 1),
+        (running.id, 9),
+    ];
+    let resumed = store
+        .resume_leases(&sys(), "new", "s1", &asked, 500, 130)
+        .await
+        .unwrap();
+    assert_eq!(
+        resumed,
+        vec![running.id],
+        "only the current lease of its site"
+    );
+    let now = store.job(running.id).await.unwrap();
+    assert_eq!(
+        (now.lease_agent.as_deref(), now.lease_token, now.state),
+        (Some("new"), 1, JobState::Running)
+    );
+    assert_eq!(
+        store
+            .heartbeat("new", None, &[(running.id, 1)], 600, 140)
+            .await
+            .unwrap(),
+        vec![HeldVerdict::Renewed]
+    );
+    assert_eq!(
+        store
+            .heartbeat("old", None, &[(running.id, 1)], 600, 140)
+            .await
+            .unwrap(),
+        vec![HeldVerdict::Stale],
+        "the old agent's claim is over"
+    );
+    let audited = store
+        .audit(&AuditFilter {
+            action: Some("job.resume".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1);
+    assert!(
+        store
+            .resume_leases(&sys(), "new", "s1", &[], 500, 150)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_chain_intact(store).await;
 }

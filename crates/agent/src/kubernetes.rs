@@ -1345,6 +1345,89 @@ mod tests {
         );
     }
 
+    /// A Job and a pod from their JSON, as the API server sends them.
+    fn objects(job_status: serde_json::Value, pod_status: serde_json::Value) -> (Job, Pod) {
+        let job: Job = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "suanwang-7-3"}, "status": job_status
+        }))
+        .unwrap();
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "suanwang-7-3-abcde", "creationTimestamp": "2026-12-03T10:00:00Z"},
+            "status": pod_status
+        }))
+        .unwrap();
+        (job, pod)
+    }
+
+    #[test]
+    fn kubernetes_states_map_to_phases_with_kubernetes_reasons() {
+        use serde_json::json;
+        let cases = [
+            (
+                json!({}),
+                json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                    "reason": "Unschedulable", "message": "0/2 nodes are available: 2 Insufficient cpu."}]}),
+                Phase::Waiting(Some(
+                    "Unschedulable: 0/2 nodes are available: 2 Insufficient cpu.".into(),
+                )),
+            ),
+            (
+                json!({}),
+                json!({"phase": "Pending", "containerStatuses": [{"name": "job", "image": "x", "imageID": "",
+                    "ready": false, "restartCount": 0,
+                    "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"x\""}}}]}),
+                Phase::Waiting(Some("ImagePullBackOff: Back-off pulling image \"x\"".into())),
+            ),
+            (
+                json!({}),
+                json!({"phase": "Pending", "containerStatuses": [{"name": "job", "image": "x", "imageID": "",
+                    "ready": false, "restartCount": 0,
+                    "state": {"waiting": {"reason": "InvalidImageName"}}}]}),
+                Phase::Hopeless("InvalidImageName".into()),
+            ),
+            (json!({}), json!({"phase": "Running"}), Phase::Running),
+            (
+                json!({"conditions": [{"type": "Complete", "status": "True"}]}),
+                json!({"phase": "Succeeded"}),
+                Phase::Done { exit_code: 0, message: None },
+            ),
+            (
+                json!({"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+                    "message": "Job was active longer than specified deadline"}]}),
+                json!({"phase": "Running"}),
+                Phase::Done {
+                    exit_code: 1,
+                    message: Some(
+                        "kubernetes job DeadlineExceeded: Job was active longer than specified deadline"
+                            .into(),
+                    ),
+                },
+            ),
+            (
+                json!({}),
+                json!({"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory.",
+                    "containerStatuses": [{"name": "job", "image": "x", "imageID": "", "ready": false,
+                    "restartCount": 0, "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}),
+                Phase::Done {
+                    exit_code: 137,
+                    message: Some(
+                        "pod failed; pod Evicted: The node was low on resource: memory.; container OOMKilled"
+                            .into(),
+                    ),
+                },
+            ),
+        ];
+        for (job_status, pod_status, want) in cases {
+            let (job, pod) = objects(job_status, pod_status.clone());
+            assert_eq!(phase(Some(&job), &[&pod]), want, "{pod_status}");
+        }
+        assert_eq!(
+            phase(None, &[]),
+            Phase::Waiting(None),
+            "a Job not yet seen waits"
+        );
+    }
+
     #[test]
     fn quantities_read_in_base_units() {
         assert_eq!(parse_quantity("4"), Some(4.0));

@@ -809,6 +809,7 @@ async fn watch(
     events: mpsc::UnboundedSender<Event>,
 ) {
     let mut started = false;
+    let mut queued: Option<String> = None;
     let mut failures = 0u32;
     loop {
         tokio::time::sleep(poll).await;
@@ -842,7 +843,17 @@ async fn watch(
             }
         };
         match phase(&status) {
-            Phase::Waiting => {}
+            Phase::Waiting => {
+                // Why Slurm holds it (`PENDING (Resources)`), once per change.
+                let reason = (!started && !matches!(status.reason.as_str(), "" | "None"))
+                    .then(|| format!("slurm job {slurm_id}: {}", describe(&status)));
+                if let Some(reason) = reason
+                    && queued.as_ref() != Some(&reason)
+                {
+                    queued = Some(reason.clone());
+                    let _ = events.send(Event::Queued { job, reason });
+                }
+            }
             Phase::Running => {
                 if !started {
                     started = true;

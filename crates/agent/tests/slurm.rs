@@ -59,10 +59,57 @@ fn assignment(job: i64, mut spec: Value) -> Assignment {
     }
 }
 
+/// The next event other than `Queued` (Slurm may hold a job a moment while
+/// other tests' jobs hold the node).
 async fn next(rx: &mut mpsc::UnboundedReceiver<Event>, within: Duration) -> Option<Event> {
-    tokio::time::timeout(within, rx.recv())
-        .await
-        .expect("no event in time")
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let event = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("no event in time");
+        if !matches!(event, Some(Event::Queued { .. })) {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_job_slurm_holds_for_resources_is_reported_queued_with_slurms_reason() {
+    let Some(socket) = socket("a_job_slurm_holds") else {
+        return;
+    };
+    let slurm = connect(socket).await;
+    let cpus = slurm.capacity()["cpu"];
+    let whole = |job: i64, secs: u32| {
+        assignment(
+            job,
+            json!({"command": ["sleep", secs.to_string()], "duration": 120,
+                "demand": [{"class": "cpu", "count": cpus}]}),
+        )
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    slurm.start(&whole(501, 3), tx.clone()).await.unwrap();
+    slurm.start(&whole(502, 1), tx).await.unwrap();
+    // The second waits for the first's cores: Slurm says why, once.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reason = loop {
+        assert!(Instant::now() < deadline, "no Queued event for job 502");
+        match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
+            Ok(Some(Event::Queued { job: 502, reason })) => break reason,
+            Ok(Some(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(reason.contains("PENDING ("), "{reason}");
+    // Both still run to the end.
+    let mut finished = 0;
+    while finished < 2 {
+        match next(&mut rx, Duration::from_secs(30)).await {
+            Some(Event::Finished { exit_code: 0, .. }) => finished += 1,
+            Some(Event::Started(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

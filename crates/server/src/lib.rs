@@ -55,7 +55,7 @@ use suanwang_topology::Topology;
 pub use openapi::openapi;
 pub use submission::check_submission;
 
-/// Largest request body accepted, bytes (agents' heartbeats and reports take
+/// Largest request body accepted, bytes (agents' registrations, heartbeats and reports take
 /// [`agent::MAX_AGENT_BODY`]).
 pub const MAX_BODY: usize = 64 * 1024;
 
@@ -260,7 +260,10 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .route("/v1/providers/{name}", put(tenants::put_provider::<S>))
         .route(
             "/v1/agents",
-            post(agent::register::<S>).get(agent::list::<S>),
+            // A restarted agent's registration lists the leases it resumes.
+            post(agent::register::<S>)
+                .layer(DefaultBodyLimit::max(agent::MAX_AGENT_BODY))
+                .get(agent::list::<S>),
         )
         .route(
             "/v1/agents/{id}/heartbeat",

@@ -628,54 +628,23 @@ impl Kubernetes {
 
         let selector = format!("{MANAGED_BY}=suanwang,{LABEL_SITE}={}", options.site);
         let wake = Arc::new(Notify::new());
-        let mut tasks = Vec::new();
-        let (jobs, writer) = reflector::store();
-        tasks.push(spawn_watch(
-            "jobs",
-            reflector::reflector(
-                writer,
-                watcher(
-                    jobs_api.clone(),
-                    watcher::Config::default().labels(&selector),
-                ),
-            ),
-            wake.clone(),
-        ));
-        let (own_pods, writer) = reflector::store();
-        tasks.push(spawn_watch(
-            "pods",
-            reflector::reflector(
-                writer,
-                watcher(
-                    pods_api.clone(),
-                    watcher::Config::default().labels(&selector),
-                ),
-            ),
-            wake.clone(),
-        ));
-        let (nodes, writer) = reflector::store();
-        tasks.push(spawn_watch(
+        let labelled = || watcher::Config::default().labels(&selector);
+        let (jobs, jobs_task) = watched("jobs", jobs_api.clone(), labelled(), &wake);
+        let (own_pods, pods_task) = watched("pods", pods_api.clone(), labelled(), &wake);
+        let (nodes, nodes_task) = watched(
             "nodes",
-            reflector::reflector(
-                writer,
-                watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
-            ),
-            wake.clone(),
-        ));
-        let (all_pods, writer) = reflector::store();
-        tasks.push(spawn_watch(
+            Api::<Node>::all(client.clone()),
+            watcher::Config::default(),
+            &wake,
+        );
+        let (all_pods, all_task) = watched(
             "all pods",
-            reflector::reflector(
-                writer,
-                watcher(
-                    Api::<Pod>::all(client.clone()),
-                    // Pods that ended hold nothing.
-                    watcher::Config::default()
-                        .fields("status.phase!=Succeeded,status.phase!=Failed"),
-                ),
-            ),
-            wake.clone(),
-        ));
+            Api::<Pod>::all(client.clone()),
+            // Pods that ended hold nothing.
+            watcher::Config::default().fields("status.phase!=Succeeded,status.phase!=Failed"),
+            &wake,
+        );
+        let tasks = vec![jobs_task, pods_task, nodes_task, all_task];
         let ready = async {
             for store in [&own_pods, &all_pods] {
                 store.wait_until_ready().await.ok();
@@ -817,18 +786,9 @@ impl Kubernetes {
     }
 
     fn pod_of(&self, name: &str) -> Option<Arc<Pod>> {
-        self.own_pods
-            .state()
-            .into_iter()
-            .filter(|p| {
-                p.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("job-name"))
-                    .map(String::as_str)
-                    == Some(name)
-            })
+        pods_of(&self.own_pods.state(), name)
             .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
+            .cloned()
     }
 
     fn track(&self, job: i64, name: &str, token: i64, events: mpsc::UnboundedSender<Event>) {
@@ -902,13 +862,28 @@ fn pod_request(pod: &Pod, resource: &str) -> f64 {
         .sum()
 }
 
-/// Runs a reflector's stream, waking the sync loop on each event.
-fn spawn_watch<S, K>(what: &'static str, stream: S, wake: Arc<Notify>) -> JoinHandle<()>
+/// A watch of `api` kept in a store, waking the sync loop on each event
+/// (retried with backoff when it fails).
+fn watched<K>(
+    what: &'static str,
+    api: Api<K>,
+    config: watcher::Config,
+    wake: &Arc<Notify>,
+) -> (Store<K>, JoinHandle<()>)
 where
-    S: futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
-    K: Send + 'static,
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
-    tokio::spawn(async move {
+    let (store, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, config));
+    let wake = wake.clone();
+    let task = tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream.default_backoff());
         while let Some(event) = stream.next().await {
             if let Err(e) = event {
@@ -916,6 +891,20 @@ where
             }
             wake.notify_one();
         }
+    });
+    (store, task)
+}
+
+/// The pods of the Job named `name` (the Job controller labels them
+/// `job-name`).
+fn pods_of<'a>(pods: &'a [Arc<Pod>], name: &'a str) -> impl Iterator<Item = &'a Arc<Pod>> {
+    pods.iter().filter(move |p| {
+        p.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("job-name"))
+            .map(String::as_str)
+            == Some(name)
     })
 }
 
@@ -939,18 +928,7 @@ async fn sync_loop(
             };
             for (&id, t) in tracked.iter_mut().filter(|(_, t)| !t.finished) {
                 let job = jobs.get(&ObjectRef::new(&t.name).within(&namespace));
-                let mine: Vec<&Pod> = all_pods
-                    .iter()
-                    .filter(|p| {
-                        p.metadata
-                            .labels
-                            .as_ref()
-                            .and_then(|l| l.get("job-name"))
-                            .map(String::as_str)
-                            == Some(t.name.as_str())
-                    })
-                    .map(|p| p.as_ref())
-                    .collect();
+                let mine: Vec<&Pod> = pods_of(&all_pods, &t.name).map(|p| p.as_ref()).collect();
                 if job.is_some() {
                     t.seen = true;
                 }
@@ -1114,11 +1092,7 @@ impl Executor for Kubernetes {
             grace_period_seconds: Some(grace.as_secs().min(u64::from(u32::MAX)) as u32),
             ..DeleteParams::default()
         };
-        let pods: Vec<String> = self
-            .own_pods
-            .state()
-            .iter()
-            .filter(|p| p.metadata.labels.as_ref().and_then(|l| l.get("job-name")) == Some(&name))
+        let pods: Vec<String> = pods_of(&self.own_pods.state(), &name)
             .filter_map(|p| p.metadata.name.clone())
             .collect();
         for pod in pods {

@@ -75,7 +75,12 @@ pub fn init(args: &LogArgs, default_verbosity: i32) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr a pipe whose reader went
+        // away) is dropped: by default the subscriber reports it with
+        // `eprintln!` to the same broken stderr, which panics, and the panic
+        // takes down the request or task that logged (tests/logging.rs).
+        .log_internal_errors(false);
     // Nothing to do if a subscriber is already set (a test harness's, say).
     let _ = match args.log_format {
         LogFormat::Text => builder

@@ -215,3 +215,47 @@ fn quiet_and_verbose_are_global_and_simulate_keeps_its_quiet() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("text, json"));
 }
+
+/// A server whose stderr reader went away (its log pipe closed) keeps serving:
+/// the log lines it cannot write are dropped, not turned into panics that
+/// would take down each request that logs.
+#[test]
+fn a_closed_log_pipe_does_not_stop_the_server() {
+    let database = temp_db("closed-pipe");
+    let token = admin_token(&database);
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
+        .env("RUST_LOG", "debug")
+        .env_remove("SUANWANG_LOG_FORMAT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "serve ended");
+        if let Some(url) = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+        {
+            break url.to_string();
+        }
+    };
+    drop(stderr);
+    let authorization = format!("Bearer {token}");
+    for _ in 0..5 {
+        let answer = get(
+            &addr,
+            "/v1/jobs/424242",
+            &[("Authorization", &authorization)],
+        );
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer:?}");
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "serve is still running"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -167,21 +167,14 @@ fn a_job_submitted_with_the_cli_runs_as_a_kubernetes_job_and_its_exit_code_comes
     // Two nodes of 2 cores: the site offers 4, but no pod of 3 fits one node.
     let _a = Node::start(&state, &format!("{pool}-a"), &pool, 2);
     let _b = Node::start(&state, &format!("{pool}-b"), &pool, 2);
-    let dir = Dir::new("k8s-run");
-    let db = dir.db();
-    let (operator, tenant) = (
-        token(&db, "operator", None),
-        token(&db, "tenant", Some("acme")),
-    );
-    let port = free_port();
-    let _server = serve(&db, port);
-    let url = format!("http://127.0.0.1:{port}");
-    let _agent = k8s_agent(&url, &operator, &state, namespace, &pool);
-    wait_cpu(&url, &operator, 4);
+    let plane = Plane::start("k8s-run", &[]);
+    let (url, operator, tenant) = (&plane.url, &plane.operator, &plane.tenant);
+    let _agent = k8s_agent(url, operator, &state, namespace, &pool);
+    wait_cpu(url, operator, 4);
 
     let failing = submit_args(
-        &url,
-        &tenant,
+        url,
+        tenant,
         &[
             "--cpus",
             "1",
@@ -202,10 +195,10 @@ fn a_job_submitted_with_the_cli_runs_as_a_kubernetes_job_and_its_exit_code_comes
             "echo hello from $SUANWANG_JOB_ID; exit 3",
         ],
     );
-    let done = wait_for(&url, &tenant, failing, 60, |j| j["state"] == "Failed");
+    let done = wait_for(url, tenant, failing, 60, |j| j["state"] == "Failed");
     assert_eq!(done["exit_code"], 3, "{done}");
     // The output comes back through pods/log with the final report.
-    let logs = cli(&url, &tenant, &["logs", &failing.to_string()]);
+    let logs = cli(url, tenant, &["logs", &failing.to_string()]);
     let text = String::from_utf8_lossy(&logs.stdout);
     assert!(text.contains(&format!("hello from {failing}")), "{text:?}");
     let jobs = kube_jobs(&state, namespace, failing);
@@ -238,34 +231,29 @@ fn a_job_submitted_with_the_cli_runs_as_a_kubernetes_job_and_its_exit_code_comes
     assert_eq!(labels["suanwang.io/lease"], done["attempt"].to_string());
     assert!(labels.contains_key("suanwang.io/tenant"), "{labels:?}");
 
-    let ok = submit(&url, &tenant, &["sh", "-c", "exit 0"]);
-    let done = wait_for(&url, &tenant, ok, 60, |j| j["state"] == "Succeeded");
+    let ok = submit(url, tenant, &["sh", "-c", "exit 0"]);
+    let done = wait_for(url, tenant, ok, 60, |j| j["state"] == "Succeeded");
     assert_eq!(done["exit_code"], 0);
 
     // Cancel deletes the Job with its pod.
-    let slow = submit(&url, &tenant, &["sleep", "120"]);
-    wait_for(&url, &tenant, slow, 60, |j| j["state"] == "Running");
+    let slow = submit(url, tenant, &["sleep", "120"]);
+    wait_for(url, tenant, slow, 60, |j| j["state"] == "Running");
     assert_eq!(kube_jobs(&state, namespace, slow).len(), 1);
-    let out = cli(&url, &tenant, &["cancel", &slow.to_string()]);
+    let out = cli(url, tenant, &["cancel", &slow.to_string()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let started = Instant::now();
-    while !kube_jobs(&state, namespace, slow).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the cancelled job's Kubernetes Job is still there"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until("the cancelled job's Kubernetes Job goes", 30, || {
+        kube_jobs(&state, namespace, slow).is_empty()
+    });
 
     // Three cores fit the site (4 free) but no node (2 each): the pod waits,
     // and explain says why in Kubernetes's words.
     let wide = submit_args(
-        &url,
-        &tenant,
+        url,
+        tenant,
         &[
             "--cpus",
             "3",
@@ -280,7 +268,7 @@ fn a_job_submitted_with_the_cli_runs_as_a_kubernetes_job_and_its_exit_code_comes
     );
     let started = Instant::now();
     let text = loop {
-        let out = cli(&url, &tenant, &["explain", &wide.to_string()]);
+        let out = cli(url, tenant, &["explain", &wide.to_string()]);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         if text.contains("Unschedulable") {
             break text;
@@ -292,9 +280,9 @@ fn a_job_submitted_with_the_cli_runs_as_a_kubernetes_job_and_its_exit_code_comes
         std::thread::sleep(Duration::from_millis(300));
     };
     assert!(text.contains("Insufficient cpu"), "{text}");
-    let doc = job(&url, &tenant, wide);
+    let doc = job(url, tenant, wide);
     assert_eq!(doc["state"], "Dispatched", "{doc}");
-    cli(&url, &tenant, &["cancel", &wide.to_string()]);
+    cli(url, tenant, &["cancel", &wide.to_string()]);
 }
 
 #[test]
@@ -305,21 +293,14 @@ fn the_capacity_follows_the_nodes_and_a_killed_agent_resumes_its_job_without_a_s
     let namespace = "suanwang-test-10";
     let pool = unique("resume");
     let _a = Node::start(&state, &format!("{pool}-a"), &pool, 2);
-    let dir = Dir::new("k8s-resume");
-    let db = dir.db();
-    let (operator, tenant) = (
-        token(&db, "operator", None),
-        token(&db, "tenant", Some("acme")),
-    );
-    let port = free_port();
     // Leases long enough to outlive the agent's restart.
-    let _server = serve_args(&db, port, &["--lease-ttl", "30s"]);
-    let url = format!("http://127.0.0.1:{port}");
-    let (mut first, _) = k8s_agent(&url, &operator, &state, namespace, &pool);
-    wait_cpu(&url, &operator, 2);
+    let plane = Plane::start("k8s-resume", &["--lease-ttl", "30s"]);
+    let (url, operator, tenant) = (&plane.url, &plane.operator, &plane.tenant);
+    let (mut first, _) = k8s_agent(url, operator, &state, namespace, &pool);
+    wait_cpu(url, operator, 2);
     let agents = {
         let b = Node::start(&state, &format!("{pool}-b"), &pool, 3);
-        let agents = wait_cpu(&url, &operator, 5);
+        let agents = wait_cpu(url, operator, 5);
         drop(b);
         agents
     };
@@ -328,20 +309,20 @@ fn the_capacity_follows_the_nodes_and_a_killed_agent_resumes_its_job_without_a_s
         4,
         "{agents}"
     );
-    wait_cpu(&url, &operator, 2);
+    wait_cpu(url, operator, 2);
 
-    let id = submit(&url, &tenant, &["sh", "-c", "sleep 4; echo finished"]);
-    wait_for(&url, &tenant, id, 60, |j| j["state"] == "Running");
+    let id = submit(url, tenant, &["sh", "-c", "sleep 4; echo finished"]);
+    wait_for(url, tenant, id, 60, |j| j["state"] == "Running");
     first.0.kill().unwrap();
     first.0.wait().unwrap();
-    let (_second, _) = k8s_agent(&url, &operator, &state, namespace, &pool);
-    let done = wait_for(&url, &tenant, id, 60, |j| j["state"] == "Succeeded");
+    let (_second, _) = k8s_agent(url, operator, &state, namespace, &pool);
+    let done = wait_for(url, tenant, id, 60, |j| j["state"] == "Succeeded");
     assert_eq!(done["attempt"], 1, "the same lease went on: {done}");
     assert_eq!(
         kube_jobs(&state, namespace, id).len(),
         1,
         "the restarted agent made no second Job"
     );
-    let seen = outcomes(&url, &tenant, id);
+    let seen = outcomes(url, tenant, id);
     assert!(!seen.iter().any(|o| o == "lost"), "{seen:?}");
 }

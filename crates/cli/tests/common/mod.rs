@@ -158,17 +158,7 @@ pub fn submit(url: &str, token: &str, command: &[&str]) -> i64 {
         "--",
     ];
     args.extend(command);
-    let out = cli(url, token, &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    submit_args(url, token, &args[1..])
 }
 
 /// Waits until `ok` holds for the job document, or fails with the last one.
@@ -211,4 +201,46 @@ pub fn submit_args(url: &str, token: &str, args: &[&str]) -> i64 {
         .trim()
         .parse()
         .unwrap()
+}
+
+/// Polls `done` every 200 ms until it holds; fails naming `what` after `secs`.
+pub fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(secs),
+            "{what}: not within {secs} s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A control plane for one test: its directory, `serve` (with these flags),
+/// its URL, an operator's token and tenant `acme`'s.
+pub struct Plane {
+    pub dir: Dir,
+    pub server: Proc,
+    pub url: String,
+    pub operator: String,
+    pub tenant: String,
+}
+
+impl Plane {
+    pub fn start(name: &str, serve_flags: &[&str]) -> Plane {
+        let dir = Dir::new(name);
+        let db = dir.db();
+        let (operator, tenant) = (
+            token(&db, "operator", None),
+            token(&db, "tenant", Some("acme")),
+        );
+        let port = free_port();
+        let server = serve_args(&db, port, serve_flags);
+        Plane {
+            dir,
+            server,
+            url: format!("http://127.0.0.1:{port}"),
+            operator,
+            tenant,
+        }
+    }
 }
